@@ -1,0 +1,168 @@
+"""The delivery pipeline against a real database (SQLite and PostgreSQL), without HTTP.
+
+Expiry and refunds, priority order, receipts racing ahead of submit results,
+multi-part settlement, and recovery after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, update
+
+from conftest import BACKENDS
+from textos.config import Settings
+from textos.delivery.connector import OutboundMessage, Receipt, ReceiptState, SubmitOutcome, SubmitResult
+from textos.delivery.connectors.simulator import SimulatorConnector
+from textos.delivery.dispatcher import Dispatcher, Router, claim_due, recover, store_results
+from textos.delivery.receipts import carrier_id_variants
+from textos.services import admin, ledger
+from textos.services.sending import SendRequest, accept_job
+from textos.storage.db import Database
+from textos.storage.models import Account, LedgerEntry, Message, utcnow
+
+SETTINGS = Settings()
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request, make_database):
+    database = Database(make_database(request.param))
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def account(db):
+    with db.session() as s:
+        admin.create_customer(s, "pp12345-test", "pw")
+        acc = admin.create_account(s, "pp12345-test", 100)
+    return acc
+
+
+def send(db, account, receivers, **kw):
+    with db.session() as s:
+        acc = s.get(Account, account.id)
+        return accept_job(s, acc, SendRequest(message=kw.pop("message", "hi"), receivers=receivers, no_stop_clause=True, **kw), SETTINGS, "test")
+
+
+def credits(db, account):
+    with db.read() as s:
+        assert ledger.verify(s, account.id)
+        return ledger.to_credits(s.get(Account, account.id).credits_milli)
+
+
+def test_carrier_id_forms():
+    assert carrier_id_variants("1A2B") == {"1a2b", "6699"}
+    assert "1a2b" in carrier_id_variants("6699")
+    assert carrier_id_variants("00042") >= {"42", "2a"}
+    assert carrier_id_variants("msg-7") == {"msg-7"}
+
+
+def test_expired_messages_are_refunded_once(db, account):
+    report = send(db, account, ["+33612345678", "+33612345679"])
+    assert credits(db, account) == 98
+    with db.session() as s:
+        s.execute(update(Message).where(Message.id == report.ids[0]).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
+    from textos.services.refunds import expire_overdue
+
+    with db.session() as s:
+        assert expire_overdue(s) == 1
+    with db.session() as s:
+        assert expire_overdue(s) == 0
+    assert credits(db, account) == 99
+    with db.read() as s:
+        m = s.get(Message, report.ids[0])
+        assert (m.status, m.ptt, m.dlr, m.credits_milli) == ("expired", 8, 16, 0)
+        kinds = s.scalars(select(LedgerEntry.kind).where(LedgerEntry.account_id == account.id).order_by(LedgerEntry.id)).all()
+    assert kinds == ["adjustment", "job_debit", "refund"]
+
+
+def test_claim_orders_by_priority_then_age_and_skips_deferred(db, account):
+    low = send(db, account, ["+33612345601"], priority="veryLow").ids[0]
+    high1 = send(db, account, ["+33612345602"], priority="high").ids[0]
+    medium = send(db, account, ["+33612345603"], priority="medium").ids[0]
+    high2 = send(db, account, ["+33612345604"], priority="high").ids[0]
+    later = send(db, account, ["+33612345605"], priority="high", differed_period=10).ids[0]
+    with db.session() as s:
+        batch = claim_due(s, 10, postgres=not db.is_sqlite)
+    assert [m.id for m in batch] == [high1, high2, medium, low]
+    assert later not in [m.id for m in batch]
+    with db.session() as s:
+        assert claim_due(s, 10, postgres=not db.is_sqlite) == []  # already claimed
+
+
+def test_receipt_before_submit_result_is_kept_and_applied(db, account):
+    from textos.delivery.receipts import apply_receipts
+
+    mid = send(db, account, ["+33612345678"], message="x" * 200).ids[0]  # 2 parts
+    with db.session() as s:
+        [msg] = claim_due(s, 10, postgres=not db.is_sqlite)
+        assert msg.parts == 2
+    with db.session() as s:  # receipts arrive first, part 2 in decimal form
+        changed, pending = apply_receipts(s, [Receipt("a1", ReceiptState.DELIVERED), Receipt(str(0xA2), ReceiptState.DELIVERED)])
+        assert (changed, pending) == ([], 2)
+    with db.session() as s:
+        store_results(s, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids=("A1", "A2"))], {mid: "sim"})
+    with db.read() as s:
+        m = s.get(Message, mid)
+        assert (m.status, m.ptt, m.dlr) == ("delivered", 4, 1)
+
+
+def test_message_fails_when_one_part_fails(db, account):
+    from textos.delivery.receipts import apply_receipts
+
+    mid = send(db, account, ["+33612345678"], message="y" * 400).ids[0]  # 3 parts
+    with db.session() as s:
+        claim_due(s, 10, postgres=not db.is_sqlite)
+        store_results(s, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids=("b1", "b2", "b3"))], {})
+    with db.session() as s:
+        apply_receipts(s, [Receipt("b1", ReceiptState.DELIVERED), Receipt("b2", ReceiptState.DELIVERED)])
+    with db.read() as s:
+        assert s.get(Message, mid).status == "sent"
+    with db.session() as s:
+        apply_receipts(s, [Receipt("b3", ReceiptState.UNDELIVERABLE, "001")])
+    with db.read() as s:
+        m = s.get(Message, mid)
+        assert (m.status, m.ptt, m.dlr, m.error) == ("failed", 5, 2, "001")
+
+
+def test_retry_goes_back_to_queue_and_rejection_refunds(db, account):
+    ids = send(db, account, ["+33612345678", "+33612345679"]).ids
+    with db.session() as s:
+        claim_due(s, 10, postgres=not db.is_sqlite)
+        store_results(s, [
+            SubmitResult(ids[0], SubmitOutcome.RETRY, error="throttled", retry_after=0.0),
+            SubmitResult(ids[1], SubmitOutcome.REJECTED, error="0x0000000B"),
+        ], {})
+    assert credits(db, account) == 99
+    with db.read() as s:
+        assert s.get(Message, ids[0]).status == "queued"
+        assert s.get(Message, ids[1]).status == "rejected"
+
+
+def test_restart_requeues_in_flight_messages_and_delivers_each_once(db, account):
+    ids = send(db, account, [f"+336123456{i:02d}" for i in range(20)]).ids
+    with db.session() as s:  # a crashed process had claimed 8 of them
+        claim_due(s, 8, postgres=not db.is_sqlite)
+    with db.session() as s:
+        assert recover(s) == 8
+
+    async def run() -> SimulatorConnector:
+        sim = SimulatorConnector(receipt_delay=0.01)
+        dispatcher = Dispatcher(db, Router([("", sim)]), interval=0.01)
+        await dispatcher.start()
+        for _ in range(500):
+            with db.read() as s:
+                if all(s.get(Message, i).status == "delivered" for i in ids):
+                    break
+            await asyncio.sleep(0.02)
+        await dispatcher.stop()
+        return sim
+
+    sim = asyncio.run(run())
+    submitted = [m.id for m in sim.submitted]
+    assert sorted(submitted) == sorted(ids)  # each exactly once
+    assert credits(db, account) == 80

@@ -1,0 +1,68 @@
+"""The ASGI application: OVH-compatible routes under ``/1.0``, OpenAPI beside them."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from textos import __version__
+from textos.api import errors
+from textos.api.routes import accounts, auth, jobs, outgoing, rates, senders
+from textos.api.state import AppState
+
+API_PREFIX = "/1.0"
+
+
+class QueryIdMiddleware:
+    """Adds OVH's ``X-Ovh-Queryid`` header to every answer (handy in bug reports)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query_id = f"TX.{secrets.token_hex(8)}".encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-ovh-queryid", query_id))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def create_app(state: AppState) -> FastAPI:
+    """Build the API around ``state``; the dispatcher (if any) runs in the app's lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if state.dispatcher is not None:
+            await state.dispatcher.start()
+        try:
+            yield
+        finally:
+            if state.dispatcher is not None:
+                await state.dispatcher.stop()
+
+    app = FastAPI(
+        title="Textos SMS API",
+        version=__version__,
+        description="Self-hosted SMS platform, wire-compatible with the OVHcloud SMS API (/1.0/sms).",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.textos = state
+    errors.install(app)
+    for module in (auth, rates, accounts, jobs, outgoing, senders):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(auth.validation_router)
+    app.add_middleware(QueryIdMiddleware)
+    return app

@@ -1,0 +1,131 @@
+"""OVH authentication: application key, consumer key, timestamp window, signature, access rules.
+
+Checks run in OVH's order and refuse with OVH's ``errorCode`` values, which the
+official clients turn into their exception classes (``InvalidKey``,
+``InvalidCredential``, ``NotGrantedCall``, …).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from textos.api.errors import AuthError
+from textos.api.state import state_of
+from textos.domain.access_rules import is_allowed
+from textos.domain.signing import sign, signature_matches
+from textos.storage.models import Application, Credential, Customer, utcnow
+
+API_PREFIX = "/1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: an application acting for a customer through a consumer key."""
+
+    application_id: int
+    app_key: str
+    credential_id: int
+    customer_id: int
+    nic: str
+    rules: tuple[dict[str, str], ...]
+
+    @property
+    def actor(self) -> str:
+        return f"{self.nic} (app {self.app_key[:8]}, key #{self.credential_id})"
+
+    def may(self, method: str, path: str) -> bool:
+        return is_allowed(self.rules, method, path)
+
+
+def api_path(request: Request) -> str:
+    """The decoded path relative to ``/1.0``, as access rules name it."""
+    path = request.scope["path"]
+    return path[len(API_PREFIX) :] if path.startswith(API_PREFIX) else path
+
+
+def signed_url(request: Request, public_url: str | None) -> str:
+    """The URL exactly as the client called it (raw path and query), on the public base."""
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    path = raw_path.decode("latin-1")
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    if public_url:
+        base = public_url.rstrip("/")
+    else:
+        host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+        base = f"{request.url.scheme}://{host}"
+    return base + path + (f"?{query}" if query else "")
+
+
+def application_from_headers(request: Request, session) -> Application:  # type: ignore[no-untyped-def]
+    app_key = request.headers.get("x-ovh-application")
+    if not app_key:
+        raise AuthError("Invalid application key: X-Ovh-Application header is missing", error_code="INVALID_KEY")
+    app = session.scalar(select(Application).where(Application.app_key == app_key))
+    if app is None or app.status not in ("active", "trusted"):
+        raise AuthError("Invalid application key", error_code="INVALID_KEY")
+    return app
+
+
+def _check_ip(allowed: list[str] | None, client: str | None) -> bool:
+    if not allowed:
+        return True
+    if client is None:
+        return False
+    addr = ipaddress.ip_address(client)
+    return any(addr in ipaddress.ip_network(block, strict=False) for block in allowed)
+
+
+async def authenticate(request: Request) -> Caller:
+    """FastAPI dependency of every signed route."""
+    st = state_of(request)
+    body = (await request.body()).decode("utf-8", errors="replace")
+
+    def lookup() -> tuple[Application, Credential | None, Customer | None]:
+        with st.db.read() as session:
+            app = application_from_headers(request, session)
+            ck = request.headers.get("x-ovh-consumer")
+            if not ck:
+                raise AuthError("You must login first: X-Ovh-Consumer header is missing", error_code="NOT_CREDENTIAL")
+            cred = session.scalar(select(Credential).where(Credential.consumer_key == ck))
+            customer = session.get(Customer, cred.customer_id) if cred and cred.customer_id else None
+            return app, cred, customer
+
+    app, cred, customer = await run_in_threadpool(lookup)
+    if cred is None or cred.application_id != app.id:
+        raise AuthError("Invalid credential: this consumer key does not exist for this application", error_code="INVALID_CREDENTIAL")
+    if cred.state != "validated" or customer is None:
+        raise AuthError(f"Invalid credential: this consumer key is {cred.state}", error_code="INVALID_CREDENTIAL")
+    if cred.expires_at is not None and cred.expires_at < utcnow():
+        raise AuthError("Invalid credential: this consumer key has expired", error_code="INVALID_CREDENTIAL")
+    timestamp = request.headers.get("x-ovh-timestamp", "")
+    if not timestamp.lstrip("-").isdigit():
+        raise AuthError("Invalid signature: X-Ovh-Timestamp header is missing or not a number", error_code="INVALID_SIGNATURE")
+    if abs(int(timestamp) - int(time.time())) > st.settings.time_window:
+        raise AuthError("Query out of time: X-Ovh-Timestamp is outside the allowed window (see GET /auth/time)", error_code="QUERY_TIME_OUT")
+    given = request.headers.get("x-ovh-signature", "")
+    expected = sign(app.app_secret, cred.consumer_key, request.method, signed_url(request, st.settings.public_url), body, timestamp)
+    if not signature_matches(expected, given):
+        raise AuthError("Invalid signature", error_code="INVALID_SIGNATURE")
+    if not _check_ip(cred.allowed_ips, request.client.host if request.client else None):
+        raise AuthError("This call has not been granted from this IP address", error_code="NOT_GRANTED_CALL")
+    path = api_path(request)
+    if not is_allowed(cred.rules, request.method, path):
+        raise AuthError(f"This call has not been granted: {request.method} {path}", error_code="NOT_GRANTED_CALL")
+    return Caller(app.id, app.app_key, cred.id, customer.id, customer.nic, tuple(cred.rules))
+
+
+async def application_only(request: Request) -> Application:
+    """Dependency of calls that need only ``X-Ovh-Application`` (``POST /auth/credential``)."""
+    st = state_of(request)
+
+    def lookup() -> Application:
+        with st.db.read() as session:
+            return application_from_headers(request, session)
+
+    return await run_in_threadpool(lookup)

@@ -1,0 +1,37 @@
+"""Helpers shared by routes: the caller's own account, datetime formatting, a DB session."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from textos.api.auth import Caller
+from textos.services.errors import NotFound
+from textos.storage.models import Account
+
+
+def owned_account(session: Session, caller: Caller, service_name: str) -> Account:
+    """The caller's SMS account ``service_name``; 404 when it is not theirs (nothing leaks)."""
+    account = session.scalar(
+        select(Account).where(Account.service_name == service_name, Account.customer_id == caller.customer_id)
+    )
+    if account is None:
+        raise NotFound(f"serviceName: this service does not exist ({service_name})")
+    return account
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    """A stored naive-UTC datetime as OVH prints it (``2026-11-24T22:51:38+00:00``)."""
+    if moment is None:
+        return None
+    return moment.replace(microsecond=0, tzinfo=dt.timezone.utc).isoformat()
+
+
+def to_naive_utc(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment

@@ -1,0 +1,79 @@
+"""Errors in OVH's shape: ``{"class": "Client::BadRequest", "message": "..."}``, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from textos.services.errors import TextosError
+
+log = logging.getLogger("textos.api")
+
+
+class AuthError(TextosError):
+    """A refused authentication: 403 with OVH's ``errorCode``."""
+
+    status = 403
+    error_class = "Client::Forbidden"
+
+
+def error_response(status: int, error_class: str, message: str, error_code: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"class": error_class, "message": message}
+    if error_code:
+        body["errorCode"] = error_code
+        body["httpCode"] = f"{status} {'Forbidden' if status == 403 else ''}".strip()
+    return JSONResponse(body, status_code=status)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def describe_validation(errors: list[dict[str, Any]]) -> str:
+    """One sentence per invalid field, each naming it."""
+    messages = []
+    for err in errors[:5]:
+        field = _field_name(tuple(err.get("loc", ())))
+        kind = err.get("type", "")
+        if kind == "missing":
+            messages.append(f"Missing parameter: {field}")
+        elif kind == "extra_forbidden":
+            messages.append(f"Unknown parameter: {field}")
+        elif kind == "json_invalid":
+            messages.append("Invalid JSON body")
+        else:
+            got = err.get("input")
+            shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+            messages.append(f"Invalid value for {field}: {shown} ({err.get('msg', 'invalid')})")
+    return "; ".join(messages) or "Invalid request"
+
+
+def install(app: FastAPI) -> None:
+    """Register handlers so every refusal answers in OVH's shape."""
+
+    @app.exception_handler(TextosError)
+    async def _textos(_: Request, exc: TextosError) -> JSONResponse:
+        return error_response(exc.status, exc.error_class, exc.message, exc.error_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(400, "Client::BadRequest", describe_validation(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return error_response(404, "Client::NotFound", "Got an invalid (or empty) URL")
+        if exc.status_code == 405:
+            return error_response(405, "Client::MethodNotAllowed", "Method not allowed on this URL")
+        return error_response(exc.status_code, "Client::Error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return error_response(500, "Server::InternalServerError::Unexpected", "Internal server error")

@@ -1,0 +1,135 @@
+"""``/auth``: server time, consumer-key requests and their validation page, the current credential."""
+
+from __future__ import annotations
+
+import html
+import time
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from textos.api.auth import Caller, application_only, authenticate
+from textos.api.deps import iso
+from textos.api.schemas import CredentialRequest
+from textos.api.state import state_of
+from textos.services import admin
+from textos.services.errors import NotFound
+from textos.storage.models import Application, Credential, Customer
+
+router = APIRouter(tags=["auth"])
+
+
+@router.get("/auth/time", response_model=int, summary="Server time (unauthenticated)")
+def auth_time() -> int:
+    return int(time.time())
+
+
+@router.post("/auth/credential", summary="Request a new consumer key")
+def request_credential(body: CredentialRequest, request: Request, app: Application = Depends(application_only)) -> dict:
+    st = state_of(request)
+    with st.db.session() as session:
+        cred = admin.create_credential(
+            session, app.app_key, None, [r.model_dump() for r in body.accessRules],
+            validated=False, allowed_ips=body.allowedIPs, redirection=body.redirection,
+        )
+        token = cred.validation_token
+        consumer_key = cred.consumer_key
+    base = str(request.base_url).rstrip("/")
+    if st.settings.public_url:
+        base = st.settings.public_url.rstrip("/")
+    return {
+        "consumerKey": consumer_key,
+        "state": "pendingValidation",
+        "validationUrl": f"{base}/auth/?{urlencode({'credentialToken': token})}",
+    }
+
+
+def _credential_view(cred: Credential) -> dict:
+    return {
+        "allowedIPs": cred.allowed_ips,
+        "applicationId": cred.application_id,
+        "creation": iso(cred.created_at),
+        "credentialId": cred.id,
+        "expiration": iso(cred.expires_at),
+        "lastUse": iso(cred.last_used_at),
+        "ovhSupport": False,
+        "rules": cred.rules,
+        "status": cred.state,
+    }
+
+
+@router.get("/auth/currentCredential", summary="The credential of this call")
+def current_credential(request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    with state_of(request).db.read() as session:
+        return _credential_view(session.get(Credential, caller.credential_id))
+
+
+@router.get("/auth/details", summary="Who is calling")
+def details(caller: Caller = Depends(authenticate)) -> dict:
+    return {
+        "account": caller.nic,
+        "allowedRoutes": list(caller.rules),
+        "description": None,
+        "identities": [f"urn:v1:eu:identity:account:{caller.nic}"],
+        "method": "account",
+        "roles": [],
+        "user": None,
+    }
+
+
+@router.post("/auth/logout", summary="Expire the consumer key of this call")
+def logout(request: Request, caller: Caller = Depends(authenticate)) -> None:
+    with state_of(request).db.session() as session:
+        cred = session.get(Credential, caller.credential_id)
+        cred.state = "expired"
+
+
+validation_router = APIRouter(include_in_schema=False)
+
+_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Textos — authorise an application</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem}}
+code{{background:#eee;padding:0 .2rem}}label{{display:block;margin:.6rem 0}}</style></head><body>
+<h1>Authorise “{app}”</h1><p>This application asks for these rights:</p><ul>{rules}</ul>
+{error}<form method="post"><input type="hidden" name="credentialToken" value="{token}">
+<label>Account (nic) <input name="nic" required></label>
+<label>Password <input name="password" type="password" required></label>
+<button name="decision" value="accept">Authorise</button> <button name="decision" value="refuse">Refuse</button>
+</form></body></html>"""
+
+
+@validation_router.get("/auth/", response_class=HTMLResponse)
+def validation_page(request: Request, credentialToken: str) -> HTMLResponse:
+    with state_of(request).db.read() as session:
+        cred = session.scalar(select(Credential).where(Credential.validation_token == credentialToken))
+        if cred is None or cred.state != "pendingValidation":
+            raise NotFound("credentialToken: unknown or already used")
+        app = session.get(Application, cred.application_id)
+        rules = "".join(f"<li><code>{html.escape(r['method'])} {html.escape(r['path'])}</code></li>" for r in cred.rules)
+        return HTMLResponse(_PAGE.format(app=html.escape(app.name or app.app_key), rules=rules, token=html.escape(credentialToken), error=""))
+
+
+@validation_router.post("/auth/", response_class=HTMLResponse)
+async def validate(request: Request, credentialToken: str = Form(...), nic: str = Form(...), password: str = Form(...), decision: str = Form("accept")):  # type: ignore[no-untyped-def]
+    def work() -> tuple[str, str | None]:
+        with state_of(request).db.session() as session:
+            cred = session.scalar(select(Credential).where(Credential.validation_token == credentialToken))
+            if cred is None or cred.state != "pendingValidation":
+                raise NotFound("credentialToken: unknown or already used")
+            if decision == "refuse":
+                cred.state, cred.validation_token = "refused", None
+                return "refused", cred.redirection
+            customer = session.scalar(select(Customer).where(Customer.nic == nic))
+            if customer is None or not admin.check_password(password, customer.password_hash):
+                return "badlogin", None
+            cred.state, cred.customer_id, cred.validation_token = "validated", customer.id, None
+            return "validated", cred.redirection
+
+    outcome, redirection = await run_in_threadpool(work)
+    if outcome == "badlogin":
+        return HTMLResponse("<p>Wrong account or password. Go back and try again.</p>", status_code=403)
+    if redirection:
+        return RedirectResponse(redirection, status_code=303)
+    return HTMLResponse(f"<p>Access {outcome}. You can close this page.</p>")

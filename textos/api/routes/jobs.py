@@ -1,0 +1,123 @@
+"""``/sms/{serviceName}/jobs``: send now or later; pending jobs; stop a pending job."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from textos.api.auth import Caller, authenticate
+from textos.api.deps import iso, owned_account
+from textos.api.schemas import JobCreate
+from textos.api.state import state_of
+from textos.services.errors import BadRequest, Conflict, NotFound
+from textos.services.ledger import to_credits
+from textos.services.refunds import close_unsent
+from textos.services.sending import SendRequest, accept_job
+from textos.storage.models import Job, Message
+
+router = APIRouter(tags=["jobs"])
+
+PENDING = ("queued", "submitting")
+
+
+def job_view(message: Message, job: Job) -> dict:
+    """``sms.Job``."""
+    return {
+        "creationDatetime": iso(message.created_at),
+        "credits": to_credits(message.credits_milli),
+        "deliveredAt": iso(message.delivered_at),
+        "deliveryReceipt": message.dlr,
+        "differedDelivery": message.differed_period,
+        "id": message.id,
+        "message": message.text if message.text is not None else job.text,
+        "messageLength": message.characters,
+        "numberOfSms": message.parts,
+        "ptt": message.ptt,
+        "receiver": message.receiver,
+        "sender": message.sender,
+        "sentAt": iso(message.sent_at),
+    }
+
+
+def to_send_request(body: JobCreate) -> SendRequest:
+    sources = [n for n in ("receivers", "receiversDocumentUrl", "receiversSlotId") if getattr(body, n)]
+    if len(sources) > 1:
+        raise BadRequest(f"receivers: use only one of receivers, receiversDocumentUrl, receiversSlotId (got {', '.join(sources)})")
+    if body.receiversDocumentUrl:
+        raise BadRequest("receiversDocumentUrl: bulk sending from a document is not available yet on this server")
+    if body.receiversSlotId:
+        raise BadRequest("receiversSlotId: receiver slots are not available yet on this server")
+    return SendRequest(
+        message=body.message,
+        receivers=list(body.receivers or []),
+        sender=body.sender or None,
+        sender_for_response=bool(body.senderForResponse),
+        no_stop_clause=bool(body.noStopClause),
+        message_class=body.class_,
+        differed_period=body.differedPeriod or 0,
+        validity_period=body.validityPeriod or 2880,
+        priority=body.priority or "high",
+        tag=body.tag or "",
+    )
+
+
+@router.post("/sms/{serviceName}/jobs", summary="Add one or several sending jobs (sms.SmsSendingReport)")
+async def create_job(serviceName: str, body: JobCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    st = state_of(request)
+    send = to_send_request(body)
+
+    def work() -> dict:
+        with st.db.session() as session:
+            account = owned_account(session, caller, serviceName)
+            report = accept_job(session, account, send, st.settings, caller.actor)
+        return {
+            "ids": report.ids,
+            "invalidReceivers": report.invalid_receivers,
+            "tag": report.tag,
+            "totalCreditsRemoved": report.total_credits_removed,
+            "validReceivers": report.valid_receivers,
+        }
+
+    result = await run_in_threadpool(work)
+    st.wake_dispatcher()
+    return result
+
+
+@router.get("/sms/{serviceName}/jobs", summary="Messages not yet handed to a carrier", response_model=list[int])
+def list_jobs(serviceName: str, request: Request, caller: Caller = Depends(authenticate)) -> list[int]:
+    with state_of(request).db.read() as session:
+        account = owned_account(session, caller, serviceName)
+        return list(
+            session.scalars(
+                select(Message.id).where(Message.account_id == account.id, Message.status.in_(PENDING)).order_by(Message.id)
+            )
+        )
+
+
+def _message(session, account_id: int, message_id: int) -> Message:  # type: ignore[no-untyped-def]
+    message = session.scalar(select(Message).where(Message.id == message_id, Message.account_id == account_id))
+    if message is None or message.status == "cancelled":
+        raise NotFound(f"id: job {message_id} does not exist")
+    return message
+
+
+@router.get("/sms/{serviceName}/jobs/{id}", summary="A job (sms.Job)")
+def get_job(serviceName: str, id: int, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    with state_of(request).db.read() as session:
+        account = owned_account(session, caller, serviceName)
+        message = _message(session, account.id, id)
+        return job_view(message, session.get(Job, message.job_id))
+
+
+@router.delete("/sms/{serviceName}/jobs/{id}", summary="Stop a pending job and refund it")
+def delete_job(serviceName: str, id: int, request: Request, caller: Caller = Depends(authenticate)) -> None:
+    with state_of(request).db.session() as session:
+        account = owned_account(session, caller, serviceName)
+        message = _message(session, account.id, id)
+        moved = close_unsent(
+            session, [message.id], from_statuses=("queued",), to_status="cancelled",
+            actor=caller.actor, reason=f"job {message.id} deleted before sending",
+        )
+        if not moved:
+            raise Conflict(f"id: job {id} is already {message.status} and can no longer be stopped")

@@ -1,0 +1,101 @@
+"""Request bodies, with the field names, types and enums of OVH's ``sms.json``.
+
+Unknown fields are refused (a typo must not be silently ignored); numbers sent as
+strings (``"validityPeriod": "2880"``, as OVH's own control panel does) and explicit
+``null`` values are accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Priority = Literal["high", "medium", "low", "veryLow"]
+SmsClass = Literal["flash", "phoneDisplay", "sim", "toolkit"]
+Coding = Literal["7bit", "8bit"]
+Charset = Literal["UTF-8"]
+SenderType = Literal["alpha", "numeric", "shortcode", "virtual"]
+SenderStatus = Literal["disable", "enable", "refused", "waitingValidation"]
+ResponseType = Literal["cgi", "none", "text"]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class JobCreate(Body):
+    """``POST /sms/{serviceName}/jobs``."""
+
+    message: str = Field(min_length=1, max_length=10_000)
+    receivers: list[str] | None = Field(default=None, max_length=100_000)
+    receiversDocumentUrl: str | None = None
+    receiversSlotId: str | None = None
+    sender: str | None = None
+    senderForResponse: bool | None = False
+    charset: Charset | None = None
+    class_: SmsClass | None = Field(default=None, alias="class")
+    coding: Coding | None = None
+    differedPeriod: int | None = Field(default=0, ge=0, le=525_600)
+    noStopClause: bool | None = False
+    priority: Priority | None = "high"
+    tag: str | None = Field(default=None, max_length=128)
+    validityPeriod: int | None = Field(default=2880, ge=1, le=525_600)
+
+
+class Estimate(Body):
+    """``POST /sms/estimate``."""
+
+    message: str
+    noStopClause: bool
+    senderType: SenderType
+
+
+class ResponseSettings(Body):
+    cgiUrl: str | None = None
+    responseType: ResponseType | None = None
+    text: str | None = None
+    trackingDefaultSmsSender: str | None = None
+    trackingOptions: list[dict[str, str]] | None = None
+
+
+class AccountUpdate(Body):
+    """``PUT /sms/{serviceName}``: writable fields of ``sms.Account`` (read-only ones are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    automaticRecreditAmount: Literal[100, 200, 250, 500, 1000, 5000, 10000] | None = None
+    callBack: str | None = None
+    creditThresholdForAutomaticRecredit: float | None = Field(default=None, ge=0)
+    description: str | None = Field(default=None, max_length=1024)
+    smsResponse: ResponseSettings | None = None
+    stopCallBack: str | None = None
+    templates: dict[str, object] | None = None
+
+
+class SenderCreate(Body):
+    """``POST /sms/{serviceName}/senders``."""
+
+    sender: str
+    description: str | None = Field(default=None, max_length=1024)
+    reason: str | None = Field(default=None, max_length=1024)
+
+
+class SenderUpdate(Body):
+    """``PUT /sms/{serviceName}/senders/{sender}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    description: str | None = Field(default=None, max_length=1024)
+    status: SenderStatus | None = None
+
+
+class AccessRuleIn(Body):
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str
+
+
+class CredentialRequest(Body):
+    """``POST /auth/credential``."""
+
+    accessRules: list[AccessRuleIn] = Field(min_length=1)
+    redirection: str | None = None
+    allowedIPs: list[str] | None = None

@@ -1,0 +1,323 @@
+"""The ``textos`` command: run the server, and administer customers, accounts and keys."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from textos.config import Settings, load_settings
+from textos.services import admin, ledger
+from textos.services.errors import TextosError
+from textos.storage.db import Database
+from textos.storage.models import Account, LedgerEntry, Sender
+
+app = typer.Typer(
+    help="Textos: a self-hostable SMS platform, wire-compatible with the OVHcloud SMS API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+customer_app = typer.Typer(help="Customers (nic handles).", no_args_is_help=True)
+account_app = typer.Typer(help="SMS accounts (serviceName).", no_args_is_help=True)
+credits_app = typer.Typer(help="Credits of an SMS account.", no_args_is_help=True)
+application_app = typer.Typer(help="API applications (application key + secret).", no_args_is_help=True)
+credential_app = typer.Typer(help="Consumer keys and their access rules.", no_args_is_help=True)
+sender_app = typer.Typer(help="Senders of an SMS account.", no_args_is_help=True)
+app.add_typer(customer_app, name="customer")
+app.add_typer(account_app, name="account")
+app.add_typer(credits_app, name="credits")
+app.add_typer(application_app, name="app")
+app.add_typer(credential_app, name="credential")
+app.add_typer(sender_app, name="sender")
+
+console = Console()
+err = Console(stderr=True)
+
+DbOption = typer.Option(None, "--database-url", help="Database URL (default sqlite:///textos.db, env TEXTOS_DATABASE_URL).")
+JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+def settings_for(database_url: str | None) -> Settings:
+    return load_settings(database_url=database_url)
+
+
+@contextmanager
+def session_for(database_url: str | None) -> Iterator[Session]:
+    db = Database(settings_for(database_url).database_url)
+    try:
+        db.migrate()
+        with db.session() as session:
+            yield session
+    except TextosError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+
+
+def emit(data: dict, as_json: bool, title: str = "") -> None:
+    if as_json:
+        print(json.dumps(data))
+        return
+    table = Table(title=title or None, show_header=False)
+    for key, value in data.items():
+        table.add_row(key, "" if value is None else str(value))
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1)."),
+    port: int = typer.Option(None, "--port", help="Port (default 8080)."),
+    database_url: Optional[str] = DbOption,
+    public_url: Optional[str] = typer.Option(None, "--public-url", help="Base URL clients sign against, behind a reverse proxy."),
+    smsc: list[str] = typer.Option([], "--smsc", help="Add a carrier: smpp://system_id:password@host:port?window=64&tps=500"),
+    config: Optional[str] = typer.Option(None, "--config", help="TOML settings file (default ./textos.toml)."),
+) -> None:
+    """Run the API, the dispatcher and the built-in SMSC simulator in one process."""
+    from textos.server import serve as run
+
+    settings = load_settings(config, database_url=database_url, host=host, port=port, public_url=public_url)
+    if smsc:
+        settings.smsc_urls = [*settings.smsc_urls, *smsc]
+    run(settings)
+
+
+@app.command()
+def migrate(database_url: Optional[str] = DbOption) -> None:
+    """Apply database migrations (``serve`` does it at start too)."""
+    db = Database(settings_for(database_url).database_url)
+    db.migrate()
+    db.dispose()
+    console.print("database is up to date")
+
+
+@app.command()
+def quickstart(
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="API endpoint to print (default from settings)."),
+) -> None:
+    """Create (once) a demo customer, account with 100 credits, application and all-rights key."""
+    settings = settings_for(database_url)
+    with session_for(database_url) as session:
+        qs = admin.quickstart(session)
+    base = endpoint or (settings.public_url.rstrip("/") + "/1.0" if settings.public_url else f"http://{settings.host}:{settings.port}/1.0")
+    data = {
+        "endpoint": base,
+        "nic": qs.nic,
+        "applicationKey": qs.application_key,
+        "applicationSecret": qs.application_secret,
+        "consumerKey": qs.consumer_key,
+        "serviceName": qs.service_name,
+    }
+    if qs.password:
+        data["password"] = qs.password
+    if as_json:
+        print(json.dumps(data))
+        return
+    emit(data, False, "Textos quickstart" + (" (created)" if qs.created else " (already set up)"))
+    console.print(
+        "\n[bold]Try it:[/bold]\n"
+        "  import ovh\n"
+        f"  ovh.client.ENDPOINTS['textos'] = '{base}'\n"
+        f"  client = ovh.Client(endpoint='textos', application_key='{qs.application_key}',\n"
+        f"                      application_secret='{qs.application_secret}', consumer_key='{qs.consumer_key}')\n"
+        f"  client.post('/sms/{qs.service_name}/jobs', message='Hello', receivers=['+33612345678'], noStopClause=True)\n"
+    )
+
+
+@customer_app.command("create")
+def customer_create(
+    nic: str = typer.Option(..., "--nic"),
+    password: Optional[str] = typer.Option(None, "--password", help="Generated when omitted."),
+    name: str = typer.Option("", "--name"),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a customer (nic handle + password)."""
+    with session_for(database_url) as session:
+        customer, pwd = admin.create_customer(session, nic, password, name=name)
+        emit({"nic": customer.nic, "password": pwd}, as_json)
+
+
+@account_app.command("create")
+def account_create(
+    nic: str = typer.Option(..., "--nic"),
+    credits: float = typer.Option(0, "--credits"),
+    service_name: Optional[str] = typer.Option(None, "--service-name", help="Generated (sms-ab12345-1) when omitted."),
+    countries: Optional[str] = typer.Option(None, "--countries", help="Allowed destinations, e.g. FR,BE (default from settings)."),
+    description: str = typer.Option("", "--description"),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an SMS account for a customer."""
+    with session_for(database_url) as session:
+        account = admin.create_account(
+            session, nic, credits, service_name=service_name, description=description,
+            allowed_countries=[c.strip() for c in countries.split(",")] if countries else (),
+        )
+        emit({"serviceName": account.service_name, "creditsLeft": ledger.to_credits(account.credits_milli)}, as_json)
+
+
+@account_app.command("list")
+def account_list(database_url: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+    """List SMS accounts and their credits."""
+    with session_for(database_url) as session:
+        rows = session.execute(select(Account.service_name, Account.credits_milli).order_by(Account.id)).all()
+    data = {name: ledger.to_credits(milli) for name, milli in rows}
+    if as_json:
+        print(json.dumps({"accounts": [{"serviceName": k, "creditsLeft": v} for k, v in data.items()]}))
+    else:
+        emit(data, False, "SMS accounts (credits left)")
+
+
+@credits_app.command("add")
+def credits_add(
+    service: str = typer.Option(..., "--service"),
+    credits: float = typer.Option(..., "--credits", help="Negative to remove."),
+    reason: str = typer.Option("manual adjustment", "--reason"),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Add credits to an account (a ledger adjustment)."""
+    with session_for(database_url) as session:
+        balance = admin.add_credits(session, service, credits, actor="cli", reason=reason)
+        emit({"serviceName": service, "creditsLeft": balance}, as_json)
+
+
+@app.command("ledger")
+def ledger_show(
+    service: str = typer.Option(..., "--service"),
+    limit: int = typer.Option(50, "--limit"),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Show an account's credit movements, newest first."""
+    with session_for(database_url) as session:
+        account = admin.get_account(session, service)
+        entries = session.scalars(
+            select(LedgerEntry).where(LedgerEntry.account_id == account.id).order_by(LedgerEntry.id.desc()).limit(limit)
+        ).all()
+        rows = [
+            {
+                "id": e.id,
+                "date": e.created_at.isoformat(timespec="seconds"),
+                "kind": e.kind,
+                "credits": ledger.to_credits(e.amount_milli),
+                "balance": ledger.to_credits(e.balance_after_milli),
+                "actor": e.actor,
+                "reason": e.reason,
+            }
+            for e in entries
+        ]
+        consistent = ledger.verify(session, account.id)
+    if as_json:
+        print(json.dumps({"serviceName": service, "consistent": consistent, "entries": rows}))
+        return
+    table = Table(title=f"Ledger of {service}")
+    for col in ("id", "date", "kind", "credits", "balance", "actor", "reason"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("id", "date", "kind", "credits", "balance", "actor", "reason")))
+    console.print(table)
+    console.print("balance matches the ledger" if consistent else "[red]balance does NOT match the ledger[/red]")
+
+
+@application_app.command("create")
+def application_create(
+    name: str = typer.Option("", "--name"),
+    description: str = typer.Option("", "--description"),
+    nic: Optional[str] = typer.Option(None, "--nic", help="Owner customer (optional)."),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an application (application key + secret)."""
+    with session_for(database_url) as session:
+        application = admin.create_application(session, name, description, nic)
+        emit({"applicationKey": application.app_key, "applicationSecret": application.app_secret}, as_json)
+
+
+@credential_app.command("create")
+def credential_create(
+    app_key: str = typer.Option(..., "--app", help="Application key."),
+    nic: str = typer.Option(..., "--nic"),
+    rule: list[str] = typer.Option(..., "--rule", help='Access rule "METHOD /path" (repeatable), e.g. "GET /sms/*".'),
+    allowed_ip: list[str] = typer.Option([], "--allowed-ip", help="IP block allowed to use the key (repeatable)."),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a validated consumer key for a customer, limited to access rules."""
+    from textos.domain.access_rules import RuleError
+
+    with session_for(database_url) as session:
+        try:
+            cred = admin.create_credential(session, app_key, nic, rule, allowed_ips=allowed_ip or None)
+        except RuleError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        emit({"consumerKey": cred.consumer_key}, as_json)
+
+
+@sender_app.command("add")
+def sender_add(
+    service: str = typer.Option(..., "--service"),
+    sender: str = typer.Option(..., "--sender"),
+    description: str = typer.Option("", "--description"),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Register an enabled sender on an account (operator side: no validation step)."""
+    from textos.domain.senders import check_sender, sender_type
+
+    problem = check_sender(sender)
+    if problem:
+        err.print(f"[red]error:[/red] sender {sender!r} {problem}")
+        raise typer.Exit(2)
+    with session_for(database_url) as session:
+        account = admin.get_account(session, service)
+        row = session.scalar(select(Sender).where(Sender.account_id == account.id, Sender.sender == sender))
+        if row is None:
+            row = Sender(account_id=account.id, sender=sender, description=description, type=sender_type(sender), referer="custom")
+            session.add(row)
+        row.status = "enable"
+        emit({"serviceName": service, "sender": sender, "status": "enable"}, as_json)
+
+
+@sender_app.command("validate")
+def sender_validate(
+    service: str = typer.Option(..., "--service"),
+    sender: str = typer.Option(..., "--sender"),
+    refuse: Optional[str] = typer.Option(None, "--refuse", help="Refuse instead, with this comment."),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Validate (or refuse) a sender a customer asked for."""
+    with session_for(database_url) as session:
+        account = admin.get_account(session, service)
+        row = session.scalar(select(Sender).where(Sender.account_id == account.id, Sender.sender == sender))
+        if row is None:
+            err.print(f"[red]error:[/red] sender {sender!r} is not registered on {service}")
+            raise typer.Exit(2)
+        row.status, row.comment = ("refused", refuse) if refuse else ("enable", None)
+        emit({"serviceName": service, "sender": sender, "status": row.status}, as_json)
+
+
+def _register_optional() -> None:
+    try:
+        from textos.cli import smsc
+    except ImportError:
+        return
+    smsc.register(app)
+
+
+_register_optional()
+
+if __name__ == "__main__":
+    app()

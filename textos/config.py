@@ -1,0 +1,123 @@
+"""Settings: defaults, overridden by ``textos.toml`` then by ``TEXTOS_*`` environment variables.
+
+Precedence (lowest first): built-in defaults, the TOML file (``TEXTOS_CONFIG`` or
+``./textos.toml``), environment variables, then command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///textos.db"
+DEFAULT_COUNTRIES = ("FR", "GB", "IE", "ES", "IT", "PL")
+
+
+@dataclass
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    """Base URL clients sign against (``https://sms.example.com``), for reverse proxies.
+    Unset: taken from each request's scheme and Host header."""
+    time_window: int = 180
+    """Seconds a signed request's timestamp may differ from the server clock."""
+    allowed_countries: tuple[str, ...] = DEFAULT_COUNTRIES
+    """Default destination countries of a new SMS account (ISO 3166 alpha-2)."""
+    default_region: str = "FR"
+    """Region used to read national-format receivers (``0612345678``)."""
+    credit_rates: dict[str, float] = field(default_factory=dict)
+    """Credits per SMS part by destination country; missing countries use ``default_credit_rate``."""
+    default_credit_rate: float = 1.0
+    stop_clause: str = "\nSTOP 36111"
+    """Appended to commercial messages (``noStopClause`` false)."""
+    default_sender: str = "Textos"
+    response_short_code: str = "36111"
+    """Short code used as sender with ``senderForResponse`` (two-way SMS)."""
+    embedded_simulator: bool = True
+    simulator_receipt_delay: float = 0.2
+    simulator_outcomes: dict[str, str] = field(default_factory=dict)
+    """Scripted simulator outcomes by receiver prefix: ``{"+3369900": "UNDELIV"}`` (or ``REJECT``)."""
+    dispatcher_interval: float = 0.05
+    dispatcher_batch: int = 500
+    fetch_allow_private: bool = False
+    smsc_urls: list[str] = field(default_factory=list)
+    """Extra carriers (``smpp://system_id:password@host:port?window=64``)."""
+
+    def credit_rate(self, country: str) -> float:
+        return self.credit_rates.get(country.upper(), self.default_credit_rate)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_ENV_KEYS: dict[str, str] = {
+    "TEXTOS_DATABASE_URL": "database_url",
+    "TEXTOS_HOST": "host",
+    "TEXTOS_PORT": "port",
+    "TEXTOS_PUBLIC_URL": "public_url",
+    "TEXTOS_TIME_WINDOW": "time_window",
+    "TEXTOS_ALLOWED_COUNTRIES": "allowed_countries",
+    "TEXTOS_DEFAULT_REGION": "default_region",
+    "TEXTOS_STOP_CLAUSE": "stop_clause",
+    "TEXTOS_CREDIT_RATES": "credit_rates",
+    "TEXTOS_DEFAULT_CREDIT_RATE": "default_credit_rate",
+    "TEXTOS_DEFAULT_SENDER": "default_sender",
+    "TEXTOS_EMBEDDED_SIMULATOR": "embedded_simulator",
+    "TEXTOS_SIMULATOR_RECEIPT_DELAY": "simulator_receipt_delay",
+    "TEXTOS_SIMULATOR_OUTCOMES": "simulator_outcomes",
+    "TEXTOS_DISPATCHER_INTERVAL": "dispatcher_interval",
+    "TEXTOS_FETCH_ALLOW_PRIVATE": "fetch_allow_private",
+    "TEXTOS_SMSC": "smsc_urls",
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
+    if isinstance(value, str):
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "bool":
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        if kind.startswith("tuple"):
+            return tuple(v.strip().upper() for v in value.split(",") if v.strip())
+        if kind.startswith("dict"):
+            pairs = (item.split("=", 1) for item in value.split(",") if "=" in item)
+            mapping = {k.strip(): v.strip() for k, v in pairs}
+            if "float" in kind:
+                return {k.upper(): float(v) for k, v in mapping.items()}
+            return mapping
+        if kind.startswith("list"):
+            return [v.strip() for v in value.split(",") if v.strip()]
+    if kind.startswith("tuple") and isinstance(value, list):
+        return tuple(str(v).upper() for v in value)
+    return value
+
+
+def load_settings(config_path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, the TOML file, the environment and ``overrides``."""
+    values: dict[str, Any] = {}
+    path = Path(config_path or os.environ.get("TEXTOS_CONFIG", "textos.toml"))
+    if path.is_file():
+        data = tomllib.loads(path.read_text())
+        section = data.get("textos", data)
+        known = {f.name for f in dataclasses.fields(Settings)}
+        for key, value in section.items():
+            key = key.replace("-", "_")
+            if key == "fetch" and isinstance(value, dict):
+                if "allow_private" in value:
+                    values["fetch_allow_private"] = bool(value["allow_private"])
+            elif key in known:
+                values[key] = _coerce(key, value)
+    for env, key in _ENV_KEYS.items():
+        if env in os.environ and os.environ[env] != "":
+            values[key] = _coerce(key, os.environ[env])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

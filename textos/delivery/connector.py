@@ -1,0 +1,145 @@
+"""The connector interface: the one contract between the dispatcher and a carrier link.
+
+The dispatcher knows only this module. Each carrier link (the in-process simulator,
+SMPP, a future HTTP carrier) is one implementation, in the shape of httpx's pluggable
+transports: ``start`` it with an ``Events`` sink, ``submit`` batches, ``close`` it.
+
+Every message the connector is handed is already persisted as *submitting*; the
+connector never stores state of its own that is needed after a restart.  Part ids
+returned by ``submit`` are persisted by the dispatcher before receipts are matched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol, Sequence
+
+from textos.domain.encoding import Encoding
+
+__all__ = [
+    "Connector",
+    "Encoding",
+    "Events",
+    "IncomingMessage",
+    "OutboundMessage",
+    "Receipt",
+    "ReceiptState",
+    "SubmitOutcome",
+    "SubmitResult",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One SMS (all its parts) to hand to a carrier."""
+
+    id: int
+    """Outgoing id in the database (sms.Outgoing.id)."""
+    sender: str
+    """Alphanumeric sender, short code, or E.164 number with '+'."""
+    sender_type: str
+    """'alpha', 'numeric', 'shortcode' or 'virtual' (drives TON/NPI)."""
+    receiver: str
+    """E.164 with a leading '+'."""
+    text: str
+    """Full text as it must reach the handset (STOP clause included)."""
+    encoding: Encoding
+    parts: int
+    """Number of parts, as counted and charged at acceptance."""
+    message_class: str | None = None
+    """'flash', 'phoneDisplay', 'sim', 'toolkit' or None (no class)."""
+    priority: str = "high"
+    """'high', 'medium', 'low', 'veryLow'."""
+    validity_until: dt.datetime | None = None
+    """UTC instant after which the carrier should drop the message."""
+    want_receipt: bool = True
+
+
+class SubmitOutcome(str, Enum):
+    ACCEPTED = "accepted"
+    """The carrier took the message; receipts will follow for ``part_ids``."""
+    REJECTED = "rejected"
+    """Permanent refusal at submit (never retried, refunded)."""
+    RETRY = "retry"
+    """Temporary refusal (throttled, queue full, link down): retry later, never drop."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    message_id: int
+    outcome: SubmitOutcome
+    part_ids: tuple[str, ...] = ()
+    """Carrier message ids, one per part, in part order (ACCEPTED only)."""
+    error: str | None = None
+    """Carrier error code or text (REJECTED / RETRY)."""
+    retry_after: float | None = None
+    """Seconds to wait before retrying (RETRY only)."""
+
+
+class ReceiptState(str, Enum):
+    """SMPP 3.4 message states (§5.2.28), as they appear in receipts."""
+
+    ENROUTE = "ENROUTE"
+    DELIVERED = "DELIVRD"
+    EXPIRED = "EXPIRED"
+    DELETED = "DELETED"
+    UNDELIVERABLE = "UNDELIV"
+    ACCEPTED = "ACCEPTD"
+    UNKNOWN = "UNKNOWN"
+    REJECTED = "REJECTD"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (ReceiptState.ENROUTE, ReceiptState.ACCEPTED)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A delivery receipt for one part, as the carrier reported it."""
+
+    carrier_id: str
+    """Carrier message id of the part, in whatever form the carrier used (hex or decimal)."""
+    state: ReceiptState
+    error_code: str | None = None
+    done_at: dt.datetime | None = None
+    connector: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A mobile-originated message (a reply, a STOP), parts already reassembled."""
+
+    sender: str
+    receiver: str
+    text: str
+    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    connector: str | None = None
+
+
+class Events(Protocol):
+    """Where a connector reports what comes back from the carrier."""
+
+    async def on_receipts(self, receipts: Sequence[Receipt]) -> None: ...
+
+    async def on_incoming(self, message: IncomingMessage) -> None: ...
+
+
+class Connector(Protocol):
+    """A carrier link. Implementations: simulator (in-process), SMPP (ESME)."""
+
+    name: str
+
+    async def start(self, events: Events) -> None:
+        """Connect (or begin connecting) and start reporting to ``events``."""
+
+    async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitResult]:
+        """Submit a batch; return one result per message, in any order."""
+
+    @property
+    def is_up(self) -> bool:
+        """True while the link can accept submits (routing fails over when False)."""
+
+    async def close(self) -> None:
+        """Stop cleanly (unbind); pending submits return RETRY."""

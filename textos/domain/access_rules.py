@@ -1,0 +1,67 @@
+"""Access rules of a consumer key: ``{"method": "GET", "path": "/sms/*"}``, as OVH applies them.
+
+A ``*`` matches any run of characters, ``/`` included. A rule ending in ``/*`` also
+covers the path without that suffix (``GET /sms/sms-ab12345-1/*`` grants
+``GET /sms/sms-ab12345-1``), which is what the ``ovh`` client's recursive rules ask for.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable, Mapping
+
+METHODS = ("GET", "POST", "PUT", "DELETE")
+
+
+class RuleError(ValueError):
+    """A rule that cannot be understood."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRule:
+    method: str
+    path: str
+
+    @classmethod
+    def parse(cls, text: str) -> "AccessRule":
+        """Read ``"GET /sms/*"`` (method, space, path)."""
+        method, _, path = text.strip().partition(" ")
+        return cls.of({"method": method, "path": path.strip()})
+
+    @classmethod
+    def of(cls, data: Mapping[str, object]) -> "AccessRule":
+        method = str(data.get("method", "")).upper()
+        path = str(data.get("path", ""))
+        if method not in METHODS:
+            raise RuleError(f"accessRules: method {method!r} is not one of {', '.join(METHODS)}")
+        if not path.startswith("/"):
+            raise RuleError(f"accessRules: path {path!r} must start with '/'")
+        return cls(method, path)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"method": self.method, "path": self.path}
+
+    def allows(self, method: str, path: str) -> bool:
+        return self.method == method.upper() and _pattern(self.path).fullmatch(path) is not None
+
+
+@lru_cache(maxsize=4096)
+def _pattern(rule_path: str) -> re.Pattern[str]:
+    base = rule_path[:-2] if rule_path.endswith("/*") else None
+    regex = ".*".join(re.escape(chunk) for chunk in rule_path.split("*"))
+    if base is not None:
+        regex = f"(?:{regex}|{'.*'.join(re.escape(c) for c in base.split('*'))})"
+    return re.compile(regex)
+
+
+def is_allowed(rules: Iterable[Mapping[str, object]], method: str, path: str) -> bool:
+    """True when one of ``rules`` grants ``method`` on ``path`` (relative to ``/1.0``)."""
+    for rule in rules:
+        try:
+            if AccessRule.of(rule).allows(method, path):
+                return True
+        except RuleError:
+            continue
+    return False

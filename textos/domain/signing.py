@@ -1,0 +1,17 @@
+"""OVH request signing: ``$1$`` + SHA-1 of secret, consumer key, method, URL, body, timestamp."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def sign(app_secret: str, consumer_key: str, method: str, url: str, body: str, timestamp: str) -> str:
+    """The ``X-Ovh-Signature`` value a client computes for this request."""
+    payload = "+".join([app_secret, consumer_key, method.upper(), url, body, timestamp])
+    return "$1$" + hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+def signature_matches(expected: str, given: str) -> bool:
+    """Constant-time comparison of two signatures."""
+    return hmac.compare_digest(expected.encode(), given.encode())

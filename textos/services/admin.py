@@ -1,0 +1,218 @@
+"""Administration: customers, SMS accounts, applications and consumer keys (used by the CLI)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from textos.domain.access_rules import AccessRule
+from textos.services import ledger
+from textos.services.errors import BadRequest, Conflict, NotFound
+from textos.storage.models import Account, Application, Credential, Customer
+
+_ALNUM = string.ascii_letters + string.digits
+QUICKSTART_NIC = "tx00001-textos"
+QUICKSTART_APP = "quickstart"
+ALL_RULES = [{"method": m, "path": "/*"} for m in ("GET", "POST", "PUT", "DELETE")]
+
+
+def random_token(length: int = 32) -> str:
+    return "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_hex(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 100_000).hex()
+    return f"pbkdf2_sha256$100000${salt}${digest}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        _, rounds, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    given = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), int(rounds)).hex()
+    return hmac.compare_digest(given, digest)
+
+
+def get_customer(session: Session, nic: str) -> Customer:
+    customer = session.scalar(select(Customer).where(Customer.nic == nic))
+    if customer is None:
+        raise NotFound(f"nic: customer {nic!r} does not exist")
+    return customer
+
+
+def create_customer(session: Session, nic: str, password: str | None = None, *, name: str = "", email: str = "") -> tuple[Customer, str]:
+    """Create a customer; returns it with its password (generated when not given)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,62}", nic):
+        raise BadRequest("nic: letters, digits, '.', '_' and '-' only, 2 to 63 characters")
+    if session.scalar(select(Customer).where(Customer.nic == nic)) is not None:
+        raise Conflict(f"nic: customer {nic!r} already exists")
+    password = password or random_token(16)
+    customer = Customer(nic=nic, password_hash=hash_password(password), name=name, email=email)
+    session.add(customer)
+    session.flush()
+    return customer, password
+
+
+def _service_name_base(nic: str) -> str:
+    m = re.match(r"([a-z]{2}\d{4,6})", nic.lower())
+    return m.group(1) if m else "".join(secrets.choice(string.ascii_lowercase) for _ in range(2)) + f"{secrets.randbelow(10**5):05d}"
+
+
+def create_account(
+    session: Session,
+    nic: str,
+    credits: float = 0,
+    *,
+    service_name: str | None = None,
+    allowed_countries: Iterable[str] = (),
+    description: str = "",
+    actor: str = "admin",
+) -> Account:
+    """Create an SMS account (``sms-ab12345-1``) for a customer, with initial credits."""
+    customer = get_customer(session, nic)
+    if service_name is None:
+        base = _service_name_base(nic)
+        n = 1
+        while session.scalar(select(Account.id).where(Account.service_name == f"sms-{base}-{n}")) is not None:
+            n += 1
+        service_name = f"sms-{base}-{n}"
+    elif not re.fullmatch(r"[a-z0-9][a-z0-9-]{2,62}", service_name):
+        raise BadRequest("serviceName: lowercase letters, digits and '-' only")
+    if session.scalar(select(Account.id).where(Account.service_name == service_name)) is not None:
+        raise Conflict(f"serviceName: {service_name!r} already exists")
+    account = Account(
+        service_name=service_name,
+        customer_id=customer.id,
+        description=description,
+        allowed_countries=[c.upper() for c in allowed_countries],
+        sms_response={"responseType": "none", "cgiUrl": None, "text": None, "trackingDefaultSmsSender": None, "trackingOptions": []},
+        templates={},
+    )
+    session.add(account)
+    session.flush()
+    if credits:
+        add_credits(session, service_name, credits, actor=actor, reason="initial credits")
+    return account
+
+
+def get_account(session: Session, service_name: str) -> Account:
+    account = session.scalar(select(Account).where(Account.service_name == service_name))
+    if account is None:
+        raise NotFound(f"serviceName: the SMS account {service_name!r} does not exist")
+    return account
+
+
+def add_credits(session: Session, service_name: str, credits: float, *, actor: str = "admin", reason: str = "manual adjustment") -> float:
+    """Add (or, negative, remove) credits by a ledger adjustment; returns the new balance."""
+    account = get_account(session, service_name)
+    milli = ledger.to_milli(credits)
+    if milli == 0:
+        raise BadRequest("credits: must not be zero")
+    entry = ledger.post(session, account.id, ledger.Movement(ledger.Kind.ADJUSTMENT, milli, actor=actor, reason=reason))
+    return ledger.to_credits(entry.balance_after_milli)
+
+
+def create_application(session: Session, name: str = "", description: str = "", nic: str | None = None) -> Application:
+    customer_id = get_customer(session, nic).id if nic else None
+    app = Application(app_key=random_token(16), app_secret=random_token(32), name=name, description=description, customer_id=customer_id)
+    session.add(app)
+    session.flush()
+    return app
+
+
+def get_application(session: Session, app_key: str) -> Application:
+    app = session.scalar(select(Application).where(Application.app_key == app_key))
+    if app is None:
+        raise NotFound(f"app: application key {app_key!r} does not exist")
+    return app
+
+
+def create_credential(
+    session: Session,
+    app_key: str,
+    nic: str | None,
+    rules: Iterable[dict[str, str] | str],
+    *,
+    validated: bool = True,
+    allowed_ips: list[str] | None = None,
+    redirection: str | None = None,
+) -> Credential:
+    """Create a consumer key for ``app_key``; validated for ``nic`` unless ``validated`` is False."""
+    app = get_application(session, app_key)
+    parsed = [AccessRule.parse(r) if isinstance(r, str) else AccessRule.of(r) for r in rules]
+    if not parsed:
+        raise BadRequest("accessRules: at least one rule is needed")
+    customer_id = get_customer(session, nic).id if nic else None
+    if validated and customer_id is None:
+        raise BadRequest("nic: a validated consumer key needs a customer")
+    cred = Credential(
+        consumer_key=random_token(32),
+        application_id=app.id,
+        customer_id=customer_id,
+        state="validated" if validated else "pendingValidation",
+        rules=[r.as_dict() for r in parsed],
+        allowed_ips=allowed_ips,
+        validation_token=None if validated else random_token(48),
+        redirection=redirection,
+    )
+    session.add(cred)
+    session.flush()
+    return cred
+
+
+@dataclass(frozen=True)
+class Quickstart:
+    nic: str
+    password: str | None
+    service_name: str
+    application_key: str
+    application_secret: str
+    consumer_key: str
+    created: bool
+
+
+def quickstart(session: Session, credits: float = 100) -> Quickstart:
+    """Idempotently set up a demo customer, account, application and all-methods key."""
+    created = False
+    password: str | None = None
+    customer = session.scalar(select(Customer).where(Customer.nic == QUICKSTART_NIC))
+    if customer is None:
+        customer, password = create_customer(session, QUICKSTART_NIC, name="Textos demo")
+        created = True
+    account = session.scalar(select(Account).where(Account.customer_id == customer.id).order_by(Account.id))
+    if account is None:
+        account = create_account(session, QUICKSTART_NIC, credits, actor="quickstart")
+        created = True
+    app = session.scalar(
+        select(Application).where(Application.customer_id == customer.id, Application.name == QUICKSTART_APP)
+    )
+    if app is None:
+        app = create_application(session, QUICKSTART_APP, "Created by textos quickstart", nic=QUICKSTART_NIC)
+        created = True
+    cred = session.scalar(
+        select(Credential)
+        .where(Credential.application_id == app.id, Credential.customer_id == customer.id, Credential.state == "validated")
+        .order_by(Credential.id)
+    )
+    if cred is None:
+        cred = create_credential(session, app.app_key, QUICKSTART_NIC, ALL_RULES)
+        created = True
+    return Quickstart(
+        nic=customer.nic,
+        password=password,
+        service_name=account.service_name,
+        application_key=app.app_key,
+        application_secret=app.app_secret,
+        consumer_key=cred.consumer_key,
+        created=created,
+    )

@@ -1,0 +1,254 @@
+"""Database models (SQLAlchemy 2). The schema itself is owned by Alembic migrations.
+
+Credits are stored as integers in thousandths of a credit (``*_milli``) so that
+sums are exact; the API shows them as doubles, as OVH does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: every datetime column holds naive UTC."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Customer(Base):
+    """An OVH-style customer account (nic handle), owner of SMS accounts."""
+
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    nic: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    name: Mapped[str] = mapped_column(String(256), default="")
+    email: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Application(Base):
+    """An API application: application key + secret."""
+
+    __tablename__ = "applications"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    app_key: Mapped[str] = mapped_column(String(64), unique=True)
+    app_secret: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(256), default="")
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Credential(Base):
+    """A consumer key: an application acting for a customer within access rules."""
+
+    __tablename__ = "credentials"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    consumer_key: Mapped[str] = mapped_column(String(64), unique=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
+    state: Mapped[str] = mapped_column(String(32), default="pendingValidation")
+    rules: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    allowed_ips: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    validation_token: Mapped[str | None] = mapped_column(String(96), unique=True, nullable=True)
+    redirection: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Account(Base):
+    """An SMS account (``serviceName``), holding credits."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    service_name: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    status: Mapped[str] = mapped_column(String(16), default="enable")
+    channel: Mapped[str] = mapped_column(String(16), default="both")
+    credits_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Cached balance: always equal to the sum of the account's ledger entries."""
+    credits_held_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Credits assigned to users' quotas (``creditsHoldByQuota``)."""
+    callback: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    stop_callback: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    sms_response: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    templates: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    automatic_recredit_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    credit_threshold_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    allowed_countries: Mapped[list[str]] = mapped_column(JSON, default=list)
+    default_sender: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LedgerEntry(Base):
+    """One immutable credit movement; ``amount_milli`` is signed (debits negative)."""
+
+    __tablename__ = "ledger_entries"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    amount_milli: Mapped[int] = mapped_column(BigInteger)
+    balance_after_milli: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(128), default="system")
+    reason: Mapped[str] = mapped_column(String(1024), default="")
+    job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    counterpart_account_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    order_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Sender(Base):
+    """A sender (alphanumeric name, number or short code) registered on an account."""
+
+    __tablename__ = "senders"
+    __table_args__ = (UniqueConstraint("account_id", "sender"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    sender: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    reason: Mapped[str] = mapped_column(String(1024), default="")
+    status: Mapped[str] = mapped_column(String(32), default="waitingValidation")
+    type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    referer: Mapped[str] = mapped_column(String(16), default="custom")
+    comment: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Job(Base):
+    """One ``POST /jobs`` request: what was asked, once, for all its receivers."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    """Text as sent (STOP clause included); per-receiver texts live on messages."""
+    sender: Mapped[str] = mapped_column(String(32))
+    sender_type: Mapped[str] = mapped_column(String(16))
+    tag: Mapped[str] = mapped_column(String(256), default="")
+    priority: Mapped[str] = mapped_column(String(16), default="high")
+    message_class: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    no_stop_clause: Mapped[bool] = mapped_column(Boolean, default=False)
+    sender_for_response: Mapped[bool] = mapped_column(Boolean, default=False)
+    differed_period: Mapped[int] = mapped_column(Integer, default=0)
+    validity_period: Mapped[int] = mapped_column(Integer, default=2880)
+    receivers: Mapped[int] = mapped_column(Integer, default=0)
+    credits_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Message(Base):
+    """One SMS to one receiver: a job while pending, an outgoing once handed to a carrier."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_due", "status", "priority", "send_at"),
+        Index("ix_messages_account_tag", "account_id", "tag"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    receiver: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str] = mapped_column(String(2))
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Per-receiver text (mail merge); NULL means the job's text."""
+    sender: Mapped[str] = mapped_column(String(32))
+    tag: Mapped[str] = mapped_column(String(256), default="")
+    encoding: Mapped[str] = mapped_column(String(8))
+    characters: Mapped[int] = mapped_column(Integer)
+    parts: Mapped[int] = mapped_column(SmallInteger)
+    credits_milli: Mapped[int] = mapped_column(BigInteger)
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    ptt: Mapped[int] = mapped_column(Integer, default=0)
+    dlr: Mapped[int] = mapped_column(Integer, default=0)
+    differed_period: Mapped[int] = mapped_column(Integer, default=0)
+    send_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    carrier_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """Carrier id of the first part (``messageID``)."""
+    error: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Deleted from the customer's history (DELETE /outgoing/{id}); kept for the ledger."""
+
+
+class MessagePart(Base):
+    """One part of a submitted message, as the carrier identified it."""
+
+    __tablename__ = "message_parts"
+    __table_args__ = (Index("ix_message_parts_carrier", "carrier_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    part_no: Mapped[int] = mapped_column(SmallInteger)
+    carrier_id: Mapped[str] = mapped_column(String(64))
+    """Canonical form (see ``textos.delivery.receipts.canonical_carrier_id``)."""
+    state: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class PendingReceipt(Base):
+    """A receipt that arrived before its part was stored; applied as soon as it is."""
+
+    __tablename__ = "pending_receipts"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    carrier_id: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(8))
+    error_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class IncomingSms(Base):
+    """A mobile-originated message (a reply, a STOP)."""
+
+    __tablename__ = "incoming"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True, index=True)
+    sender: Mapped[str] = mapped_column(String(32))
+    receiver: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    tag: Mapped[str] = mapped_column(String(256), default="")
+    credits_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
