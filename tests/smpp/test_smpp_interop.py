@@ -1,0 +1,168 @@
+"""Interop with independent SMPP implementations: smpp34 (Rust) server, smpplib client."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+import smpp34
+import smpplib.client
+import smpplib.consts
+
+from textos.delivery.connector import OutboundMessage, ReceiptState, SubmitOutcome
+from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector
+from textos.domain import encoding as enc
+from textos.simulator.smsc import SmscSimulator
+from textos.smpp import udh
+from textos.smpp.message_id import message_id_variants
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.receipts, self.incoming = [], []
+
+    async def on_receipts(self, receipts):
+        self.receipts.extend(receipts)
+
+    async def on_incoming(self, message):
+        self.incoming.append(message)
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def message(i: int, text: str, receiver: str = "+33611223344") -> OutboundMessage:
+    info = enc.analyze(text)
+    return OutboundMessage(i, "Textos", "alpha", receiver, text, info.encoding, info.parts)
+
+
+def test_connector_against_smpp34_server():
+    """smpp34 plays the SMSC: throttles the first submits, answers hex ids, sends decimal receipts and an MO."""
+
+    async def main():
+        port = free_port()
+        server = smpp34.Server("127.0.0.1", port, system_id="RUSTSMSC")
+        await server.start()
+        submits: list[smpp34.SubmitSmEvent] = []
+        esmes: list[smpp34.Esme] = []
+        throttle_first = 3
+
+        async def smsc() -> None:
+            nonlocal throttle_first
+            n = 0x1A2B
+            while True:
+                ev = await server.next()
+                if isinstance(ev, smpp34.Esme):
+                    esmes.append(ev)
+                elif isinstance(ev, smpp34.SubmitSmEvent):
+                    if throttle_first:
+                        throttle_first -= 1
+                        ev.reject(smpp34.ESME_RTHROTTLED)
+                        continue
+                    submits.append(ev)
+                    ev.accept(format(n, "x"))
+                    n += 1
+
+        task = asyncio.create_task(smsc())
+        sink = Sink()
+        conn = SmppConnector(
+            SmppCarrierConfig(port=port, system_id="acme", password="pw", throttle_backoff=0.05, enquire_link_interval=0.2)
+        )
+        await conn.start(sink)
+        await conn.wait_up()
+        try:
+            long_gsm = "x" * 400
+            emoji = "Coucou 😀 " * 10
+            results = await conn.submit([message(1, "plain"), message(2, long_gsm), message(3, emoji)])
+            by_id = {r.message_id: r for r in results}
+            assert all(r.outcome is SubmitOutcome.ACCEPTED for r in results)
+            assert [len(by_id[i].part_ids) for i in (1, 2, 3)] == [1, 3, enc.analyze(emoji).parts]
+            assert len(submits) == 1 + 3 + enc.analyze(emoji).parts  # throttled ones re-sent, none twice
+
+            gsm_parts = [s for s in submits if s.data_coding == 0 and s.esm_class & 0x40]
+            assert len(gsm_parts) == 3
+            seq = lambda s: udh.parse_udh(udh.split_udh(s.short_message)[0]).seq  # noqa: E731
+            assert sorted(seq(s) for s in gsm_parts) == [1, 2, 3]  # retried parts may come later
+            ucs2 = sorted((s for s in submits if s.data_coding == 0x08), key=seq)
+            text = "".join(enc.decode_ucs2(udh.split_udh(s.short_message)[1]) for s in ucs2)
+            assert text == emoji
+
+            # receipt with the id in decimal (text form + TLVs), then an MO
+            esme = esmes[0]
+            pid = by_id[1].part_ids[0]
+            dec = str(int(pid, 16))
+            body = f"id:{dec} sub:001 dlvrd:001 submit date:2506011200 done date:2506011201 stat:DELIVRD err:000 text:plain"
+            resp = await esme.deliver_sm(
+                "Textos",
+                body.encode(),
+                source_addr="33611223344",
+                esm_class=0x04,
+                tlvs=[smpp34.Tlv(smpp34.TLV_RECEIPTED_MESSAGE_ID, dec.encode() + b"\0"), smpp34.Tlv(smpp34.TLV_MESSAGE_STATE, b"\x02")],
+            )
+            assert resp.is_success
+            await until(lambda: sink.receipts)
+            assert sink.receipts[0].state is ReceiptState.DELIVERED and pid in message_id_variants(sink.receipts[0].carrier_id)
+            resp = await esme.deliver_sm("36123", b"STOP", source_addr="33612345678", source_addr_ton=1, source_addr_npi=1)
+            assert resp.is_success
+            await until(lambda: sink.incoming)
+            assert (sink.incoming[0].sender, sink.incoming[0].text) == ("+33612345678", "STOP")
+        finally:
+            await conn.close()
+            task.cancel()
+            await server.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_smpplib_client_against_simulator():
+    """python-smpplib (blocking, in a thread) binds, submits and gets its receipt."""
+
+    async def main():
+        smsc = SmscSimulator(port=0, accounts={"lib": "pw"}, receipt_delay=0.01, receipt_id_format="decimal")
+        await smsc.start()
+
+        def esme() -> tuple[str, list]:
+            received: list = []
+            sent: list[str] = []
+            client = smpplib.client.Client("127.0.0.1", smsc.port, timeout=5, allow_unknown_opt_params=True)
+            client.set_message_received_handler(lambda pdu: received.append(pdu))
+            client.set_message_sent_handler(lambda pdu: sent.append(pdu.message_id.decode()))
+            client.connect()
+            client.bind_transceiver(system_id="lib", password="pw")
+            client.send_message(
+                source_addr_ton=smpplib.consts.SMPP_TON_ALNUM,
+                source_addr="Lib",
+                dest_addr_ton=smpplib.consts.SMPP_TON_INTL,
+                dest_addr="33611223344",
+                short_message=b"hello from smpplib",
+                registered_delivery=True,
+            )
+            while not (sent and received):
+                client.read_once()
+            client.unbind()
+            client.disconnect()
+            return sent[0], received
+
+        message_id, received = await asyncio.to_thread(esme)
+        [rec] = list(smsc.records)
+        assert rec.text == "hello from smpplib" and rec.message_id == message_id
+        dlr = received[0]
+        assert dlr.esm_class & 0x04
+        assert str(int(message_id, 16)) in dlr.short_message.decode()
+        assert b"stat:DELIVRD" in dlr.short_message
+        await smsc.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 20))

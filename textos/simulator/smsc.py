@@ -1,0 +1,435 @@
+"""SMSC simulator: a real SMPP 3.4 server for development, tests and benchmarks.
+
+Accepts binds (``accounts``: system_id → password; None accepts anyone), answers
+submit_sm, sends delivery receipts (deliver_sm, esm_class 0x04, receipted_message_id
++ message_state TLVs and the text form) after ``receipt_delay`` seconds, and can be
+scripted: outcomes by receiver (``Rule``), a rate limit answering ESME_RTHROTTLED,
+a dropped connection after N submits, receipt loss (every k-th), receipt ids in
+decimal while submit_sm_resp ids are hex, and injected MO messages (``inject_mo``).
+
+Receipts and MO wait in a queue until a receiving bind of the account is up and
+are re-sent if their deliver_sm is not acknowledged (at-least-once, like a real SMSC).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import heapq
+import itertools
+import logging
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from textos.delivery.connector import ReceiptState
+from textos.domain import encoding as enc
+from textos.simulator.scenario import Rule, outcome_for
+from textos.smpp import pdu as P
+from textos.smpp import udh
+from textos.smpp.receipt_text import STATE_CODE
+from textos.smpp.session import Session
+
+__all__ = ["SmscSimulator", "SubmitRecord", "Rule"]
+
+log = logging.getLogger("textos.smsc")
+
+_TLV = struct.Struct(">HH")
+_RECEIVING_BINDS = {P.CommandId.BIND_RECEIVER, P.CommandId.BIND_TRANSCEIVER}
+_SENDING_BINDS = {P.CommandId.BIND_TRANSMITTER, P.CommandId.BIND_TRANSCEIVER}
+
+
+@dataclass(slots=True)
+class SubmitRecord:
+    """One submit_sm as the simulator received it."""
+
+    message_id: str
+    system_id: str
+    source_addr: str
+    destination_addr: str
+    data_coding: int
+    esm_class: int
+    registered_delivery: int
+    priority_flag: int
+    validity_period: str
+    payload: bytes
+    udh: bytes = b""
+    tlvs: dict[int, bytes] = field(default_factory=dict)
+    status: int = 0
+
+    @property
+    def concat(self) -> udh.Concat | None:
+        return udh.parse_udh(self.udh) if self.udh else udh.parse_sar(self.tlvs)
+
+    @property
+    def text(self) -> str:
+        if self.data_coding & 0x0C == 0x08 and self.data_coding < 0xF0:
+            return enc.decode_ucs2(self.payload)
+        return enc.decode_gsm7(self.payload)
+
+
+@dataclass(slots=True)
+class _Outbound:
+    """A deliver_sm waiting for a receiving bind (receipt or MO part)."""
+
+    system_id: str
+    body: bytes
+    kind: str  # "receipt" | "mo"
+
+
+class SmscSimulator:
+    """An asyncio SMPP server. ``await start()``; ``.port`` is the bound port."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 2775,
+        accounts: dict[str, str] | None = None,
+        *,
+        receipt_delay: float = 0.05,
+        rules: list[Rule] | None = None,
+        tps_limit: float | None = None,
+        drop_after: int | None = None,
+        receipt_loss_every: int = 0,
+        id_format: str = "hex",
+        receipt_id_format: str = "same",
+        deliver_window: int = 512,
+        record_last: int = 1000,
+        response_timeout: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.accounts = accounts
+        self.receipt_delay = receipt_delay
+        self.rules = list(rules or [])
+        self.tps_limit = tps_limit
+        self.drop_after = drop_after
+        self.receipt_loss_every = receipt_loss_every
+        self.id_format = id_format
+        self.receipt_id_format = receipt_id_format
+        self.deliver_window = deliver_window
+        self.response_timeout = response_timeout
+        self.records: deque[SubmitRecord] = deque(maxlen=record_last)
+        self.submits = 0
+        """submit_sm accepted (answered ESME_ROK)."""
+        self.throttled = 0
+        self.rejected = 0
+        self.receipts_sent = 0
+        self.receipts_acked = 0
+        self.receipts_lost = 0
+        self.mo_sent = 0
+        self.drops = 0
+        self.binds = 0
+        self._enquire_links_closed = 0
+        self.sessions: set[Session] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._ids = itertools.count(0x10000 + 1)
+        self._receipt_counter = 0
+        self._due: list[tuple[float, int, _Outbound]] = []
+        self._due_seq = itertools.count()
+        self._ready: deque[_Outbound] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._tokens = 0.0
+        self._token_time = 0.0
+        self._mo_ref = itertools.count(1)
+        self._stamp_at = 0.0
+        self._stamp_text = ""
+
+    # ── lifecycle ───────────────────────────────────────────────────────────
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._new_session, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._tokens = max(1.0, (self.tps_limit or 0) / 10)
+        self._token_time = time.monotonic()
+        log.info("SMSC simulator listening on %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for session in list(self.sessions):
+            session.close()
+        if self._timer:
+            self._timer.cancel()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> "SmscSimulator":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def enquire_links(self) -> int:
+        """enquire_link PDUs received (all sessions, past and present)."""
+        return self._enquire_links_closed + sum(s.enquire_links_received for s in self.sessions)
+
+    @property
+    def pending_deliveries(self) -> int:
+        return len(self._due) + len(self._ready)
+
+    def drop_connections(self) -> None:
+        """Cut every connection now (no unbind)."""
+        for session in list(self.sessions):
+            self.drops += 1
+            session.abort()
+
+    # ── sessions ────────────────────────────────────────────────────────────
+
+    def _new_session(self) -> Session:
+        return Session(self._on_request, response_timeout=self.response_timeout, on_lost=self._on_lost, name="smsc")
+
+    def _on_lost(self, session: Session, exc: Exception | None) -> None:
+        self.sessions.discard(session)
+        self._enquire_links_closed += session.enquire_links_received
+
+    def _on_request(self, session: Session, pdu: P.Pdu) -> None:
+        if isinstance(pdu, P.Bind):
+            self._bind(session, pdu)
+        elif not session.bound:
+            session.respond(pdu.command_id | P.RESPONSE_BIT, pdu.sequence, P.Status.ESME_RINVBNDSTS)
+        elif isinstance(pdu, P.ShortMessage) and pdu.command_id == P.CommandId.SUBMIT_SM:
+            self._submit(session, pdu)
+        else:
+            session.respond(P.CommandId.GENERIC_NACK, pdu.sequence, P.Status.ESME_RINVCMDID)
+
+    def _bind(self, session: Session, pdu: P.Bind) -> None:
+        resp_id = pdu.command_id | P.RESPONSE_BIT
+        status = 0
+        if session.bound:
+            status = P.Status.ESME_RALYBND
+        elif self.accounts is not None:
+            if pdu.system_id not in self.accounts:
+                status = P.Status.ESME_RINVSYSID
+            elif self.accounts[pdu.system_id] != pdu.password:
+                status = P.Status.ESME_RINVPASWD
+        session.respond(resp_id, pdu.sequence, status, b"TextosSMSC\0")
+        if status == 0:
+            session.bound = True
+            session.system_id = pdu.system_id
+            session.bind_command = pdu.command_id
+            self.sessions.add(session)
+            self.binds += 1
+            self._pump()
+
+    def _submit(self, session: Session, pdu: P.ShortMessage) -> None:
+        if session.bind_command not in _SENDING_BINDS:
+            session.respond(P.CommandId.SUBMIT_SM_RESP, pdu.sequence, P.Status.ESME_RINVBNDSTS)
+            return
+        if self.drop_after is not None and self.submits >= self.drop_after:
+            self.drop_after = None
+            self.drops += 1
+            log.info("SMSC simulator: dropping the connection (scripted)")
+            session.abort()
+            return
+        if self.tps_limit and not self._take_token():
+            self.throttled += 1
+            session.respond(P.CommandId.SUBMIT_SM_RESP, pdu.sequence, P.Status.ESME_RTHROTTLED)
+            return
+        rule = outcome_for(self.rules, pdu.destination_addr) if self.rules else None
+        if rule is not None and rule.outcome == "rejected":
+            self.rejected += 1
+            session.respond(P.CommandId.SUBMIT_SM_RESP, pdu.sequence, rule.status)
+            return
+        n = next(self._ids)
+        message_id = format(n, "x") if self.id_format == "hex" else str(n)
+        self.submits += 1
+        session.respond(P.CommandId.SUBMIT_SM_RESP, pdu.sequence, 0, message_id.encode() + b"\0")
+        header, payload = udh.split_udh(pdu.short_message) if pdu.esm_class & udh.UDHI else (b"", pdu.short_message)
+        self.records.append(
+            SubmitRecord(
+                message_id,
+                session.system_id,
+                pdu.source_addr,
+                pdu.destination_addr,
+                pdu.data_coding,
+                pdu.esm_class,
+                pdu.registered_delivery,
+                pdu.priority_flag,
+                pdu.validity_period,
+                payload,
+                header,
+                pdu.tlvs,
+            )
+        )
+        if pdu.registered_delivery & 0x03:
+            state = rule and _STATE_OF[rule.outcome] or ReceiptState.DELIVERED
+            if pdu.registered_delivery & 0x03 == 2 and state is ReceiptState.DELIVERED:
+                return  # receipt on failure only
+            self._receipt_counter += 1
+            if self.receipt_loss_every and self._receipt_counter % self.receipt_loss_every == 0:
+                self.receipts_lost += 1
+                return
+            body = self._receipt_body(pdu, message_id, state, rule.error if rule else "000")
+            self._schedule(_Outbound(session.system_id, body, "receipt"), self.receipt_delay)
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        assert self.tps_limit
+        self._tokens = min(max(1.0, self.tps_limit / 10), self._tokens + (now - self._token_time) * self.tps_limit)
+        self._token_time = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def _receipt_body(self, pdu: P.ShortMessage, message_id: str, state: ReceiptState, error: str) -> bytes:
+        if self.receipt_id_format == "decimal" and self.id_format == "hex":
+            reported = str(int(message_id, 16))
+        elif self.receipt_id_format == "hex" and self.id_format != "hex":
+            reported = format(int(message_id), "x")
+        else:
+            reported = message_id
+        stamp = self._stamp()
+        delivered = "001" if state is ReceiptState.DELIVERED else "000"
+        text = (
+            f"id:{reported} sub:001 dlvrd:{delivered} submit date:{stamp} done date:{stamp}"
+            f" stat:{state.value} err:{error} text:"
+        ).encode("latin-1")
+        rid = reported.encode() + b"\0"
+        # deliver_sm body, built directly (this runs for every receipt)
+        return b"".join(
+            (
+                b"\0",
+                bytes((pdu.dest_addr_ton, pdu.dest_addr_npi)),
+                pdu.destination_addr.encode("latin-1"),
+                b"\0",
+                bytes((pdu.source_addr_ton, pdu.source_addr_npi)),
+                pdu.source_addr.encode("latin-1"),
+                b"\0\x04\x00\x00\0\0\0\0\0\0",
+                bytes((len(text),)),
+                text,
+                _TLV.pack(P.Tag.RECEIPTED_MESSAGE_ID, len(rid)),
+                rid,
+                _TLV.pack(P.Tag.MESSAGE_STATE, 1),
+                bytes((STATE_CODE[state],)),
+            )
+        )
+
+    def _stamp(self) -> str:
+        """``YYMMDDhhmm`` of now (UTC), recomputed once a second at most."""
+        now = time.time()
+        if now - self._stamp_at >= 1.0:
+            self._stamp_at = now
+            self._stamp_text = dt.datetime.now(dt.timezone.utc).strftime("%y%m%d%H%M")
+        return self._stamp_text
+
+    # ── MO injection ────────────────────────────────────────────────────────
+
+    def inject_mo(self, sender: str, receiver: str, text: str, *, system_id: str | None = None, concat: str = "udh8") -> int:
+        """Queue an incoming message (a reply, a STOP) for ``system_id`` (default: any bound
+        account); long texts go as UDH (or SAR) parts. Returns the number of parts."""
+        info = enc.analyze(text)
+        parts = enc.split(text, info.encoding)
+        dcs = 0x08 if info.encoding is enc.Encoding.UCS2 else 0x00
+        ref = next(self._mo_ref) & 0xFF
+        target = system_id if system_id is not None else self._any_receiver()
+        for i, part in enumerate(parts, 1):
+            payload = enc.encode(part, info.encoding)
+            mo = P.ShortMessage(
+                P.CommandId.DELIVER_SM,
+                source_addr_ton=1 if sender.startswith("+") else 0,
+                source_addr_npi=1,
+                source_addr=sender.removeprefix("+"),
+                dest_addr_ton=1 if receiver.startswith("+") else 0,
+                dest_addr_npi=1,
+                destination_addr=receiver.removeprefix("+"),
+                data_coding=dcs,
+            )
+            if len(parts) == 1:
+                mo.short_message = payload
+            elif concat == "sar":
+                mo.short_message, mo.tlvs = payload, udh.sar_tlvs(ref, len(parts), i)
+            else:
+                mo.esm_class = udh.UDHI
+                mo.short_message = udh.build_udh(ref, len(parts), i, ref16=concat == "udh16") + payload
+            self._ready.append(_Outbound(target, P.short_message_body(mo), "mo"))
+        self._pump()
+        return len(parts)
+
+    def _any_receiver(self) -> str:
+        for s in self.sessions:
+            if s.bind_command in _RECEIVING_BINDS:
+                return s.system_id
+        return next(iter(self.accounts), "") if self.accounts else ""
+
+    # ── outbound deliver_sm queue ───────────────────────────────────────────
+
+    def _schedule(self, item: _Outbound, delay: float) -> None:
+        due = time.monotonic() + delay
+        heapq.heappush(self._due, (due, next(self._due_seq), item))
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_at(asyncio.get_running_loop().time() + delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = time.monotonic()
+        due = self._due
+        while due and due[0][0] <= now:
+            self._ready.append(heapq.heappop(due)[2])
+        self._pump()
+        if due:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(loop.time() + max(0.001, due[0][0] - now), self._on_timer)
+
+    def _pump(self) -> None:
+        """Send ready deliver_sm to receiving binds, within ``deliver_window`` each."""
+        ready = self._ready
+        if not ready:
+            return
+        receivers: dict[str, list[Session]] = {}
+        for s in self.sessions:
+            if s.bound and s.bind_command in _RECEIVING_BINDS and s.is_open:
+                receivers.setdefault(s.system_id, []).append(s)
+        if not receivers:
+            return
+        waiting: deque[_Outbound] = deque()
+        rr = 0
+        while ready:
+            item = ready.popleft()
+            candidates = receivers.get(item.system_id) or (receivers.get(next(iter(receivers))) if not item.system_id else None)
+            session = None
+            if candidates:
+                for k in range(len(candidates)):
+                    c = candidates[(rr + k) % len(candidates)]
+                    if c.outstanding < self.deliver_window:
+                        session = c
+                        rr += 1
+                        break
+            if session is None:
+                if candidates:  # every bind of the account has a full window
+                    ready.appendleft(item)
+                    break
+                waiting.append(item)  # account not bound: keep for later
+                continue
+            self._deliver(session, item)
+        if waiting:
+            ready.extendleft(reversed(waiting))
+
+    def _deliver(self, session: Session, item: _Outbound) -> None:
+        if item.kind == "receipt":
+            self.receipts_sent += 1
+        else:
+            self.mo_sent += 1
+
+        def answered(status: int, resp: P.Pdu | None) -> None:
+            if status == 0 and resp is not None:
+                if item.kind == "receipt":
+                    self.receipts_acked += 1
+            else:  # refused, timed out or link lost: send again later
+                self._schedule(item, min(1.0, max(0.05, self.receipt_delay)))
+            self._pump()
+
+        session.request_body(P.CommandId.DELIVER_SM, item.body, answered)
+
+
+_STATE_OF: dict[str, ReceiptState] = {
+    "delivered": ReceiptState.DELIVERED,
+    "undeliverable": ReceiptState.UNDELIVERABLE,
+    "expired": ReceiptState.EXPIRED,
+}

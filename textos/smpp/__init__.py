@@ -1,0 +1,1 @@
+"""SMPP 3.4 protocol layer: PDU codec, session, UDH/SAR, receipts, message ids."""

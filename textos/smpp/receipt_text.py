@@ -1,0 +1,143 @@
+"""Delivery receipts: the SMPP 3.4 Appendix B text form and the message_state TLV.
+
+(Mapping to OVH ptt/deliveryReceipt codes lives in ``textos.domain.ptt``.)
+
+    id:IIIIIIIIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done date:YYMMDDhhmm stat:DDDDDDD err:E text:...
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from textos.delivery.connector import ReceiptState
+
+__all__ = [
+    "ReceiptText",
+    "parse_receipt_text",
+    "format_receipt_text",
+    "parse_receipt_date",
+    "MESSAGE_STATE",
+    "STATE_CODE",
+]
+
+MESSAGE_STATE: dict[int, ReceiptState] = {
+    1: ReceiptState.ENROUTE,
+    2: ReceiptState.DELIVERED,
+    3: ReceiptState.EXPIRED,
+    4: ReceiptState.DELETED,
+    5: ReceiptState.UNDELIVERABLE,
+    6: ReceiptState.ACCEPTED,
+    7: ReceiptState.UNKNOWN,
+    8: ReceiptState.REJECTED,
+}
+"""message_state TLV value → state (SMPP 3.4 §5.2.28)."""
+
+STATE_CODE: dict[ReceiptState, int] = {v: k for k, v in MESSAGE_STATE.items()}
+
+_STAT_ALIASES: dict[str, ReceiptState] = {
+    **{s.value: s for s in ReceiptState},
+    "DELIVERED": ReceiptState.DELIVERED,
+    "UNDELIVERABLE": ReceiptState.UNDELIVERABLE,
+    "ACCEPTED": ReceiptState.ACCEPTED,
+    "REJECTED": ReceiptState.REJECTED,
+    "FAILED": ReceiptState.UNDELIVERABLE,
+    "ENROUTE": ReceiptState.ENROUTE,
+}
+"""``stat:`` spellings seen in the field → state."""
+
+_FIELD = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err|text)\s*:", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptText:
+    message_id: str
+    state: ReceiptState
+    error: str | None = None
+    submitted_at: dt.datetime | None = None
+    done_at: dt.datetime | None = None
+    sub: str | None = None
+    dlvrd: str | None = None
+    text: str = ""
+
+
+def parse_receipt_date(value: str) -> dt.datetime | None:
+    """``YYMMDDhhmm`` or ``YYMMDDhhmmss`` (UTC assumed) → datetime, else None."""
+    if len(value) not in (10, 12) or not value.isdigit():
+        return None
+    try:
+        return dt.datetime(
+            2000 + int(value[0:2]),
+            int(value[2:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[8:10]),
+            int(value[10:12] or 0),
+            tzinfo=dt.timezone.utc,
+        )
+    except ValueError:
+        return None
+
+
+_STANDARD = re.compile(
+    r"id:(?P<id>\S+) sub:(?P<sub>\S*) dlvrd:(?P<dlvrd>\S*) submit date:(?P<submit>\d*) "
+    r"done date:(?P<done>\d*) stat:(?P<stat>\S+) err:(?P<err>\S*)(?: text:(?P<text>.*))?",
+    re.S | re.I,
+)
+
+
+def parse_receipt_text(text: str) -> ReceiptText | None:
+    """Parse the text form; None when it has no ``id:`` or no ``stat:``.
+
+    The standard layout is read with one regex; anything else (fields reordered,
+    missing, odd spacing) field by field.
+    """
+    m = _STANDARD.match(text)
+    if m is not None:
+        return ReceiptText(
+            message_id=m["id"],
+            state=_STAT_ALIASES.get(m["stat"].upper(), ReceiptState.UNKNOWN),
+            error=m["err"],
+            submitted_at=parse_receipt_date(m["submit"]),
+            done_at=parse_receipt_date(m["done"]),
+            sub=m["sub"],
+            dlvrd=m["dlvrd"],
+            text=m["text"] or "",
+        )
+    matches = list(_FIELD.finditer(text))
+    fields: dict[str, str] = {}
+    for i, m2 in enumerate(matches):
+        key = m2.group(1).lower()
+        end = len(text) if key == "text" else (matches[i + 1].start() if i + 1 < len(matches) else len(text))
+        fields.setdefault(key, text[m2.end() : end].strip())
+        if key == "text":
+            break
+    if not fields.get("id") or "stat" not in fields:
+        return None
+    return ReceiptText(
+        message_id=fields["id"],
+        state=_STAT_ALIASES.get(fields["stat"].upper(), ReceiptState.UNKNOWN),
+        error=fields.get("err"),
+        submitted_at=parse_receipt_date(fields.get("submit date", "")),
+        done_at=parse_receipt_date(fields.get("done date", "")),
+        sub=fields.get("sub"),
+        dlvrd=fields.get("dlvrd"),
+        text=fields.get("text", ""),
+    )
+
+
+def format_receipt_text(
+    message_id: str,
+    state: ReceiptState,
+    *,
+    error: str = "000",
+    submitted_at: dt.datetime,
+    done_at: dt.datetime,
+    text: str = "",
+) -> str:
+    delivered = "001" if state is ReceiptState.DELIVERED else "000"
+    return (
+        f"id:{message_id} sub:001 dlvrd:{delivered} submit date:{submitted_at:%y%m%d%H%M}"
+        f" done date:{done_at:%y%m%d%H%M} stat:{state.value} err:{error} text:{text[:20]}"
+    )
