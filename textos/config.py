@@ -46,6 +46,12 @@ class Settings:
     dispatcher_interval: float = 0.05
     dispatcher_batch: int = 500
     fetch_allow_private: bool = False
+    """Allow receiver CSV URLs on private/loopback addresses (``[fetch] allow_private`` in TOML)."""
+    bulk_max_rows: int = 2_000_000
+    bulk_max_bytes: int = 200 * 1024 * 1024
+    fetch_timeout: float = 60.0
+    prices: dict[str, Any] = field(default_factory=dict)
+    """The price book (``[prices]`` table of textos.toml): packs, tax rate, credits by country."""
     smsc_urls: list[str] = field(default_factory=list)
     """Extra carriers (``smpp://system_id:password@host:port?window=64``)."""
 

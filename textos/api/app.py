@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textos import __version__
 from textos.api import errors
-from textos.api.routes import accounts, auth, jobs, outgoing, rates, senders
+from textos.api.routes import accounts, auth, batches, billing, jobs, outgoing, rates, receivers, senders
 from textos.api.state import AppState
 
 API_PREFIX = "/1.0"
@@ -61,7 +61,7 @@ def create_app(state: AppState) -> FastAPI:
     )
     app.state.textos = state
     errors.install(app)
-    for module in (auth, rates, accounts, jobs, outgoing, senders):
+    for module in (auth, rates, billing, accounts, jobs, outgoing, senders, receivers, batches):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(auth.validation_router)
     app.add_middleware(QueryIdMiddleware)

@@ -17,6 +17,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from textos.storage import models_billing, models_bulk  # noqa: F401  (register their tables)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

@@ -1,0 +1,3 @@
+"""Models of money: orders, price book snapshots (see the credits issue)."""
+
+from __future__ import annotations
