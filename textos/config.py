@@ -40,6 +40,11 @@ class Settings:
     response_short_code: str = "36111"
     """Short code used as sender with ``senderForResponse`` (two-way SMS)."""
     embedded_simulator: bool = True
+    """Run the built-in SMSC simulator when no carrier is configured."""
+    simulator: str = "smpp"
+    """``smpp``: a real SMPP server on loopback, reached by the SMPP connector; ``inprocess``: no socket."""
+    simulator_port: int = 0
+    """Port of the embedded SMPP simulator (0: any free port on 127.0.0.1)."""
     simulator_receipt_delay: float = 0.2
     simulator_outcomes: dict[str, str] = field(default_factory=dict)
     """Scripted simulator outcomes by receiver prefix: ``{"+3369900": "UNDELIV"}`` (or ``REJECT``)."""
@@ -52,6 +57,10 @@ class Settings:
     fetch_timeout: float = 60.0
     prices: dict[str, Any] = field(default_factory=dict)
     """The price book (``[prices]`` table of textos.toml): packs, tax rate, credits by country."""
+    carriers: dict[str, Any] = field(default_factory=dict)
+    """``[carriers.NAME] url = "smpp://..."`` tables of textos.toml."""
+    routes: list[dict[str, Any]] = field(default_factory=list)
+    """``[[routes]] prefix = "+33", carriers = ["a", "b"]`` (failover order)."""
     smsc_urls: list[str] = field(default_factory=list)
     """Extra carriers (``smpp://system_id:password@host:port?window=64``)."""
 
@@ -75,6 +84,8 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_DEFAULT_CREDIT_RATE": "default_credit_rate",
     "TEXTOS_DEFAULT_SENDER": "default_sender",
     "TEXTOS_EMBEDDED_SIMULATOR": "embedded_simulator",
+    "TEXTOS_SIMULATOR": "simulator",
+    "TEXTOS_SIMULATOR_PORT": "simulator_port",
     "TEXTOS_SIMULATOR_RECEIPT_DELAY": "simulator_receipt_delay",
     "TEXTOS_SIMULATOR_OUTCOMES": "simulator_outcomes",
     "TEXTOS_DISPATCHER_INTERVAL": "dispatcher_interval",

@@ -1,8 +1,14 @@
-"""Assembling a running Textos: database, connectors, dispatcher, API — one process."""
+"""Assembling a running Textos: database, carriers, embedded simulator, dispatcher, API.
+
+``Runtime`` owns what runs beside the API in the same event loop: the embedded SMSC
+simulator (a real SMPP server on loopback, the default when no carrier is
+configured), the connectors and the dispatcher.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -12,30 +18,101 @@ from textos.api.state import AppState
 from textos.config import Settings
 from textos.delivery.connector import Connector
 from textos.delivery.connectors.simulator import SimulatorConnector
-from textos.delivery.dispatcher import Dispatcher, Router
+from textos.delivery.dispatcher import Dispatcher
+from textos.delivery.routing import Route, Router
 from textos.storage.db import Database
 
 log = logging.getLogger("textos")
 
+# Simulator outcome names (settings) -> SMSC simulator rule outcomes.
+OUTCOME_RULES = {"DELIVRD": "delivered", "UNDELIV": "undeliverable", "EXPIRED": "expired", "REJECT": "rejected"}
+EMBEDDED_SYSTEM_ID = "textos"
 
-def build_connectors(settings: Settings) -> list[tuple[str, Connector]]:
-    """Routes (prefix, connector): carriers from ``--smsc`` URLs, else the built-in simulator."""
-    routes: list[tuple[str, Connector]] = []
-    if not routes and settings.embedded_simulator:
-        routes.append(("", SimulatorConnector(receipt_delay=settings.simulator_receipt_delay, outcomes=settings.simulator_outcomes)))
-    return routes
+
+def carrier_connectors(settings: Settings) -> dict[str, Connector]:
+    """Connectors of the configured carriers (TOML ``[carriers.*]`` and ``--smsc`` URLs)."""
+    from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector
+
+    connectors: dict[str, Connector] = {}
+    for name, table in settings.carriers.items():
+        url = table["url"] if isinstance(table, dict) else str(table)
+        connectors[name] = SmppConnector(SmppCarrierConfig.from_url(url, name=name), name=name)
+    for i, url in enumerate(settings.smsc_urls, 1):
+        name = f"smsc{i}"
+        connectors[name] = SmppConnector(SmppCarrierConfig.from_url(url, name=name), name=name)
+    return connectors
+
+
+def build_router(settings: Settings, connectors: dict[str, Connector]) -> Router:
+    routes: list[Route] = []
+    for entry in settings.routes:
+        names = entry.get("carriers") or [entry["carrier"]]
+        unknown = [n for n in names if n not in connectors]
+        if unknown:
+            raise ValueError(f"routes: unknown carrier(s) {', '.join(unknown)} (known: {', '.join(connectors)})")
+        routes.append(Route(str(entry.get("prefix", "")), tuple(connectors[n] for n in names)))
+    if not any(r.prefix == "" for r in routes) and connectors:
+        routes.append(Route("", tuple(connectors.values())))
+    return Router(routes)
+
+
+class Runtime:
+    """Simulator, connectors and dispatcher, started and stopped with the app."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.simulator: Any = None
+        self.dispatcher: Dispatcher | None = None
+
+    async def start(self, state: AppState) -> None:
+        settings = self.settings
+        connectors = carrier_connectors(settings)
+        if not connectors and settings.embedded_simulator:
+            connectors = {"simulator": await self._embedded_simulator()}
+        self.dispatcher = Dispatcher(
+            self.db, build_router(settings, connectors), batch=settings.dispatcher_batch, interval=settings.dispatcher_interval
+        )
+        state.dispatcher = self.dispatcher
+        await self.dispatcher.start()
+
+    async def _embedded_simulator(self) -> Connector:
+        settings = self.settings
+        if settings.simulator == "inprocess":
+            return SimulatorConnector(receipt_delay=settings.simulator_receipt_delay, outcomes=settings.simulator_outcomes)
+        from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector
+        from textos.simulator.scenario import Rule
+        from textos.simulator.smsc import SmscSimulator
+
+        rules = [Rule(prefix, OUTCOME_RULES.get(outcome.upper(), outcome.lower())) for prefix, outcome in settings.simulator_outcomes.items()]
+        self.simulator = SmscSimulator(
+            "127.0.0.1", settings.simulator_port, {EMBEDDED_SYSTEM_ID: EMBEDDED_SYSTEM_ID},
+            receipt_delay=settings.simulator_receipt_delay, rules=rules,
+        )
+        await self.simulator.start()
+        log.info("embedded SMSC simulator on 127.0.0.1:%d", self.simulator.port)
+        config = SmppCarrierConfig(
+            host="127.0.0.1", port=self.simulator.port, system_id=EMBEDDED_SYSTEM_ID, password=EMBEDDED_SYSTEM_ID,
+            window=64, enquire_link_interval=30, name="simulator",
+        )
+        connector = SmppConnector(config, name="simulator")
+        return connector
+
+    async def stop(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        if self.simulator is not None:
+            await self.simulator.stop()
 
 
 def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True) -> FastAPI:
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    dispatcher = None
+    state = AppState(settings=settings, db=db)
     if dispatch:
-        dispatcher = Dispatcher(
-            db, Router(build_connectors(settings)), batch=settings.dispatcher_batch, interval=settings.dispatcher_interval
-        )
-    return create_app(AppState(settings=settings, db=db, dispatcher=dispatcher))
+        state.runtime = Runtime(settings, db)
+    return create_app(state)
 
 
 def serve(settings: Settings) -> None:

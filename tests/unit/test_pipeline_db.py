@@ -16,7 +16,8 @@ from conftest import BACKENDS
 from textos.config import Settings
 from textos.delivery.connector import OutboundMessage, Receipt, ReceiptState, SubmitOutcome, SubmitResult
 from textos.delivery.connectors.simulator import SimulatorConnector
-from textos.delivery.dispatcher import Dispatcher, Router, claim_due, recover, store_results
+from textos.delivery.dispatcher import Dispatcher, claim_due, recover, store_results
+from textos.delivery.routing import Router
 from textos.delivery.receipts import carrier_id_variants
 from textos.services import admin, ledger
 from textos.services.sending import SendRequest, accept_job
@@ -152,7 +153,7 @@ def test_restart_requeues_in_flight_messages_and_delivers_each_once(db, account)
 
     async def run() -> SimulatorConnector:
         sim = SimulatorConnector(receipt_delay=0.01)
-        dispatcher = Dispatcher(db, Router([("", sim)]), interval=0.01)
+        dispatcher = Dispatcher(db, Router.single(sim), interval=0.01)
         await dispatcher.start()
         for _ in range(500):
             with db.read() as s:

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textos import __version__
 from textos.api import errors
-from textos.api.routes import accounts, auth, batches, billing, jobs, outgoing, rates, receivers, senders
+from textos.api.routes import accounts, auth, batches, billing, jobs, outgoing, rates, receivers, senders, simulator
 from textos.api.state import AppState
 
 API_PREFIX = "/1.0"
@@ -42,13 +42,13 @@ def create_app(state: AppState) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if state.dispatcher is not None:
-            await state.dispatcher.start()
+        if state.runtime is not None:
+            await state.runtime.start(state)
         try:
             yield
         finally:
-            if state.dispatcher is not None:
-                await state.dispatcher.stop()
+            if state.runtime is not None:
+                await state.runtime.stop()
 
     app = FastAPI(
         title="Textos SMS API",
@@ -64,5 +64,6 @@ def create_app(state: AppState) -> FastAPI:
     for module in (auth, rates, billing, accounts, jobs, outgoing, senders, receivers, batches):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(auth.validation_router)
+    app.include_router(simulator.router)
     app.add_middleware(QueryIdMiddleware)
     return app

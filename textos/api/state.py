@@ -12,6 +12,7 @@ from textos.storage.db import Database
 
 if TYPE_CHECKING:
     from textos.delivery.dispatcher import Dispatcher
+    from textos.server import Runtime
 
 
 @dataclass
@@ -19,6 +20,7 @@ class AppState:
     settings: Settings
     db: Database
     dispatcher: "Dispatcher | None" = None
+    runtime: "Runtime | None" = None
 
     def wake_dispatcher(self) -> None:
         if self.dispatcher is not None:

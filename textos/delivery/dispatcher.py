@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from textos.delivery.connector import Connector, IncomingMessage, OutboundMessage, Receipt, SubmitOutcome, SubmitResult
 from textos.delivery.receipts import apply_receipts, canonical_carrier_id, replay_pending
+from textos.delivery.routing import Router
 from textos.domain.encoding import Encoding
 from textos.services.refunds import close_unsent, expire_overdue
 from textos.storage.db import Database
@@ -36,29 +37,6 @@ from textos.storage.models import IncomingSms, Job, Message, MessagePart, utcnow
 log = logging.getLogger("textos.dispatcher")
 
 PRIORITY_NAMES = {0: "high", 1: "medium", 2: "low", 3: "veryLow"}
-
-
-class Router:
-    """Chooses the connector of a message: the first route whose prefix matches and whose link is up."""
-
-    def __init__(self, routes: Sequence[tuple[str, Connector]]) -> None:
-        self.routes = list(routes)
-
-    @property
-    def connectors(self) -> list[Connector]:
-        seen: dict[int, Connector] = {}
-        for _, c in self.routes:
-            seen.setdefault(id(c), c)
-        return list(seen.values())
-
-    def route(self, message: OutboundMessage) -> Connector | None:
-        fallback = None
-        for prefix, connector in sorted(self.routes, key=lambda r: -len(r[0])):
-            if message.receiver.startswith(prefix) or prefix in ("", "*"):
-                if connector.is_up:
-                    return connector
-                fallback = fallback or connector
-        return fallback
 
 
 def recover(session: Session) -> int:
