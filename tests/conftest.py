@@ -173,6 +173,7 @@ def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str
         "TEXTOS_DISPATCHER_INTERVAL": "0.02",
         "TEXTOS_SIMULATOR_OUTCOMES": "+336990=UNDELIV,+336991=REJECT,+336992=EXPIRED",
         "TEXTOS_CONFIG": str(tmp / "absent.toml"),
+        "TEXTOS_FETCH_ALLOW_PRIVATE": "1",
         **(extra_env or {}),
     }
     with open(log_path, "wb") as log:

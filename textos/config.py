@@ -90,6 +90,9 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_SIMULATOR_OUTCOMES": "simulator_outcomes",
     "TEXTOS_DISPATCHER_INTERVAL": "dispatcher_interval",
     "TEXTOS_FETCH_ALLOW_PRIVATE": "fetch_allow_private",
+    "TEXTOS_FETCH_TIMEOUT": "fetch_timeout",
+    "TEXTOS_BULK_MAX_ROWS": "bulk_max_rows",
+    "TEXTOS_BULK_MAX_BYTES": "bulk_max_bytes",
     "TEXTOS_SMSC": "smsc_urls",
 }
 

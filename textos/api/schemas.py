@@ -99,3 +99,49 @@ class CredentialRequest(Body):
     accessRules: list[AccessRuleIn] = Field(min_length=1)
     redirection: str | None = None
     allowedIPs: list[str] | None = None
+
+
+class ReceiverCreate(Body):
+    """``POST /sms/{serviceName}/receivers``."""
+
+    autoUpdate: bool | None = False
+    csvUrl: str | None = None
+    description: str | None = Field(default="", max_length=1024)
+    documentId: str | None = None
+    slotId: int
+
+
+class ReceiverUpdate(Body):
+    """``PUT /sms/{serviceName}/receivers/{slotId}``: writable fields of ``sms.Receiver``."""
+
+    model_config = ConfigDict(extra="ignore")
+    autoUpdate: bool | None = None
+    description: str | None = Field(default=None, max_length=1024)
+
+
+class ReceiverClean(Body):
+    """``POST /sms/{serviceName}/receivers/{slotId}/clean``."""
+
+    freemium: bool | None = True
+    priceOnly: bool | None = False
+
+
+class BatchCreate(Body):
+    """``sms.BatchParams``."""
+
+    class_: Literal["FLASH", "PHONE", "SIM"] | None = Field(default=None, alias="class")
+    deferred: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    message: str = Field(min_length=1, max_length=10_000)
+    name: str | None = Field(default="", max_length=1024)
+    noStop: bool | None = False
+    senderForResponse: bool | None = False
+    slotID: str | None = None
+    tag: str | None = Field(default=None, max_length=128)
+    to: list[str] | None = Field(default=None, max_length=100_000)
+
+
+class BatchUpdate(Body):
+    """``sms.BatchUpdateParams``."""
+
+    name: str = Field(max_length=1024)

@@ -319,5 +319,9 @@ def _register_optional() -> None:
 
 _register_optional()
 
+from textos.cli import send as _send  # noqa: E402
+
+_send.register(app)
+
 if __name__ == "__main__":
     app()

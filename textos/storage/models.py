@@ -170,6 +170,8 @@ class Job(Base):
     credits_milli: Mapped[int] = mapped_column(BigInteger, default=0)
     actor: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    """The batch (campaign) this job belongs to, if any (migration 0002)."""
 
 
 class Message(Base):

@@ -1,3 +1,62 @@
-"""Models of bulk sending: receiver slots, batches (see the bulk issue)."""
+"""Models of bulk sending: receiver slots (preloaded CSV documents) and batches (campaigns)."""
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from textos.storage.models import Base, Id, utcnow
+
+
+class ReceiverSlot(Base):
+    """``sms.Receiver``: a CSV of receivers kept in a numbered slot of an account.
+
+    The document is stored as uploaded (bytes, in the database: it survives restarts
+    and backups with everything else); ``records`` counts its rows.
+    """
+
+    __tablename__ = "receiver_slots"
+    __table_args__ = (UniqueConstraint("account_id", "slot_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    slot_id: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    csv_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    document_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    auto_update: Mapped[bool] = mapped_column(Boolean, default=False)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Batch(Base):
+    """``sms.Batch``: a named campaign; its messages are those of its job (``job_id``)."""
+
+    __tablename__ = "batches"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(1024), default="")
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    sender: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sender_for_response: Mapped[bool] = mapped_column(Boolean, default=False)
+    message: Mapped[str] = mapped_column(Text, default="")
+    no_stop: Mapped[bool] = mapped_column(Boolean, default=False)
+    slot_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    receivers: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    tag: Mapped[str] = mapped_column(String(256), default="")
+    deferred: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    total_records: Mapped[int] = mapped_column(BigInteger, default=0)
+    processed_records: Mapped[int] = mapped_column(BigInteger, default=0)
+    estimated_credits_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

@@ -1,7 +1,175 @@
-"""Routes of batches (being built)."""
+"""``/sms/{serviceName}/batches``: named campaigns, ingested in the background, with progress."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select, update
+from starlette.concurrency import run_in_threadpool
+
+from textos.api.auth import Caller, authenticate
+from textos.api.deps import iso, owned_account, to_naive_utc
+from textos.api.schemas import BatchCreate, BatchUpdate
+from textos.api.state import state_of
+from textos.services import bulk
+from textos.services.errors import BadRequest, Conflict, NotFound
+from textos.services.ledger import to_credits
+from textos.services.sending import SendRequest
+from textos.storage.models import Account, Job
+from textos.storage.models_bulk import Batch
 
 router = APIRouter(tags=["batches"])
+
+
+def batch_view(batch: Batch) -> dict:
+    """``sms.Batch``."""
+    return {
+        "accountID": batch.account_id,
+        "createdAt": iso(batch.created_at),
+        "errors": list(batch.errors or []),
+        "estimatedCredits": to_credits(batch.estimated_credits_milli),
+        "finishedAt": iso(batch.finished_at),
+        "from": batch.sender,
+        "id": batch.id,
+        "message": batch.message,
+        "name": batch.name,
+        "processedRecords": batch.processed_records,
+        "receivers": batch.receivers,
+        "sentAt": iso(batch.sent_at),
+        "slotID": batch.slot_id,
+        "startedAt": iso(batch.started_at),
+        "status": batch.status,
+        "totalRecords": batch.total_records,
+        "updatedAt": iso(batch.updated_at),
+    }
+
+
+def _batch(session, account: Account, batch_id: str) -> Batch:  # type: ignore[no-untyped-def]
+    batch = session.scalar(select(Batch).where(Batch.id == batch_id, Batch.account_id == account.id))
+    if batch is None:
+        raise NotFound(f"id: batch {batch_id} does not exist")
+    return batch
+
+
+def _parse_deferred(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"deferred: {value!r} is not an ISO 8601 datetime") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return to_naive_utc(moment)
+
+
+@router.get("/sms/{serviceName}/batches", summary="Batches (sms.Batch[])")
+def list_batches(serviceName: str, request: Request, caller: Caller = Depends(authenticate)) -> list[dict]:
+    st = state_of(request)
+    with st.db.read() as session:
+        account = owned_account(session, caller, serviceName)
+        ids = list(session.scalars(select(Batch.id).where(Batch.account_id == account.id).order_by(Batch.created_at)))
+    for batch_id in ids:
+        bulk.refresh_status(st.db, batch_id)
+    with st.db.read() as session:
+        return [batch_view(b) for b in session.scalars(
+            select(Batch).where(Batch.account_id == account.id).order_by(Batch.created_at))]
+
+
+@router.post("/sms/{serviceName}/batches", summary="Create a batch (sms.Batch); receivers are read in the background")
+async def create_batch(serviceName: str, body: BatchCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    st = state_of(request)
+    if bool(body.to) == bool(body.slotID):
+        raise BadRequest("to: give either to (receivers) or slotID, not both nor neither")
+    if body.from_ and body.senderForResponse:
+        raise BadRequest("from: cannot be used together with senderForResponse")
+    deferred = _parse_deferred(body.deferred)
+    source = bulk.Source(receivers=list(body.to)) if body.to else bulk.Source(slot_id=bulk.parse_slot_id(body.slotID, "slotID"))
+    send = SendRequest(
+        message=body.message, sender=body.from_ or None, sender_for_response=bool(body.senderForResponse),
+        no_stop_clause=bool(body.noStop), message_class={"FLASH": "flash", "PHONE": "phoneDisplay", "SIM": "sim"}.get(body.class_ or ""),
+        differed_period=bulk.deferred_minutes(deferred), tag=body.tag or "",
+    )
+
+    def work() -> tuple[int, str, dict]:
+        with st.db.session() as session:
+            account = owned_account(session, caller, serviceName)
+            bulk.load_context(session, account, send, st.settings)  # sender, account state: refused at once
+            if source.slot_id is not None:
+                bulk.get_slot(session, account.id, source.slot_id, "slotID")
+            batch = bulk.new_batch(session, account, send, source, body.name or "", deferred)
+            return account.id, batch.id, batch_view(batch)
+
+    account_id, batch_id, view = await run_in_threadpool(work)
+    bulk.start_campaign(st.db, st.settings, account_id, send, source, caller.actor, batch_id, deferred,
+                        on_done=st.wake_dispatcher)
+    return view
+
+
+@router.get("/sms/{serviceName}/batches/{id}", summary="A batch (sms.Batch)")
+def get_batch(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    st = state_of(request)
+    with st.db.read() as session:
+        account = owned_account(session, caller, serviceName)
+        _batch(session, account, id)
+    bulk.refresh_status(st.db, id)
+    with st.db.read() as session:
+        return batch_view(_batch(session, account, id))
+
+
+@router.put("/sms/{serviceName}/batches/{id}", summary="Rename a batch (sms.Batch)")
+def update_batch(serviceName: str, id: str, body: BatchUpdate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    with state_of(request).db.session() as session:
+        account = owned_account(session, caller, serviceName)
+        batch = _batch(session, account, id)
+        batch.name = body.name
+        return batch_view(batch)
+
+
+@router.delete("/sms/{serviceName}/batches/{id}", summary="Remove a finished batch (its SMS stay in the history)")
+def delete_batch(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> None:
+    st = state_of(request)
+    with st.db.read() as session:
+        account = owned_account(session, caller, serviceName)
+        _batch(session, account, id)
+    bulk.refresh_status(st.db, id)
+    with st.db.session() as session:
+        batch = _batch(session, account, id)
+        if batch.status not in ("COMPLETED", "CANCELED", "FAILED"):
+            raise Conflict(f"id: batch {id} is {batch.status}; cancel it or wait for it to complete before removing it")
+        session.execute(update(Job).where(Job.batch_id == id).values(batch_id=None))
+        session.delete(batch)
+
+
+@router.post("/sms/{serviceName}/batches/{id}/cancel", summary="Cancel a batch not yet sent (sms.Batch)")
+async def cancel_batch(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    st = state_of(request)
+
+    def work() -> dict:
+        with st.db.read() as session:
+            account = owned_account(session, caller, serviceName)
+            _batch(session, account, id)
+        bulk.cancel_batch(st.db, id, caller.actor)
+        with st.db.read() as session:
+            return batch_view(_batch(session, account, id))
+
+    return await run_in_threadpool(work)
+
+
+@router.get("/sms/{serviceName}/batches/{id}/statistics", summary="Batch statistics (sms.BatchStatistics)")
+def batch_statistics(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    with state_of(request).db.read() as session:
+        account = owned_account(session, caller, serviceName)
+        batch = _batch(session, account, id)
+        stats = bulk.batch_stats(session, batch)
+        return {
+            "credits": to_credits(stats.credits_milli),
+            "delivered": stats.delivered,
+            "estimatedCredits": to_credits(batch.estimated_credits_milli),
+            "failed": stats.failed,
+            "id": batch.id,
+            "pending": stats.pending,
+            "sent": stats.sent,
+            "stoplisted": 0,
+        }

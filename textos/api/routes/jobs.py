@@ -10,6 +10,7 @@ from textos.api.auth import Caller, authenticate
 from textos.api.deps import iso, owned_account
 from textos.api.schemas import JobCreate
 from textos.api.state import state_of
+from textos.services import bulk
 from textos.services.errors import BadRequest, Conflict, NotFound
 from textos.services.ledger import to_credits
 from textos.services.refunds import close_unsent
@@ -44,10 +45,6 @@ def to_send_request(body: JobCreate) -> SendRequest:
     sources = [n for n in ("receivers", "receiversDocumentUrl", "receiversSlotId") if getattr(body, n)]
     if len(sources) > 1:
         raise BadRequest(f"receivers: use only one of receivers, receiversDocumentUrl, receiversSlotId (got {', '.join(sources)})")
-    if body.receiversDocumentUrl:
-        raise BadRequest("receiversDocumentUrl: bulk sending from a document is not available yet on this server")
-    if body.receiversSlotId:
-        raise BadRequest("receiversSlotId: receiver slots are not available yet on this server")
     return SendRequest(
         message=body.message,
         receivers=list(body.receivers or []),
@@ -62,24 +59,49 @@ def to_send_request(body: JobCreate) -> SendRequest:
     )
 
 
+def to_source(body: JobCreate) -> bulk.Source | None:
+    """The bulk source of a job (document URL or slot), None for a plain ``receivers`` list."""
+    if body.receiversDocumentUrl:
+        return bulk.Source(document_url=body.receiversDocumentUrl.strip())
+    if body.receiversSlotId:
+        return bulk.Source(slot_id=bulk.parse_slot_id(body.receiversSlotId, "receiversSlotId"))
+    return None
+
+
+def report_view(report) -> dict:  # type: ignore[no-untyped-def]
+    """``sms.SmsSendingReport``."""
+    return {
+        "ids": report.ids,
+        "invalidReceivers": report.invalid_receivers,
+        "tag": report.tag,
+        "totalCreditsRemoved": report.total_credits_removed,
+        "validReceivers": report.valid_receivers,
+    }
+
+
 @router.post("/sms/{serviceName}/jobs", summary="Add one or several sending jobs (sms.SmsSendingReport)")
 async def create_job(serviceName: str, body: JobCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
     send = to_send_request(body)
+    source = to_source(body)
 
     def work() -> dict:
         with st.db.session() as session:
             account = owned_account(session, caller, serviceName)
             report = accept_job(session, account, send, st.settings, caller.actor)
-        return {
-            "ids": report.ids,
-            "invalidReceivers": report.invalid_receivers,
-            "tag": report.tag,
-            "totalCreditsRemoved": report.total_credits_removed,
-            "validReceivers": report.valid_receivers,
-        }
+        return report_view(report)
 
-    result = await run_in_threadpool(work)
+    def work_bulk() -> dict:
+        # A job from a document is a campaign: it gets a batch row showing its progress.
+        with st.db.session() as session:
+            account = owned_account(session, caller, serviceName)
+            bulk.load_context(session, account, send, st.settings)  # refuse early (sender, disabled account)
+            batch = bulk.new_batch(session, account, send, source, name=send.tag or f"job from {source.field}")
+            account_id, batch_id = account.id, batch.id
+        report = bulk.run_campaign(st.db, st.settings, account_id, send, source, caller.actor, batch_id)
+        return report_view(report)
+
+    result = await run_in_threadpool(work if source is None else work_bulk)
     st.wake_dispatcher()
     return result
 

@@ -25,7 +25,7 @@ def outgoing_view(message: Message, job: Job) -> dict:
     view = job_view(message, job)
     view.update(
         {
-            "batchID": None,
+            "batchID": job.batch_id,
             "messageID": message.carrier_id,
             "tag": message.tag,
             "tariffCode": message.country,
@@ -56,7 +56,7 @@ def list_outgoing(
             Message.account_id == account.id, Message.status.in_(HISTORY), Message.hidden.is_(False)
         )
         if batchID is not None:
-            return []
+            stmt = stmt.where(Message.job_id.in_(select(Job.id).where(Job.account_id == account.id, Job.batch_id == batchID)))
         if creation_from is not None:
             stmt = stmt.where(Message.created_at >= to_naive_utc(creation_from))
         if creation_to is not None:

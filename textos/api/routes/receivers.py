@@ -1,7 +1,138 @@
-"""Routes of receivers (being built)."""
+"""``/sms/{serviceName}/receivers``: receiver slots, CSV documents kept for later campaigns."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import codecs
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from textos.api.auth import Caller, authenticate
+from textos.api.deps import iso, owned_account
+from textos.api.schemas import ReceiverClean, ReceiverCreate, ReceiverUpdate
+from textos.api.state import state_of
+from textos.services import bulk
+from textos.services.errors import BadRequest, Conflict
+from textos.storage.models_bulk import ReceiverSlot
 
 router = APIRouter(tags=["receivers"])
+
+
+def receiver_view(slot: ReceiverSlot) -> dict:
+    """``sms.Receiver``."""
+    return {
+        "autoUpdate": slot.auto_update,
+        "canAutoUpdate": bool(slot.csv_url),
+        "datetime": iso(slot.created_at),
+        "description": slot.description,
+        "records": slot.records,
+        "slotId": slot.slot_id,
+    }
+
+
+@router.get("/sms/{serviceName}/receivers", summary="Receiver slots (ids)", response_model=list[int])
+def list_slots(serviceName: str, request: Request, caller: Caller = Depends(authenticate)) -> list[int]:
+    with state_of(request).db.read() as session:
+        account = owned_account(session, caller, serviceName)
+        return list(session.scalars(
+            select(ReceiverSlot.slot_id).where(ReceiverSlot.account_id == account.id).order_by(ReceiverSlot.slot_id)
+        ))
+
+
+@router.post("/sms/{serviceName}/receivers", summary="Add a CSV document of receivers to a slot (sms.Receiver)")
+async def create_slot(serviceName: str, body: ReceiverCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    st = state_of(request)
+    slot_id = bulk.parse_slot_id(body.slotId, "slotId")
+    if body.documentId:
+        raise BadRequest("documentId: /me/document is not available on this server; give the document's csvUrl")
+    if not body.csvUrl:
+        raise BadRequest("csvUrl: the URL of the CSV document is required")
+    url = body.csvUrl.strip()
+
+    def work() -> dict:
+        with st.db.read() as session:
+            account = owned_account(session, caller, serviceName)
+            account_id = account.id
+            if session.scalar(select(ReceiverSlot.id).where(ReceiverSlot.account_id == account_id, ReceiverSlot.slot_id == slot_id)):
+                raise Conflict(f"slotId: slot {slot_id} already holds a document (DELETE it first)")
+        content, records = bulk.fetch_slot_document(url, st.settings, "csvUrl")
+        with st.db.session() as session:
+            if session.scalar(select(ReceiverSlot.id).where(ReceiverSlot.account_id == account_id, ReceiverSlot.slot_id == slot_id)):
+                raise Conflict(f"slotId: slot {slot_id} already holds a document (DELETE it first)")
+            slot = ReceiverSlot(
+                account_id=account_id, slot_id=slot_id, description=body.description or "", csv_url=url,
+                auto_update=bool(body.autoUpdate), records=records, content=content,
+            )
+            session.add(slot)
+            session.flush()
+            return receiver_view(slot)
+
+    return await run_in_threadpool(work)
+
+
+@router.get("/sms/{serviceName}/receivers/{slotId}", summary="A receiver slot (sms.Receiver)")
+def get_slot(serviceName: str, slotId: int, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    with state_of(request).db.read() as session:
+        account = owned_account(session, caller, serviceName)
+        return receiver_view(bulk.get_slot(session, account.id, slotId))
+
+
+@router.put("/sms/{serviceName}/receivers/{slotId}", summary="Alter a receiver slot (description, autoUpdate)")
+def update_slot(serviceName: str, slotId: int, body: ReceiverUpdate, request: Request, caller: Caller = Depends(authenticate)) -> None:
+    with state_of(request).db.session() as session:
+        account = owned_account(session, caller, serviceName)
+        slot = bulk.get_slot(session, account.id, slotId)
+        if body.description is not None:
+            slot.description = body.description
+        if body.autoUpdate is not None:
+            if body.autoUpdate and not slot.csv_url:
+                raise BadRequest("autoUpdate: this slot has no csvUrl to download again")
+            slot.auto_update = body.autoUpdate
+
+
+@router.delete("/sms/{serviceName}/receivers/{slotId}", summary="Delete the document of a slot")
+def delete_slot(serviceName: str, slotId: int, request: Request, caller: Caller = Depends(authenticate)) -> None:
+    with state_of(request).db.session() as session:
+        account = owned_account(session, caller, serviceName)
+        session.delete(bulk.get_slot(session, account.id, slotId))
+
+
+@router.get("/sms/{serviceName}/receivers/{slotId}/csv", summary="The slot's CSV document (string)")
+def slot_csv(serviceName: str, slotId: int, request: Request, caller: Caller = Depends(authenticate)) -> JSONResponse:
+    with state_of(request).db.read() as session:
+        account = owned_account(session, caller, serviceName)
+        content = bulk.get_slot(session, account.id, slotId).content
+    if content.startswith(codecs.BOM_UTF8):
+        content = content[3:]
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        text = content.decode("cp1252", errors="replace")
+    return JSONResponse(text)
+
+
+@router.post("/sms/{serviceName}/receivers/{slotId}/clean",
+             summary="Drop invalid, duplicate and blacklisted receivers (sms.ReceiversAsynchronousCleanReport)")
+async def clean_slot(serviceName: str, slotId: int, request: Request, body: ReceiverClean | None = None,
+                     caller: Caller = Depends(authenticate)) -> dict:
+    st = state_of(request)
+    price_only = bool(body and body.priceOnly)
+
+    def work() -> dict:
+        with st.db.session() as session:
+            account = owned_account(session, caller, serviceName)
+            slot = bulk.get_slot(session, account.id, slotId)
+            report = bulk.clean_slot(session, slot, st.settings, apply=not price_only)
+        # Syntactic checks only (no HLR): free, done at once; taskId 0 means "no task to follow".
+        return {
+            "taskId": 0,
+            "totalCreditsRemoved": 0.0,
+            "records": report.records,
+            "invalidReceivers": report.invalid,
+            "duplicates": report.duplicates,
+            "blacklisted": report.blacklisted,
+        }
+
+    return await run_in_threadpool(work)

@@ -1,0 +1,48 @@
+"""FastReceivers agrees with parse_receiver (hypothesis), and is used for the common forms."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from textos.domain.numbers import FastReceivers, InvalidReceiver, parse_receiver
+
+PREFIXES = ["+33", "0033", "0", "", "+44", "+353", "+34", "+39", "+48", "+1", "+330", "33", "+", "00", "+262", "+49", "+7"]
+SEPARATORS = ["", " ", ".", "-", "(", ")", "/"]
+
+
+def _outcome(fn, raw: str):  # type: ignore[no-untyped-def]
+    try:
+        return fn(raw)
+    except InvalidReceiver:
+        return "invalid"
+
+
+numbers = st.builds(
+    lambda prefix, digits, sep, pad: pad + prefix + sep.join(digits[i : i + 2] for i in range(0, len(digits), 2)) + pad,
+    st.sampled_from(PREFIXES),
+    st.text(alphabet="0123456789", min_size=0, max_size=14),
+    st.sampled_from(SEPARATORS),
+    st.sampled_from(["", " ", "\t"]),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(numbers, st.sampled_from(["FR", "GB", "ES"]))
+def test_fast_path_agrees_with_phonenumbers(raw: str, region: str) -> None:
+    fast = FastReceivers(region)
+    assert _outcome(fast.parse, raw) == _outcome(lambda r: parse_receiver(r, region), raw)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=20))
+def test_fast_path_agrees_on_any_text(raw: str) -> None:
+    assert _outcome(FastReceivers("FR").parse, raw) == _outcome(parse_receiver, raw)
+
+
+def test_common_forms_take_the_fast_path() -> None:
+    fast = FastReceivers("FR")
+    for raw in ["+33612345678", "0612345678", "06 12 34 56 78", "06.12.34.56.78", "0033612345678", "+34612345678"]:
+        assert fast.fast(raw) is not None, raw
+    assert fast.parse("+447400123456").country == "GB"  # multi-region code: phonenumbers decides
+    assert fast.slow == 1

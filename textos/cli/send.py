@@ -1,0 +1,135 @@
+"""``textos send``: post a campaign from a local contacts CSV and follow it until delivered.
+
+It works on the database like the other admin commands (``--database-url``); the
+running ``textos serve`` delivers the messages. Mail merge uses ``#column#``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from textos.config import load_settings
+from textos.services import bulk
+from textos.services.errors import TextosError
+from textos.services.ledger import to_credits
+from textos.services.sending import SendRequest
+from textos.storage.db import Database
+from textos.storage.models import Account, Job
+from textos.storage.models_bulk import Batch
+
+__all__ = ["register", "send"]
+
+FINAL_BATCH = ("COMPLETED", "FAILED", "CANCELED")
+
+
+def send(
+    service: str = typer.Option(..., "--service", help="SMS account (serviceName)."),
+    csv: Path = typer.Option(..., "--csv", exists=True, dir_okay=False, help="Contacts CSV (number column, more columns for #merge#)."),
+    message: str = typer.Option(..., "--message", help='Text; "#column#" is replaced per contact, e.g. "Bonjour #prenom#".'),
+    sender: Optional[str] = typer.Option(None, "--sender", help="A registered, enabled sender."),
+    name: str = typer.Option("", "--name", help="Batch name (default: the file name)."),
+    tag: str = typer.Option("", "--tag", help="Tag of the messages."),
+    no_stop_clause: bool = typer.Option(False, "--no-stop-clause", help="Do not append the STOP clause (non-commercial SMS)."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow delivery until every SMS has a final state."),
+    timeout: float = typer.Option(3600.0, "--timeout", help="Give up following after this many seconds."),
+    database_url: Optional[str] = typer.Option(None, "--database-url", help="Database URL (env TEXTOS_DATABASE_URL)."),
+    as_json: bool = typer.Option(False, "--json", help="No progress bar; print one JSON summary."),
+) -> None:
+    """Send a campaign to every contact of a CSV and show its progress until delivery completes."""
+    console = Console(stderr=as_json)
+    settings = load_settings(database_url=database_url)
+    db = Database(settings.database_url)
+    try:
+        db.migrate()
+        req = SendRequest(message=message, sender=sender, no_stop_clause=no_stop_clause, tag=tag)
+        source = bulk.local_source(csv)
+        with db.session() as session:
+            account = session.scalar(select(Account).where(Account.service_name == service))
+            if account is None:
+                raise typer.BadParameter(f"no SMS account {service!r}", param_hint="--service")
+            bulk.load_context(session, account, req, settings)
+            batch = bulk.new_batch(session, account, req, source, name or csv.name)
+            account_id, batch_id = account.id, batch.id
+        errors: list[BaseException] = []
+
+        def ingest() -> None:
+            try:
+                bulk.run_campaign(db, settings, account_id, req, source, "cli", batch_id)
+            except BaseException as exc:  # noqa: BLE001 - shown below
+                errors.append(exc)
+
+        thread = threading.Thread(target=ingest, name="textos-send", daemon=True)
+        thread.start()
+        summary = _follow(db, batch_id, thread, wait, timeout, console, quiet=as_json)
+        if errors:
+            exc = errors[0]
+            text = exc.message if isinstance(exc, TextosError) else repr(exc)
+            if as_json:
+                print(json.dumps({"batch": batch_id, "status": "FAILED", "error": text}))
+            else:
+                console.print(f"[red]error:[/red] {text}")
+            raise typer.Exit(2)
+        if as_json:
+            print(json.dumps(summary))
+        else:
+            table = Table(title=f"campaign {summary['name']}")
+            for key in ("batch", "status", "rows", "valid", "skipped", "delivered", "failed", "pending", "sent", "credits"):
+                table.add_column(key)
+            table.add_row(*(str(summary[k]) for k in ("batch", "status", "rows", "valid", "skipped", "delivered", "failed", "pending", "sent", "credits")))
+            console.print(table)
+    finally:
+        db.dispose()
+
+
+def _snapshot(db: Database, batch_id: str) -> dict:
+    bulk.refresh_status(db, batch_id)
+    with db.read() as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None
+        stats = bulk.batch_stats(session, batch)
+        valid = session.scalar(select(Job.receivers).where(Job.id == batch.job_id)) if batch.job_id else 0
+        return {
+            "batch": batch.id, "name": batch.name, "status": batch.status, "rows": batch.total_records,
+            "valid": valid or 0, "skipped": max(0, batch.total_records - (valid or 0)) if valid else 0,
+            "delivered": stats.delivered, "failed": stats.failed, "pending": stats.pending, "sent": stats.sent,
+            "credits": to_credits(stats.credits_milli),
+        }
+
+
+def _follow(db: Database, batch_id: str, thread: threading.Thread, wait: bool, timeout: float,
+            console: Console, quiet: bool) -> dict:
+    deadline = time.monotonic() + timeout
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, disable=quiet, transient=False) as progress:
+        reading = progress.add_task("reading contacts", total=None)
+        while thread.is_alive():
+            snap = _snapshot(db, batch_id)
+            progress.update(reading, completed=snap["rows"])
+            time.sleep(0.2)
+        thread.join()
+        snap = _snapshot(db, batch_id)
+        progress.update(reading, total=snap["rows"], completed=snap["rows"])
+        if snap["status"] in ("FAILED", "CANCELED") or not wait:
+            return snap
+        delivering = progress.add_task("delivering", total=snap["valid"])
+        while time.monotonic() < deadline:
+            snap = _snapshot(db, batch_id)
+            progress.update(delivering, completed=snap["delivered"] + snap["failed"])
+            if snap["pending"] == 0 and snap["sent"] == 0:
+                break
+            time.sleep(0.2)
+    return snap
+
+
+def register(app: typer.Typer) -> None:
+    app.command("send")(send)
