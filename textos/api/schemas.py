@@ -145,3 +145,16 @@ class BatchUpdate(Body):
     """``sms.BatchUpdateParams``."""
 
     name: str = Field(max_length=1024)
+
+
+class TransferCredits(Body):
+    """``POST /sms/{serviceName}/transferCredits``."""
+
+    smsAccountTarget: str = Field(min_length=1, max_length=64)
+    credits: float
+
+
+class OrderCredits(Body):
+    """``POST /order/sms/{serviceName}/credits``."""
+
+    quantity: int

@@ -196,15 +196,17 @@ def credits_add(
 def ledger_show(
     service: str = typer.Option(..., "--service"),
     limit: int = typer.Option(50, "--limit"),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only these kinds (comma-separated), e.g. purchase,transfer_in."),
     database_url: Optional[str] = DbOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Show an account's credit movements, newest first."""
+    """Show an account's credit movements, newest first, and check its balances against them."""
     with session_for(database_url) as session:
         account = admin.get_account(session, service)
-        entries = session.scalars(
-            select(LedgerEntry).where(LedgerEntry.account_id == account.id).order_by(LedgerEntry.id.desc()).limit(limit)
-        ).all()
+        stmt = select(LedgerEntry).where(LedgerEntry.account_id == account.id)
+        if kind:
+            stmt = stmt.where(LedgerEntry.kind.in_([k.strip() for k in kind.split(",") if k.strip()]))
+        entries = session.scalars(stmt.order_by(LedgerEntry.id.desc()).limit(limit)).all()
         rows = [
             {
                 "id": e.id,
@@ -214,12 +216,17 @@ def ledger_show(
                 "balance": ledger.to_credits(e.balance_after_milli),
                 "actor": e.actor,
                 "reason": e.reason,
+                "orderId": e.order_id,
+                "counterpartAccountId": e.counterpart_account_id,
             }
             for e in entries
         ]
         consistent = ledger.verify(session, account.id)
+        session.refresh(account)
+        totals = {"creditsLeft": ledger.to_credits(account.credits_milli),
+                  "creditsHoldByQuota": ledger.to_credits(account.credits_held_milli)}
     if as_json:
-        print(json.dumps({"serviceName": service, "consistent": consistent, "entries": rows}))
+        print(json.dumps({"serviceName": service, **totals, "consistent": consistent, "entries": rows}))
         return
     table = Table(title=f"Ledger of {service}")
     for col in ("id", "date", "kind", "credits", "balance", "actor", "reason"):
@@ -227,7 +234,8 @@ def ledger_show(
     for r in rows:
         table.add_row(*(str(r[c]) for c in ("id", "date", "kind", "credits", "balance", "actor", "reason")))
     console.print(table)
-    console.print("balance matches the ledger" if consistent else "[red]balance does NOT match the ledger[/red]")
+    console.print(f"creditsLeft {totals['creditsLeft']:g}, creditsHoldByQuota {totals['creditsHoldByQuota']:g}")
+    console.print("balances match the ledger" if consistent else "[red]balances do NOT match the ledger[/red]")
 
 
 @application_app.command("create")
@@ -322,6 +330,9 @@ _register_optional()
 from textos.cli import send as _send  # noqa: E402
 
 _send.register(app)
+from textos.cli.billing import register as register_billing  # noqa: E402
+
+register_billing(app)
 
 if __name__ == "__main__":
     app()

@@ -1,18 +1,36 @@
 """The credit ledger: every movement is an immutable entry; balances follow from it.
 
-``Account.credits_milli`` is a cache of the sum of the account's entries, updated
-in the same transaction as the entry is written, by a conditional UPDATE that
-cannot take a balance below zero. ``verify`` recomputes it from the entries.
+Two balances of an account are caches of its entries, updated in the same
+transaction as the entry is written, by one conditional UPDATE that cannot take
+either below zero:
+
+- ``Account.credits_milli`` (``creditsLeft``, the *free* credits) is the sum of
+  all the account's entries;
+- ``Account.credits_held_milli`` (``creditsHoldByQuota``) is minus the sum of its
+  ``quota_hold`` / ``quota_release`` entries: holding credits for a user's quota
+  takes them out of the free credits (as OVH does: give 150 of 200 credits to a
+  user and the account keeps 50), releasing gives them back.
+
+``verify`` recomputes both from the entries.
+
+Automatic top-up: a debit that takes the free credits below the account's
+``creditThresholdForAutomaticRecredit`` creates one automatic purchase order of
+``automaticRecreditAmount`` credits, in the same transaction. The account's
+``recredit_armed`` flag makes it once per crossing: it is cleared when the order
+is created and set again only when credits come back to or above the threshold
+through a purchase, an adjustment, a transfer in or a quota release (refunds of
+messages never re-arm it, so a rejected message cannot make an account oscillate
+around its threshold and order again).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, true, update
 from sqlalchemy.orm import Session
 
-from textos.services.errors import NotEnoughCredits
+from textos.services.errors import BadRequest, NotEnoughCredits
 from textos.storage.models import Account, LedgerEntry
 
 MILLI = 1000
@@ -27,6 +45,11 @@ class Kind:
     QUOTA_HOLD = "quota_hold"
     QUOTA_RELEASE = "quota_release"
     ADJUSTMENT = "adjustment"
+
+    ALL = (PURCHASE, JOB_DEBIT, REFUND, TRANSFER_OUT, TRANSFER_IN, QUOTA_HOLD, QUOTA_RELEASE, ADJUSTMENT)
+    QUOTA = (QUOTA_HOLD, QUOTA_RELEASE)
+    REARMING = (PURCHASE, ADJUSTMENT, TRANSFER_IN, QUOTA_RELEASE)
+    """Credits arriving by these kinds re-arm the automatic top-up (refunds do not)."""
 
 
 def to_milli(credits: float) -> int:
@@ -49,20 +72,55 @@ class Movement:
     order_id: int | None = None
 
 
-def _move_balance(session: Session, account_id: int, amount_milli: int) -> int:
-    """Add ``amount_milli`` to the cached balance, never below zero; returns the new balance."""
+@dataclass(frozen=True, slots=True)
+class _Moved:
+    balance: int
+    held: int
+    threshold: int
+    recredit_amount: int | None
+    armed: bool
+
+
+def _move_balance(session: Session, account_id: int, amount_milli: int, *, held_delta: int = 0, rearm: bool = False) -> _Moved:
+    """Add ``amount_milli`` to the free credits and ``held_delta`` to the held ones, neither below zero.
+
+    ``rearm``: set the automatic top-up flag again if the new balance is at or above the threshold.
+    """
     stmt = update(Account).where(Account.id == account_id)
     if amount_milli < 0:
         stmt = stmt.where(Account.credits_milli >= -amount_milli)
-    balance = session.execute(
-        stmt.values(credits_milli=Account.credits_milli + amount_milli).returning(Account.credits_milli)
-    ).scalar_one_or_none()
-    if balance is None:
-        left = session.scalar(select(Account.credits_milli).where(Account.id == account_id)) or 0
+    if held_delta < 0:
+        stmt = stmt.where(Account.credits_held_milli >= -held_delta)
+    values: dict[str, object] = {"credits_milli": Account.credits_milli + amount_milli}
+    if held_delta:
+        values["credits_held_milli"] = Account.credits_held_milli + held_delta
+    if rearm:
+        values["recredit_armed"] = case(
+            (Account.credits_milli + amount_milli >= Account.credit_threshold_milli, true()),
+            else_=Account.recredit_armed,
+        )
+    row = session.execute(
+        stmt.values(**values).returning(
+            Account.credits_milli,
+            Account.credits_held_milli,
+            Account.credit_threshold_milli,
+            Account.automatic_recredit_amount,
+            Account.recredit_armed,
+        )
+    ).one_or_none()
+    if row is None:
+        current = session.execute(
+            select(Account.credits_milli, Account.credits_held_milli).where(Account.id == account_id)
+        ).one_or_none()
+        left, held = (current or (0, 0))
+        if held_delta < 0 and held < -held_delta:
+            raise BadRequest(
+                f"credits: only {to_credits(held):g} credits are held by quotas, cannot release {to_credits(-held_delta):g}"
+            )
         raise NotEnoughCredits(
             f"Not enough credits: {to_credits(-amount_milli):g} needed, creditsLeft is {to_credits(left):g}"
         )
-    return balance
+    return _Moved(row[0], row[1], row[2], row[3], bool(row[4]))
 
 
 def _entry(account_id: int, movement: Movement, balance_after: int) -> dict[str, object]:
@@ -80,12 +138,38 @@ def _entry(account_id: int, movement: Movement, balance_after: int) -> dict[str,
     }
 
 
+def _held_delta(movement: Movement) -> int:
+    return -movement.amount_milli if movement.kind in Kind.QUOTA else 0
+
+
+def _after_move(session: Session, account_id: int, amount_milli: int, moved: _Moved, actor: str) -> None:
+    """The automatic top-up: one order when a debit takes the free credits below the threshold."""
+    if amount_milli >= 0 or not moved.armed or not moved.recredit_amount or moved.balance >= moved.threshold:
+        return
+    disarmed = session.execute(
+        update(Account)
+        .where(Account.id == account_id, Account.recredit_armed.is_(True))
+        .values(recredit_armed=False)
+        .returning(Account.id)
+    ).scalar_one_or_none()
+    if disarmed is None:
+        return
+    from textos.services import billing  # billing depends on the ledger, not the reverse
+
+    billing.create_automatic_order(session, account_id, moved.recredit_amount, cause=actor)
+
+
 def post(session: Session, account_id: int, movement: Movement) -> LedgerEntry:
-    """Apply ``movement`` to the account's balance and record it; refuse to go below zero."""
-    balance = _move_balance(session, account_id, movement.amount_milli)
-    entry = LedgerEntry(**_entry(account_id, movement, balance))
+    """Apply ``movement`` to the account's balances and record it; refuse to go below zero."""
+    moved = _move_balance(
+        session, account_id, movement.amount_milli,
+        held_delta=_held_delta(movement),
+        rearm=movement.amount_milli > 0 and movement.kind in Kind.REARMING,
+    )
+    entry = LedgerEntry(**_entry(account_id, movement, moved.balance))
     session.add(entry)
     session.flush()
+    _after_move(session, account_id, movement.amount_milli, moved, movement.actor)
     return entry
 
 
@@ -94,22 +178,58 @@ def post_many(session: Session, account_id: int, movements: list[Movement]) -> N
     if not movements:
         return
     total = sum(m.amount_milli for m in movements)
-    running = _move_balance(session, account_id, total) - total
+    moved = _move_balance(
+        session, account_id, total,
+        held_delta=sum(_held_delta(m) for m in movements),
+        rearm=any(m.amount_milli > 0 and m.kind in Kind.REARMING for m in movements),
+    )
+    running = moved.balance - total
     rows = []
     for m in movements:
         running += m.amount_milli
         rows.append(_entry(account_id, m, running))
     session.execute(LedgerEntry.__table__.insert(), rows)
+    _after_move(session, account_id, total, moved, movements[0].actor)
+
+
+def hold_for_quota(session: Session, account_id: int, milli: int, *, actor: str, reason: str = "quota") -> LedgerEntry:
+    """Move ``milli`` free credits to the quota-held ones (``creditsHoldByQuota``)."""
+    if milli <= 0:
+        raise BadRequest("credits: must be positive")
+    return post(session, account_id, Movement(Kind.QUOTA_HOLD, -milli, actor=actor, reason=reason))
+
+
+def release_quota(session: Session, account_id: int, milli: int, *, actor: str, reason: str = "quota released") -> LedgerEntry:
+    """Give ``milli`` quota-held credits back to the free credits."""
+    if milli <= 0:
+        raise BadRequest("credits: must be positive")
+    return post(session, account_id, Movement(Kind.QUOTA_RELEASE, milli, actor=actor, reason=reason))
 
 
 def ledger_balance(session: Session, account_id: int) -> int:
-    """The balance recomputed from the entries (milli-credits)."""
+    """The free balance recomputed from the entries (milli-credits)."""
     return session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount_milli), 0)).where(LedgerEntry.account_id == account_id)
     ) or 0
 
 
+def ledger_held(session: Session, account_id: int) -> int:
+    """The quota-held balance recomputed from the entries (milli-credits)."""
+    return -(
+        session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount_milli), 0)).where(
+                LedgerEntry.account_id == account_id, LedgerEntry.kind.in_(Kind.QUOTA)
+            )
+        )
+        or 0
+    )
+
+
 def verify(session: Session, account_id: int) -> bool:
-    """True when the cached balance equals the sum of the ledger entries."""
-    cached = session.scalar(select(Account.credits_milli).where(Account.id == account_id))
-    return cached == ledger_balance(session, account_id)
+    """True when both cached balances equal what the ledger entries add up to."""
+    row = session.execute(
+        select(Account.credits_milli, Account.credits_held_milli).where(Account.id == account_id)
+    ).one_or_none()
+    if row is None:
+        return False
+    return row[0] == ledger_balance(session, account_id) and row[1] == ledger_held(session, account_id)

@@ -109,6 +109,8 @@ class Account(Base):
     templates: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     automatic_recredit_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
     credit_threshold_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    recredit_armed: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    """Automatic top-up may fire on the next crossing below the threshold (migration 0003)."""
     allowed_countries: Mapped[list[str]] = mapped_column(JSON, default=list)
     default_sender: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

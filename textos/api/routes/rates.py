@@ -11,12 +11,11 @@ from textos.api.auth import Caller, authenticate
 from textos.api.schemas import Estimate
 from textos.api.state import state_of
 from textos.domain.ptt import PTT
+from textos.services import billing
 from textos.services.errors import BadRequest, NotFound
 from textos.services.sending import compose_text, describe_text
 
 router = APIRouter(tags=["rates"])
-
-CREDIT_PRICE_EUR = 0.07
 
 
 def country_name(code: str) -> str:
@@ -25,8 +24,19 @@ def country_name(code: str) -> str:
     return name or code.upper()
 
 
-def price(value: float, currency: str = "EUR") -> dict:
-    return {"currencyCode": currency, "text": f"{value:.2f} €" if currency == "EUR" else f"{value:.2f} {currency}", "value": round(value, 4)}
+def check_country(country: str, *, allow_all: bool = False) -> str:
+    """``sms.CountryEnum``: a known 2-letter country code (lowercase), or ``all`` where allowed."""
+    code = country.strip().lower()
+    if allow_all and code == "all":
+        return code
+    if len(code) != 2 or not code.isalpha() or phonenumbers.country_code_for_region(code.upper()) == 0:
+        raise BadRequest(f"country: {country!r} is not a known country code")
+    return code
+
+
+def check_billing_country(value: str | None) -> None:
+    if value is not None and value.strip().lower() not in billing.BILLING_COUNTRIES:
+        raise BadRequest(f"billingCountry: {value!r} is not one of {', '.join(billing.BILLING_COUNTRIES)}")
 
 
 @router.post("/sms/estimate", summary="Encoding, length and parts of a message (sms.JobEstimate)")
@@ -49,10 +59,19 @@ def ptt_details(caller: Caller = Depends(authenticate), ptt: int = Query(...)) -
     return {"comment": details.comment, "description": details.description, "duration": details.duration}
 
 
-@router.get("/sms/rates/destinations", summary="Credits per SMS towards a country (unauthenticated)")
+@router.get("/sms/rates/destinations", summary="Credits and price of one SMS towards a country (unauthenticated)")
 def destination_rates(request: Request, country: str = Query(...), billingCountry: str | None = Query(default=None)) -> dict:
-    code = country.strip().lower()
-    if len(code) != 2 or not code.isalpha() or phonenumbers.country_code_for_region(code.upper()) == 0:
-        raise BadRequest(f"country: {country!r} is not a known country code")
-    credit = state_of(request).settings.credit_rate(code.upper())
-    return {"country": country_name(code), "countryCode": code, "credit": credit, "price": price(credit * CREDIT_PRICE_EUR)}
+    """``sms.DestinationRates``: credits from the ``credit_rates`` settings (what jobs are charged),
+    price at the first pack's credit price, without tax."""
+    code = check_country(country)
+    check_billing_country(billingCountry)
+    book = billing.price_book(state_of(request).settings)
+    return {"country": country_name(code), "countryCode": code, "credit": book.credit_rate(code), "price": book.sms_price(code)}
+
+
+@router.get("/sms/rates/packs", summary="Prices of the SMS packs towards a country (unauthenticated)")
+def pack_rates(request: Request, country: str = Query(...), billingCountry: str | None = Query(default=None)) -> list[dict]:
+    """``sms.PackDetails[]``: the price book's degressive packs (prices without tax)."""
+    code = check_country(country, allow_all=True)
+    check_billing_country(billingCountry)
+    return billing.price_book(state_of(request).settings).pack_details(code)

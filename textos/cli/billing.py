@@ -1,0 +1,251 @@
+"""``textos order``, ``textos transfer``, ``textos quota``, ``textos prices``: money administration."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from textos.config import load_settings
+from textos.services import admin, billing, ledger, transfers
+from textos.services.errors import TextosError
+from textos.storage.db import Database
+from textos.storage.models import Account
+
+__all__ = ["register"]
+
+console = Console()
+err = Console(stderr=True)
+
+DbOption = typer.Option(None, "--database-url", help="Database URL (default sqlite:///textos.db, env TEXTOS_DATABASE_URL).")
+JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
+
+order_app = typer.Typer(help="Credit purchase orders: list, pay (confirm payment), cancel.", no_args_is_help=True)
+transfer_app = typer.Typer(help="Credit transfers between SMS accounts.", no_args_is_help=True)
+quota_app = typer.Typer(help="Credits held for users' quotas (creditsHoldByQuota).", no_args_is_help=True)
+
+
+@contextmanager
+def _session(database_url: str | None) -> Iterator[Session]:
+    db = Database(load_settings(database_url=database_url).database_url)
+    try:
+        db.migrate()
+        with db.session() as session:
+            yield session
+    except TextosError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+
+
+def _emit(data: dict, as_json: bool, title: str = "") -> None:
+    if as_json:
+        print(json.dumps(data))
+        return
+    table = Table(title=title or None, show_header=False)
+    for key, value in data.items():
+        table.add_row(key, "" if value is None else str(value))
+    console.print(table)
+
+
+def data_account_id(session: Session, order_id: int) -> int:
+    return billing.get_order(session, order_id).account_id
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+@order_app.command("pay")
+def order_pay(
+    order_id: int = typer.Argument(..., help="orderId"),
+    reference: Optional[str] = typer.Option(None, "--reference", help="Payment reference (bank transfer id…)."),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Confirm an order's payment: credits its account once (confirming again changes nothing)."""
+    with _session(database_url) as session:
+        result = billing.confirm_payment(session, order_id, actor="admin (cli)", provider="manual", reference=reference)
+        data = billing.order_summary(session, billing.get_order(session, order_id))
+        data["credited"] = result.credited
+        account = session.get(Account, data_account_id(session, order_id))
+        data["creditsLeft"] = ledger.to_credits(account.credits_milli) if account else None
+    if not as_json and not result.credited:
+        console.print(f"order {order_id} was already {result.status}: nothing credited")
+    _emit(data, as_json, f"Order {order_id}")
+
+
+@order_app.command("cancel")
+def order_cancel(order_id: int = typer.Argument(...), database_url: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+    """Cancel an unpaid order."""
+    with _session(database_url) as session:
+        order = billing.cancel_order(session, order_id, actor="admin (cli)")
+        _emit(billing.order_summary(session, order), as_json, f"Order {order_id}")
+
+
+@order_app.command("show")
+def order_show(order_id: int = typer.Argument(...), database_url: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+    """One order."""
+    with _session(database_url) as session:
+        _emit(billing.order_summary(session, billing.get_order(session, order_id)), as_json, f"Order {order_id}")
+
+
+@order_app.command("create")
+def order_create(
+    service: str = typer.Option(..., "--service"),
+    quantity: int = typer.Option(..., "--quantity"),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an order on a customer's behalf (as POST /order/sms/{serviceName}/credits does)."""
+    with _session(database_url) as session:
+        account = admin.get_account(session, service)
+        order = billing.create_order(session, account, quantity, actor="admin (cli)", settings=load_settings(database_url=database_url))
+        _emit(billing.order_summary(session, order), as_json, f"Order {order.id}")
+
+
+@order_app.command("list")
+def order_list(
+    service: Optional[str] = typer.Option(None, "--service"),
+    status: Optional[str] = typer.Option(None, "--status", help="notPaid, delivered or cancelled."),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """List orders, oldest first."""
+    with _session(database_url) as session:
+        account_id = admin.get_account(session, service).id if service else None
+        rows = [billing.order_summary(session, o) for o in billing.list_orders(session, account_id=account_id, status=status)]
+    if as_json:
+        print(json.dumps({"orders": rows}))
+        return
+    cols = ("orderId", "serviceName", "quantity", "withTax", "status", "reason", "date", "paidAt")
+    table = Table(title="Orders")
+    for c in cols:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*("" if r[c] is None else str(r[c]) for c in cols))
+    console.print(table)
+
+
+# --- transfers --------------------------------------------------------------------------------
+
+
+@transfer_app.command("allow")
+def transfer_allow(
+    source: str = typer.Option(..., "--from", help="serviceName credits may leave."),
+    target: str = typer.Option(..., "--to", help="serviceName (of another customer) they may go to."),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Allow transfers from one account to another customer's account."""
+    with _session(database_url) as session:
+        transfers.allow(session, admin.get_account(session, source), admin.get_account(session, target), actor="admin (cli)")
+    _emit({"from": source, "to": target, "allowed": True}, as_json)
+
+
+@transfer_app.command("revoke")
+def transfer_revoke(
+    source: str = typer.Option(..., "--from"),
+    target: str = typer.Option(..., "--to"),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Withdraw a permission given by ``transfer allow``."""
+    with _session(database_url) as session:
+        transfers.revoke(session, admin.get_account(session, source), admin.get_account(session, target))
+    _emit({"from": source, "to": target, "allowed": False}, as_json)
+
+
+@transfer_app.command("run")
+def transfer_run(
+    source: str = typer.Option(..., "--from"),
+    target: str = typer.Option(..., "--to"),
+    credits: float = typer.Option(..., "--credits"),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Transfer credits now (same rules as the API: same customer or allowed, within free credits)."""
+    with _session(database_url) as session:
+        result = transfers.transfer(session, admin.get_account(session, source), target, credits, actor="admin (cli)")
+    _emit({"from": result.source, "to": result.target, "credits": result.credits,
+           "fromCreditsLeft": result.source_credits_left, "toCreditsLeft": result.target_credits_left}, as_json)
+
+
+# --- quotas -----------------------------------------------------------------------------------
+
+
+def _quota(service: str, credits: float, hold: bool, reason: str, database_url: str | None, as_json: bool) -> None:
+    with _session(database_url) as session:
+        account = admin.get_account(session, service)
+        milli = ledger.to_milli(credits)
+        if hold:
+            ledger.hold_for_quota(session, account.id, milli, actor="admin (cli)", reason=reason)
+        else:
+            ledger.release_quota(session, account.id, milli, actor="admin (cli)", reason=reason)
+        session.refresh(account)
+        data = {"serviceName": service, "creditsLeft": ledger.to_credits(account.credits_milli),
+                "creditsHoldByQuota": ledger.to_credits(account.credits_held_milli)}
+    _emit(data, as_json)
+
+
+@quota_app.command("hold")
+def quota_hold(
+    service: str = typer.Option(..., "--service"),
+    credits: float = typer.Option(..., "--credits"),
+    reason: str = typer.Option("quota", "--reason"),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Hold free credits for users' quotas (they leave creditsLeft for creditsHoldByQuota)."""
+    _quota(service, credits, True, reason, database_url, as_json)
+
+
+@quota_app.command("release")
+def quota_release(
+    service: str = typer.Option(..., "--service"),
+    credits: float = typer.Option(..., "--credits"),
+    reason: str = typer.Option("quota released", "--reason"),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Give quota-held credits back to the free credits."""
+    _quota(service, credits, False, reason, database_url, as_json)
+
+
+# --- prices -----------------------------------------------------------------------------------
+
+
+def prices(
+    config: Optional[str] = typer.Option(None, "--config", help="TOML settings file (default ./textos.toml)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show the price book in effect (packs, tax rate, credits per country)."""
+    try:
+        book = billing.PriceBook.from_settings(load_settings(config))
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    data = book.as_dict()
+    if as_json:
+        print(json.dumps(data))
+        return
+    table = Table(title=f"Packs ({book.currency}, without tax; tax {float(book.tax_rate) * 100:g} %)")
+    for c in ("from credits", "to (excluded)", "price per credit"):
+        table.add_column(c)
+    for p in data["packs"]:
+        table.add_row(str(p["min"]), "" if p["max"] is None else str(p["max"]), str(p["creditPrice"]))
+    console.print(table)
+    console.print(f"credits per SMS part: default {book.default_credit_rate:g}; "
+                  + (", ".join(f"{k} {v:g}" for k, v in data["creditRates"].items()) or "no country overrides"))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(order_app, name="order")
+    app.add_typer(transfer_app, name="transfer")
+    app.add_typer(quota_app, name="quota")
+    app.command("prices")(prices)
