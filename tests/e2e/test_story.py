@@ -66,3 +66,15 @@ def test_send_three_receivers_with_tag_and_see_them_delivered(server):
         assert item["sentAt"] is not None and item["deliveredAt"] is not None
         assert item["message"] == "Your parcel arrives today"
     assert client.get(f"/sms/{service}")["creditsLeft"] == before - 3
+
+
+def test_openapi_document_and_docs_are_served(server):
+    import httpx
+
+    spec = httpx.get(f"{server.endpoint}/openapi.json").json()
+    paths = spec["paths"]
+    for path in ("/1.0/sms/{serviceName}/jobs", "/1.0/sms/{serviceName}/outgoing", "/1.0/sms/estimate", "/1.0/auth/time"):
+        assert path in paths, path
+    assert "post" in paths["/1.0/sms/{serviceName}/jobs"]
+    docs = httpx.get(f"{server.endpoint}/docs")
+    assert docs.status_code == 200 and "openapi.json" in docs.text

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
+
+from fastapi import Path, Query
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,6 +13,14 @@ from sqlalchemy.orm import Session
 from textos.api.auth import Caller
 from textos.services.errors import NotFound
 from textos.storage.models import Account
+
+
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+Id = Annotated[int, Path(ge=1, le=LONG_MAX, description="Id of the object")]
+"""A path id: OVH's ``long``, positive."""
+OptionalLong = Annotated[int | None, Query(ge=LONG_MIN, le=LONG_MAX)]
+"""An optional ``long`` query filter."""
 
 
 def owned_account(session: Session, caller: Caller, service_name: str) -> Account:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from textos.services.errors import TextosError
@@ -72,6 +73,14 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:
             return error_response(405, "Client::MethodNotAllowed", "Method not allowed on this URL")
         return error_response(exc.status_code, "Client::Error", str(exc.detail))
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        return error_response(400, "Client::BadRequest", "Invalid value: a number is out of range")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        return error_response(400, "Client::BadRequest", "Invalid value: the database refused it (out of range or malformed)")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

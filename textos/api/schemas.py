@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Priority = Literal["high", "medium", "low", "veryLow"]
 SmsClass = Literal["flash", "phoneDisplay", "sim", "toolkit"]
@@ -22,6 +22,15 @@ ResponseType = Literal["cgi", "none", "text"]
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        """NUL characters reach no handset and no database: refuse them with the field's name."""
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in items):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class JobCreate(Body):
@@ -65,7 +74,7 @@ class AccountUpdate(Body):
     model_config = ConfigDict(extra="ignore")
     automaticRecreditAmount: Literal[100, 200, 250, 500, 1000, 5000, 10000] | None = None
     callBack: str | None = None
-    creditThresholdForAutomaticRecredit: float | None = Field(default=None, ge=0)
+    creditThresholdForAutomaticRecredit: float | None = Field(default=None, ge=0, le=1e12)
     description: str | None = Field(default=None, max_length=1024)
     smsResponse: ResponseSettings | None = None
     stopCallBack: str | None = None
@@ -108,7 +117,7 @@ class ReceiverCreate(Body):
     csvUrl: str | None = None
     description: str | None = Field(default="", max_length=1024)
     documentId: str | None = None
-    slotId: int
+    slotId: int = Field(ge=-(2**63), le=2**63 - 1)
 
 
 class ReceiverUpdate(Body):
@@ -151,10 +160,10 @@ class TransferCredits(Body):
     """``POST /sms/{serviceName}/transferCredits``."""
 
     smsAccountTarget: str = Field(min_length=1, max_length=64)
-    credits: float
+    credits: float = Field(allow_inf_nan=False, le=1e12)
 
 
 class OrderCredits(Body):
     """``POST /order/sms/{serviceName}/credits``."""
 
-    quantity: int
+    quantity: int = Field(le=2**63 - 1)

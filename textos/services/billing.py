@@ -517,5 +517,7 @@ def parse_quantity(value: Any) -> int:
         raise BadRequest(f"quantity: {value!r} is not an integer") from None
     if not number.is_finite() or number != number.to_integral_value():
         raise BadRequest(f"quantity: {value!r} is not an integer")
+    if abs(number) > 2**63 - 1:
+        raise BadRequest(f"quantity: {value!r} is out of range")
     return int(number)
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import iso, owned_account, to_naive_utc
+from textos.api.deps import Id, iso, owned_account, to_naive_utc
 from textos.api.schemas import OrderCredits, TransferCredits
 from textos.api.state import state_of
 from textos.services import billing, ledger, transfers
@@ -92,13 +92,13 @@ def _my_order(session, caller: Caller, order_id: int) -> Order:  # type: ignore[
 
 
 @router.get("/me/order/{orderId}", summary="One of the caller's orders (billing.Order)")
-def my_order(orderId: int, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+def my_order(orderId: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         return billing.billing_order_view(_my_order(session, caller, orderId), base_url(request))
 
 
 @router.get("/me/order/{orderId}/status", summary="Status of an order (billing.order.OrderStatusEnum)", response_model=str)
-def my_order_status(orderId: int, request: Request, caller: Caller = Depends(authenticate)) -> str:
+def my_order_status(orderId: Id, request: Request, caller: Caller = Depends(authenticate)) -> str:
     with state_of(request).db.read() as session:
         return STATUS.get(_my_order(session, caller, orderId).status, "unknown")
 

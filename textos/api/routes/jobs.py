@@ -7,7 +7,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import iso, owned_account
+from textos.api.deps import Id, iso, owned_account
 from textos.api.schemas import JobCreate
 from textos.api.state import state_of
 from textos.services import bulk
@@ -125,7 +125,7 @@ def _message(session, account_id: int, message_id: int) -> Message:  # type: ign
 
 
 @router.get("/sms/{serviceName}/jobs/{id}", summary="A job (sms.Job)")
-def get_job(serviceName: str, id: int, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+def get_job(serviceName: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
         message = _message(session, account.id, id)
@@ -133,7 +133,7 @@ def get_job(serviceName: str, id: int, request: Request, caller: Caller = Depend
 
 
 @router.delete("/sms/{serviceName}/jobs/{id}", summary="Stop a pending job and refund it")
-def delete_job(serviceName: str, id: int, request: Request, caller: Caller = Depends(authenticate)) -> None:
+def delete_job(serviceName: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
         message = _message(session, account.id, id)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import iso, owned_account, to_naive_utc
+from textos.api.deps import Id, OptionalLong, iso, owned_account, to_naive_utc
 from textos.api.routes.jobs import job_view
 from textos.api.state import state_of
 from textos.domain.numbers import InvalidReceiver, parse_receiver
@@ -42,10 +42,10 @@ def list_outgoing(
     batchID: str | None = Query(default=None),
     creation_from: dt.datetime | None = Query(default=None, alias="creationDatetime.from"),
     creation_to: dt.datetime | None = Query(default=None, alias="creationDatetime.to"),
-    deliveryReceipt: int | None = Query(default=None),
-    differedDelivery: int | None = Query(default=None),
+    deliveryReceipt: OptionalLong = None,
+    differedDelivery: OptionalLong = None,
     messageID: str | None = Query(default=None),
-    ptt: int | None = Query(default=None),
+    ptt: OptionalLong = None,
     receiver: str | None = Query(default=None),
     sender: str | None = Query(default=None),
     tag: str | None = Query(default=None),
@@ -90,7 +90,7 @@ def _outgoing(session, account_id: int, message_id: int) -> Message:  # type: ig
 
 
 @router.get("/sms/{serviceName}/outgoing/{id}", summary="Sent SMS details (sms.Outgoing)")
-def get_outgoing(serviceName: str, id: int, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+def get_outgoing(serviceName: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
         message = _outgoing(session, account.id, id)
@@ -98,7 +98,7 @@ def get_outgoing(serviceName: str, id: int, request: Request, caller: Caller = D
 
 
 @router.delete("/sms/{serviceName}/outgoing/{id}", summary="Delete a sent SMS from the history")
-def delete_outgoing(serviceName: str, id: int, request: Request, caller: Caller = Depends(authenticate)) -> None:
+def delete_outgoing(serviceName: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
         _outgoing(session, account.id, id).hidden = True

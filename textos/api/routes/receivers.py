@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import codecs
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +17,8 @@ from textos.api.state import state_of
 from textos.services import bulk
 from textos.services.errors import BadRequest, Conflict
 from textos.storage.models_bulk import ReceiverSlot
+
+SlotId = Annotated[int, Path(ge=-(2**63), le=2**63 - 1, description="Slot number")]
 
 router = APIRouter(tags=["receivers"])
 
@@ -73,14 +76,14 @@ async def create_slot(serviceName: str, body: ReceiverCreate, request: Request, 
 
 
 @router.get("/sms/{serviceName}/receivers/{slotId}", summary="A receiver slot (sms.Receiver)")
-def get_slot(serviceName: str, slotId: int, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+def get_slot(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
         return receiver_view(bulk.get_slot(session, account.id, slotId))
 
 
 @router.put("/sms/{serviceName}/receivers/{slotId}", summary="Alter a receiver slot (description, autoUpdate)")
-def update_slot(serviceName: str, slotId: int, body: ReceiverUpdate, request: Request, caller: Caller = Depends(authenticate)) -> None:
+def update_slot(serviceName: str, slotId: SlotId, body: ReceiverUpdate, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
         slot = bulk.get_slot(session, account.id, slotId)
@@ -93,14 +96,14 @@ def update_slot(serviceName: str, slotId: int, body: ReceiverUpdate, request: Re
 
 
 @router.delete("/sms/{serviceName}/receivers/{slotId}", summary="Delete the document of a slot")
-def delete_slot(serviceName: str, slotId: int, request: Request, caller: Caller = Depends(authenticate)) -> None:
+def delete_slot(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
         session.delete(bulk.get_slot(session, account.id, slotId))
 
 
 @router.get("/sms/{serviceName}/receivers/{slotId}/csv", summary="The slot's CSV document (string)")
-def slot_csv(serviceName: str, slotId: int, request: Request, caller: Caller = Depends(authenticate)) -> JSONResponse:
+def slot_csv(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> JSONResponse:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
         content = bulk.get_slot(session, account.id, slotId).content
@@ -115,7 +118,7 @@ def slot_csv(serviceName: str, slotId: int, request: Request, caller: Caller = D
 
 @router.post("/sms/{serviceName}/receivers/{slotId}/clean",
              summary="Drop invalid, duplicate and blacklisted receivers (sms.ReceiversAsynchronousCleanReport)")
-async def clean_slot(serviceName: str, slotId: int, request: Request, body: ReceiverClean | None = None,
+async def clean_slot(serviceName: str, slotId: SlotId, request: Request, body: ReceiverClean | None = None,
                      caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
     price_only = bool(body and body.priceOnly)
