@@ -3,55 +3,22 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from textos.cli.common import DbOption, JsonOption, console, emit, err, session_for
 from textos.config import load_settings
 from textos.services import admin, billing, ledger, transfers
-from textos.services.errors import TextosError
-from textos.storage.db import Database
 from textos.storage.models import Account
 
 __all__ = ["register"]
 
-console = Console()
-err = Console(stderr=True)
-
-DbOption = typer.Option(None, "--database-url", help="Database URL (default sqlite:///textos.db, env TEXTOS_DATABASE_URL).")
-JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
-
 order_app = typer.Typer(help="Credit purchase orders: list, pay (confirm payment), cancel.", no_args_is_help=True)
 transfer_app = typer.Typer(help="Credit transfers between SMS accounts.", no_args_is_help=True)
 quota_app = typer.Typer(help="Credits held for users' quotas (creditsHoldByQuota).", no_args_is_help=True)
-
-
-@contextmanager
-def _session(database_url: str | None) -> Iterator[Session]:
-    db = Database(load_settings(database_url=database_url).database_url)
-    try:
-        db.migrate()
-        with db.session() as session:
-            yield session
-    except TextosError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
-    finally:
-        db.dispose()
-
-
-def _emit(data: dict, as_json: bool, title: str = "") -> None:
-    if as_json:
-        print(json.dumps(data))
-        return
-    table = Table(title=title or None, show_header=False)
-    for key, value in data.items():
-        table.add_row(key, "" if value is None else str(value))
-    console.print(table)
 
 
 def data_account_id(session: Session, order_id: int) -> int:
@@ -69,7 +36,7 @@ def order_pay(
     as_json: bool = JsonOption,
 ) -> None:
     """Confirm an order's payment: credits its account once (confirming again changes nothing)."""
-    with _session(database_url) as session:
+    with session_for(database_url) as session:
         result = billing.confirm_payment(session, order_id, actor="admin (cli)", provider="manual", reference=reference)
         data = billing.order_summary(session, billing.get_order(session, order_id))
         data["credited"] = result.credited
@@ -77,22 +44,22 @@ def order_pay(
         data["creditsLeft"] = ledger.to_credits(account.credits_milli) if account else None
     if not as_json and not result.credited:
         console.print(f"order {order_id} was already {result.status}: nothing credited")
-    _emit(data, as_json, f"Order {order_id}")
+    emit(data, as_json, f"Order {order_id}")
 
 
 @order_app.command("cancel")
 def order_cancel(order_id: int = typer.Argument(...), database_url: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
     """Cancel an unpaid order."""
-    with _session(database_url) as session:
+    with session_for(database_url) as session:
         order = billing.cancel_order(session, order_id, actor="admin (cli)")
-        _emit(billing.order_summary(session, order), as_json, f"Order {order_id}")
+        emit(billing.order_summary(session, order), as_json, f"Order {order_id}")
 
 
 @order_app.command("show")
 def order_show(order_id: int = typer.Argument(...), database_url: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
     """One order."""
-    with _session(database_url) as session:
-        _emit(billing.order_summary(session, billing.get_order(session, order_id)), as_json, f"Order {order_id}")
+    with session_for(database_url) as session:
+        emit(billing.order_summary(session, billing.get_order(session, order_id)), as_json, f"Order {order_id}")
 
 
 @order_app.command("create")
@@ -103,10 +70,10 @@ def order_create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create an order on a customer's behalf (as POST /order/sms/{serviceName}/credits does)."""
-    with _session(database_url) as session:
+    with session_for(database_url) as session:
         account = admin.get_account(session, service)
         order = billing.create_order(session, account, quantity, actor="admin (cli)", settings=load_settings(database_url=database_url))
-        _emit(billing.order_summary(session, order), as_json, f"Order {order.id}")
+        emit(billing.order_summary(session, order), as_json, f"Order {order.id}")
 
 
 @order_app.command("list")
@@ -117,7 +84,7 @@ def order_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List orders, oldest first."""
-    with _session(database_url) as session:
+    with session_for(database_url) as session:
         account_id = admin.get_account(session, service).id if service else None
         rows = [billing.order_summary(session, o) for o in billing.list_orders(session, account_id=account_id, status=status)]
     if as_json:
@@ -143,9 +110,9 @@ def transfer_allow(
     as_json: bool = JsonOption,
 ) -> None:
     """Allow transfers from one account to another customer's account."""
-    with _session(database_url) as session:
+    with session_for(database_url) as session:
         transfers.allow(session, admin.get_account(session, source), admin.get_account(session, target), actor="admin (cli)")
-    _emit({"from": source, "to": target, "allowed": True}, as_json)
+    emit({"from": source, "to": target, "allowed": True}, as_json)
 
 
 @transfer_app.command("revoke")
@@ -156,9 +123,9 @@ def transfer_revoke(
     as_json: bool = JsonOption,
 ) -> None:
     """Withdraw a permission given by ``transfer allow``."""
-    with _session(database_url) as session:
+    with session_for(database_url) as session:
         transfers.revoke(session, admin.get_account(session, source), admin.get_account(session, target))
-    _emit({"from": source, "to": target, "allowed": False}, as_json)
+    emit({"from": source, "to": target, "allowed": False}, as_json)
 
 
 @transfer_app.command("run")
@@ -170,9 +137,9 @@ def transfer_run(
     as_json: bool = JsonOption,
 ) -> None:
     """Transfer credits now (same rules as the API: same customer or allowed, within free credits)."""
-    with _session(database_url) as session:
+    with session_for(database_url) as session:
         result = transfers.transfer(session, admin.get_account(session, source), target, credits, actor="admin (cli)")
-    _emit({"from": result.source, "to": result.target, "credits": result.credits,
+    emit({"from": result.source, "to": result.target, "credits": result.credits,
            "fromCreditsLeft": result.source_credits_left, "toCreditsLeft": result.target_credits_left}, as_json)
 
 
@@ -180,7 +147,7 @@ def transfer_run(
 
 
 def _quota(service: str, credits: float, hold: bool, reason: str, database_url: str | None, as_json: bool) -> None:
-    with _session(database_url) as session:
+    with session_for(database_url) as session:
         account = admin.get_account(session, service)
         milli = ledger.to_milli(credits)
         if hold:
@@ -190,7 +157,7 @@ def _quota(service: str, credits: float, hold: bool, reason: str, database_url: 
         session.refresh(account)
         data = {"serviceName": service, "creditsLeft": ledger.to_credits(account.credits_milli),
                 "creditsHoldByQuota": ledger.to_credits(account.credits_held_milli)}
-    _emit(data, as_json)
+    emit(data, as_json)
 
 
 @quota_app.command("hold")

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from textos.config import Settings, load_settings
+from textos.cli.common import DbOption, JsonOption, console, emit, err, session_for, settings_for
+from textos.config import load_settings
 from textos.services import admin, ledger
-from textos.services.errors import TextosError
 from textos.storage.db import Database
 from textos.storage.models import Account, LedgerEntry, Sender
 
@@ -35,41 +32,6 @@ app.add_typer(credits_app, name="credits")
 app.add_typer(application_app, name="app")
 app.add_typer(credential_app, name="credential")
 app.add_typer(sender_app, name="sender")
-
-console = Console()
-err = Console(stderr=True)
-
-DbOption = typer.Option(None, "--database-url", help="Database URL (default sqlite:///textos.db, env TEXTOS_DATABASE_URL).")
-JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
-
-
-def settings_for(database_url: str | None) -> Settings:
-    return load_settings(database_url=database_url)
-
-
-@contextmanager
-def session_for(database_url: str | None) -> Iterator[Session]:
-    db = Database(settings_for(database_url).database_url)
-    try:
-        db.migrate()
-        with db.session() as session:
-            yield session
-    except TextosError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
-    finally:
-        db.dispose()
-
-
-def emit(data: dict, as_json: bool, title: str = "") -> None:
-    if as_json:
-        print(json.dumps(data))
-        return
-    table = Table(title=title or None, show_header=False)
-    for key, value in data.items():
-        table.add_row(key, "" if value is None else str(value))
-    console.print(table)
-
 
 @app.command()
 def serve(
@@ -317,22 +279,14 @@ def sender_validate(
         emit({"serviceName": service, "sender": sender, "status": row.status}, as_json)
 
 
-def _register_optional() -> None:
-    try:
-        from textos.cli import smsc
-    except ImportError:
-        return
-    smsc.register(app)
+def _register_subcommands() -> None:
+    from textos.cli import billing, send, smsc
+
+    for module in (smsc, send, billing):
+        module.register(app)
 
 
-_register_optional()
-
-from textos.cli import send as _send  # noqa: E402
-
-_send.register(app)
-from textos.cli.billing import register as register_billing  # noqa: E402
-
-register_billing(app)
+_register_subcommands()
 
 if __name__ == "__main__":
     app()

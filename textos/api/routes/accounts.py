@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import iso, owned_account
+from textos.api.deps import owned_account
 from textos.api.schemas import AccountUpdate
 from textos.api.state import state_of
 from textos.services.errors import BadRequest

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import Id, OptionalLong, iso, owned_account, to_naive_utc
+from textos.api.deps import Id, OptionalLong, owned_account, to_naive_utc
 from textos.api.routes.jobs import job_view
 from textos.api.state import state_of
 from textos.domain.numbers import InvalidReceiver, parse_receiver
