@@ -6,11 +6,16 @@ Every state change is written before the next step starts:
        │                   │                          (rejected: refunded)
        └─ expired (refunded)                           (retry: back to queued, later)
 
-Guarantee: a message accepted by the API is submitted at least once and at most
-once per crash that happens while it is *submitting* (handed to the carrier, no
-response stored yet). On start, messages left *submitting* by a crash are queued
-again: the only possible duplicates are the in-flight window of the crashed
-process, which SMPP cannot distinguish from losses.
+Guarantee: a message accepted by the API is submitted at least once, and more than
+once only if the process stops while the message is *submitting*: claimed, handed to
+the carrier, its result not yet stored. On start, messages left *submitting* are
+queued again, so the possible duplicates are bounded by what was in flight:
+``batch × max_inflight`` messages at most (the SMPP window bounds it further, since
+parts not yet written to the socket were never sent).
+
+Throughput: up to ``max_inflight`` batches are submitted concurrently, and all
+database writes of the dispatcher (claims, submit results, receipts) go through one
+writer thread that coalesces whatever is waiting into a single transaction.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
-from typing import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence
 
-from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from textos.delivery.connector import Connector, IncomingMessage, OutboundMessage, Receipt, SubmitOutcome, SubmitResult
@@ -32,7 +37,8 @@ from textos.delivery.routing import Router
 from textos.domain.encoding import Encoding
 from textos.services.refunds import close_unsent, expire_overdue
 from textos.storage.db import Database
-from textos.storage.models import IncomingSms, Job, Message, MessagePart, utcnow
+from textos.storage.fastsql import db_time, marks, read_time, run, run_many
+from textos.storage.models import IncomingSms, utcnow
 
 log = logging.getLogger("textos.dispatcher")
 
@@ -41,123 +47,191 @@ PRIORITY_NAMES = {0: "high", 1: "medium", 2: "low", 3: "veryLow"}
 
 def recover(session: Session) -> int:
     """Queue again what a previous process left in flight (see the module's guarantee)."""
-    result = session.execute(update(Message).where(Message.status == "submitting").values(status="queued"))
-    return result.rowcount or 0
+    return run(session, "UPDATE messages SET status = 'queued' WHERE status = 'submitting'").rowcount or 0
 
 
 def claim_due(session: Session, limit: int, postgres: bool) -> list[OutboundMessage]:
     """Move up to ``limit`` due messages, by priority then age, to *submitting*."""
-    now = utcnow()
-    stmt = (
-        select(Message.id)
-        .where(Message.status == "queued", Message.send_at <= now)
-        .order_by(Message.priority, Message.id)
-        .limit(limit)
-    )
-    if postgres:
-        stmt = stmt.with_for_update(skip_locked=True)
-    ids = session.scalars(stmt).all()
-    if not ids:
+    lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
+    rows = run(
+        session,
+        "UPDATE messages SET status = 'submitting', attempts = attempts + 1 WHERE id IN ("
+        " SELECT id FROM messages WHERE status = 'queued' AND send_at <= ? ORDER BY priority, id LIMIT ?" + lock + ")"
+        " RETURNING id, job_id, sender, receiver, text, encoding, parts, priority, expires_at",
+        (db_time(session, utcnow()), limit),
+    ).fetchall()
+    if not rows:
         return []
-    session.execute(
-        update(Message)
-        .where(Message.id.in_(ids))
-        .values(status="submitting", attempts=Message.attempts + 1),
-        execution_options={"synchronize_session": False},
-    )
-    rows = session.execute(
-        select(
-            Message.id, Message.sender, Message.receiver, Message.text, Message.encoding, Message.parts,
-            Message.priority, Message.expires_at, Job.text.label("job_text"), Job.sender_type, Job.message_class,
+    job_ids = sorted({r[1] for r in rows})
+    jobs = {
+        jid: (text, sender_type, message_class)
+        for jid, text, sender_type, message_class in run(
+            session, f"SELECT id, text, sender_type, message_class FROM jobs WHERE id IN ({marks(len(job_ids))})", job_ids
+        ).fetchall()
+    }
+    rows.sort(key=lambda r: (r[7], r[0]))
+    out = []
+    append = out.append
+    times: dict[Any, dt.datetime | None] = {}  # messages of a job share their expiry
+    encodings = _ENCODINGS
+    for mid, jid, sender, receiver, text, encoding, parts, priority, expires_at in rows:
+        job_text, sender_type, message_class = jobs[jid]
+        try:
+            validity = times[expires_at]
+        except KeyError:
+            validity = times[expires_at] = read_time(expires_at)
+        append(
+            OutboundMessage(
+                mid,
+                sender,
+                sender_type,
+                receiver,
+                text if text is not None else job_text,
+                encodings.get(encoding) or Encoding(encoding),
+                parts,
+                message_class,
+                PRIORITY_NAMES.get(priority, "high"),
+                validity,
+            )
         )
-        .join(Job, Job.id == Message.job_id)
-        .where(Message.id.in_(ids))
-        .order_by(Message.priority, Message.id)
-    ).all()
-    return [
-        OutboundMessage(
-            id=r.id,
-            sender=r.sender,
-            sender_type=r.sender_type,
-            receiver=r.receiver,
-            text=r.text if r.text is not None else r.job_text,
-            encoding=Encoding(r.encoding),
-            parts=r.parts,
-            message_class=r.message_class,
-            priority=PRIORITY_NAMES.get(r.priority, "high"),
-            validity_until=r.expires_at,
-        )
-        for r in rows
-    ]
+    return out
+
+
+_ENCODINGS = {e.value: e for e in Encoding}
 
 
 def store_results(session: Session, results: Sequence[SubmitResult], connector_of: dict[int, str]) -> None:
     """Persist submit results: sent with part ids, rejected and refunded, or queued for retry."""
-    now = utcnow()
+    now = db_time(session, utcnow())
     accepted = [r for r in results if r.outcome is SubmitOutcome.ACCEPTED]
     if accepted:
-        t = Message.__table__
-        session.execute(
-            update(t)
-            .where(t.c.id == bindparam("b_id"), t.c.status == "submitting")
-            .values(status="sent", ptt=3, dlr=4, sent_at=now, carrier_id=bindparam("b_cid"), connector=bindparam("b_conn")),
+        run_many(
+            session,
+            "UPDATE messages SET status = 'sent', ptt = 3, dlr = 4, sent_at = ?, carrier_id = ?, connector = ? "
+            "WHERE id = ? AND status = 'submitting'",
             [
-                {"b_id": r.message_id, "b_cid": r.part_ids[0] if r.part_ids else None, "b_conn": connector_of.get(r.message_id)}
+                (now, canonical_carrier_id(r.part_ids[0]) if r.part_ids else None, connector_of.get(r.message_id), r.message_id)
                 for r in accepted
             ],
         )
         parts = [
-            {"message_id": r.message_id, "part_no": i + 1, "carrier_id": canonical_carrier_id(pid)}
+            (r.message_id, i + 1, canonical_carrier_id(pid))
             for r in accepted
+            if len(r.part_ids) > 1
             for i, pid in enumerate(r.part_ids)
         ]
-        if parts:
-            session.execute(insert(MessagePart), parts)
-            replay_pending(session, [p["carrier_id"] for p in parts])
-    rejected = [r for r in results if r.outcome is SubmitOutcome.REJECTED]
-    for r in rejected:
-        close_unsent(
-            session, [r.message_id], from_statuses=("submitting",), to_status="rejected",
-            actor="dispatcher", reason=f"rejected at submit: {r.error}", error=r.error,
-        )
-    retry = [r for r in results if r.outcome is SubmitOutcome.RETRY]
+        run_many(session, "INSERT INTO message_parts (message_id, part_no, carrier_id) VALUES (?, ?, ?)", parts)
+        replay_pending(session, [canonical_carrier_id(pid) for r in accepted for pid in r.part_ids])
+    for r in results:
+        if r.outcome is SubmitOutcome.REJECTED:
+            close_unsent(
+                session, [r.message_id], from_statuses=("submitting",), to_status="rejected",
+                actor="dispatcher", reason=f"rejected at submit: {r.error}", error=r.error,
+            )
     by_delay: dict[float, list[int]] = defaultdict(list)
-    for r in retry:
-        by_delay[r.retry_after or 1.0].append(r.message_id)
+    for r in results:
+        if r.outcome is SubmitOutcome.RETRY:
+            by_delay[r.retry_after or 1.0].append(r.message_id)
     for delay, ids in by_delay.items():
-        session.execute(
-            update(Message)
-            .where(Message.id.in_(ids), Message.status == "submitting")
-            .values(status="queued", send_at=now + dt.timedelta(seconds=delay)),
-            execution_options={"synchronize_session": False},
+        later = db_time(session, utcnow() + dt.timedelta(seconds=delay))
+        run_many(
+            session,
+            "UPDATE messages SET status = 'queued', send_at = ? WHERE id = ? AND status = 'submitting'",
+            [(later, mid) for mid in ids],
         )
+
+
+class _Writer:
+    """One thread for the dispatcher's writes; what waits meanwhile is committed together."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textos-writer")
+        self._results: list[tuple[Sequence[SubmitResult], dict[int, str], asyncio.Future[None]]] = []
+        self._receipts: list[tuple[Sequence[Receipt], asyncio.Future[list[int]]]] = []
+        self._busy = False
+
+    async def call(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+
+    async def store(self, results: Sequence[SubmitResult], connector_of: dict[int, str]) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._results.append((results, connector_of, fut))
+        self._kick()
+        await fut
+
+    async def receipts(self, receipts: Sequence[Receipt]) -> list[int]:
+        fut: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._receipts.append((receipts, fut))
+        self._kick()
+        return await fut
+
+    def _kick(self) -> None:
+        if not self._busy:
+            self._busy = True
+            asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._results or self._receipts:
+                results, self._results = self._results, []
+                receipts, self._receipts = self._receipts, []
+
+                def work() -> list[list[int]]:
+                    with self.db.session() as s:
+                        for batch, connector_of, _ in results:
+                            store_results(s, batch, connector_of)
+                        changed = []
+                        for batch, _ in receipts:
+                            changed.append(apply_receipts(s, batch)[0])
+                        return changed
+
+                try:
+                    changed = await self.call(work)
+                except Exception as exc:
+                    log.exception("could not store %d results / %d receipt batches", len(results), len(receipts))
+                    for *_, fut in results + receipts:  # type: ignore[operator]
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for *_, fut in results:
+                    if not fut.done():
+                        fut.set_result(None)
+                for (_, fut), ids in zip(receipts, changed):
+                    if not fut.done():
+                        fut.set_result(ids)
+        finally:
+            self._busy = False
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
 
 
 class Dispatcher:
     """Runs the delivery loop inside the server's event loop; the database does the remembering."""
 
-    def __init__(self, db: Database, router: Router, *, batch: int = 500, interval: float = 0.05) -> None:
+    def __init__(
+        self, db: Database, router: Router, *, batch: int = 500, interval: float = 0.05, max_inflight: int = 4
+    ) -> None:
         self.db = db
         self.router = router
         self.batch = batch
         self.interval = interval
+        self.max_inflight = max_inflight
         self.listeners: list[Callable[[list[int]], None]] = []
-        """Called (in a worker thread) with ids of messages whose state changed (callbacks, dashboards)."""
+        """Called with ids of messages whose state changed (callbacks, dashboards); must not block."""
+        self._writer = _Writer(db)
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._last_sweep = 0.0
+        self._last_replay = 0.0
 
     # Events (called by connectors)
     async def on_receipts(self, receipts: Sequence[Receipt]) -> None:
-        def work() -> list[int]:
-            with self.db.session() as s:
-                changed, _ = apply_receipts(s, receipts)
-            return changed
-
-        changed = await asyncio.to_thread(work)
-        self._notify(changed)
+        self._notify(await self._writer.receipts(receipts))
 
     async def on_incoming(self, message: IncomingMessage) -> None:
         def work() -> None:
@@ -168,13 +242,15 @@ class Dispatcher:
                         receiver=message.receiver,
                         text=message.text,
                         connector=message.connector,
-                        created_at=message.received_at.replace(tzinfo=None),
+                        created_at=message.received_at.astimezone(dt.timezone.utc).replace(tzinfo=None),
                     )
                 )
 
-        await asyncio.to_thread(work)
+        await self._writer.call(work)
 
     def _notify(self, ids: list[int]) -> None:
+        if not ids:
+            return
         for listener in self.listeners:
             try:
                 listener(ids)
@@ -190,7 +266,7 @@ class Dispatcher:
             with self.db.session() as s:
                 return recover(s)
 
-        requeued = await asyncio.to_thread(boot)
+        requeued = await self._writer.call(boot)
         if requeued:
             log.warning("requeued %d messages left in flight by a previous run", requeued)
         for connector in self.router.connectors:
@@ -209,36 +285,51 @@ class Dispatcher:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._inflight:
+            await asyncio.wait(self._inflight, timeout=30)
         for connector in self.router.connectors:
             await connector.close()
+        self._writer.close()
 
     async def _run(self) -> None:
         assert self._wake is not None
         while not self._stopping:
             try:
-                busy = await self.tick()
+                claimed = await self.tick()
             except Exception:
                 log.exception("dispatcher tick failed")
-                busy = False
-            if not busy:
-                self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                claimed = False
+            if claimed:
+                continue
+            self._wake.clear()
+            waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.wait(waiters + list(self._inflight), return_when=asyncio.FIRST_COMPLETED), self.interval)
+            for w in waiters:
+                w.cancel()
 
     async def tick(self) -> bool:
-        """One round: sweep expiries (at most once a second), claim, submit, store. True if it sent."""
+        """Sweep expiries (at most once a second); claim and launch one batch if there is room."""
         now = time.monotonic()
         if now - self._last_sweep >= 1.0:
             self._last_sweep = now
-            await asyncio.to_thread(self._sweep)
+            await self._writer.call(self._sweep)
+        if len(self._inflight) >= self.max_inflight:
+            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
 
         def claim() -> list[OutboundMessage]:
             with self.db.session() as s:
                 return claim_due(s, self.batch, postgres=not self.db.is_sqlite)
 
-        batch = await asyncio.to_thread(claim)
+        batch = await self._writer.call(claim)
         if not batch:
             return False
+        task = asyncio.create_task(self._deliver(batch))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return True
+
+    async def _deliver(self, batch: list[OutboundMessage]) -> None:
         groups: dict[int, tuple[Connector, list[OutboundMessage]]] = {}
         unrouted: list[SubmitResult] = []
         for message in batch:
@@ -247,20 +338,21 @@ class Dispatcher:
                 unrouted.append(SubmitResult(message.id, SubmitOutcome.RETRY, error="no route", retry_after=5.0))
                 continue
             groups.setdefault(id(connector), (connector, []))[1].append(message)
-        outcomes = await asyncio.gather(
-            *(self._submit(connector, messages) for connector, messages in groups.values())
-        )
+        outcomes = await asyncio.gather(*(self._submit(c, msgs) for c, msgs in groups.values()))
         results = [r for group in outcomes for r in group] + unrouted
         connector_of = {m.id: c.name for c, msgs in groups.values() for m in msgs}
-
-        def store() -> None:
-            with self.db.session() as s:
-                store_results(s, results, connector_of)
-
-        await asyncio.to_thread(store)
-        changed = [r.message_id for r in results if r.outcome is not SubmitOutcome.RETRY]
-        self._notify(changed)
-        return True
+        for attempt in range(5):
+            try:
+                await self._writer.store(results, connector_of)
+                break
+            except Exception:
+                await asyncio.sleep(0.5 * (attempt + 1))
+        else:
+            log.error("gave up storing %d submit results; they will be retried after a restart", len(results))
+            return
+        self._notify([r.message_id for r in results if r.outcome is not SubmitOutcome.RETRY])
+        if any(r.outcome is SubmitOutcome.RETRY for r in results) and self._wake is not None:
+            self._loop.call_later(min((r.retry_after or 1.0) for r in results if r.outcome is SubmitOutcome.RETRY), self._wake.set)  # type: ignore[union-attr]
 
     async def _submit(self, connector: Connector, messages: list[OutboundMessage]) -> list[SubmitResult]:
         try:
@@ -277,6 +369,8 @@ class Dispatcher:
             expired = expire_overdue(s)
         if expired:
             log.info("expired %d messages", expired)
-        if time.monotonic() % 60 < 1.0:
+        now = time.monotonic()
+        if now - self._last_replay >= 30.0:
+            self._last_replay = now
             with self.db.session() as s:
                 replay_pending(s)

@@ -1,33 +1,41 @@
-"""Delivery receipts: match carrier ids to parts, whatever their hex/decimal form, and settle messages.
+"""Delivery receipts: match carrier ids to messages and parts, whatever their form, and settle.
 
 Carriers answer ``submit_sm`` with an id in one form and sometimes report it in
 receipts in another (hex ``1a2b`` in the response, decimal ``6699`` in the receipt).
-Part ids are stored canonically; a receipt id is looked up under all its forms.
+Ids are stored canonically (``canonical_carrier_id``); a receipt is looked up by its
+canonical form first, then by its other forms (``carrier_id_variants``).
 
-A receipt that matches no part yet (it raced ahead of the submit result being
-stored) is kept in ``pending_receipts`` and applied when the part appears: a
-receipt is never dropped.
+Single-part messages (the vast majority) are settled straight from
+``messages.carrier_id``; long messages through ``message_parts``: delivered when
+every part is, failed as soon as one part fails.
+
+A receipt that matches nothing yet (it raced ahead of the submit result being
+stored) is kept in ``pending_receipts`` and applied when the id appears: a receipt is
+never dropped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Sequence
+from typing import Iterable, Sequence
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from textos.delivery.connector import Receipt, ReceiptState
 from textos.domain.ptt import RECEIPT_STATES
-from textos.storage.models import Message, MessagePart, PendingReceipt, utcnow
+from textos.storage.fastsql import db_time, marks, read_time, run, run_many, time_formatter
+from textos.storage.models import utcnow
 
 _HEX = set("0123456789abcdef")
+CHUNK = 5000
+
 
 def canonical_carrier_id(carrier_id: str) -> str:
     """Lower case, trimmed, without leading zeros (``"00001A2B"`` → ``"1a2b"``)."""
     text = carrier_id.strip().lower()
     return text.lstrip("0") or "0"
+
 
 def carrier_id_variants(carrier_id: str) -> set[str]:
     """Every canonical form the same id may have been stored under (itself, hex↔decimal)."""
@@ -39,136 +47,178 @@ def carrier_id_variants(carrier_id: str) -> set[str]:
         forms.add(str(int(text, 16)))
     return forms
 
-def _naive(moment: dt.datetime | None) -> dt.datetime:
+
+def _naive(moment: dt.datetime | None, now: dt.datetime | None = None) -> dt.datetime:
     if moment is None:
-        return utcnow()
+        return now or utcnow()
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return moment
 
-def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[int], int]:
-    """Apply receipts to parts and settle their messages.
 
-    Returns the ids of messages whose state changed and the number of receipts
-    that matched nothing yet (kept as pending).
+class _Times:
+    """Receipt times of one batch as the backend stores them: ``now`` read once, each
+    distinct ``done_at`` converted once (receipts of a batch share a handful of values)."""
+
+    def __init__(self, session: Session) -> None:
+        self.now = utcnow()
+        self.fmt = time_formatter(session)
+        self._done: dict[dt.datetime | None, object] = {}
+
+    def done(self, moment: dt.datetime | None) -> object:
+        try:
+            return self._done[moment]
+        except KeyError:
+            value = self._done[moment] = self.fmt(_naive(moment, self.now))
+            return value
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+def _outcome(state: str) -> tuple[str, int, int]:
+    return RECEIPT_STATES.get(state, RECEIPT_STATES["UNKNOWN"])
+
+
+def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[int], int]:
+    """Apply receipts and settle their messages.
+
+    Returns the ids of messages whose state changed and the number of receipts that
+    matched nothing yet (kept as pending).
     """
     if not receipts:
         return [], 0
-    lookup: dict[str, Receipt] = {}
-    for receipt in receipts:
-        for form in carrier_id_variants(receipt.carrier_id):
-            lookup[form] = receipt
-    parts = session.execute(
-        select(MessagePart.id, MessagePart.message_id, MessagePart.carrier_id).where(
-            MessagePart.carrier_id.in_(list(lookup))
-        )
-    ).all()
-    matched_receipts: set[int] = set()
-    part_updates = []
-    touched: set[int] = set()
-    for part in parts:
-        receipt = lookup[part.carrier_id]
-        matched_receipts.add(id(receipt))
-        part_updates.append(
-            {
-                "b_id": part.id,
-                "b_state": receipt.state.value,
-                "b_error": receipt.error_code,
-                "b_done": _naive(receipt.done_at),
-            }
-        )
-        touched.add(part.message_id)
-    if part_updates:
-
-        session.execute(
-            update(MessagePart.__table__)
-            .where(MessagePart.__table__.c.id == bindparam("b_id"))
-            .values(state=bindparam("b_state"), error_code=bindparam("b_error"), done_at=bindparam("b_done")),
-            part_updates,
-        )
-    unmatched = [r for r in receipts if id(r) not in matched_receipts]
+    by_id: dict[str, Receipt] = {canonical_carrier_id(r.carrier_id): r for r in receipts}
+    changed: list[int] = []
+    times = _Times(session)
+    unmatched = _match(session, by_id, changed, times)
+    if unmatched:  # the carrier may report ids in another base
+        alias: dict[str, str] = {}
+        for cid in unmatched:
+            for form in carrier_id_variants(cid) - {cid}:
+                alias[form] = cid
+        if alias:
+            still = _match(session, {form: unmatched[cid] for form, cid in alias.items()}, changed, times)
+            for form in set(alias) - set(still):
+                unmatched.pop(alias[form], None)
     if unmatched:
-        session.execute(
-            insert(PendingReceipt),
-            [
-                {
-                    "carrier_id": canonical_carrier_id(r.carrier_id),
-                    "state": r.state.value,
-                    "error_code": r.error_code,
-                    "done_at": _naive(r.done_at),
-                    "received_at": utcnow(),
-                }
-                for r in unmatched
-            ],
+        now = times.fmt(times.now)
+        run_many(
+            session,
+            "INSERT INTO pending_receipts (carrier_id, state, error_code, done_at, received_at) VALUES (?, ?, ?, ?, ?)",
+            [(cid, r.state.value, r.error_code, times.done(r.done_at), now) for cid, r in unmatched.items()],
         )
-    changed = settle_messages(session, touched)
     return changed, len(unmatched)
 
-def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list[int]:
-    """Derive each message's status from its parts: delivered when all are, failed when one fails."""
-    if not message_ids:
-        return []
-    by_message: dict[int, list[tuple[str | None, str | None, dt.datetime | None]]] = defaultdict(list)
-    for row in session.execute(
-        select(MessagePart.message_id, MessagePart.state, MessagePart.error_code, MessagePart.done_at).where(
-            MessagePart.message_id.in_(list(message_ids))
-        )
-    ):
-        by_message[row.message_id].append((row.state, row.error_code, row.done_at))
-    current = dict(
-        session.execute(
-            select(Message.id, Message.status).where(Message.id.in_(list(by_message)))
-        ).all()
-    )
-    changes = []
-    for message_id, parts in by_message.items():
-        status_now = current.get(message_id)
-        if status_now not in ("sent", "submitting"):
-            continue
-        states = [p[0] for p in parts]
-        failed = next((p for p in parts if p[0] and RECEIPT_STATES.get(p[0], ("failed",))[0] == "failed"), None)
-        if failed is not None:
-            status, ptt, dlr = RECEIPT_STATES.get(failed[0] or "UNKNOWN", RECEIPT_STATES["UNKNOWN"])
-            changes.append({"b_id": message_id, "b_status": status, "b_ptt": ptt, "b_dlr": dlr, "b_at": None, "b_err": failed[1]})
-        elif states and all(s == "DELIVRD" for s in states):
-            done = max((p[2] for p in parts if p[2] is not None), default=utcnow())
-            changes.append({"b_id": message_id, "b_status": "delivered", "b_ptt": 4, "b_dlr": 1, "b_at": done, "b_err": None})
-        elif any(s in ("ENROUTE", "ACCEPTD") for s in states):
-            status, ptt, dlr = RECEIPT_STATES["ENROUTE"]
-            changes.append({"b_id": message_id, "b_status": "sent", "b_ptt": ptt, "b_dlr": dlr, "b_at": None, "b_err": None})
-    if changes:
 
-        t = Message.__table__
-        session.execute(
-            update(t)
-            .where(t.c.id == bindparam("b_id"), or_(t.c.status == "sent", t.c.status == "submitting"))
-            .values(
-                status=bindparam("b_status"),
-                ptt=bindparam("b_ptt"),
-                dlr=bindparam("b_dlr"),
-                delivered_at=bindparam("b_at"),
-                error=bindparam("b_err"),
-            ),
-            changes,
+def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], times: _Times) -> dict[str, Receipt]:
+    """Apply receipts whose id is stored; returns those that matched nothing."""
+    left = dict(by_id)
+    singles: list[tuple[int, Receipt]] = []
+    for chunk in _chunks(list(by_id)):
+        rows = run(
+            session, f"SELECT id, carrier_id, parts, connector FROM messages WHERE carrier_id IN ({marks(len(chunk))})", chunk
+        ).fetchall()
+        taken: dict[str, int] = {}  # carrier id → index in singles, while its connector may not be the receipt's
+        for mid, cid, parts, connector in rows:
+            if parts != 1:
+                continue
+            r = left.pop(cid, None)
+            if r is not None:
+                if r.connector is not None and connector != r.connector:
+                    taken[cid] = len(singles)
+                singles.append((mid, r))
+            elif cid in taken and connector == singles[taken[cid]][1].connector:
+                # two carriers gave the same id: the receipt goes to the message its carrier sent
+                i = taken.pop(cid)
+                singles[i] = (mid, singles[i][1])
+    if singles:
+        updates = []
+        done = times.done
+        for mid, r in singles:
+            status, ptt, dlr = _outcome(r.state.value)
+            delivered = done(r.done_at) if status == "delivered" else None
+            updates.append((status, ptt, dlr, delivered, r.error_code if status == "failed" else None, mid))
+        run_many(
+            session,
+            "UPDATE messages SET status = ?, ptt = ?, dlr = ?, delivered_at = ?, error = ? "
+            "WHERE id = ? AND status IN ('sent', 'submitting')",
+            updates,
         )
-    return [c["b_id"] for c in changes]
+        changed.extend(mid for mid, _ in singles)
+    if not left:
+        return left
+    touched: set[int] = set()
+    part_updates = []
+    found: set[str] = set()
+    for chunk in _chunks(list(left)):
+        rows = run(session, f"SELECT id, message_id, carrier_id FROM message_parts WHERE carrier_id IN ({marks(len(chunk))})", chunk).fetchall()
+        for pid, mid, cid in rows:
+            r = left[cid]
+            part_updates.append((r.state.value, r.error_code, times.done(r.done_at), pid))
+            touched.add(mid)
+            found.add(cid)
+    run_many(session, "UPDATE message_parts SET state = ?, error_code = ?, done_at = ? WHERE id = ?", part_updates)
+    for cid in found:
+        del left[cid]
+    changed.extend(settle_messages(session, touched))
+    return left
+
+
+def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list[int]:
+    """Derive each long message's status from its parts: delivered when all are, failed when one fails."""
+    ids = list(message_ids)
+    if not ids:
+        return []
+    parts: dict[int, list[tuple[str | None, str | None, dt.datetime | None]]] = defaultdict(list)
+    for mid, state, error, done in run(
+        session, f"SELECT message_id, state, error_code, done_at FROM message_parts WHERE message_id IN ({marks(len(ids))})", ids
+    ).fetchall():
+        parts[mid].append((state, error, read_time(done)))
+    updates = []
+    for mid, items in parts.items():
+        states = [p[0] for p in items]
+        failed = next((p for p in items if p[0] and _outcome(p[0])[0] == "failed"), None)
+        if failed is not None:
+            status, ptt, dlr = _outcome(failed[0] or "UNKNOWN")
+            updates.append((status, ptt, dlr, None, failed[1], mid))
+        elif states and all(s == "DELIVRD" for s in states):
+            done = max((p[2] for p in items if p[2] is not None), default=utcnow())
+            updates.append(("delivered", 4, 1, db_time(session, done), None, mid))
+        elif any(s in ("ENROUTE", "ACCEPTD") for s in states):
+            status, ptt, dlr = _outcome("ENROUTE")
+            updates.append((status, ptt, dlr, None, None, mid))
+    run_many(
+        session,
+        "UPDATE messages SET status = ?, ptt = ?, dlr = ?, delivered_at = ?, error = ? "
+        "WHERE id = ? AND status IN ('sent', 'submitting')",
+        updates,
+    )
+    return [u[-1] for u in updates]
+
 
 def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -> int:
-    """Apply kept receipts whose part now exists; returns how many were applied."""
-    stmt = select(PendingReceipt)
-    if carrier_ids is not None:
+    """Apply kept receipts whose id now exists; returns how many were applied."""
+    if run(session, "SELECT 1 FROM pending_receipts LIMIT 1").fetchone() is None:
+        return 0
+    if carrier_ids is None:
+        rows = run(session, "SELECT id, carrier_id, state, error_code, done_at FROM pending_receipts ORDER BY id LIMIT 10000").fetchall()
+    else:
         forms: set[str] = set()
         for cid in carrier_ids:
             forms |= carrier_id_variants(cid)
-        if not forms:
-            return 0
-        stmt = stmt.where(PendingReceipt.carrier_id.in_(list(forms)))
-    pending = session.scalars(stmt.limit(10_000)).all()
-    if not pending:
+        rows = []
+        for chunk in _chunks(sorted(forms)):
+            rows += run(
+                session,
+                f"SELECT id, carrier_id, state, error_code, done_at FROM pending_receipts WHERE carrier_id IN ({marks(len(chunk))})",
+                chunk,
+            ).fetchall()
+    if not rows:
         return 0
-
-
-    receipts = [Receipt(p.carrier_id, ReceiptState(p.state), p.error_code, p.done_at) for p in pending]
-    session.execute(delete(PendingReceipt).where(PendingReceipt.id.in_([p.id for p in pending])))
+    run_many(session, "DELETE FROM pending_receipts WHERE id = ?", [(row[0],) for row in rows])
+    receipts = [Receipt(cid, ReceiptState(state), error, read_time(done)) for _, cid, state, error, done in rows]
     _, still = apply_receipts(session, receipts)
     return len(receipts) - still

@@ -11,16 +11,17 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from textos.config import Settings
 from textos.domain.encoding import TextInfo, analyze
-from textos.domain.numbers import InvalidReceiver, parse_receiver
+from textos.domain.numbers import FastReceivers, InvalidReceiver
 from textos.domain.senders import check_sender, sender_type
 from textos.services import ledger
 from textos.services.errors import BadRequest, Forbidden
-from textos.storage.models import Account, Job, Message, Sender, utcnow
+from textos.storage.fastsql import db_time, run, run_many
+from textos.storage.models import Account, Job, Sender, utcnow
 
 PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2, "veryLow": 3}
 MAX_PARTS = 255
@@ -89,12 +90,13 @@ def sort_receivers(
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """Split receivers into valid ``(e164, country)`` pairs (deduplicated) and invalid raw strings."""
     allowed_set = {c.upper() for c in allowed}
+    parse = FastReceivers(region).parse
     valid: list[tuple[str, str]] = []
     invalid: list[str] = []
     seen: set[str] = set()
     for item in raw:
         try:
-            receiver = parse_receiver(item, region)
+            receiver = parse(str(item))
         except InvalidReceiver:
             invalid.append(str(item))
             continue
@@ -156,36 +158,19 @@ def accept_job(session: Session, account: Account, req: SendRequest, settings: S
         account.id,
         ledger.Movement(ledger.Kind.JOB_DEBIT, -total, actor=actor, reason=f"job {job.id}: {len(valid)} SMS", job_id=job.id),
     )
-    rank = PRIORITY_RANK[req.priority]
-    rows = [
-        dict(
-            account_id=account.id,
-            job_id=job.id,
-            receiver=e164,
-            country=country,
-            text=None,
-            sender=sender,
-            tag=req.tag,
-            encoding=info.encoding.value,
-            characters=info.characters,
-            parts=info.parts,
-            credits_milli=cost,
-            priority=rank,
-            status="queued",
-            ptt=0,
-            dlr=0,
-            differed_period=req.differed_period,
-            send_at=send_at,
-            expires_at=expires_at,
-            created_at=now,
-            attempts=0,
-            hidden=False,
-        )
-        for (e164, country), cost in zip(valid, costs)
-    ]
-    ids = list(
-        session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows)
+    common = (
+        account.id, job.id, sender, req.tag, info.encoding.value, info.characters, info.parts,
+        PRIORITY_RANK[req.priority], req.differed_period,
+        db_time(session, send_at), db_time(session, expires_at), db_time(session, now),
+    )  # fmt: skip
+    run_many(
+        session,
+        "INSERT INTO messages (receiver, country, credits_milli, account_id, job_id, sender, tag, encoding, characters,"
+        " parts, priority, differed_period, send_at, expires_at, created_at, status, ptt, dlr, attempts, hidden)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, 0, 0, ?)",
+        [(e164, country, cost, *common, False) for (e164, country), cost in zip(valid, costs)],
     )
+    ids = [row[0] for row in run(session, "SELECT id FROM messages WHERE job_id = ? ORDER BY id", (job.id,)).fetchall()]
     return SendingReport(
         ids=ids,
         valid_receivers=[e164 for e164, _ in valid],

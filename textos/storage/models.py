@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text as sql_text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -181,8 +182,20 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        Index("ix_messages_due", "status", "priority", "send_at"),
+        Index(
+            "ix_messages_queue",
+            "priority",
+            "id",
+            sqlite_where=sql_text("status = 'queued'"),
+            postgresql_where=sql_text("status = 'queued'"),
+        ),
         Index("ix_messages_account_tag", "account_id", "tag"),
+        Index(
+            "ix_messages_carrier_id",
+            "carrier_id",
+            sqlite_where=sql_text("carrier_id IS NOT NULL"),
+            postgresql_where=sql_text("carrier_id IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
@@ -210,7 +223,7 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
     connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
     carrier_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    """Carrier id of the first part (``messageID``)."""
+    """Carrier id of the first part (``messageID``), canonical form (see ``delivery.receipts``)."""
     error: Mapped[str | None] = mapped_column(String(256), nullable=True)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     """Deleted from the customer's history (DELETE /outgoing/{id}); kept for the ledger."""

@@ -1,0 +1,175 @@
+"""End-to-end throughput: API accepted → submitted over SMPP → receipt stored.
+
+Starts an SMSC simulator (``textos smsc``) and a Textos server (``textos serve --smsc``)
+as separate processes on loopback, posts N messages through the API with the official
+``ovh`` client, and reports accepted/s, submitted/s, receipts/s and end-to-end time.
+
+    .venv/bin/python bench/throughput.py -n 50000 --backend sqlite
+    .venv/bin/python bench/throughput.py -n 50000 --backend postgresql
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import ovh
+import psycopg
+from sqlalchemy import create_engine, text
+
+from textos.storage.db import normalize_url
+
+PG_ADMIN = os.environ.get("TEXTOS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(db: str, *args: str) -> dict:
+    out = subprocess.check_output([sys.executable, "-m", "textos.cli.main", *args, "--database-url", db, "--json"])
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def make_db(backend: str, tmp: Path) -> tuple[str, str | None]:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / 'bench.db'}", None
+    name = f"textos_bench_{secrets.token_hex(3)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def wait(pred, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def run(backend: str, n: int, window: int, chunk: int, binds: int) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="textos-bench-"))
+    db, pg_name = make_db(backend, tmp)
+    smsc_port, api_port = free_port(), free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "textos.cli.main", "smsc", "--port", str(smsc_port), "--receipt-delay", "0.01"],
+            stdout=open(tmp / "smsc.log", "wb"), stderr=subprocess.STDOUT,
+        ))
+        nic = "bn00001-bench"
+        cli(db, "customer", "create", "--nic", nic)
+        service = cli(db, "account", "create", "--nic", nic, "--credits", str(n * 2))["serviceName"]
+        app = cli(db, "app", "create", "--name", "bench")
+        ck = cli(db, "credential", "create", "--app", app["applicationKey"], "--nic", nic, "--rule", "GET /*", "--rule", "POST /*")["consumerKey"]
+        env = {**os.environ, "TEXTOS_DATABASE_URL": db, "TEXTOS_CONFIG": str(tmp / "none.toml")}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "textos.cli.main", "serve", "--port", str(api_port),
+             "--smsc", f"smpp://bench:bench@127.0.0.1:{smsc_port}?window={window}&binds={binds}"],
+            stdout=open(tmp / "serve.log", "wb"), stderr=subprocess.STDOUT, env=env,
+        ))
+        endpoint = f"http://127.0.0.1:{api_port}/1.0"
+        wait(lambda: _up(endpoint), 30, "server")
+        ovh.client.ENDPOINTS["bench"] = endpoint
+        client = ovh.Client(endpoint="bench", application_key=app["applicationKey"], application_secret=app["applicationSecret"], consumer_key=ck)
+        engine = create_engine(normalize_url(db))
+
+        def counts() -> tuple[int, int]:
+            with engine.connect() as conn:
+                row = conn.execute(text(
+                    "SELECT SUM(CASE WHEN status IN ('sent','delivered','failed') THEN 1 ELSE 0 END),"
+                    " SUM(CASE WHEN status IN ('delivered','failed') THEN 1 ELSE 0 END) FROM messages"
+                )).one()
+            return int(row[0] or 0), int(row[1] or 0)
+
+        receivers = [f"+336{i:08d}" for i in range(n)]
+        cpu0 = [cpu_seconds(p.pid) for p in procs]
+        t0 = time.perf_counter()
+        for i in range(0, n, chunk):
+            client.post(f"/sms/{service}/jobs", message="Benchmark message", receivers=receivers[i : i + chunk], noStopClause=True)
+        t_accepted = time.perf_counter()
+        t_submitted = None
+        while True:
+            submitted, final = counts()
+            now = time.perf_counter()
+            if t_submitted is None and submitted >= n:
+                t_submitted = now
+            if final >= n:
+                t_final = now
+                break
+            if now - t0 > 600:
+                raise SystemExit(f"stuck: submitted {submitted}, final {final}")
+            time.sleep(0.05)
+        engine.dispose()
+        cpu = [round(cpu_seconds(p.pid) - c, 2) for p, c in zip(procs, cpu0)]
+        return {
+            "backend": backend,
+            "messages": n,
+            "window": window,
+            "binds": binds,
+            "accept_s": round(t_accepted - t0, 2),
+            "accepted_per_s": round(n / (t_accepted - t0)),
+            "submitted_per_s": round(n / (t_submitted - t0)),
+            "receipts_per_s": round(n / (t_final - t0)),
+            "end_to_end_s": round(t_final - t0, 2),
+            "end_to_end_per_s": round(n / (t_final - t0)),
+            "cpu_s": {"smsc": cpu[0], "server": cpu[1]},
+            "load_avg": round(os.getloadavg()[0], 1),
+        }
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if pg_name:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (less sensitive to other load than wall time)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _up(endpoint: str) -> bool:
+    try:
+        return httpx.get(f"{endpoint}/auth/time", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=50_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--window", type=int, default=64)
+    parser.add_argument("--binds", type=int, default=1)
+    parser.add_argument("--chunk", type=int, default=1000, help="receivers per POST /jobs")
+    args = parser.parse_args()
+    print(f"# {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
+    for backend in (["sqlite", "postgresql"] if args.backend == "both" else [args.backend]):
+        print(json.dumps(run(backend, args.n, args.window, args.chunk, args.binds)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
