@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import phonenumbers
 from phonenumbers import NumberParseException
@@ -68,7 +69,7 @@ _SINGLE_REGION_CC = {
 class _RegionRules:
     """Compiled validity rules of one region: general description, then any number type."""
 
-    __slots__ = ("region", "cc", "general", "types", "prefix", "prefix_re")
+    __slots__ = ("region", "cc", "general", "types", "prefix", "prefix_re", "_any_type")
 
     def __init__(self, region: str) -> None:
         meta = PhoneMetadata.metadata_for_region(region)
@@ -83,6 +84,7 @@ class _RegionRules:
         # a plain national prefix ("0") with no transform rule can be stripped on the fast path
         simple = bool(npfp) and npfp.isdigit() and npfp == meta.national_prefix and not meta.national_prefix_transform_rule
         self.prefix = npfp if simple else None
+        self._any_type: dict[int, Any] = {}
 
     @staticmethod
     def _desc(desc):  # type: ignore[no-untyped-def]
@@ -96,12 +98,26 @@ class _RegionRules:
         return (not lengths or len(nsn) in lengths) and match(nsn) is not None
 
     def is_valid(self, nsn: str) -> bool:
-        if self.general is None or not self.matches_general(nsn):
+        general = self.general
+        if general is None:
             return False
-        for lengths, match in self.types:
-            if (not lengths or len(nsn) in lengths) and match(nsn) is not None:
-                return True
-        return False
+        lengths, match = general
+        n = len(nsn)
+        if (lengths and n not in lengths) or match(nsn) is None:
+            return False
+        try:
+            any_type = self._any_type[n]
+        except KeyError:
+            any_type = self._any_type[n] = self._types_of_length(n)
+        return any_type is not None and any_type(nsn) is not None
+
+    def _types_of_length(self, n: int) -> Any:
+        """One ``fullmatch`` for "some number type of this length matches" (the types whose
+        possible lengths allow ``n``, as one alternation), or None when no type can."""
+        patterns = [m.__self__.pattern for lengths, m in self.types if not lengths or n in lengths]
+        if not patterns:
+            return None
+        return _re.compile("|".join(patterns)).fullmatch
 
 
 INVALID = object()
@@ -132,6 +148,13 @@ class FastReceivers:
 
     def decide(self, raw: str) -> Receiver | object | None:
         """A :class:`Receiver`, ``INVALID`` when provably invalid, or None (undecided)."""
+        found = self.decide_pair(raw)
+        if found is None or found is INVALID:
+            return found
+        return Receiver(*found)  # type: ignore[misc]
+
+    def decide_pair(self, raw: str) -> tuple[str, str] | object | None:
+        """:meth:`decide` for hot loops: ``(e164, region)`` instead of a :class:`Receiver`."""
         text = raw.strip().translate(_FAST_SEPARATORS)
         if text[:1] == "+":
             digits = text[1:]
@@ -159,10 +182,10 @@ class FastReceivers:
                 return None
             return INVALID
         if rules.is_valid(nsn):
-            return Receiver("+" + digits, region)
+            return ("+" + digits, region)
         return INVALID
 
-    def _national(self, digits: str) -> Receiver | object | None:
+    def _national(self, digits: str) -> tuple[str, str] | object | None:
         rules = self._home
         if rules is None or not (digits.isdigit() and digits.isascii()) or digits.startswith(rules.cc):
             return None
@@ -173,12 +196,12 @@ class FastReceivers:
             _lengths, match = rules.general  # type: ignore[misc]
             valid_stripped = rules.is_valid(stripped)
             if match(digits) is None and valid_stripped:
-                return Receiver("+" + rules.cc + stripped, rules.region)
+                return ("+" + rules.cc + stripped, rules.region)
             if not valid_stripped and not rules.is_valid(digits):
                 return INVALID
             return None
         if rules.is_valid(digits):
-            return Receiver("+" + rules.cc + digits, rules.region)
+            return ("+" + rules.cc + digits, rules.region)
         return INVALID
 
     def parse(self, raw: str) -> Receiver:

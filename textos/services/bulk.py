@@ -12,7 +12,16 @@ A campaign goes through two phases:
    here, before anything is written or charged.
 2. **Commit** (one short transaction): the job row, the ledger debit of the
    whole cost, the message rows (SQLite: ``executemany`` in chunks on the raw
-   connection; PostgreSQL: ``COPY``) — all or nothing.
+   connection, the values every row shares written once into the statement) — all
+   or nothing.
+
+   On PostgreSQL both phases overlap (``_stream_campaign``): one transaction is
+   opened first and each prepared chunk is sent at once with ``COPY`` (text format,
+   preformatted blocks) while the next is prepared, so the server's insert work
+   (rows, indexes, foreign-key checks) runs on another core; the debit and the
+   job's totals are written when preparing is done. A refusal rolls everything
+   back: nothing is kept or charged, exactly as in two phases (rows not committed
+   are visible to no one; on SQLite this would hold the write lock, hence two phases).
 
 Progress is kept on a ``batches`` row updated in its own small transactions
 while preparing (``processedRecords``/``totalRecords``, ``status``).
@@ -25,11 +34,14 @@ followed through its batch (``GET /batches/{id}``, ``GET /outgoing?batchID=``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import logging
 import math
 import os
 import pickle
+import queue
 import sys
 import tempfile
 import threading
@@ -194,8 +206,10 @@ def prepare(
     settings: Settings,
     progress: Callable[[int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    sink: Callable[[list[tuple[Any, ...]]], None] | None = None,
 ) -> Prepared:
-    """Read, validate, deduplicate, render and price every receiver; spool the rows."""
+    """Read, validate, deduplicate, render and price every receiver; spool the rows
+    (or hand each chunk of rows to ``sink``: see :func:`_stream_campaign`)."""
     columns, number_column, rows, line_num = _rows_of(source, path, settings)
     template: Template | None = None
     if columns is not None and find_placeholders(req.message, columns):
@@ -206,7 +220,7 @@ def prepare(
     job_text = compose_text(req.message, req.no_stop_clause, settings)
     job_info = describe_text(job_text)
     parser = FastReceivers(settings.default_region)
-    decide = parser.decide
+    decide = parser.decide_pair
     slow = parser.parse
     allowed = ctx.allowed
     rate_cache: dict[tuple[int, str], int] = {}
@@ -218,8 +232,15 @@ def prepare(
             cost = rate_cache[key] = ledger.to_milli(parts * settings.credit_rate(country))
         return cost
 
-    spool = tempfile.TemporaryFile(prefix="textos-campaign-")
+    spool: IO[bytes] = io.BytesIO() if sink is not None else tempfile.TemporaryFile(prefix="textos-campaign-")
     prepared = Prepared(spool=spool, job_text=job_text, merged=template is not None)
+    if sink is not None:
+        emit = sink
+    else:
+
+        def emit(rows: list[tuple[Any, ...]]) -> None:
+            pickle.dump(rows, spool, protocol=pickle.HIGHEST_PROTOCOL)
+
     invalid = prepared.invalid
     sample = prepared.valid_sample
     chunk: list[tuple[Any, ...]] = []
@@ -230,23 +251,24 @@ def prepare(
     seen: set[int] = set()  # E.164 numbers as ints: ~64 MB for a million (see numbers_fast.dedupe)
     seen_add = seen.add
 
+    distinct = rows_read = invalid_count = total_milli = 0
     try:
-        distinct = 0
         for row in rows:
-            prepared.rows_read += 1
+            rows_read += 1
             raw = row[number_column]
-            receiver = decide(raw)
-            if receiver is None:
+            found = decide(raw)
+            if found is None:
                 try:
                     receiver = slow(raw)
+                    found = (receiver.e164, receiver.country)
                 except InvalidReceiver:
-                    receiver = INVALID
-            if receiver is INVALID or receiver.country not in allowed:
-                prepared.invalid_count += 1
+                    found = INVALID
+            if found is INVALID or found[1] not in allowed:  # type: ignore[index]
+                invalid_count += 1
                 if len(invalid) < REPORT_LIMIT:
                     invalid.append(raw)
                 continue
-            e164, country = receiver.e164, receiver.country
+            e164, country = found  # type: ignore[misc]
             key = int(e164[1:])
             if key in seen:
                 continue
@@ -263,11 +285,11 @@ def prepare(
             else:
                 cost = cost_of(parts, country)
                 chunk.append((e164, country, None, encoding, characters, parts, cost))
-            prepared.total_milli += cost
+            total_milli += cost
             if len(sample) < REPORT_LIMIT:
                 sample.append(e164)
             if len(chunk) >= CHUNK:
-                pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                emit(chunk)
                 chunk = []
                 now = time.monotonic()
                 if now - last_progress >= PROGRESS_EVERY:
@@ -275,11 +297,11 @@ def prepare(
                     if cancelled is not None and cancelled():
                         raise Conflict("batch: canceled while its receivers were being read")
                     if progress is not None:
-                        progress(prepared.rows_read)
+                        progress(rows_read)
         if chunk:
-            pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            emit(chunk)
         prepared.count = distinct
-        prepared.duplicates = prepared.rows_read - prepared.invalid_count - distinct
+        prepared.duplicates = rows_read - invalid_count - distinct
     except CsvError as exc:
         spool.close()
         raise BadRequest(f"{source.field}: {exc}") from None
@@ -287,6 +309,7 @@ def prepare(
         spool.close()
         raise
     finally:
+        prepared.rows_read, prepared.invalid_count, prepared.total_milli = rows_read, invalid_count, total_milli
         close = getattr(rows, "close", None)
         if close is not None:
             close()
@@ -309,9 +332,69 @@ _COLUMNS = (
 )  # fmt: skip
 
 
+_ROW_COLUMNS = ("receiver", "country", "text", "encoding", "characters", "parts", "credits_milli")
+"""Per-row values, in the order of a spooled row tuple."""
+_SHARED_COLUMNS = (
+    "account_id", "job_id", "sender", "tag", "priority", "status", "ptt", "dlr", "differed_period",
+    "send_at", "expires_at", "created_at", "attempts", "hidden",
+)  # fmt: skip
+
+
+def _sqlite_literal(value: Any) -> str | None:
+    """``value`` as an SQLite literal, or None if it cannot be written safely as one."""
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and "\0" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return None
+
+
 def _sqlite_time(moment: dt.datetime) -> str:
     """SQLAlchemy's SQLite DATETIME storage format (always with microseconds)."""
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+_PG_ORDER = (
+    "receiver", "country", "credits_milli", "text", "encoding", "characters", "parts",
+    "account_id", "job_id", "sender", "tag", "priority", "status", "ptt", "dlr", "differed_period",
+    "send_at", "expires_at", "created_at", "attempts", "hidden",
+)  # fmt: skip
+_PG_COPY = f"COPY messages ({', '.join(_PG_ORDER)}) FROM STDIN"
+
+
+def _pg_text(value: str) -> str:
+    """A value in COPY's text format (backslash escapes)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def _pg_block_writer(common: dict[str, Any]) -> Callable[[list[tuple[Any, ...]]], str]:
+    """Rows of a chunk as one COPY text block: the per-row values, then the columns every
+    row of the campaign shares, formatted once."""
+    suffix = "\t".join((
+        str(common["account_id"]), str(common["job_id"]), _pg_text(common["sender"]), _pg_text(common["tag"]),
+        str(common["priority"]), "queued", "0", "0", str(common["differed_period"]),
+        common["send_at"].isoformat(" "), common["expires_at"].isoformat(" "), common["created_at"].isoformat(" "),
+        "0", "f",
+    )) + "\n"  # fmt: skip
+
+    null = "\\N"
+    shared: dict[tuple[Any, ...], str] = {}  # (encoding, characters, parts) → the row's end
+
+    def block(chunk: list[tuple[Any, ...]]) -> str:
+        if chunk[0][2] is None and chunk[-1][2] is None:  # no mail merge: one text for every row
+            enc, chars, parts = chunk[0][3:6]
+            if all(row[2] is None and row[3] == enc and row[4] == chars and row[5] == parts for row in chunk):
+                key = (enc, chars, parts)
+                end = shared.get(key) or shared.setdefault(key, f"\t{null}\t{enc}\t{chars}\t{parts}\t{suffix}")
+                return "".join([f"{r}\t{c}\t{cost}{end}" for r, c, _t, _e, _ch, _p, cost in chunk])
+        return "".join([
+            f"{r}\t{c}\t{cost}\t{null if text is None else _pg_text(text)}\t{enc}\t{chars}\t{parts}\t{suffix}"
+            for r, c, text, enc, chars, parts, cost in chunk
+        ])  # fmt: skip
+
+    return block
 
 
 def _insert_messages(session: Session, prepared: Prepared, common: dict[str, Any], postgres: bool) -> None:
@@ -322,16 +405,24 @@ def _insert_messages(session: Session, prepared: Prepared, common: dict[str, Any
     send_at, expires_at, now = common["send_at"], common["expires_at"], common["created_at"]
     cols = ", ".join(_COLUMNS)
     if postgres:
-        with raw.cursor() as cur, cur.copy(f"COPY messages ({cols}) FROM STDIN") as copy:
-            write = copy.write_row
+        with raw.cursor() as cur, cur.copy(_PG_COPY) as copy:
+            block = _pg_block_writer(common)
             for chunk in prepared.chunks():
-                for r, c, text, enc, chars, parts, cost in chunk:
-                    write((a, j, r, c, text, s, t, enc, chars, parts, cost, prio, "queued", 0, 0, diff, send_at, expires_at, now, 0, False))
+                copy.write(block(chunk))
         return
     send_at_s, expires_at_s, now_s = _sqlite_time(send_at), _sqlite_time(expires_at), _sqlite_time(now)
-    sql = f"INSERT INTO messages ({cols}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    shared = (a, j, s, t, prio, "queued", 0, 0, diff, send_at_s, expires_at_s, now_s, 0, 0)
+    literals = [_sqlite_literal(v) for v in shared]
     cur = raw.cursor()
     try:
+        if all(v is not None for v in literals):
+            # the columns every row shares are written into the statement once: each row binds
+            # only its own 7 values, straight from the spooled tuple (no per-row Python work)
+            sql = f"INSERT INTO messages ({', '.join(_ROW_COLUMNS + _SHARED_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, {', '.join(literals)})"  # type: ignore[arg-type]
+            for chunk in prepared.chunks():
+                cur.executemany(sql, chunk)
+            return
+        sql = f"INSERT INTO messages ({cols}) VALUES ({', '.join('?' * len(_COLUMNS))})"
         for chunk in prepared.chunks():
             cur.executemany(
                 sql,
@@ -391,6 +482,136 @@ def commit(
                 )
             )
         return job.id, ids
+
+
+_END = object()
+
+
+def _stream_campaign(
+    db: Database, source: Source, path: str | None, req: SendRequest, ctx: Context, settings: Settings,
+    actor: str, batch_id: str | None, send_at: dt.datetime | None,
+    progress: Callable[[int], None] | None, cancelled: Callable[[], bool] | None,
+) -> tuple[Prepared, list[int]]:
+    """PostgreSQL: prepare and insert at the same time, still in one transaction.
+
+    A writer thread opens the transaction, creates the job and ``COPY``s each chunk of
+    rows as :func:`prepare` produces it, so the database's work (rows, indexes, foreign
+    key checks) runs on the server meanwhile instead of after. When preparing is done
+    the job's totals are set, the debit is posted and the transaction commits; if
+    preparing fails (a refusal, a cancel) the transaction is rolled back: nothing is
+    kept or charged, as with the two-phase path. Rows written but not committed are
+    invisible to everyone else.
+    """
+    now = utcnow()
+    if send_at is None:
+        send_at = now + dt.timedelta(minutes=req.differed_period)
+    expires_at = send_at + dt.timedelta(minutes=req.validity_period)
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=4)
+    outcome: dict[str, Any] = {}
+
+    def writer() -> None:
+        try:
+            with db.session() as session:
+                job = Job(
+                    account_id=ctx.account_id, text="", sender=ctx.sender, sender_type=ctx.sender_type,
+                    tag=req.tag, priority=req.priority, message_class=req.message_class, no_stop_clause=req.no_stop_clause,
+                    sender_for_response=req.sender_for_response, differed_period=req.differed_period,
+                    validity_period=req.validity_period, receivers=0, credits_milli=0,
+                    actor=actor, created_at=now, batch_id=batch_id,
+                )
+                session.add(job)
+                session.flush()
+                common = dict(
+                    account_id=ctx.account_id, job_id=job.id, sender=ctx.sender, tag=req.tag,
+                    priority=PRIORITY_RANK[req.priority], differed_period=req.differed_period,
+                    send_at=send_at, expires_at=expires_at, created_at=now,
+                )
+                block = _pg_block_writer(common)
+                raw = session.connection().connection.driver_connection
+                with raw.cursor() as cur, cur.copy(_PG_COPY) as copy:
+                    while (item := chunks.get()) is not _END:
+                        copy.write(block(item))
+                prepared: Prepared | None = chunks.get()
+                if prepared is None:  # preparing failed: roll back
+                    raise _Abandoned()
+                if batch_id is not None:  # a cancel that raced the end of preparing wins
+                    status = session.scalar(select(Batch.status).where(Batch.id == batch_id))
+                    if status in ("TO_CANCEL", "CANCELING", "CANCELED"):
+                        raise Conflict("batch: canceled before its messages were created")
+                job.text = prepared.job_text
+                job.receivers = prepared.count
+                job.credits_milli = prepared.total_milli
+                ledger.post(
+                    session, ctx.account_id,
+                    ledger.Movement(ledger.Kind.JOB_DEBIT, -prepared.total_milli, actor=actor,
+                                    reason=f"job {job.id}: {prepared.count} SMS", job_id=job.id),
+                )
+                ids: list[int] = []
+                if prepared.count <= REPORT_LIMIT:
+                    ids = list(session.scalars(select(Message.id).where(Message.job_id == job.id).order_by(Message.id)))
+                if batch_id is not None:
+                    session.execute(
+                        update(Batch).where(Batch.id == batch_id).values(
+                            status="INSERTED", job_id=job.id, processed_records=prepared.rows_read,
+                            total_records=prepared.rows_read, credits_milli=prepared.total_milli,
+                            estimated_credits_milli=prepared.total_milli, updated_at=utcnow(), sent_at=send_at,
+                            errors=_errors_of(prepared),
+                        )
+                    )
+                outcome["ids"] = ids
+        except _Abandoned:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            outcome["error"] = exc
+            while True:  # unblock the producer
+                try:
+                    chunks.get_nowait()
+                except queue.Empty:
+                    if outcome.get("done"):
+                        break
+                    time.sleep(0.01)
+
+    def put(item: Any) -> None:
+        while True:
+            if "error" in outcome:
+                raise _Abandoned()
+            try:
+                chunks.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=writer, name="textos-campaign-writer", daemon=True)
+    thread.start()
+    prepared: Prepared | None = None
+    try:
+        try:
+            prepared = prepare(source, path, req, ctx, settings, progress, cancelled, sink=put)
+        except _Abandoned:
+            pass
+        if prepared is not None and "error" not in outcome:
+            if batch_id is not None:
+                _set_batch(db, batch_id, processed_records=prepared.rows_read, total_records=prepared.rows_read,
+                           estimated_credits_milli=prepared.total_milli)
+            put(_END)
+            put(prepared)
+    except BaseException:
+        if "error" not in outcome:
+            with contextlib.suppress(_Abandoned):
+                put(_END)
+                put(None)
+        raise
+    finally:
+        outcome["done"] = True
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    assert prepared is not None
+    return prepared, outcome["ids"]
+
+
+class _Abandoned(Exception):
+    """Internal: the other side of a streamed campaign gave up."""
 
 
 def _errors_of(prepared: Prepared) -> list[dict[str, str]]:
@@ -590,6 +811,9 @@ def run_campaign(
             with db.read() as session:
                 return session.scalar(select(Batch.status).where(Batch.id == batch_id)) == "TO_CANCEL"
 
+        if not db.is_sqlite:
+            prepared, ids = _stream_campaign(db, source, path, req, ctx, settings, actor, batch_id, deferred, progress, cancelled)
+            return report_of(prepared, ids, req.tag)
         prepared = prepare(source, path, req, ctx, settings, progress, cancelled)
         try:
             if batch_id is not None:
