@@ -50,6 +50,9 @@ class Settings:
     """Scripted simulator outcomes by receiver prefix: ``{"+3369900": "UNDELIV"}`` (or ``REJECT``)."""
     dispatcher_interval: float = 0.05
     dispatcher_batch: int = 500
+    """Messages claimed at a time."""
+    dispatcher_inflight: int = 4
+    """Claimed batches being submitted at once (duplicates after a crash are bounded by batch × inflight)."""
     fetch_allow_private: bool = False
     """Allow receiver CSV URLs on private/loopback addresses (``[fetch] allow_private`` in TOML)."""
     bulk_max_rows: int = 2_000_000
@@ -89,6 +92,8 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_SIMULATOR_RECEIPT_DELAY": "simulator_receipt_delay",
     "TEXTOS_SIMULATOR_OUTCOMES": "simulator_outcomes",
     "TEXTOS_DISPATCHER_INTERVAL": "dispatcher_interval",
+    "TEXTOS_DISPATCHER_BATCH": "dispatcher_batch",
+    "TEXTOS_DISPATCHER_INFLIGHT": "dispatcher_inflight",
     "TEXTOS_FETCH_ALLOW_PRIVATE": "fetch_allow_private",
     "TEXTOS_FETCH_TIMEOUT": "fetch_timeout",
     "TEXTOS_BULK_MAX_ROWS": "bulk_max_rows",

@@ -72,7 +72,8 @@ class Runtime:
         if not connectors and settings.embedded_simulator:
             connectors = {"simulator": await self._embedded_simulator()}
         self.dispatcher = Dispatcher(
-            self.db, build_router(settings, connectors), batch=settings.dispatcher_batch, interval=settings.dispatcher_interval
+            self.db, build_router(settings, connectors), batch=settings.dispatcher_batch, interval=settings.dispatcher_interval,
+            max_inflight=settings.dispatcher_inflight,
         )
         state.dispatcher = self.dispatcher
         await self.dispatcher.start()

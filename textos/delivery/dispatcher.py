@@ -51,12 +51,12 @@ def recover(session: Session) -> int:
 
 
 def claim_due(session: Session, limit: int, postgres: bool) -> list[OutboundMessage]:
-    """Move up to ``limit`` due messages, by priority then age, to *submitting*."""
+    """Move up to ``limit`` due messages to *submitting*: by priority, then longest due first."""
     lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
     rows = run(
         session,
         "UPDATE messages SET status = 'submitting', attempts = attempts + 1 WHERE id IN ("
-        " SELECT id FROM messages WHERE status = 'queued' AND send_at <= ? ORDER BY priority, id LIMIT ?" + lock + ")"
+        " SELECT id FROM messages WHERE status = 'queued' AND send_at <= ? ORDER BY priority, send_at, id LIMIT ?" + lock + ")"
         " RETURNING id, job_id, sender, receiver, text, encoding, parts, priority, expires_at",
         (db_time(session, utcnow()), limit),
     ).fetchall()

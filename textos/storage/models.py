@@ -185,6 +185,7 @@ class Message(Base):
         Index(
             "ix_messages_queue",
             "priority",
+            "send_at",
             "id",
             sqlite_where=sql_text("status = 'queued'"),
             postgresql_where=sql_text("status = 'queued'"),
@@ -198,8 +199,9 @@ class Message(Base):
         ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    """The account (no foreign key: written only with its job, see migration 0005)."""
+    job_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), index=True)
     receiver: Mapped[str] = mapped_column(String(32))
     country: Mapped[str] = mapped_column(String(2))
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -235,7 +237,7 @@ class MessagePart(Base):
     __tablename__ = "message_parts"
     __table_args__ = (Index("ix_message_parts_carrier", "carrier_id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    message_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), index=True)
     part_no: Mapped[int] = mapped_column(SmallInteger)
     carrier_id: Mapped[str] = mapped_column(String(64))
     """Canonical form (see ``textos.delivery.receipts.canonical_carrier_id``)."""
