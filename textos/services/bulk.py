@@ -435,6 +435,23 @@ def _insert_messages(session: Session, prepared: Prepared, common: dict[str, Any
         cur.close()
 
 
+def _finish(session: Session, job_id: int, prepared: Prepared, batch_id: str | None, send_at: dt.datetime) -> list[int]:
+    """Last step of a commit: the ids to report (small jobs only) and the batch marked INSERTED."""
+    ids: list[int] = []
+    if prepared.count <= REPORT_LIMIT:
+        ids = list(session.scalars(select(Message.id).where(Message.job_id == job_id).order_by(Message.id)))
+    if batch_id is not None:
+        session.execute(
+            update(Batch).where(Batch.id == batch_id).values(
+                status="INSERTED", job_id=job_id, processed_records=prepared.rows_read,
+                total_records=prepared.rows_read, credits_milli=prepared.total_milli,
+                estimated_credits_milli=prepared.total_milli, updated_at=utcnow(), sent_at=send_at,
+                errors=_errors_of(prepared),
+            )
+        )
+    return ids
+
+
 def commit(
     db: Database, prepared: Prepared, req: SendRequest, ctx: Context, actor: str, batch_id: str | None,
     send_at: dt.datetime | None = None,
@@ -469,19 +486,7 @@ def commit(
             send_at=send_at, expires_at=expires_at, created_at=now,
         )
         _insert_messages(session, prepared, common, postgres=not db.is_sqlite)
-        ids: list[int] = []
-        if prepared.count <= REPORT_LIMIT:
-            ids = list(session.scalars(select(Message.id).where(Message.job_id == job.id).order_by(Message.id)))
-        if batch_id is not None:
-            session.execute(
-                update(Batch).where(Batch.id == batch_id).values(
-                    status="INSERTED", job_id=job.id, processed_records=prepared.rows_read,
-                    total_records=prepared.rows_read, credits_milli=prepared.total_milli,
-                    estimated_credits_milli=prepared.total_milli, updated_at=utcnow(), sent_at=send_at,
-                    errors=_errors_of(prepared),
-                )
-            )
-        return job.id, ids
+        return job.id, _finish(session, job.id, prepared, batch_id, send_at)
 
 
 _END = object()
@@ -546,18 +551,7 @@ def _stream_campaign(
                     ledger.Movement(ledger.Kind.JOB_DEBIT, -prepared.total_milli, actor=actor,
                                     reason=f"job {job.id}: {prepared.count} SMS", job_id=job.id),
                 )
-                ids: list[int] = []
-                if prepared.count <= REPORT_LIMIT:
-                    ids = list(session.scalars(select(Message.id).where(Message.job_id == job.id).order_by(Message.id)))
-                if batch_id is not None:
-                    session.execute(
-                        update(Batch).where(Batch.id == batch_id).values(
-                            status="INSERTED", job_id=job.id, processed_records=prepared.rows_read,
-                            total_records=prepared.rows_read, credits_milli=prepared.total_milli,
-                            estimated_credits_milli=prepared.total_milli, updated_at=utcnow(), sent_at=send_at,
-                            errors=_errors_of(prepared),
-                        )
-                    )
+                ids = _finish(session, job.id, prepared, batch_id, send_at)
                 outcome["ids"] = ids
         except _Abandoned:
             pass
