@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from conftest import BACKENDS
 from textos.config import Settings
-from textos.delivery.connector import OutboundMessage, Receipt, ReceiptState, SubmitOutcome, SubmitResult
+from textos.delivery.connector import Receipt, ReceiptState, SubmitOutcome, SubmitResult
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher, claim_due, recover, store_results
 from textos.delivery.routing import Router
