@@ -6,10 +6,9 @@ import uuid
 from urllib.parse import urlparse
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import owned_account
+from textos.api.deps import granted_services, owned_account
 from textos.api.schemas import AccountUpdate
 from textos.api.state import state_of
 from textos.services.errors import BadRequest
@@ -74,10 +73,7 @@ def check_url(field: str, value: str | None) -> str | None:
 @router.get("/sms", summary="The caller's SMS accounts", response_model=list[str])
 def list_accounts(request: Request, caller: Caller = Depends(authenticate)) -> list[str]:
     with state_of(request).db.read() as session:
-        names = session.scalars(
-            select(Account.service_name).where(Account.customer_id == caller.customer_id).order_by(Account.id)
-        ).all()
-    return [n for n in names if caller.may("GET", f"/sms/{n}")]
+        return granted_services(session, caller, "GET", lambda n: f"/sms/{n}")
 
 
 @router.get("/sms/{serviceName}", summary="SMS account details (sms.AccountWithIAM)")

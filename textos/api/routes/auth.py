@@ -12,7 +12,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, application_only, authenticate
-from textos.api.deps import iso
+from textos.api.deps import iso, public_base
 from textos.api.schemas import CredentialRequest
 from textos.api.state import state_of
 from textos.services import admin
@@ -37,9 +37,7 @@ def request_credential(body: CredentialRequest, request: Request, app: Applicati
         )
         token = cred.validation_token
         consumer_key = cred.consumer_key
-    base = str(request.base_url).rstrip("/")
-    if st.settings.public_url:
-        base = st.settings.public_url.rstrip("/")
+    base = public_base(request)
     return {
         "consumerKey": consumer_key,
         "state": "pendingValidation",

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import Id, iso, owned_account, to_naive_utc
+from textos.api.deps import Id, granted_services, public_base, iso, owned_account, to_naive_utc
 from textos.api.schemas import OrderCredits, TransferCredits
 from textos.api.state import state_of
 from textos.services import billing, ledger, transfers
@@ -26,10 +26,6 @@ STATUS = {"notPaid": "notPaid", "delivered": "delivered", "cancelled": "cancelle
 """Order status → ``billing.order.OrderStatusEnum``."""
 
 
-def base_url(request: Request) -> str:
-    public = state_of(request).settings.public_url
-    return public.rstrip("/") if public else str(request.base_url).rstrip("/")
-
 
 # --- /order/sms -------------------------------------------------------------------------------
 
@@ -37,10 +33,7 @@ def base_url(request: Request) -> str:
 @router.get("/order/sms", summary="SMS accounts the caller may order credits for", response_model=list[str])
 def order_services(request: Request, caller: Caller = Depends(authenticate)) -> list[str]:
     with state_of(request).db.read() as session:
-        names = session.scalars(
-            select(Account.service_name).where(Account.customer_id == caller.customer_id).order_by(Account.id)
-        ).all()
-    return [n for n in names if caller.may("GET", f"/order/sms/{n}")]
+        return granted_services(session, caller, "GET", lambda n: f"/order/sms/{n}")
 
 
 @router.get("/order/sms/{serviceName}", summary="Allowed options of an SMS account's orders", response_model=list[str])
@@ -65,7 +58,7 @@ def order_create(serviceName: str, body: OrderCredits, request: Request, caller:
     with st.db.session() as session:
         account = owned_account(session, caller, serviceName)
         order = billing.create_order(session, account, body.quantity, actor=caller.actor, settings=st.settings)
-        return billing.order_view(order, base_url(request))
+        return billing.order_view(order, public_base(request))
 
 
 # --- /me/order --------------------------------------------------------------------------------
@@ -94,7 +87,7 @@ def _my_order(session, caller: Caller, order_id: int) -> Order:  # type: ignore[
 @router.get("/me/order/{orderId}", summary="One of the caller's orders (billing.Order)")
 def my_order(orderId: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
-        return billing.billing_order_view(_my_order(session, caller, orderId), base_url(request))
+        return billing.billing_order_view(_my_order(session, caller, orderId), public_base(request))
 
 
 @router.get("/me/order/{orderId}/status", summary="Status of an order (billing.order.OrderStatusEnum)", response_model=str)
