@@ -115,7 +115,7 @@ def run(backend: str, n: int, window: int, chunk: int, binds: int) -> dict:
                 break
             if now - t0 > 600:
                 raise SystemExit(f"stuck: submitted {submitted}, final {final}")
-            time.sleep(0.05)
+            time.sleep(0.2)
         engine.dispose()
         cpu = [round(cpu_seconds(p.pid) - c, 2) for p, c in zip(procs, cpu0)]
         return {

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 
 from conftest import BACKENDS
 from textos.config import Settings
@@ -22,7 +24,8 @@ from textos.delivery.receipts import carrier_id_variants
 from textos.services import admin, ledger
 from textos.services.sending import SendRequest, accept_job
 from textos.storage.db import Database
-from textos.storage.models import Account, LedgerEntry, Message, utcnow
+from textos.storage.fastsql import run
+from textos.storage.models import Account, LedgerEntry, Message, PendingReceipt, utcnow
 
 SETTINGS = Settings()
 
@@ -167,3 +170,99 @@ def test_restart_requeues_in_flight_messages_and_delivers_each_once(db, account)
     submitted = [m.id for m in sim.submitted]
     assert sorted(submitted) == sorted(ids)  # each exactly once
     assert credits(db, account) == 80
+
+
+def test_receipt_kept_while_its_result_commits_concurrently_is_applied_by_the_follow_up_replay(db, account):
+    """PostgreSQL writes receipts and submit results on two connections: a receipt can be
+    kept by a transaction that cannot see the result, while the result's transaction
+    cannot see the kept receipt. The receipt writer replays after committing."""
+    from textos.delivery.receipts import apply_receipts, replay_pending
+
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer: the two transactions cannot overlap")
+    mid = send(db, account, ["+33612345678"]).ids[0]
+    with db.session() as s:
+        claim_due(s, 10, postgres=True)
+    receipts = db.session()
+    r = receipts.__enter__()
+    assert apply_receipts(r, [Receipt("c1", ReceiptState.DELIVERED)]) == ([], 1)  # not committed yet
+    with db.session() as s:  # the result commits; its replay cannot see the kept receipt
+        store_results(s, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids=("C1",))], {mid: "sim"})
+    receipts.__exit__(None, None, None)
+    with db.read() as s:
+        assert s.get(Message, mid).status == "sent"
+    with db.session() as s:  # the receipt writer's replay
+        assert replay_pending(s, ["c1"]) == 1
+    with db.read() as s:
+        assert s.get(Message, mid).status == "delivered"
+        assert s.execute(select(func.count()).select_from(PendingReceipt)).scalar() == 0
+
+
+def test_receipt_replayed_before_its_result_commits_stays_kept_for_the_result_writer(db, account):
+    """The other order: the receipt writer's replay runs while the result is still
+    uncommitted. It must leave the kept receipt alone; the result writer's replay after
+    its commit applies it."""
+    from textos.delivery.receipts import apply_receipts, replay_pending
+
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer: the two transactions cannot overlap")
+    mid = send(db, account, ["+33612345678"]).ids[0]
+    with db.session() as s:
+        claim_due(s, 10, postgres=True)
+    results = db.session()
+    res = results.__enter__()
+    store_results(res, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids=("E1",))], {mid: "sim"})
+    with db.session() as s:
+        assert apply_receipts(s, [Receipt("e1", ReceiptState.DELIVERED)]) == ([], 1)
+    with db.session() as s:  # the receipt writer's replay: the message is not visible yet
+        assert replay_pending(s, ["e1"]) == 0
+    with db.read() as s:
+        assert s.execute(select(func.count()).select_from(PendingReceipt)).scalar() == 1
+    results.__exit__(None, None, None)
+    with db.session() as s:  # the result writer's replay
+        assert replay_pending(s, ["e1"]) == 1
+    with db.read() as s:
+        assert s.get(Message, mid).status == "delivered"
+
+
+def test_a_kept_receipt_is_applied_by_one_replay_only(db, account):
+    """Two replays of the same kept receipt: the second finds it already taken."""
+    from textos.delivery.receipts import apply_receipts, replay_pending
+
+    mid = send(db, account, ["+33612345678"]).ids[0]
+    with db.session() as s:
+        claim_due(s, 10, postgres=not db.is_sqlite)
+    with db.session() as s:
+        apply_receipts(s, [Receipt("d1", ReceiptState.DELIVERED)])
+    with db.session() as s:
+        run(s, "UPDATE messages SET status = 'sent', carrier_id = 'd1' WHERE id = ?", (mid,))
+    if db.is_sqlite:
+        with db.session() as s:
+            assert replay_pending(s, ["d1"]) == 1
+        with db.session() as s:
+            assert replay_pending(s, ["d1"]) == 0
+        return
+    first = db.session()
+    a = first.__enter__()
+    assert replay_pending(a, ["d1"]) == 1  # holds the deleted row until it commits
+    with ThreadPoolExecutor(1) as pool:
+        def second() -> int:
+            with db.session() as s:
+                return replay_pending(s, ["d1"])
+
+        later = pool.submit(second)
+        deadline = time.monotonic() + 30
+        while not _someone_waits_for_a_lock(db):  # the second replay is blocked on the row
+            assert time.monotonic() < deadline and not later.done()
+            time.sleep(0.01)
+        first.__exit__(None, None, None)
+        assert later.result(timeout=30) == 0
+    with db.read() as s:
+        assert s.get(Message, mid).status == "delivered"
+
+
+def _someone_waits_for_a_lock(db) -> bool:
+    with db.read() as s:
+        return bool(s.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )).scalar())

@@ -144,9 +144,17 @@ def store_results(session: Session, results: Sequence[SubmitResult], connector_o
 class _Writer:
     """One thread for the dispatcher's writes; what waits meanwhile is committed together."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, name: str = "textos-writer", *, concurrent: bool = False) -> None:
         self.db = db
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textos-writer")
+        self.concurrent = concurrent
+        """Receipts and submit results are written by two writers at once (PostgreSQL).
+        A receipt can then be kept (its message not yet visible) while the transaction
+        that stores its message cannot see the kept receipt. So each writer, after
+        committing, replays in a new transaction: the receipt writer what it kept, the
+        result writer the ids it stored. Whichever commits last sees both; a replay
+        takes only receipts that match, and only one replay takes each (see
+        ``replay_pending``)."""
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._results: list[tuple[Sequence[SubmitResult], dict[int, str], asyncio.Future[None]]] = []
         self._receipts: list[tuple[Sequence[Receipt], asyncio.Future[list[int]]]] = []
         self._busy = False
@@ -178,13 +186,21 @@ class _Writer:
                 receipts, self._receipts = self._receipts, []
 
                 def work() -> list[list[int]]:
+                    again: list[str] = []
                     with self.db.session() as s:
                         for batch, connector_of, _ in results:
                             store_results(s, batch, connector_of)
+                            again += [pid for r in batch if r.outcome is SubmitOutcome.ACCEPTED for pid in r.part_ids]
                         changed = []
                         for batch, _ in receipts:
-                            changed.append(apply_receipts(s, batch)[0])
-                        return changed
+                            ids, pending = apply_receipts(s, batch)
+                            changed.append(ids)
+                            if pending:
+                                again += [r.carrier_id for r in batch]
+                    if again and self.concurrent:
+                        with self.db.session() as s:
+                            replay_pending(s, [canonical_carrier_id(cid) for cid in again])
+                    return changed
 
                 try:
                     changed = await self.call(work)
@@ -220,7 +236,13 @@ class Dispatcher:
         self.max_inflight = max_inflight
         self.listeners: list[Callable[[list[int]], None]] = []
         """Called with ids of messages whose state changed (callbacks, dashboards); must not block."""
-        self._writer = _Writer(db)
+        self._writer = _Writer(db, concurrent=not db.is_sqlite)
+        self._claimer = self._writer if db.is_sqlite else _Writer(db, "textos-claimer")
+        self._receipter = self._writer if db.is_sqlite else _Writer(db, "textos-receipts", concurrent=True)
+        """On PostgreSQL, claims (with sweeps), submit results and receipts are written by
+        three threads on three connections, so that a receipt never waits behind a claim
+        or a batch of results: the SMSC holds back further receipts until it has our
+        answer. SQLite has one writer at a time anyway: one thread does all three."""
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -231,7 +253,7 @@ class Dispatcher:
 
     # Events (called by connectors)
     async def on_receipts(self, receipts: Sequence[Receipt]) -> None:
-        self._notify(await self._writer.receipts(receipts))
+        self._notify(await self._receipter.receipts(receipts))
 
     async def on_incoming(self, message: IncomingMessage) -> None:
         def work() -> None:
@@ -266,7 +288,7 @@ class Dispatcher:
             with self.db.session() as s:
                 return recover(s)
 
-        requeued = await self._writer.call(boot)
+        requeued = await self._claimer.call(boot)
         if requeued:
             log.warning("requeued %d messages left in flight by a previous run", requeued)
         for connector in self.router.connectors:
@@ -289,7 +311,8 @@ class Dispatcher:
             await asyncio.wait(self._inflight, timeout=30)
         for connector in self.router.connectors:
             await connector.close()
-        self._writer.close()
+        for writer in {self._writer, self._claimer, self._receipter}:
+            writer.close()
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -313,7 +336,7 @@ class Dispatcher:
         now = time.monotonic()
         if now - self._last_sweep >= 1.0:
             self._last_sweep = now
-            await self._writer.call(self._sweep)
+            await self._claimer.call(self._sweep)
         if len(self._inflight) >= self.max_inflight:
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
 
@@ -321,7 +344,7 @@ class Dispatcher:
             with self.db.session() as s:
                 return claim_due(s, self.batch, postgres=not self.db.is_sqlite)
 
-        batch = await self._writer.call(claim)
+        batch = await self._claimer.call(claim)
         if not batch:
             return False
         task = asyncio.create_task(self._deliver(batch))

@@ -200,17 +200,22 @@ def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list
 
 
 def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -> int:
-    """Apply kept receipts whose id now exists; returns how many were applied."""
+    """Apply kept receipts whose message or part is now stored; returns how many were applied.
+
+    Only kept receipts that match something are taken (deleted, then applied); the
+    others stay as they are. Taking is by ``DELETE … RETURNING``: of two transactions
+    replaying the same receipt at once, only the one whose delete removed it applies it.
+    """
     if run(session, "SELECT 1 FROM pending_receipts LIMIT 1").fetchone() is None:
         return 0
     if carrier_ids is None:
         rows = run(session, "SELECT id, carrier_id, state, error_code, done_at FROM pending_receipts ORDER BY id LIMIT 10000").fetchall()
     else:
-        forms: set[str] = set()
+        wanted: set[str] = set()
         for cid in carrier_ids:
-            forms |= carrier_id_variants(cid)
+            wanted |= carrier_id_variants(cid)
         rows = []
-        for chunk in _chunks(sorted(forms)):
+        for chunk in _chunks(sorted(wanted)):
             rows += run(
                 session,
                 f"SELECT id, carrier_id, state, error_code, done_at FROM pending_receipts WHERE carrier_id IN ({marks(len(chunk))})",
@@ -218,7 +223,25 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
             ).fetchall()
     if not rows:
         return 0
-    run_many(session, "DELETE FROM pending_receipts WHERE id = ?", [(row[0],) for row in rows])
+    forms = {row[0]: carrier_id_variants(row[1]) for row in rows}
+    known = _stored_ids(session, sorted(set().union(*forms.values())))
+    ids = [row[0] for row in rows if forms[row[0]] & known]
+    taken: set[int] = set()
+    for i in range(0, len(ids), CHUNK):
+        chunk_ids = ids[i : i + CHUNK]
+        taken.update(r[0] for r in run(session, f"DELETE FROM pending_receipts WHERE id IN ({marks(len(chunk_ids))}) RETURNING id", chunk_ids).fetchall())
+    rows = [row for row in rows if row[0] in taken]
+    if not rows:
+        return 0
     receipts = [Receipt(cid, ReceiptState(state), error, read_time(done)) for _, cid, state, error, done in rows]
     _, still = apply_receipts(session, receipts)
     return len(receipts) - still
+
+
+def _stored_ids(session: Session, forms: list[str]) -> set[str]:
+    """Which of these carrier ids a message or a part is stored under."""
+    found: set[str] = set()
+    for chunk in _chunks(forms):
+        for table in ("messages", "message_parts"):
+            found.update(r[0] for r in run(session, f"SELECT carrier_id FROM {table} WHERE carrier_id IN ({marks(len(chunk))})", chunk).fetchall())
+    return found
