@@ -25,6 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from textos.cli.main import app as cli_app
+from textos.storage.db import Database
 
 PG_ADMIN_URL = os.environ.get("TEXTOS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("TEXTOS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
@@ -206,6 +207,15 @@ def stop_server(server: Server) -> None:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait()
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, make_database: Callable[[str], str]) -> Iterator[Database]:
+    """A fresh, migrated database, once per backend (tests of the storage-level rules)."""
+    database = Database(make_database(request.param))
+    database.migrate()
+    yield database
+    database.dispose()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

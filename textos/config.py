@@ -53,6 +53,8 @@ class Settings:
     """Messages claimed at a time."""
     dispatcher_inflight: int = 4
     """Claimed batches being submitted at once (duplicates after a crash are bounded by batch × inflight)."""
+    incoming_part_ttl: float = 1800.0
+    """Seconds to wait for the missing parts of a long incoming message before storing what came."""
     fetch_allow_private: bool = False
     """Allow receiver CSV URLs on private/loopback addresses (``[fetch] allow_private`` in TOML)."""
     bulk_max_rows: int = 2_000_000
@@ -94,6 +96,7 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_DISPATCHER_INTERVAL": "dispatcher_interval",
     "TEXTOS_DISPATCHER_BATCH": "dispatcher_batch",
     "TEXTOS_DISPATCHER_INFLIGHT": "dispatcher_inflight",
+    "TEXTOS_INCOMING_PART_TTL": "incoming_part_ttl",
     "TEXTOS_FETCH_ALLOW_PRIVATE": "fetch_allow_private",
     "TEXTOS_FETCH_TIMEOUT": "fetch_timeout",
     "TEXTOS_BULK_MAX_ROWS": "bulk_max_rows",

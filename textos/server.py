@@ -73,7 +73,7 @@ class Runtime:
             connectors = {"simulator": await self._embedded_simulator()}
         self.dispatcher = Dispatcher(
             self.db, build_router(settings, connectors), batch=settings.dispatcher_batch, interval=settings.dispatcher_interval,
-            max_inflight=settings.dispatcher_inflight,
+            max_inflight=settings.dispatcher_inflight, part_ttl=settings.incoming_part_ttl,
         )
         state.dispatcher = self.dispatcher
         await self.dispatcher.start()

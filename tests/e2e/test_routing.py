@@ -66,9 +66,16 @@ def test_simulator_hook_injects_an_incoming_sms(make_database, tmp_path):
 
         rows = wait_until(stored, what="incoming stored")
         assert [tuple(r) for r in rows] == [("+33612345678", "36111", "STOP")]
+        long_reply = "Oui, je confirme le rendez-vous de jeudi 😀 " * 6
+        answer = httpx.post(f"http://127.0.0.1:{server.port}/_simulator/mo", json={"sender": "+33612345678", "receiver": "36111", "text": long_reply})
+        assert answer.status_code == 200 and answer.json()["parts"] > 1
+        rows = wait_until(lambda: len(stored()) == 2 and stored(), what="long incoming reassembled")
+        assert tuple(rows[1]) == ("+33612345678", "36111", long_reply)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM incoming_parts")).scalar() == 0
         engine.dispose()
         stats = httpx.get(f"http://127.0.0.1:{server.port}/_simulator/stats").json()
-        assert stats["moSent"] == 1
+        assert stats["moSent"] == 1 + answer.json()["parts"]
         bad = httpx.post(f"http://127.0.0.1:{server.port}/_simulator/mo", json={"sender": "x"})
         assert bad.status_code == 400 and "receiver" in bad.json()["message"]
     finally:

@@ -270,17 +270,22 @@ def test_receipt_loss_is_scripted():
 
 
 @pytest.mark.parametrize("concat", ["udh8", "udh16", "sar"])
-def test_incoming_messages_reassembled(concat):
+def test_incoming_parts_handed_over_with_their_place(concat):
+    """Each part of a long incoming message reaches the incoming pipeline with its
+    reference, count and number (the pipeline stores and reassembles them)."""
     long_text = "Réponse très longue 😀 " * 10
     async def main():
         async with pair(bind_mode="tx+rx") as (smsc, conn, sink):
             await until(lambda: len(smsc.sessions) == 2)
             assert smsc.inject_mo("+33612345678", "36123", "STOP") == 1
-            assert smsc.inject_mo("+33612345678", "36123", long_text, concat=concat) > 1
-            await until(lambda: len(sink.incoming) == 2)
-            stop, reply = sink.incoming
-            assert (stop.sender, stop.receiver, stop.text) == ("+33612345678", "36123", "STOP")
-            assert reply.text == long_text
+            n = smsc.inject_mo("+33612345678", "36123", long_text, concat=concat)
+            assert n > 1
+            await until(lambda: len(sink.incoming) == 1 + n)
+            stop, *parts = sink.incoming
+            assert (stop.sender, stop.receiver, stop.text, stop.part) == ("+33612345678", "36123", "STOP", None)
+            assert {(p.part.ref, p.part.total) for p in parts} == {(parts[0].part.ref, n)}
+            assert sorted(p.part.seq for p in parts) == list(range(1, n + 1))
+            assert "".join(p.text for p in sorted(parts, key=lambda p: p.part.seq)) == long_text
 
     run(main())
 
@@ -307,3 +312,21 @@ def test_config_from_url():
     assert SmppCarrierConfig.from_url("smpp://a:b@h").port == 2775
     with pytest.raises(ValueError):
         SmppCarrierConfig.from_url("http://a:b@h")
+
+
+def test_receipts_and_incoming_messages_as_data_sm():
+    """Some SMSCs deliver receipts and incoming messages with data_sm (text in
+    message_payload): both are read, and answered with data_sm_resp once handled."""
+    long_text = "Une réponse en plusieurs parties, envoyée en data_sm. " * 4
+
+    async def main():
+        async with pair(smsc_kw={"deliver_with": "data_sm"}) as (smsc, conn, sink):
+            [res] = await conn.submit([message(1, "Hello")])
+            await until(lambda: sink.receipts and smsc.receipts_acked == 1)
+            assert (sink.receipts[0].carrier_id, sink.receipts[0].state) == (res.part_ids[0], ReceiptState.DELIVERED)
+            n = smsc.inject_mo("+33612345678", "36111", long_text)
+            await until(lambda: len(sink.incoming) == n)
+            parts = sorted(sink.incoming, key=lambda m: m.part.seq)
+            assert "".join(p.text for p in parts) == long_text and parts[0].sender == "+33612345678"
+
+    run(main())

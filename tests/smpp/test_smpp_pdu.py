@@ -1,4 +1,4 @@
-"""PDU codec round trips, UDH/SAR, receipt text, message ids, reassembly."""
+"""PDU codec round trips, UDH/SAR, receipt text, message ids."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from textos.delivery.connector import ReceiptState
 from textos.smpp import pdu as P
 from textos.smpp import udh
 from textos.smpp.message_id import message_id_variants, normalize_message_id
-from textos.smpp.reassembly import Reassembler
 from textos.smpp.receipt_text import parse_receipt_text
 
 cstr = lambda n: st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=n)  # noqa: E731
@@ -92,7 +91,7 @@ def test_truncated_and_unknown():
     body = P.short_message_body(P.ShortMessage(P.CommandId.SUBMIT_SM, short_message=b"hello"))
     with pytest.raises(P.PduError):
         P.decode_body(P.CommandId.SUBMIT_SM, 0, 1, body[:-3])
-    assert isinstance(P.decode_body(0x00000103, 0, 1, b"xx"), P.Raw)
+    assert isinstance(P.decode_body(0x00000102, 0, 1, b"xx"), P.Raw)
     assert P.status_name(0x58) == "ESME_RTHROTTLED"
     assert P.status_name(0x400) == "0x00000400"
 
@@ -133,12 +132,14 @@ def test_message_id_hex_decimal_meet(n):
     assert normalize_message_id(dec_form) in message_id_variants(hex_form)
 
 
-def test_reassembler():
-    r = Reassembler(ttl=10)
-    assert r.add("a", "b", 7, 3, 2, "two ") is None
-    assert r.add("a", "b", 7, 3, 2, "two ") is None  # re-sent part
-    assert r.add("a", "b", 7, 3, 1, "one ") is None
-    assert r.add("a", "b", 7, 3, 3, "three") == "one two three"
-    r.add("a", "b", 8, 2, 1, "x")
-    assert r.expire(now=1e12) == [("a", "b", "x")]
-    assert len(r) == 0
+def test_data_sm_round_trip():
+    pdu = P.ShortMessage(
+        P.CommandId.DATA_SM, 7, "", 1, 1, "33612345678", 0, 1, "36111", esm_class=0x04, registered_delivery=0, data_coding=8,
+        tlvs={P.Tag.MESSAGE_PAYLOAD: "héllo".encode("utf-16-be"), P.Tag.RECEIPTED_MESSAGE_ID: b"1a2b\0"},
+    )
+    back = P.decode(P.encode(pdu))
+    assert isinstance(back, P.ShortMessage) and back.command_id == P.CommandId.DATA_SM
+    assert (back.sequence, back.source_addr, back.destination_addr, back.esm_class, back.data_coding) == (7, "33612345678", "36111", 4, 8)
+    assert back.tlvs == pdu.tlvs and back.short_message == b""
+    with pytest.raises(P.PduError):
+        P.decode_body(P.CommandId.DATA_SM, 0, 1, b"\0\x01\x01336")  # source address never terminated

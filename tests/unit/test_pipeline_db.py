@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select, text, update
 
-from conftest import BACKENDS
 from textos.config import Settings
 from textos.delivery.connector import Receipt, ReceiptState, SubmitOutcome, SubmitResult
 from textos.delivery.connectors.simulator import SimulatorConnector
@@ -28,14 +27,6 @@ from textos.storage.fastsql import run
 from textos.storage.models import Account, LedgerEntry, Message, PendingReceipt, utcnow
 
 SETTINGS = Settings()
-
-
-@pytest.fixture(params=BACKENDS)
-def db(request, make_database):
-    database = Database(make_database(request.param))
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

@@ -108,14 +108,26 @@ class Receipt:
 
 
 @dataclass(frozen=True, slots=True)
+class IncomingPartInfo:
+    """Where one part of a concatenated incoming message belongs (UDH or SAR)."""
+
+    ref: int
+    total: int
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
-    """A mobile-originated message (a reply, a STOP), parts already reassembled."""
+    """A mobile-originated message (a reply, a STOP), or one part of a concatenated one
+    (``part``): connectors hand parts over as they come, and the incoming pipeline
+    (``delivery.incoming``) stores them until the message is whole."""
 
     sender: str
     receiver: str
     text: str
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     connector: str | None = None
+    part: IncomingPartInfo | None = None
 
 
 class Events(Protocol):

@@ -32,13 +32,14 @@ from typing import Any, Callable, Sequence
 from sqlalchemy.orm import Session
 
 from textos.delivery.connector import Connector, IncomingMessage, OutboundMessage, Receipt, SubmitOutcome, SubmitResult
+from textos.delivery.incoming import PART_TTL, store_incoming, sweep_parts
 from textos.delivery.receipts import apply_receipts, canonical_carrier_id, replay_pending
 from textos.delivery.routing import Router
 from textos.domain.encoding import Encoding
 from textos.services.refunds import close_unsent, expire_overdue
 from textos.storage.db import Database
 from textos.storage.fastsql import db_time, marks, read_time, run, run_many
-from textos.storage.models import IncomingSms, utcnow
+from textos.storage.models import utcnow
 
 log = logging.getLogger("textos.dispatcher")
 
@@ -227,9 +228,12 @@ class Dispatcher:
     """Runs the delivery loop inside the server's event loop; the database does the remembering."""
 
     def __init__(
-        self, db: Database, router: Router, *, batch: int = 500, interval: float = 0.05, max_inflight: int = 4
+        self, db: Database, router: Router, *, batch: int = 500, interval: float = 0.05, max_inflight: int = 4,
+        part_ttl: float = PART_TTL,
     ) -> None:
         self.db = db
+        self.part_ttl = part_ttl
+        """Seconds to wait for the missing parts of a long incoming message."""
         self.router = router
         self.batch = batch
         self.interval = interval
@@ -256,19 +260,13 @@ class Dispatcher:
         self._notify(await self._receipter.receipts(receipts))
 
     async def on_incoming(self, message: IncomingMessage) -> None:
-        def work() -> None:
-            with self.db.session() as s:
-                s.add(
-                    IncomingSms(
-                        sender=message.sender,
-                        receiver=message.receiver,
-                        text=message.text,
-                        connector=message.connector,
-                        created_at=message.received_at.astimezone(dt.timezone.utc).replace(tzinfo=None),
-                    )
-                )
+        """Store an incoming message or part (the connector acknowledges it afterwards)."""
 
-        await self._writer.call(work)
+        def work() -> int | None:
+            with self.db.session() as s:
+                return store_incoming(s, message)
+
+        await self._receipter.call(work)
 
     def _notify(self, ids: list[int]) -> None:
         if not ids:
@@ -397,3 +395,5 @@ class Dispatcher:
             self._last_replay = now
             with self.db.session() as s:
                 replay_pending(s)
+            with self.db.session() as s:
+                sweep_parts(s, self.part_ttl)

@@ -76,6 +76,7 @@ class _Outbound:
     system_id: str
     body: bytes
     kind: str  # "receipt" | "mo"
+    command: int = P.CommandId.DELIVER_SM
 
 
 class SmscSimulator:
@@ -95,6 +96,7 @@ class SmscSimulator:
         id_format: str = "hex",
         receipt_id_format: str = "same",
         deliver_window: int = 512,
+        deliver_with: str = "deliver_sm",
         record_last: int = 1000,
         response_timeout: float = 10.0,
     ) -> None:
@@ -109,6 +111,10 @@ class SmscSimulator:
         self.id_format = id_format
         self.receipt_id_format = receipt_id_format
         self.deliver_window = deliver_window
+        if deliver_with not in ("deliver_sm", "data_sm"):
+            raise ValueError("deliver_with: deliver_sm or data_sm")
+        self.deliver_with = deliver_with
+        """Receipts and incoming messages as deliver_sm, or as data_sm (text in message_payload)."""
         self.response_timeout = response_timeout
         self.records: deque[SubmitRecord] = deque(maxlen=record_last)
         self.submits = 0
@@ -266,7 +272,10 @@ class SmscSimulator:
                 self.receipts_lost += 1
                 return
             body = self._receipt_body(pdu, message_id, state, rule.error if rule else "000")
-            self._schedule(_Outbound(session.system_id, body, "receipt"), self.receipt_delay)
+            if self.deliver_with == "data_sm":
+                self._schedule(_Outbound(session.system_id, _as_data_sm(body), "receipt", P.CommandId.DATA_SM), self.receipt_delay)
+            else:
+                self._schedule(_Outbound(session.system_id, body, "receipt"), self.receipt_delay)
 
     def _take_token(self) -> bool:
         now = time.monotonic()
@@ -348,7 +357,10 @@ class SmscSimulator:
             else:
                 mo.esm_class = udh.UDHI
                 mo.short_message = udh.build_udh(ref, len(parts), i, ref16=concat == "udh16") + payload
-            self._ready.append(_Outbound(target, P.short_message_body(mo), "mo"))
+            if self.deliver_with == "data_sm":
+                self._ready.append(_Outbound(target, _as_data_sm(P.short_message_body(mo)), "mo", P.CommandId.DATA_SM))
+            else:
+                self._ready.append(_Outbound(target, P.short_message_body(mo), "mo"))
         self._pump()
         return len(parts)
 
@@ -425,7 +437,17 @@ class SmscSimulator:
                 self._schedule(item, min(1.0, max(0.05, self.receipt_delay)))
             self._pump()
 
-        session.request_body(P.CommandId.DELIVER_SM, item.body, answered)
+        session.request_body(item.command, item.body, answered)
+
+
+def _as_data_sm(deliver_sm_body: bytes) -> bytes:
+    """The same receipt or message as a data_sm: the text moves to ``message_payload``."""
+    pdu = P.decode_body(P.CommandId.DELIVER_SM, 0, 0, deliver_sm_body)
+    assert isinstance(pdu, P.ShortMessage)
+    pdu.command_id = P.CommandId.DATA_SM
+    pdu.tlvs = {**pdu.tlvs, P.Tag.MESSAGE_PAYLOAD: pdu.short_message}
+    pdu.short_message = b""
+    return P.data_sm_body(pdu)
 
 
 _STATE_OF: dict[str, ReceiptState] = {

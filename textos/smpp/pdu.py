@@ -194,7 +194,8 @@ class BindResp:
 
 @dataclass(slots=True)
 class ShortMessage:
-    """submit_sm or deliver_sm (same body layout)."""
+    """submit_sm or deliver_sm (same body layout), or data_sm: its body lacks the
+    scheduling, validity and short_message fields (the text is in ``message_payload``)."""
 
     command_id: int
     sequence: int = 0
@@ -299,11 +300,8 @@ def decode_tlvs(data: bytes, pos: int = 0) -> dict[int, bytes]:
     return tlvs
 
 
-def short_message_body(pdu: ShortMessage) -> bytes:
-    """Encode the body of a submit_sm / deliver_sm (everything after the header)."""
-    sm = pdu.short_message
-    if len(sm) > 254:
-        raise PduError("short_message longer than 254 octets", Status.ESME_RINVMSGLEN)
+def _addresses(pdu: ShortMessage) -> bytes:
+    """service_type, source and destination: how every short message body begins."""
     return b"".join(
         (
             _cstr(pdu.service_type),
@@ -311,6 +309,48 @@ def short_message_body(pdu: ShortMessage) -> bytes:
             _cstr(pdu.source_addr),
             bytes((pdu.dest_addr_ton, pdu.dest_addr_npi)),
             _cstr(pdu.destination_addr),
+        )
+    )
+
+
+def data_sm_body(pdu: ShortMessage) -> bytes:
+    """Encode the body of a data_sm (SMPP 3.4 §4.7.1)."""
+    return b"".join(
+        (
+            _addresses(pdu),
+            bytes((pdu.esm_class, pdu.registered_delivery, pdu.data_coding)),
+            encode_tlvs(pdu.tlvs) if pdu.tlvs else b"",
+        )
+    )
+
+
+def _decode_data_sm(status: int, seq: int, b: bytes) -> ShortMessage:
+    try:
+        service_type, p = _read_cstr(b, 0, 6)
+        src_ton, src_npi = b[p], b[p + 1]
+        source, p = _read_cstr(b, p + 2, 65)
+        dst_ton, dst_npi = b[p], b[p + 1]
+        destination, p = _read_cstr(b, p + 2, 65)
+        esm_class, registered, dcs = b[p], b[p + 1], b[p + 2]
+    except IndexError as exc:
+        raise PduError("truncated data_sm", Status.ESME_RINVCMDLEN) from exc
+    tlvs = decode_tlvs(b, p + 3) if p + 3 < len(b) else {}
+    return ShortMessage(
+        CommandId.DATA_SM, seq, service_type, src_ton, src_npi, source, dst_ton, dst_npi, destination,
+        esm_class=esm_class, registered_delivery=registered, data_coding=dcs, tlvs=tlvs, status=status,
+    )
+
+
+def short_message_body(pdu: ShortMessage) -> bytes:
+    """Encode the body of a submit_sm / deliver_sm (everything after the header)."""
+    if pdu.command_id == CommandId.DATA_SM:
+        return data_sm_body(pdu)
+    sm = pdu.short_message
+    if len(sm) > 254:
+        raise PduError("short_message longer than 254 octets", Status.ESME_RINVMSGLEN)
+    return b"".join(
+        (
+            _addresses(pdu),
             _SM_FIXED.pack(pdu.esm_class, pdu.protocol_id, pdu.priority_flag),
             _cstr(pdu.schedule_delivery_time),
             _cstr(pdu.validity_period),
@@ -423,6 +463,8 @@ def decode_body(command_id: int, status: int, seq: int, body: bytes) -> Pdu:
         return MessageResp(command_id, status, seq, message_id)
     if command_id in _SHORT_MESSAGES:
         return _decode_short_message(command_id, status, seq, body)
+    if command_id == CommandId.DATA_SM:
+        return _decode_data_sm(status, seq, body)
     if command_id in _EMPTIES:
         return Empty(command_id, status, seq)
     if command_id in _BINDS:

@@ -258,6 +258,25 @@ class PendingReceipt(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class IncomingPart(Base):
+    """One part of a concatenated incoming message, kept until the others arrive
+    (acknowledged to the SMSC only once stored: a restart loses none)."""
+
+    __tablename__ = "incoming_parts"
+    __table_args__ = (
+        UniqueConstraint("connector", "sender", "receiver", "ref", "total", "seq", name="uq_incoming_parts_part"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connector: Mapped[str] = mapped_column(String(64), default="")
+    sender: Mapped[str] = mapped_column(String(32))
+    receiver: Mapped[str] = mapped_column(String(32))
+    ref: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(SmallInteger)
+    seq: Mapped[int] = mapped_column(SmallInteger)
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class IncomingSms(Base):
     """A mobile-originated message (a reply, a STOP)."""
 

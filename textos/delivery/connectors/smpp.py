@@ -28,8 +28,10 @@ Receipts and MO
     deliver_sm with the receipt bit is read from the receipted_message_id /
     message_state TLVs, else from the text form; receipts arriving within
     ``receipt_batch_delay`` go to ``events.on_receipts`` in one call.  Other deliver_sm
-    are MO messages (concatenated parts reassembled) for ``events.on_incoming``.
-    deliver_sm_resp is sent only after the callback returned (ESME_RX_T_APPN if it
+    (and data_sm, which some SMSCs use instead, the text in ``message_payload``)
+    are MO messages for ``events.on_incoming``, one call per part of a concatenated
+    one (UDH or SAR; the incoming pipeline stores parts and reassembles them).
+    deliver_sm_resp (data_sm_resp) is sent only after the callback returned (ESME_RX_T_APPN if it
     raised), so receipts and MO are at-least-once.
 """
 
@@ -50,6 +52,7 @@ from textos.delivery.connector import (
     Encoding,
     Events,
     IncomingMessage,
+    IncomingPartInfo,
     OutboundMessage,
     Receipt,
     ReceiptState,
@@ -59,7 +62,6 @@ from textos.delivery.connector import (
 from textos.domain import encoding as enc
 from textos.smpp import pdu as P
 from textos.smpp import udh
-from textos.smpp.reassembly import Reassembler
 from textos.smpp.receipt_text import MESSAGE_STATE, parse_receipt_text
 from textos.smpp.session import LINK_DOWN, TIMEOUT, Session
 
@@ -353,13 +355,12 @@ class SmppConnector:
         self._pumping = False
         self._ref = itertools.count(random.randrange(0x10000))
         self._templates: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
-        self._receipts: list[tuple[Receipt, Session, int]] = []
+        self._receipts: list[tuple[Receipt, Session, int, int]] = []  # receipt, session, sequence, response command
         self._receipt_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._partials: set[_Tracker] = set()
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._up = asyncio.Event()
-        self.reassembler = Reassembler()
         self.stats = {"submitted": 0, "accepted": 0, "throttled": 0, "receipts": 0, "incoming": 0}
 
     # ── Connector API ───────────────────────────────────────────────────────
@@ -659,16 +660,17 @@ class SmppConnector:
     # ── deliver_sm: receipts and MO ─────────────────────────────────────────
 
     def _on_request(self, session: Session, pdu: P.Pdu) -> None:
-        if not isinstance(pdu, P.ShortMessage) or pdu.command_id != P.CommandId.DELIVER_SM:
+        """deliver_sm or data_sm from the SMSC: a receipt, or an incoming message (part)."""
+        if not isinstance(pdu, P.ShortMessage) or pdu.command_id not in _DELIVERIES:
             session.respond(pdu.command_id | P.RESPONSE_BIT, pdu.sequence, P.Status.ESME_RINVCMDID)
             return
         if (pdu.esm_class & 0x3C) in RECEIPT_ESM_TYPES:
             receipt = self._parse_receipt(pdu)
             if receipt is None:
                 log.warning("%s: unreadable receipt %r", self.name, pdu.short_message[:80])
-                session.respond(P.CommandId.DELIVER_SM_RESP, pdu.sequence, 0, b"\0")
+                session.respond(pdu.command_id | P.RESPONSE_BIT, pdu.sequence, 0, b"\0")
                 return
-            self._receipts.append((receipt, session, pdu.sequence))
+            self._receipts.append((receipt, session, pdu.sequence, pdu.command_id | P.RESPONSE_BIT))
             if self._receipt_task is None:
                 self._receipt_task = asyncio.create_task(self._flush_receipts())
             return
@@ -680,7 +682,8 @@ class SmppConnector:
             fast = self._fast_receipt(pdu, tlvs)
             if fast is not None:
                 return fast
-        text = parse_receipt_text(pdu.short_message.decode("latin-1")) if pdu.short_message else None
+        body = pdu.short_message or tlvs.get(P.Tag.MESSAGE_PAYLOAD, b"")  # data_sm: the text form is in the payload
+        text = parse_receipt_text(body.decode("latin-1")) if body else None
         carrier_id = tlvs.get(P.Tag.RECEIPTED_MESSAGE_ID, b"").rstrip(b"\0").decode("latin-1")
         state_tlv = tlvs.get(P.Tag.MESSAGE_STATE)
         state = MESSAGE_STATE.get(state_tlv[0]) if state_tlv else None
@@ -730,43 +733,37 @@ class SmppConnector:
                 status = 0
                 try:
                     assert self.events is not None
-                    await self.events.on_receipts([r for r, _, _ in batch])
+                    await self.events.on_receipts([r for r, *_ in batch])
                     self.stats["receipts"] += len(batch)
                 except Exception:
                     log.exception("%s: on_receipts failed; the SMSC will re-send", self.name)
                     status = P.Status.ESME_RX_T_APPN
-                for _, session, seq in batch:
+                for _, session, seq, resp in batch:
                     if session.is_open:
-                        session.respond(P.CommandId.DELIVER_SM_RESP, seq, status, b"\0")
+                        session.respond(resp, seq, status, b"\0")
         finally:
             self._receipt_task = None
 
     def _on_mo(self, session: Session, pdu: P.ShortMessage) -> None:
-        payload, concat = pdu.short_message, None
+        payload, concat = pdu.short_message or pdu.tlvs.get(P.Tag.MESSAGE_PAYLOAD, b""), None
         if pdu.esm_class & udh.UDHI:
             header, payload = udh.split_udh(payload)
             concat = udh.parse_udh(header)
         elif P.Tag.SAR_MSG_REF_NUM in pdu.tlvs:
             concat = udh.parse_sar(pdu.tlvs)
-        if not payload and P.Tag.MESSAGE_PAYLOAD in pdu.tlvs:
-            payload = pdu.tlvs[P.Tag.MESSAGE_PAYLOAD]
         try:
             text = decode_short_message(payload, pdu.data_coding)
         except Exception:
             text = payload.decode("latin-1")
         sender = ("+" + pdu.source_addr) if pdu.source_addr_ton == 1 and pdu.source_addr.isdigit() else pdu.source_addr
         receiver = pdu.destination_addr
-        if concat is not None and concat.total > 1:
-            whole = self.reassembler.add(sender, receiver, concat.ref, concat.total, concat.seq, text)
-            if whole is None:  # held in memory until the other parts come
-                session.respond(P.CommandId.DELIVER_SM_RESP, pdu.sequence, 0, b"\0")
-                return
-            text = whole
-        task = asyncio.create_task(self._deliver_mo(session, pdu.sequence, IncomingMessage(sender, receiver, text, connector=self.name)))
+        part = IncomingPartInfo(concat.ref, concat.total, concat.seq) if concat is not None and concat.total > 1 else None
+        message = IncomingMessage(sender, receiver, text, connector=self.name, part=part)
+        task = asyncio.create_task(self._deliver_mo(session, pdu.sequence, pdu.command_id | P.RESPONSE_BIT, message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver_mo(self, session: Session, seq: int, message: IncomingMessage) -> None:
+    async def _deliver_mo(self, session: Session, seq: int, resp: int, message: IncomingMessage) -> None:
         status = 0
         try:
             assert self.events is not None
@@ -776,9 +773,10 @@ class SmppConnector:
             log.exception("%s: on_incoming failed; the SMSC will re-send", self.name)
             status = P.Status.ESME_RX_T_APPN
         if session.is_open:
-            session.respond(P.CommandId.DELIVER_SM_RESP, seq, status, b"\0")
+            session.respond(resp, seq, status, b"\0")
 
 
+_DELIVERIES = {P.CommandId.DELIVER_SM, P.CommandId.DATA_SM}
 _MESSAGE_STATE_TAG = P.Tag.MESSAGE_STATE.value
 _RECEIPTED_ID_TAG = P.Tag.RECEIPTED_MESSAGE_ID.value
 _NETWORK_ERROR_TAG = P.Tag.NETWORK_ERROR_CODE.value
