@@ -63,14 +63,14 @@ def wait(pred, timeout: float, what: str):  # type: ignore[no-untyped-def]
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def run(backend: str, n: int, window: int, chunk: int, binds: int) -> dict:
+def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_window: int = 512) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="textos-bench-"))
     db, pg_name = make_db(backend, tmp)
     smsc_port, api_port = free_port(), free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "textos.cli.main", "smsc", "--port", str(smsc_port), "--receipt-delay", "0.01"],
+            [sys.executable, "-m", "textos.cli.main", "smsc", "--port", str(smsc_port), "--receipt-delay", "0.01", "--deliver-window", str(deliver_window)],
             stdout=open(tmp / "smsc.log", "wb"), stderr=subprocess.STDOUT,
         ))
         nic = "bn00001-bench"
@@ -123,6 +123,7 @@ def run(backend: str, n: int, window: int, chunk: int, binds: int) -> dict:
             "messages": n,
             "window": window,
             "binds": binds,
+            "deliver_window": deliver_window,
             "accept_s": round(t_accepted - t0, 2),
             "accepted_per_s": round(n / (t_accepted - t0)),
             "submitted_per_s": round(n / (t_submitted - t0)),
@@ -164,11 +165,12 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--binds", type=int, default=1)
+    parser.add_argument("--deliver-window", type=int, default=512, help="the SMSC's window for receipts (deliver_sm awaiting our answer)")
     parser.add_argument("--chunk", type=int, default=1000, help="receivers per POST /jobs")
     args = parser.parse_args()
     print(f"# {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
     for backend in (["sqlite", "postgresql"] if args.backend == "both" else [args.backend]):
-        print(json.dumps(run(backend, args.n, args.window, args.chunk, args.binds)), flush=True)
+        print(json.dumps(run(backend, args.n, args.window, args.chunk, args.binds, args.deliver_window)), flush=True)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ def smsc(
     drop_after: Optional[int] = typer.Option(None, help="Cut the connection once after N submits."),
     receipt_loss_every: int = typer.Option(0, help="Lose every k-th receipt (0: none)."),
     receipt_id_format: str = typer.Option("same", help="Receipt ids: same | decimal | hex."),
+    deliver_window: int = typer.Option(512, help="deliver_sm (receipts, incoming) awaiting an answer, per bind."),
     deliver_with: str = typer.Option("deliver_sm", help="Send receipts and incoming messages as deliver_sm or data_sm."),
 ) -> None:
     """Run the SMPP 3.4 SMSC simulator."""
@@ -39,6 +40,7 @@ def smsc(
         drop_after=drop_after,
         receipt_loss_every=receipt_loss_every,
         receipt_id_format=receipt_id_format,
+        deliver_window=deliver_window,
         deliver_with=deliver_with,
     )
 
