@@ -35,7 +35,7 @@ def close_unsent(
     rows = session.execute(
         select(Message.id, Message.account_id, Message.credits_milli)
         .where(Message.id.in_(ids), Message.status.in_(from_statuses))
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).all()
     if not rows:
         return []

@@ -78,9 +78,12 @@ def transfer(session: Session, source: Account, target_name: str, credits: objec
         raise NotFound(f"smsAccountTarget: no SMS account {target_name!r} you may transfer credits to")
     if target.id == source.id:
         raise BadRequest("smsAccountTarget: must be another account than serviceName")
-    # lock both rows in a fixed order (no deadlock between A→B and B→A)
+    # Lock both rows in a fixed order (no deadlock between A→B and B→A), and no stronger
+    # than an UPDATE of their balances does: FOR UPDATE would also block the foreign-key
+    # checks (FOR KEY SHARE) of a concurrent job on one of them, which then deadlocks
+    # with its own balance update.
     session.execute(
-        select(Account.id).where(Account.id.in_(sorted((source.id, target.id)))).order_by(Account.id).with_for_update()
+        select(Account.id).where(Account.id.in_(sorted((source.id, target.id)))).order_by(Account.id).with_for_update(key_share=True)
     ).all()
     try:
         out = ledger.post(session, source.id, ledger.Movement(
