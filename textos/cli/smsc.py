@@ -1,4 +1,4 @@
-"""``textos smsc``: run the SMSC simulator until Ctrl-C."""
+"""``textos smsc``: run the SMSC simulator until Ctrl-C; ``textos mo``: inject an incoming SMS into one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from textos.simulator.scenario import Rule
 from textos.simulator.smsc import SmscSimulator
 
-__all__ = ["register", "smsc"]
+__all__ = ["mo", "register", "smsc"]
 
 
 def smsc(
@@ -27,6 +27,9 @@ def smsc(
     receipt_id_format: str = typer.Option("same", help="Receipt ids: same | decimal | hex."),
     deliver_window: int = typer.Option(512, help="deliver_sm (receipts, incoming) awaiting an answer, per bind."),
     deliver_with: str = typer.Option("deliver_sm", help="Send receipts and incoming messages as deliver_sm or data_sm."),
+    http_port: Optional[int] = typer.Option(
+        None, help="Also serve the HTTP hook on 127.0.0.1:PORT (POST /_simulator/mo, GET /_simulator/stats; see textos mo)."
+    ),
 ) -> None:
     """Run the SMPP 3.4 SMSC simulator."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -47,9 +50,25 @@ def smsc(
     async def serve() -> None:
         await simulator.start()
         typer.echo(f"SMSC simulator on {host}:{simulator.port} (Ctrl-C to stop)")
+        hook = None
+        if http_port is not None:
+            import uvicorn
+
+            from textos.simulator.http import hook_app
+
+            hook = uvicorn.Server(uvicorn.Config(hook_app(simulator), host="127.0.0.1", port=http_port, log_level="warning"))
+            hook_task = asyncio.create_task(hook.serve())
+            while not hook.started:
+                if hook_task.done():
+                    raise typer.Exit(f"the HTTP hook could not listen on 127.0.0.1:{http_port}")
+                await asyncio.sleep(0.01)
+            typer.echo(f"HTTP hook on http://127.0.0.1:{http_port}/_simulator (textos mo --url http://127.0.0.1:{http_port})")
         try:
             await asyncio.Event().wait()
         finally:
+            if hook is not None:
+                hook.should_exit = True
+                await hook_task
             await simulator.stop()
 
     try:
@@ -58,6 +77,30 @@ def smsc(
         typer.echo(f"stopped: {simulator.submits} submits, {simulator.receipts_sent} receipts sent")
 
 
+def mo(
+    sender: str = typer.Option(..., help="Who sends it, e.g. +33612345678."),
+    receiver: str = typer.Option(..., help="The number it is sent to, e.g. 36111."),
+    text: str = typer.Option(..., help="The message (a long one is sent in parts)."),
+    concat: str = typer.Option("udh8", help="How a long message is split: udh8, udh16 or sar."),
+    url: str = typer.Option("http://127.0.0.1:8080", help="textos serve (embedded simulator) or textos smsc --http-port."),
+) -> None:
+    """Inject an incoming SMS (a reply, a STOP) into a running simulator."""
+    import httpx
+
+    try:
+        answer = httpx.post(
+            url.rstrip("/") + "/_simulator/mo", json={"sender": sender, "receiver": receiver, "text": text, "concat": concat}, timeout=10
+        )
+    except httpx.HTTPError as exc:
+        typer.echo(f"no simulator at {url}: {exc}", err=True)
+        raise typer.Exit(1)
+    if answer.status_code != 200:
+        typer.echo(f"{answer.status_code}: {answer.text}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"injected in {answer.json()['parts']} part(s)")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``smsc`` command to the main CLI."""
+    """Add the ``smsc`` and ``mo`` commands to the main CLI."""
     app.command("smsc")(smsc)
+    app.command("mo")(mo)

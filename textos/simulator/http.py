@@ -1,0 +1,81 @@
+"""The simulator's HTTP hook: inject an incoming SMS, read the counters.
+
+Served under ``/_simulator`` by ``textos serve`` (embedded simulator) and by
+``textos smsc --http-port`` (standalone), to loopback callers only; ``textos mo`` posts
+to it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Callable
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel, ConfigDict
+
+from textos.services.errors import BadRequest, Forbidden, NotFound
+from textos.simulator.smsc import SmscSimulator
+
+PREFIX = "/_simulator"
+
+
+class IncomingInjection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sender: str
+    receiver: str
+    text: str
+    concat: str = "udh8"
+    """How a long text is split: ``udh8``, ``udh16`` or ``sar``."""
+
+
+def stats_of(sim: SmscSimulator) -> dict:
+    return {
+        "port": sim.port,
+        "submits": sim.submits,
+        "throttled": sim.throttled,
+        "rejected": sim.rejected,
+        "receiptsSent": sim.receipts_sent,
+        "receiptsAcked": sim.receipts_acked,
+        "moSent": sim.mo_sent,
+        "binds": sim.binds,
+    }
+
+
+def hook_router(find: Callable[[Request], SmscSimulator | None]) -> APIRouter:
+    """``POST /_simulator/mo`` and ``GET /_simulator/stats`` for the simulator ``find`` returns."""
+    router = APIRouter(prefix=PREFIX, tags=["simulator"])
+
+    def simulator(request: Request) -> SmscSimulator:
+        client = request.client.host if request.client else ""
+        try:
+            loopback = ipaddress.ip_address(client).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise Forbidden("the simulator hook answers loopback callers only")
+        sim = find(request)
+        if sim is None:
+            raise NotFound("no embedded SMSC simulator is running")
+        return sim
+
+    @router.post("/mo", summary="Inject a mobile-originated SMS (a reply, a STOP) into the simulator")
+    def inject_mo(body: IncomingInjection, request: Request) -> dict:
+        if body.concat not in ("udh8", "udh16", "sar"):
+            raise BadRequest("concat: udh8, udh16 or sar")
+        return {"parts": simulator(request).inject_mo(body.sender, body.receiver, body.text, concat=body.concat)}
+
+    @router.get("/stats", summary="Simulator counters")
+    def stats(request: Request) -> dict:
+        return stats_of(simulator(request))
+
+    return router
+
+
+def hook_app(sim: SmscSimulator) -> FastAPI:
+    """The hook alone, for a standalone simulator (``textos smsc --http-port``)."""
+    from textos.api.errors import install
+
+    app = FastAPI(title="Textos SMSC simulator", docs_url=None, redoc_url=None)
+    install(app)
+    app.include_router(hook_router(lambda request: sim))
+    return app
