@@ -36,8 +36,8 @@ def carrier_connectors(settings: Settings) -> dict[str, Connector]:
 
     connectors: dict[str, Connector] = {}
     for name, table in settings.carriers.items():
-        url = table["url"] if isinstance(table, dict) else str(table)
-        connectors[name] = SmppConnector(SmppCarrierConfig.from_url(url, name=name), name=name)
+        config = SmppCarrierConfig.from_table(name, table if isinstance(table, dict) else {"url": str(table)})
+        connectors[name] = SmppConnector(config, name=name)
     for i, url in enumerate(settings.smsc_urls, 1):
         name = f"smsc{i}"
         connectors[name] = SmppConnector(SmppCarrierConfig.from_url(url, name=name), name=name)
@@ -47,7 +47,9 @@ def carrier_connectors(settings: Settings) -> dict[str, Connector]:
 def build_router(settings: Settings, connectors: dict[str, Connector]) -> Router:
     routes: list[Route] = []
     for entry in settings.routes:
-        names = entry.get("carriers") or [entry["carrier"]]
+        names = entry.get("carriers") or ([entry["carrier"]] if "carrier" in entry else [])
+        if not names:
+            raise ValueError(f"routes: the route for prefix {entry.get('prefix', '')!r} names no carriers (carriers = [\"…\"])")
         unknown = [n for n in names if n not in connectors]
         if unknown:
             raise ValueError(f"routes: unknown carrier(s) {', '.join(unknown)} (known: {', '.join(connectors)})")
@@ -120,6 +122,10 @@ def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True
 def serve(settings: Settings) -> None:
     """Run API, dispatcher and simulator until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:  # carriers and routes are checked before anything starts: a typo is one line, not a traceback
+        build_router(settings, carrier_connectors(settings))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SystemExit(f"textos: configuration error: {exc}") from None
     app = build_app(settings)
     # Everything built so far (modules, ORM mappers, routes, metadata) lives as long as the
     # process: keep it out of the collector's generations, and collect the young generation

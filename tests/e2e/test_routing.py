@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import create_engine, text
 
 from conftest import start_server, stop_server, wait_until
@@ -20,6 +21,7 @@ url = "smpp://a:a@127.0.0.1:{primary.sim.port}?window=8"
 url = "smpp://b:b@127.0.0.1:{backup.sim.port}?window=8"
 [carriers.uk]
 url = "smpp://c:c@127.0.0.1:{uk.sim.port}?window=8"
+ton_npi_alpha = [5, 9]
 
 [[routes]]
 prefix = "+33"
@@ -38,6 +40,8 @@ carriers = ["uk"]
         tenant.wait_final(first["ids"] + gb["ids"])
         assert sorted(r.destination_addr for r in primary.sim.records) == ["33612345601", "33612345602"]
         assert [r.destination_addr for r in uk.sim.records] == ["447400123456"]
+        assert [r.source_ton_npi for r in uk.sim.records] == [(5, 9)]  # the carrier's own TON/NPI rule
+        assert {r.source_ton_npi for r in primary.sim.records} == {(5, 0)}
         assert list(backup.sim.records) == []
 
         primary.close()  # the primary carrier goes down: its link drops and cannot come back
@@ -50,6 +54,13 @@ carriers = ["uk"]
         stop_server(server)
         for smsc in (backup, uk):
             smsc.close()
+
+
+def test_an_unknown_carrier_option_stops_the_server_with_its_name(make_database, tmp_path):
+    (tmp_path / "textos.toml").write_text('[carriers.orange]\nurl = "smpp://a:secret@127.0.0.1:1"\nwindw = 8\n')
+    with pytest.raises(AssertionError, match="server exited early") as exited:
+        start_server(make_database("sqlite"), tmp_path, "sqlite", extra_env={"TEXTOS_CONFIG": str(tmp_path / "textos.toml")})
+    assert "carriers.orange: windw=8: unknown option" in str(exited.value)
 
 
 def test_simulator_hook_injects_an_incoming_sms(make_database, tmp_path):

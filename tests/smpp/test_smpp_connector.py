@@ -312,6 +312,37 @@ def test_config_from_url():
     assert SmppCarrierConfig.from_url("smpp://a:b@h").port == 2775
     with pytest.raises(ValueError):
         SmppCarrierConfig.from_url("http://a:b@h")
+    cfg = SmppCarrierConfig.from_url("smpp://a:b@h?ton_npi_alpha=5:9&ton_npi_dest=2:1&reconnect=1:60&dlr=0&enquire_link=15")
+    assert (cfg.source_ton_npi["alpha"], cfg.source_ton_npi["numeric"], cfg.dest_ton_npi) == ((5, 9), (1, 1), (2, 1))
+    assert (cfg.reconnect_backoff, cfg.registered_delivery, cfg.enquire_link_interval) == ((1.0, 60.0), False, 15.0)
+
+
+@pytest.mark.parametrize("query, named", [("windw=3", "windw"), ("window=many", "window"), ("ton_npi_alpha=5", "ton_npi_alpha")])
+def test_config_refuses_what_it_does_not_understand(query, named):
+    with pytest.raises(ValueError) as refused:
+        SmppCarrierConfig.from_url(f"smpp://acme:s3cret@h?{query}")
+    assert named in str(refused.value) and "s3cret" not in str(refused.value)
+
+
+def test_config_from_a_toml_table_wins_over_its_url():
+    cfg = SmppCarrierConfig.from_table("orange", {"url": "smpp://a:b@h:2776?window=8&tps=10", "window": 32, "ton_npi_shortcode": [6, 0]})
+    assert (cfg.name, cfg.port, cfg.window, cfg.tps, cfg.source_ton_npi["shortcode"]) == ("orange", 2776, 32, 10.0, (6, 0))
+    with pytest.raises(ValueError, match="carriers.orange: bnds"):
+        SmppCarrierConfig.from_table("orange", {"url": "smpp://a:b@h", "bnds": 2})
+    with pytest.raises(ValueError, match="'url' is required"):
+        SmppCarrierConfig.from_table("orange", {"window": 2})
+
+
+def test_ton_npi_rules_reach_the_smsc():
+    async def main():
+        async with pair(source_ton_npi={"alpha": (5, 9), "numeric": (1, 1)}, dest_ton_npi=(2, 1)) as (smsc, conn, sink):
+            await conn.submit([message(1, "a"), message(2, "b", sender="+33611111111", sender_type="numeric")])
+            by_sender = {r.source_addr: r for r in smsc.records}
+            assert by_sender["Textos"].source_ton_npi == (5, 9)
+            assert by_sender["33611111111"].source_ton_npi == (1, 1)
+            assert {r.dest_ton_npi for r in smsc.records} == {(2, 1)}
+
+    run(main())
 
 
 def test_receipts_and_incoming_messages_as_data_sm():

@@ -57,6 +57,8 @@ class SubmitRecord:
     udh: bytes = b""
     tlvs: dict[int, bytes] = field(default_factory=dict)
     status: int = 0
+    source_ton_npi: tuple[int, int] = (0, 0)
+    dest_ton_npi: tuple[int, int] = (0, 0)
 
     @property
     def concat(self) -> udh.Concat | None:
@@ -261,6 +263,8 @@ class SmscSimulator:
                 payload,
                 header,
                 pdu.tlvs,
+                source_ton_npi=(pdu.source_addr_ton, pdu.source_addr_npi),
+                dest_ton_npi=(pdu.dest_addr_ton, pdu.dest_addr_npi),
             )
         )
         if pdu.registered_delivery & 0x03:

@@ -40,12 +40,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import dataclasses
 import logging
 import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from textos.delivery.connector import (
@@ -174,42 +175,102 @@ class SmppCarrierConfig:
     def from_url(cls, url: str, **overrides: object) -> "SmppCarrierConfig":
         """``smpp://system_id:password@host:port?window=64&tps=500&binds=2&bind=trx``.
 
-        Other query keys: ``system_type``, ``enquire_link``, ``timeout``, ``concat``
-        (udh8|udh16|sar), ``dlr`` (0|1), ``name``, ``throttle_backoff``, ``deadline``.
+        Query keys are the options of ``CARRIER_OPTIONS`` (an unknown key is an error).
         """
         parts = urlsplit(url)
         if parts.scheme not in ("smpp", "smpps"):
             raise ValueError(f"not an smpp:// URL: {url!r}")
-        q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         kw: dict[str, object] = {
             "host": parts.hostname or "127.0.0.1",
             "port": parts.port or 2775,
             "system_id": unquote(parts.username or ""),
             "password": unquote(parts.password or ""),
         }
-        bind = q.get("bind", "trx").lower().replace(" ", "+")
-        kw["bind_mode"] = {"trx": "trx", "transceiver": "trx", "tx+rx": "tx+rx", "txrx": "tx+rx"}.get(bind, bind)
-        for key, attr, conv in (
-            ("window", "window", int),
-            ("binds", "binds", int),
-            ("enquire_link", "enquire_link_interval", float),
-            ("timeout", "response_timeout", float),
-            ("throttle_backoff", "throttle_backoff", float),
-            ("deadline", "submit_deadline", float),
-            ("system_type", "system_type", str),
-            ("concat", "concatenation", str),
-            ("name", "name", str),
-        ):
-            if key in q:
-                kw[attr] = conv(q[key])
-        if "tps" in q:
-            kw["tps"] = float(q["tps"]) if q["tps"] not in ("", "0", "none") else None
-        if "dlr" in q:
-            kw["registered_delivery"] = q["dlr"] not in ("0", "false", "no")
-        if "name" not in q:
+        _apply_options(kw, {k: v[-1] for k, v in parse_qs(parts.query).items()}, where=f"smpp URL {_redacted(parts)}")
+        if "name" not in kw:
             kw["name"] = f"smpp:{kw['system_id']}@{kw['host']}"
         kw.update(overrides)
         return cls(**kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_table(cls, name: str, table: dict[str, Any]) -> "SmppCarrierConfig":
+        """A ``[carriers.NAME]`` table of textos.toml: ``url`` plus any ``CARRIER_OPTIONS``
+        key (``window = 64``, ``ton_npi_alpha = [5, 0]``…), which win over the URL's query."""
+        if "url" not in table:
+            raise ValueError(f"carriers.{name}: 'url' is required (smpp://system_id:password@host:port)")
+        config = cls.from_url(str(table["url"]), name=name)
+        kw: dict[str, object] = {}
+        _apply_options(kw, {k: v for k, v in table.items() if k != "url"}, where=f"carriers.{name}")
+        kw["name"] = name
+        return dataclasses.replace(config, **kw)
+
+
+def _redacted(parts: Any) -> str:
+    return f"smpp://{parts.username or ''}@{parts.hostname or ''}:{parts.port or 2775}"
+
+
+def _pair(conv: Callable[[str], Any]) -> Callable[[Any], tuple[Any, Any]]:
+    """``"5:0"`` or ``[5, 0]`` → ``(5, 0)``."""
+
+    def parse(value: Any) -> tuple[Any, Any]:
+        items = value.split(":") if isinstance(value, str) else list(value)
+        if len(items) != 2:
+            raise ValueError("two values expected, as 5:0")
+        return conv(items[0]), conv(items[1])
+
+    return parse
+
+
+def _flag(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() not in ("0", "false", "no", "off")
+
+
+def _bind_mode(value: Any) -> str:
+    bind = str(value).lower().replace(" ", "+")
+    return {"trx": "trx", "transceiver": "trx", "tx+rx": "tx+rx", "txrx": "tx+rx"}.get(bind, bind)
+
+
+def _tps(value: Any) -> float | None:
+    return None if str(value) in ("", "0", "none") else float(value)
+
+
+CARRIER_OPTIONS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "window": ("window", int),
+    "binds": ("binds", int),
+    "bind": ("bind_mode", _bind_mode),
+    "tps": ("tps", _tps),
+    "enquire_link": ("enquire_link_interval", float),
+    "timeout": ("response_timeout", float),
+    "reconnect": ("reconnect_backoff", _pair(float)),
+    "throttle_backoff": ("throttle_backoff", float),
+    "deadline": ("submit_deadline", float),
+    "system_type": ("system_type", str),
+    "service_type": ("service_type", str),
+    "concat": ("concatenation", str),
+    "dlr": ("registered_delivery", _flag),
+    "name": ("name", str),
+    "ton_npi_dest": ("dest_ton_npi", _pair(int)),
+}
+"""Carrier options, in an ``smpp://`` URL's query or a ``[carriers.NAME]`` table:
+key → (``SmppCarrierConfig`` field, parser). ``ton_npi_<sender type>`` (alpha, numeric,
+virtual, shortcode) sets the source TON:NPI used for that kind of sender."""
+
+
+def _apply_options(kw: dict[str, object], options: dict[str, Any], *, where: str) -> None:
+    for key, value in options.items():
+        try:
+            if key.startswith("ton_npi_") and key[8:] in SOURCE_TON_NPI:
+                current = dict(kw.get("source_ton_npi") or SOURCE_TON_NPI)  # type: ignore[call-overload]
+                current[key[8:]] = _pair(int)(value)
+                kw["source_ton_npi"] = current
+                continue
+            if key not in CARRIER_OPTIONS:
+                known = sorted([*CARRIER_OPTIONS, *(f"ton_npi_{t}" for t in SOURCE_TON_NPI)])
+                raise ValueError(f"unknown option (known: {', '.join(known)})")
+            attr, conv = CARRIER_OPTIONS[key]
+            kw[attr] = conv(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {key}={value!r}: {exc}") from None
 
 
 # ── submit bookkeeping ──────────────────────────────────────────────────────
