@@ -325,8 +325,11 @@ def test_config_refuses_what_it_does_not_understand(query, named):
 
 
 def test_config_from_a_toml_table_wins_over_its_url():
-    cfg = SmppCarrierConfig.from_table("orange", {"url": "smpp://a:b@h:2776?window=8&tps=10", "window": 32, "ton_npi_shortcode": [6, 0]})
-    assert (cfg.name, cfg.port, cfg.window, cfg.tps, cfg.source_ton_npi["shortcode"]) == ("orange", 2776, 32, 10.0, (6, 0))
+    cfg = SmppCarrierConfig.from_table(
+        "orange", {"url": "smpp://a:b@h:2776?window=8&tps=10&ton_npi_alpha=5:9", "window": 32, "ton_npi_shortcode": [6, 0]}
+    )
+    assert (cfg.name, cfg.port, cfg.window, cfg.tps) == ("orange", 2776, 32, 10.0)
+    assert (cfg.source_ton_npi["shortcode"], cfg.source_ton_npi["alpha"]) == ((6, 0), (5, 9))
     with pytest.raises(ValueError, match="carriers.orange: bnds"):
         SmppCarrierConfig.from_table("orange", {"url": "smpp://a:b@h", "bnds": 2})
     with pytest.raises(ValueError, match="'url' is required"):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from sqlalchemy import func, select
 
 from textos.delivery.connector import IncomingMessage, IncomingPartInfo

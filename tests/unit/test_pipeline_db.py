@@ -22,7 +22,6 @@ from textos.delivery.routing import Router
 from textos.delivery.receipts import carrier_id_variants
 from textos.services import admin, ledger
 from textos.services.sending import SendRequest, accept_job
-from textos.storage.db import Database
 from textos.storage.fastsql import run
 from textos.storage.models import Account, LedgerEntry, Message, PendingReceipt, utcnow
 

@@ -60,7 +60,8 @@ def smsc(
             hook_task = asyncio.create_task(hook.serve())
             while not hook.started:
                 if hook_task.done():
-                    raise typer.Exit(f"the HTTP hook could not listen on 127.0.0.1:{http_port}")
+                    typer.echo(f"the HTTP hook could not listen on 127.0.0.1:{http_port}", err=True)
+                    raise typer.Exit(1)
                 await asyncio.sleep(0.01)
             typer.echo(f"HTTP hook on http://127.0.0.1:{http_port}/_simulator (textos mo --url http://127.0.0.1:{http_port})")
         try:
@@ -93,7 +94,7 @@ def mo(
         )
     except httpx.HTTPError as exc:
         typer.echo(f"no simulator at {url}: {exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if answer.status_code != 200:
         typer.echo(f"{answer.status_code}: {answer.text}", err=True)
         raise typer.Exit(1)

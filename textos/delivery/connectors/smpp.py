@@ -199,7 +199,7 @@ class SmppCarrierConfig:
         if "url" not in table:
             raise ValueError(f"carriers.{name}: 'url' is required (smpp://system_id:password@host:port)")
         config = cls.from_url(str(table["url"]), name=name)
-        kw: dict[str, object] = {}
+        kw: dict[str, Any] = {"source_ton_npi": config.source_ton_npi}
         _apply_options(kw, {k: v for k, v in table.items() if k != "url"}, where=f"carriers.{name}")
         kw["name"] = name
         return dataclasses.replace(config, **kw)
@@ -256,7 +256,7 @@ key → (``SmppCarrierConfig`` field, parser). ``ton_npi_<sender type>`` (alpha,
 virtual, shortcode) sets the source TON:NPI used for that kind of sender."""
 
 
-def _apply_options(kw: dict[str, object], options: dict[str, Any], *, where: str) -> None:
+def _apply_options(kw: dict[str, Any], options: dict[str, Any], *, where: str) -> None:
     for key, value in options.items():
         try:
             if key.startswith("ton_npi_") and key[8:] in SOURCE_TON_NPI:
