@@ -5,23 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 
 import phonenumbers
-from phonenumbers import geocoder
 
 from textos.api.auth import Caller, authenticate
 from textos.api.schemas import Estimate
 from textos.api.state import state_of
+from textos.domain.countries import country_name
 from textos.domain.ptt import PTT
 from textos.services import billing
 from textos.services.errors import BadRequest, NotFound
 from textos.services.sending import compose_text, describe_text
 
 router = APIRouter(tags=["rates"])
-
-
-def country_name(code: str) -> str:
-    number = phonenumbers.example_number(code.upper())
-    name = geocoder.country_name_for_number(number, "en") if number else ""
-    return name or code.upper()
 
 
 def check_country(country: str, *, allow_all: bool = False) -> str:
