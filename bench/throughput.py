@@ -63,7 +63,7 @@ def wait(pred, timeout: float, what: str):  # type: ignore[no-untyped-def]
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_window: int = 512) -> dict:
+def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_window: int = 512, dispatchers: int = 0) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="textos-bench-"))
     db, pg_name = make_db(backend, tmp)
     smsc_port, api_port = free_port(), free_port()
@@ -79,11 +79,17 @@ def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_windo
         app = cli(db, "app", "create", "--name", "bench")
         ck = cli(db, "credential", "create", "--app", app["applicationKey"], "--nic", nic, "--rule", "GET /*", "--rule", "POST /*")["consumerKey"]
         env = {**os.environ, "TEXTOS_DATABASE_URL": db, "TEXTOS_CONFIG": str(tmp / "none.toml")}
+        smsc_url = f"smpp://bench:bench@127.0.0.1:{smsc_port}?window={window}&binds={binds}"
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "textos.cli.main", "serve", "--port", str(api_port),
-             "--smsc", f"smpp://bench:bench@127.0.0.1:{smsc_port}?window={window}&binds={binds}"],
+            [sys.executable, "-m", "textos.cli.main", "serve", "--port", str(api_port), "--smsc", smsc_url,
+             *(["--no-dispatch"] if dispatchers else [])],
             stdout=open(tmp / "serve.log", "wb"), stderr=subprocess.STDOUT, env=env,
         ))
+        for i in range(dispatchers):  # separate dispatcher processes (PostgreSQL)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "textos.cli.main", "dispatch", "--smsc", smsc_url],
+                stdout=open(tmp / f"dispatch-{i}.log", "wb"), stderr=subprocess.STDOUT, env=env,
+            ))
         endpoint = f"http://127.0.0.1:{api_port}/1.0"
         wait(lambda: _up(endpoint), 30, "server")
         ovh.client.ENDPOINTS["bench"] = endpoint
@@ -118,12 +124,14 @@ def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_windo
             time.sleep(0.2)
         engine.dispose()
         cpu = [round(cpu_seconds(p.pid) - c, 2) for p, c in zip(procs, cpu0)]
+        cpu = [cpu[0], round(sum(cpu[1:]), 2)]  # the SMSC; the server (with its dispatchers)
         return {
             "backend": backend,
             "messages": n,
             "window": window,
             "binds": binds,
             "deliver_window": deliver_window,
+            "dispatchers": dispatchers or "in serve",
             "accept_s": round(t_accepted - t0, 2),
             "accepted_per_s": round(n / (t_accepted - t0)),
             "submitted_per_s": round(n / (t_submitted - t0)),
@@ -166,11 +174,12 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--binds", type=int, default=1)
     parser.add_argument("--deliver-window", type=int, default=512, help="the SMSC's window for receipts (deliver_sm awaiting our answer)")
+    parser.add_argument("--dispatchers", type=int, default=0, help="separate textos dispatch processes (PostgreSQL); 0: serve delivers")
     parser.add_argument("--chunk", type=int, default=1000, help="receivers per POST /jobs")
     args = parser.parse_args()
     print(f"# {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
     for backend in (["sqlite", "postgresql"] if args.backend == "both" else [args.backend]):
-        print(json.dumps(run(backend, args.n, args.window, args.chunk, args.binds, args.deliver_window)), flush=True)
+        print(json.dumps(run(backend, args.n, args.window, args.chunk, args.binds, args.deliver_window, args.dispatchers)), flush=True)
 
 
 if __name__ == "__main__":

@@ -199,14 +199,19 @@ def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str
     return server
 
 
-def stop_server(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGINT)
+def stop_process(process: subprocess.Popen[Any], timeout: float = 20) -> None:
+    """Ctrl-C a process we started, then kill it if it does not stop in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
         try:
-            server.process.wait(timeout=15)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+            process.kill()
+            process.wait()
+
+
+def stop_server(server: Server) -> None:
+    stop_process(server.process)
 
 
 @pytest.fixture(params=BACKENDS)

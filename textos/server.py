@@ -7,8 +7,10 @@ configured), the connectors and the dispatcher.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import signal
 from typing import Any
 
 import uvicorn
@@ -119,18 +121,63 @@ def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True
     return create_app(state)
 
 
-def serve(settings: Settings) -> None:
-    """Run API, dispatcher and simulator until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:  # carriers and routes are checked before anything starts: a typo is one line, not a traceback
+def _preflight(settings: Settings, *, dispatch: bool) -> None:
+    """Check carriers and routes (and, on SQLite, that no other dispatcher runs) before
+    anything starts: a mistake is one line, not a traceback."""
+    try:
         build_router(settings, carrier_connectors(settings))
     except (KeyError, TypeError, ValueError) as exc:
         raise SystemExit(f"textos: configuration error: {exc}") from None
-    app = build_app(settings)
+    if dispatch and settings.database_url.startswith("sqlite"):
+        from textos.delivery.ownership import AnotherDispatcher, Instance
+
+        try:
+            Instance(Database(settings.database_url)).close()
+        except AnotherDispatcher as exc:
+            raise SystemExit(f"textos: {exc}") from None
+
+
+def _settle_gc() -> None:
     # Everything built so far (modules, ORM mappers, routes, metadata) lives as long as the
     # process: keep it out of the collector's generations, and collect the young generation
     # less often (delivery allocates many short-lived objects; few of them form cycles).
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+
+
+def serve(settings: Settings, *, dispatch: bool = True) -> None:
+    """Run the API, and (unless ``dispatch`` is false) the dispatcher and simulator, until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _preflight(settings, dispatch=dispatch)
+    app = build_app(settings, dispatch=dispatch)
+    _settle_gc()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+
+
+def dispatch(settings: Settings) -> None:
+    """Run the dispatcher alone (carriers, or the embedded simulator), until SIGINT/SIGTERM.
+
+    Beside ``textos serve --no-dispatch`` or another ``textos serve``, on PostgreSQL: any
+    number of dispatchers share the queue (``delivery.ownership``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _preflight(settings, dispatch=True)
+    db = Database(settings.database_url)
+    db.migrate()
+    runtime = Runtime(settings, db)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        await runtime.start(AppState(settings=settings, db=db))
+        _settle_gc()
+        await stopping.wait()
+        log.info("stopping the dispatcher")
+        await runtime.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        db.dispose()

@@ -3,14 +3,13 @@ SMS injected from the command line reaches a Textos server bound to that simulat
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 
 import httpx
 from sqlalchemy import create_engine, text
 
-from conftest import free_port, start_server, stop_server, wait_until
+from conftest import free_port, start_server, stop_process, stop_server, wait_until
 from textos.storage.db import normalize_url
 
 
@@ -63,9 +62,5 @@ def test_textos_mo_through_a_standalone_simulator(make_database, tmp_path):
     finally:
         if server is not None:
             stop_server(server)
-        smsc.send_signal(signal.SIGINT)
-        try:
-            smsc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            smsc.kill()
+        stop_process(smsc)
         log.close()

@@ -41,11 +41,29 @@ def serve(
     public_url: Optional[str] = typer.Option(None, "--public-url", help="Base URL clients sign against, behind a reverse proxy."),
     smsc: list[str] = typer.Option([], "--smsc", help="Add a carrier: smpp://system_id:password@host:port?window=64&tps=500"),
     config: Optional[str] = typer.Option(None, "--config", help="TOML settings file (default ./textos.toml)."),
+    no_dispatch: bool = typer.Option(
+        False, "--no-dispatch", help="Serve the API only; textos dispatch processes deliver (PostgreSQL)."
+    ),
 ) -> None:
     """Run the API, the dispatcher and the built-in SMSC simulator in one process."""
     from textos.server import serve as run
 
     settings = load_settings(config, database_url=database_url, host=host, port=port, public_url=public_url)
+    if smsc:
+        settings.smsc_urls = [*settings.smsc_urls, *smsc]
+    run(settings, dispatch=not no_dispatch)
+
+
+@app.command()
+def dispatch(
+    database_url: Optional[str] = DbOption,
+    smsc: list[str] = typer.Option([], "--smsc", help="Add a carrier: smpp://system_id:password@host:port?window=64&tps=500"),
+    config: Optional[str] = typer.Option(None, "--config", help="TOML settings file (default ./textos.toml)."),
+) -> None:
+    """Run a dispatcher without the API. On PostgreSQL several can share the queue."""
+    from textos.server import dispatch as run
+
+    settings = load_settings(config, database_url=database_url)
     if smsc:
         settings.smsc_urls = [*settings.smsc_urls, *smsc]
     run(settings)

@@ -7,15 +7,17 @@ Every state change is written before the next step starts:
        └─ expired (refunded)                           (retry: back to queued, later)
 
 Guarantee: a message accepted by the API is submitted at least once, and more than
-once only if the process stops while the message is *submitting*: claimed, handed to
-the carrier, its result not yet stored. On start, messages left *submitting* are
-queued again, so the possible duplicates are bounded by what was in flight:
-``batch × max_inflight`` messages at most (the SMPP window bounds it further, since
-parts not yet written to the socket were never sent).
+once only if its dispatcher stops while the message is *submitting*: claimed, handed
+to the carrier, its result not yet stored. Messages left *submitting* are queued again
+once their dispatcher is known to be gone (``delivery.ownership``: at the start of
+SQLite's one dispatcher; on PostgreSQL, by any dispatcher that can take the gone one's
+lock), so the possible duplicates are bounded by what was in flight:
+``batch × max_inflight`` messages per stopped dispatcher at most (the SMPP window bounds
+it further, since parts not yet written to the socket were never sent).
 
-Throughput: up to ``max_inflight`` batches are submitted concurrently, and all
-database writes of the dispatcher (claims, submit results, receipts) go through one
-writer thread that coalesces whatever is waiting into a single transaction.
+Throughput: up to ``max_inflight`` batches are submitted concurrently; database writes
+go through writer threads that coalesce whatever is waiting into one transaction
+(see ``Dispatcher.__init__``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from textos.delivery.connector import Connector, IncomingMessage, OutboundMessage, Receipt, SubmitOutcome, SubmitResult
 from textos.delivery.incoming import PART_TTL, store_incoming, sweep_parts
+from textos.delivery.ownership import Instance, requeue_orphans
 from textos.delivery.receipts import apply_receipts, canonical_carrier_id, replay_pending
 from textos.delivery.routing import Router
 from textos.domain.encoding import Encoding
@@ -44,22 +47,26 @@ from textos.storage.models import utcnow
 log = logging.getLogger("textos.dispatcher")
 
 PRIORITY_NAMES = {0: "high", 1: "medium", 2: "low", 3: "veryLow"}
+ORPHAN_SWEEP = 2.0
+"""Seconds between looks for messages in flight of stopped dispatchers (PostgreSQL)."""
 
 
 def recover(session: Session) -> int:
-    """Queue again what a previous process left in flight (see the module's guarantee)."""
+    """Queue again everything in flight: what the previous run of SQLite's one dispatcher
+    left (see the module's guarantee; PostgreSQL: ``ownership.requeue_orphans``)."""
     return run(session, "UPDATE messages SET status = 'queued' WHERE status = 'submitting'").rowcount or 0
 
 
-def claim_due(session: Session, limit: int, postgres: bool) -> list[OutboundMessage]:
-    """Move up to ``limit`` due messages to *submitting*: by priority, then longest due first."""
+def claim_due(session: Session, limit: int, postgres: bool, instance: int | None = None) -> list[OutboundMessage]:
+    """Move up to ``limit`` due messages to *submitting* under dispatcher ``instance``:
+    by priority, then longest due first."""
     lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
     rows = run(
         session,
-        "UPDATE messages SET status = 'submitting', attempts = attempts + 1 WHERE id IN ("
+        "UPDATE messages SET status = 'submitting', attempts = attempts + 1, claimed_by = ? WHERE id IN ("
         " SELECT id FROM messages WHERE status = 'queued' AND send_at <= ? ORDER BY priority, send_at, id LIMIT ?" + lock + ")"
         " RETURNING id, job_id, sender, receiver, text, encoding, parts, priority, expires_at",
-        (db_time(session, utcnow()), limit),
+        (instance, db_time(session, utcnow()), limit),
     ).fetchall()
     if not rows:
         return []
@@ -254,6 +261,9 @@ class Dispatcher:
         self._stopping = False
         self._last_sweep = 0.0
         self._last_replay = 0.0
+        self._last_orphans = time.monotonic()
+        self.instance: Instance | None = None
+        """This dispatcher's identity (``delivery.ownership``), from ``start()``."""
 
     # Events (called by connectors)
     async def on_receipts(self, receipts: Sequence[Receipt]) -> None:
@@ -283,12 +293,16 @@ class Dispatcher:
         self._wake = asyncio.Event()
 
         def boot() -> int:
-            with self.db.session() as s:
-                return recover(s)
+            self.instance = Instance(self.db)
+            if self.db.is_sqlite:
+                with self.db.session() as s:
+                    return recover(s)
+            return requeue_orphans(self.db, self.instance, at_start=True)
 
         requeued = await self._claimer.call(boot)
+        log.info("dispatcher instance %d started", self.instance.number if self.instance else 0)
         if requeued:
-            log.warning("requeued %d messages left in flight by a previous run", requeued)
+            log.warning("requeued %d messages left in flight by a stopped dispatcher", requeued)
         for connector in self.router.connectors:
             await connector.start(self)
         self._task = asyncio.create_task(self._run(), name="dispatcher")
@@ -311,6 +325,8 @@ class Dispatcher:
             await connector.close()
         for writer in {self._writer, self._claimer, self._receipter}:
             writer.close()
+        if self.instance is not None:
+            self.instance.close()  # only now: what it had in flight is settled or stays ours
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -340,7 +356,7 @@ class Dispatcher:
 
         def claim() -> list[OutboundMessage]:
             with self.db.session() as s:
-                return claim_due(s, self.batch, postgres=not self.db.is_sqlite)
+                return claim_due(s, self.batch, postgres=not self.db.is_sqlite, instance=self.instance.number if self.instance else None)
 
         batch = await self._claimer.call(claim)
         if not batch:
@@ -391,6 +407,12 @@ class Dispatcher:
         if expired:
             log.info("expired %d messages", expired)
         now = time.monotonic()
+        if not self.db.is_sqlite and self.instance is not None and now - self._last_orphans >= ORPHAN_SWEEP:
+            self._last_orphans = now
+            self.instance.alive()
+            requeued = requeue_orphans(self.db, self.instance)
+            if requeued:
+                log.warning("requeued %d messages left in flight by a stopped dispatcher", requeued)
         if now - self._last_replay >= 30.0:
             self._last_replay = now
             with self.db.session() as s:

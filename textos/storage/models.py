@@ -197,6 +197,12 @@ class Message(Base):
             sqlite_where=sql_text("carrier_id IS NOT NULL"),
             postgresql_where=sql_text("carrier_id IS NOT NULL"),
         ),
+        Index(
+            "ix_messages_in_flight",
+            "claimed_by",
+            sqlite_where=sql_text("status = 'submitting'"),
+            postgresql_where=sql_text("status = 'submitting'"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
@@ -223,6 +229,8 @@ class Message(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The dispatcher instance that claimed it last (see ``delivery.ownership``)."""
     connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
     carrier_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """Carrier id of the first part (``messageID``), canonical form (see ``delivery.receipts``)."""
