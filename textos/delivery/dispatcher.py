@@ -129,7 +129,7 @@ def store_results(session: Session, results: Sequence[SubmitResult], connector_o
             for i, pid in enumerate(r.part_ids)
         ]
         run_many(session, "INSERT INTO message_parts (message_id, part_no, carrier_id) VALUES (?, ?, ?)", parts)
-        replay_pending(session, [canonical_carrier_id(pid) for r in accepted for pid in r.part_ids])
+        replay_pending(session, [pid for r in accepted for pid in r.part_ids])
     for r in results:
         if r.outcome is SubmitOutcome.REJECTED:
             close_unsent(
@@ -207,7 +207,7 @@ class _Writer:
                                 again += [r.carrier_id for r in batch]
                     if again and self.concurrent:
                         with self.db.session() as s:
-                            replay_pending(s, [canonical_carrier_id(cid) for cid in again])
+                            replay_pending(s, again)
                     return changed
 
                 try:

@@ -200,7 +200,8 @@ def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list
 
 
 def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -> int:
-    """Apply kept receipts whose message or part is now stored; returns how many were applied.
+    """Apply kept receipts whose message or part is now stored (those of ``carrier_ids``,
+    in any form, or the oldest ones); returns how many were applied.
 
     Only kept receipts that match something are taken (deleted, then applied); the
     others stay as they are. Taking is by ``DELETE … RETURNING``: of two transactions
