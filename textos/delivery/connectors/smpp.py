@@ -158,7 +158,7 @@ class SmppCarrierConfig:
     submit_deadline: float = 30.0
     """How long a submit() call keeps retrying parts (see module docstring)."""
     receipt_batch_delay: float = 0.0
-    """Seconds to wait for more receipts before storing a batch. None by default: while
+    """Seconds to wait for more receipts before storing a batch. No wait by default: while
     one batch is being stored the next one gathers anyway, and waiting only holds the
     SMSC's receipt window (a window of 64 with 5 ms here capped receipts at ~6k/s)."""
     name: str = "smpp"
