@@ -27,7 +27,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import IO, Iterator
 
 import httpx
 
@@ -89,7 +89,7 @@ def address_refusal(ip: IPAddress) -> str | None:
 
 def fetch_to_file(
     url: str,
-    dest: BinaryIO,
+    dest: IO[bytes],
     *,
     allow_private: bool = False,
     limits: FetchLimits = FetchLimits(),
@@ -223,7 +223,7 @@ def _connect(
 
 
 def _save_body(
-    response: httpx.Response, dest: BinaryIO, limits: FetchLimits, deadline: float
+    response: httpx.Response, dest: IO[bytes], limits: FetchLimits, deadline: float
 ) -> int:
     too_large = FetchError(f"the document is larger than {_size(limits.max_bytes)}")
     declared = response.headers.get("content-length", "")

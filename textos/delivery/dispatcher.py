@@ -78,7 +78,7 @@ def claim_due(session: Session, limit: int, postgres: bool, instance: int | None
         ).fetchall()
     }
     rows.sort(key=lambda r: (r[7], r[0]))
-    out = []
+    out: list[OutboundMessage] = []
     append = out.append
     times: dict[Any, dt.datetime | None] = {}  # messages of a job share their expiry
     encodings = _ENCODINGS
@@ -196,15 +196,15 @@ class _Writer:
                 def work() -> list[list[int]]:
                     again: list[str] = []
                     with self.db.session() as s:
-                        for batch, connector_of, _ in results:
-                            store_results(s, batch, connector_of)
-                            again += [pid for r in batch if r.outcome is SubmitOutcome.ACCEPTED for pid in r.part_ids]
+                        for stored, connector_of, _ in results:
+                            store_results(s, stored, connector_of)
+                            again += [pid for r in stored if r.outcome is SubmitOutcome.ACCEPTED for pid in r.part_ids]
                         changed = []
-                        for batch, _ in receipts:
-                            ids, pending = apply_receipts(s, batch)
+                        for applied, _ in receipts:
+                            ids, pending = apply_receipts(s, applied)
                             changed.append(ids)
                             if pending:
-                                again += [r.carrier_id for r in batch]
+                                again += [receipt.carrier_id for receipt in applied]
                     if again and self.concurrent:
                         with self.db.session() as s:
                             replay_pending(s, again)

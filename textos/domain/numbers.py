@@ -82,7 +82,7 @@ class _RegionRules:
         npfp = meta.national_prefix_for_parsing
         self.prefix_re = _re.compile(npfp) if npfp else None
         # a plain national prefix ("0") with no transform rule can be stripped on the fast path
-        simple = bool(npfp) and npfp.isdigit() and npfp == meta.national_prefix and not meta.national_prefix_transform_rule
+        simple = npfp is not None and npfp.isdigit() and npfp == meta.national_prefix and not meta.national_prefix_transform_rule
         self.prefix = npfp if simple else None
         self._any_type: dict[int, Any] = {}
 
@@ -144,7 +144,7 @@ class FastReceivers:
     def fast(self, raw: str) -> Receiver | None:
         """The receiver when the fast path can prove it valid, else None (undecided)."""
         receiver = self.decide(raw)
-        return receiver if receiver is not INVALID else None
+        return receiver if isinstance(receiver, Receiver) else None
 
     def decide(self, raw: str) -> Receiver | object | None:
         """A :class:`Receiver`, ``INVALID`` when provably invalid, or None (undecided)."""

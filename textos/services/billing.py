@@ -68,7 +68,8 @@ def _decimal(value: Any, name: str) -> Decimal:
 def money(value: Decimal | float, currency: str) -> dict[str, Any]:
     """``order.Price``: value, text, currency and micro-cents (``priceInUcents``, 1 € = 10⁸)."""
     amount = Decimal(str(value))
-    digits = max(2, min(4, -amount.normalize().as_tuple().exponent)) if amount else 2
+    exponent = amount.normalize().as_tuple().exponent
+    digits = max(2, min(4, -exponent)) if amount and isinstance(exponent, int) else 2
     symbol = CURRENCY_SYMBOLS.get(currency, currency)
     return {
         "currencyCode": currency,

@@ -252,6 +252,8 @@ def prepare(
     seen_add = seen.add
 
     distinct = rows_read = invalid_count = total_milli = 0
+    e164: str
+    country: str
     try:
         for row in rows:
             rows_read += 1
@@ -400,6 +402,7 @@ def _pg_block_writer(common: dict[str, Any]) -> Callable[[list[tuple[Any, ...]]]
 def _insert_messages(session: Session, prepared: Prepared, common: dict[str, Any], postgres: bool) -> None:
     """Insert every spooled row in the session's transaction, as fast as the backend allows."""
     raw = session.connection().connection.driver_connection
+    assert raw is not None
     a, j, s, t = common["account_id"], common["job_id"], common["sender"], common["tag"]
     prio, diff = common["priority"], common["differed_period"]
     send_at, expires_at, now = common["send_at"], common["expires_at"], common["created_at"]
@@ -533,6 +536,7 @@ def _stream_campaign(
                 )
                 block = _pg_block_writer(common)
                 raw = session.connection().connection.driver_connection
+                assert raw is not None
                 with raw.cursor() as cur, cur.copy(_PG_COPY) as copy:
                     while (item := chunks.get()) is not _END:
                         copy.write(block(item))

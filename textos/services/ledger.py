@@ -26,8 +26,9 @@ around its threshold and order again).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import case, func, select, true, update
+from sqlalchemy import Table, case, func, select, true, update
 from sqlalchemy.orm import Session
 
 from textos.services.errors import BadRequest, NotEnoughCredits
@@ -188,7 +189,7 @@ def post_many(session: Session, account_id: int, movements: list[Movement]) -> N
     for m in movements:
         running += m.amount_milli
         rows.append(_entry(account_id, m, running))
-    session.execute(LedgerEntry.__table__.insert(), rows)
+    session.execute(cast(Table, LedgerEntry.__table__).insert(), rows)
     _after_move(session, account_id, total, moved, movements[0].actor)
 
 

@@ -28,6 +28,7 @@ from textos.domain import encoding as enc
 from textos.simulator.scenario import Rule, outcome_for
 from textos.smpp import pdu as P
 from textos.smpp import udh
+from textos.smpp.udh import Concat
 from textos.smpp.receipt_text import STATE_CODE
 from textos.smpp.session import Session
 
@@ -61,7 +62,7 @@ class SubmitRecord:
     dest_ton_npi: tuple[int, int] = (0, 0)
 
     @property
-    def concat(self) -> udh.Concat | None:
+    def concat(self) -> Concat | None:
         return udh.parse_udh(self.udh) if self.udh else udh.parse_sar(self.tlvs)
 
     @property

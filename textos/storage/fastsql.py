@@ -174,7 +174,8 @@ def _make_plan(sql: str) -> _PgPlan | None:
         types = _column_types(table)
         if types is None or len(columns) != len(values) or any(c not in types for c in columns):
             return None
-        arrays, select = [], []
+        arrays: list[str] = []
+        select: list[str] = []
         for column, value in zip(columns, values):
             if value == "?":
                 name = f"c{len(arrays)}"
@@ -184,10 +185,10 @@ def _make_plan(sql: str) -> _PgPlan | None:
                 return None
             else:
                 select.append(value)
-        names = ", ".join(f"c{i}" for i in range(len(arrays)))
+        listed = ", ".join(f"c{i}" for i in range(len(arrays)))
         return _PgPlan(  # rows keep their order (ids are given in that order, as with executemany)
             f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(select)}"
-            f" FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS v({names}, n) ORDER BY v.n",
+            f" FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS v({listed}, n) ORDER BY v.n",
             len(arrays), None,
         )
     m = _UPDATE_RE.fullmatch(sql)
@@ -197,7 +198,9 @@ def _make_plan(sql: str) -> _PgPlan | None:
     types = _column_types(table)
     if types is None or key not in types:
         return None
-    out, arrays, names = [], [], []
+    out: list[str] = []
+    arrays = []
+    names: list[str] = []
     for item in sets.split(","):
         column, eq, expr = item.partition("=")
         column, expr = column.strip(), expr.strip()

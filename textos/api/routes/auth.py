@@ -62,7 +62,7 @@ def _credential_view(cred: Credential) -> dict:
 @router.get("/auth/currentCredential", summary="The credential of this call")
 def current_credential(request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
-        return _credential_view(session.get(Credential, caller.credential_id))
+        return _credential_view(session.get_one(Credential, caller.credential_id))
 
 
 @router.get("/auth/details", summary="Who is calling")
@@ -81,7 +81,7 @@ def details(caller: Caller = Depends(authenticate)) -> dict:
 @router.post("/auth/logout", summary="Expire the consumer key of this call")
 def logout(request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
-        cred = session.get(Credential, caller.credential_id)
+        cred = session.get_one(Credential, caller.credential_id)
         cred.state = "expired"
 
 
@@ -104,7 +104,7 @@ def validation_page(request: Request, credentialToken: str) -> HTMLResponse:
         cred = session.scalar(select(Credential).where(Credential.validation_token == credentialToken))
         if cred is None or cred.state != "pendingValidation":
             raise NotFound("credentialToken: unknown or already used")
-        app = session.get(Application, cred.application_id)
+        app = session.get_one(Application, cred.application_id)
         rules = "".join(f"<li><code>{html.escape(r['method'])} {html.escape(r['path'])}</code></li>" for r in cred.rules)
         return HTMLResponse(_PAGE.format(app=html.escape(app.name or app.app_key), rules=rules, token=html.escape(credentialToken), error=""))
 

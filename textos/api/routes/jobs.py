@@ -93,6 +93,7 @@ async def create_job(serviceName: str, body: JobCreate, request: Request, caller
 
     def work_bulk() -> dict:
         # A job from a document is a campaign: it gets a batch row showing its progress.
+        assert source is not None
         with st.db.session() as session:
             account = owned_account(session, caller, serviceName)
             bulk.load_context(session, account, send, st.settings)  # refuse early (sender, disabled account)
@@ -129,7 +130,7 @@ def get_job(serviceName: str, id: Id, request: Request, caller: Caller = Depends
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
         message = _message(session, account.id, id)
-        return job_view(message, session.get(Job, message.job_id))
+        return job_view(message, session.get_one(Job, message.job_id))
 
 
 @router.delete("/sms/{serviceName}/jobs/{id}", summary="Stop a pending job and refund it")

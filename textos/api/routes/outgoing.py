@@ -94,7 +94,7 @@ def get_outgoing(serviceName: str, id: Id, request: Request, caller: Caller = De
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
         message = _outgoing(session, account.id, id)
-        return outgoing_view(message, session.get(Job, message.job_id))
+        return outgoing_view(message, session.get_one(Job, message.job_id))
 
 
 @router.delete("/sms/{serviceName}/outgoing/{id}", summary="Delete a sent SMS from the history")

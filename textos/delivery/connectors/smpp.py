@@ -339,7 +339,7 @@ class _Link:
         while not self.connector.closing:
             session: Session | None = None
             try:
-                _, session = await asyncio.wait_for(
+                _, connected = await asyncio.wait_for(
                     loop.create_connection(
                         lambda: Session(
                             self.connector._on_request,
@@ -352,6 +352,7 @@ class _Link:
                     ),
                     cfg.response_timeout,
                 )
+                session = connected
                 bind = P.Bind(
                     BIND_COMMANDS[self.role],
                     system_id=cfg.system_id,

@@ -25,6 +25,9 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic: no connection given and no sqlalchemy.url configured")
+    engine = create_engine(url)
     with engine.connect() as conn:
         _run(conn)
