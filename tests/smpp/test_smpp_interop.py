@@ -166,3 +166,66 @@ def test_smpplib_client_against_simulator():
         await smsc.stop()
 
     asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_connector_resends_what_smpp34_left_unanswered_when_it_unbinds_mid_window():
+    """smpp34 answers five submits, holds the next ones, then unbinds. The connector
+    reports what got no answer (or was never sent) as RETRY, which the dispatcher queues
+    again; submitted again once the link is back, they all go through, and only the
+    unanswered ones reached the SMSC twice."""
+
+    async def main():
+        port = free_port()
+        server = smpp34.Server("127.0.0.1", port, system_id="RUSTSMSC")
+        await server.start()
+        by_bind: dict[int, list[str]] = {}  # destinations submitted, by bind (1st, 2nd)
+        held: list[smpp34.SubmitSmEvent] = []
+        esmes: list[smpp34.Esme] = []
+        unbound = asyncio.Event()
+
+        async def smsc() -> None:
+            n = 0x100
+            while True:
+                ev = await server.next()
+                if isinstance(ev, smpp34.Esme):
+                    esmes.append(ev)
+                elif isinstance(ev, smpp34.SubmitSmEvent):
+                    by_bind.setdefault(len(esmes), []).append(ev.destination_addr)
+                    if len(esmes) == 1 and len(by_bind[1]) > 5:
+                        held.append(ev)  # no answer: still in the window when the link goes
+                        if len(held) == 3:
+                            unbound.set()
+                            asyncio.ensure_future(esmes[0].unbind())  # its answer may never come: the link goes
+                        continue
+                    ev.accept(format(n, "x"))
+                    n += 1
+
+        task = asyncio.create_task(smsc())
+        conn = SmppConnector(
+            SmppCarrierConfig(port=port, system_id="acme", password="pw", window=8, reconnect_backoff=(0.05, 0.2), response_timeout=5)
+        )
+        await conn.start(Sink())
+        await conn.wait_up()
+        try:
+            messages = [message(i, f"m{i}", receiver=f"+336110000{i:02d}") for i in range(20)]
+            results = await asyncio.wait_for(conn.submit(messages), 15)
+            assert unbound.is_set()
+            accepted = {r.message_id for r in results if r.outcome is SubmitOutcome.ACCEPTED}
+            retry = {r.message_id for r in results if r.outcome is SubmitOutcome.RETRY}
+            assert len(accepted) == 5 and accepted | retry == set(range(20))
+            await conn.wait_up(5)
+            again = await asyncio.wait_for(conn.submit([m for m in messages if m.id in retry]), 15)
+            assert {r.message_id for r in again if r.outcome is SubmitOutcome.ACCEPTED} == retry
+            assert len(esmes) == 2, "the connector bound again"
+            first, second = by_bind[1], by_bind[2]
+            unanswered = {ev.destination_addr for ev in held}
+            sent = first + second
+            assert set(sent) == {f"336110000{i:02d}" for i in range(20)}
+            assert {d for d in sent if sent.count(d) > 1} <= unanswered  # only what had no answer went twice
+            assert all(sent.count(d) <= 2 for d in sent)
+        finally:
+            await conn.close()
+            task.cancel()
+            await server.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 25))
