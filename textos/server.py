@@ -22,7 +22,7 @@ from textos.config import Settings
 from textos.delivery.connector import Connector
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher
-from textos.delivery.routing import Route, Router
+from textos.delivery.routing import build_router
 from textos.storage.db import Database
 
 log = logging.getLogger("textos")
@@ -46,21 +46,6 @@ def carrier_connectors(settings: Settings) -> dict[str, Connector]:
     return connectors
 
 
-def build_router(settings: Settings, connectors: dict[str, Connector]) -> Router:
-    routes: list[Route] = []
-    for entry in settings.routes:
-        names = entry.get("carriers") or ([entry["carrier"]] if "carrier" in entry else [])
-        if not names:
-            raise ValueError(f"routes: the route for prefix {entry.get('prefix', '')!r} names no carriers (carriers = [\"…\"])")
-        unknown = [n for n in names if n not in connectors]
-        if unknown:
-            raise ValueError(f"routes: unknown carrier(s) {', '.join(unknown)} (known: {', '.join(connectors)})")
-        routes.append(Route(str(entry.get("prefix", "")), tuple(connectors[n] for n in names)))
-    if not any(r.prefix == "" for r in routes) and connectors:
-        routes.append(Route("", tuple(connectors.values())))
-    return Router(routes)
-
-
 class Runtime:
     """Simulator, connectors and dispatcher, started and stopped with the app."""
 
@@ -76,7 +61,7 @@ class Runtime:
         if not connectors and settings.embedded_simulator:
             connectors = {"simulator": await self._embedded_simulator()}
         self.dispatcher = Dispatcher(
-            self.db, build_router(settings, connectors), batch=settings.dispatcher_batch, interval=settings.dispatcher_interval,
+            self.db, build_router(settings.routes, connectors), batch=settings.dispatcher_batch, interval=settings.dispatcher_interval,
             max_inflight=settings.dispatcher_inflight, part_ttl=settings.incoming_part_ttl,
         )
         state.dispatcher = self.dispatcher
@@ -125,7 +110,7 @@ def _preflight(settings: Settings, *, dispatch: bool) -> None:
     """Check carriers and routes (and, on SQLite, that no other dispatcher runs) before
     anything starts: a mistake is one line, not a traceback."""
     try:
-        build_router(settings, carrier_connectors(settings))
+        build_router(settings.routes, carrier_connectors(settings))
     except (KeyError, TypeError, ValueError) as exc:
         raise SystemExit(f"textos: configuration error: {exc}") from None
     if dispatch and settings.database_url.startswith("sqlite"):
