@@ -256,3 +256,25 @@ def _someone_waits_for_a_lock(db) -> bool:
         return bool(s.execute(text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )).scalar())
+
+
+def test_a_dispatcher_instance_holds_its_number_and_sees_who_is_gone(db):
+    from textos.delivery.ownership import AnotherDispatcher, Instance
+
+    first = Instance(db)
+    try:
+        if db.is_sqlite:
+            with pytest.raises(AnotherDispatcher):
+                Instance(db)
+            return
+        second = Instance(db)
+        assert second.number != first.number
+        assert not second.owner_gone(first.number)  # alive: its lock is held
+        first._conn.close()  # its connection drops (a crash, a network cut)
+        assert second.owner_gone(first.number)
+        second.release(first.number)
+        assert first.alive() is False  # noticed, and took its number again
+        assert first.alive() is True and not second.owner_gone(first.number)
+        second.close()
+    finally:
+        first.close()

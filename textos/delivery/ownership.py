@@ -58,6 +58,7 @@ class Instance:
         return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
 
     def _lock_number(self, number: int | None = None) -> None:
+        """Hold ``number`` (or a free random one) for as long as this connection lives."""
         self._conn = self._connect()
         for _ in range(100):
             candidate = number or secrets.randbelow(2**31 - 1) + 1
@@ -65,7 +66,10 @@ class Instance:
                 self.number = candidate
                 return
             if number is not None:
-                raise RuntimeError(f"dispatcher instance {number} was taken over while its connection was down")
+                # Another dispatcher took it while our connection was down, and with it
+                # what we had in flight: carry on under a new number.
+                log.error("dispatcher instance %d was taken over while its lock connection was down", number)
+                number = None
         raise RuntimeError("no free dispatcher instance number")  # pragma: no cover - 2^31 numbers
 
     def alive(self) -> bool:
