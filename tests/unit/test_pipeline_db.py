@@ -278,3 +278,40 @@ def test_a_dispatcher_instance_holds_its_number_and_sees_who_is_gone(db):
         second.close()
     finally:
         first.close()
+
+
+def test_results_that_could_not_be_stored_are_queued_again_without_a_restart(db, account):
+    """The database refuses the submit results of a batch (it was away): the messages stay
+    *submitting*, no batch holds them any more, and the sweep queues them again."""
+    ids = send(db, account, ["+33612345678", "+33612345679"]).ids
+
+    async def run() -> SimulatorConnector:
+        sim = SimulatorConnector(receipt_delay=0.01)
+        dispatcher = Dispatcher(db, Router.single(sim), interval=0.01)
+        dispatcher.store_retry_delays = (0.01,)
+        dispatcher.orphan_sweep = 0.05
+        real_store, failures = dispatcher._writer.store, [2]
+
+        async def flaky_store(results, connector_of):  # type: ignore[no-untyped-def]
+            if failures[0]:
+                failures[0] -= 1
+                raise RuntimeError("database away")
+            await real_store(results, connector_of)
+
+        dispatcher._writer.store = flaky_store  # type: ignore[method-assign]
+        await dispatcher.start()
+        try:
+            for _ in range(500):
+                with db.read() as s:
+                    if all(s.get(Message, i).status == "delivered" for i in ids):
+                        break
+                await asyncio.sleep(0.02)
+        finally:
+            await dispatcher.stop()
+        return sim
+
+    sim = asyncio.run(run())
+    with db.read() as s:
+        assert [s.get(Message, i).status for i in ids] == ["delivered", "delivered"]
+        assert [s.get(Message, i).attempts for i in ids] == [2, 2]  # claimed again after the failed store
+    assert sorted(m.id for m in sim.submitted) == sorted(ids * 2)  # sent twice, as after a crash: the bound

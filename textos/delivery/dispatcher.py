@@ -11,7 +11,8 @@ once only if its dispatcher stops while the message is *submitting*: claimed, ha
 to the carrier, its result not yet stored. Messages left *submitting* are queued again
 once their dispatcher is known to be gone (``delivery.ownership``: at the start of
 SQLite's one dispatcher; on PostgreSQL, by any dispatcher that can take the gone one's
-lock), so the possible duplicates are bounded by what was in flight:
+lock; and a dispatcher's own whose submit results it could not store, by its sweep),
+so the possible duplicates are bounded by what was in flight:
 ``batch × max_inflight`` messages per stopped dispatcher at most (the SMPP window bounds
 it further, since parts not yet written to the socket were never sent).
 
@@ -48,7 +49,8 @@ log = logging.getLogger("textos.dispatcher")
 
 PRIORITY_NAMES = {0: "high", 1: "medium", 2: "low", 3: "veryLow"}
 ORPHAN_SWEEP = 2.0
-"""Seconds between looks for messages in flight of stopped dispatchers (PostgreSQL)."""
+"""Seconds between looks for messages in flight that nobody holds any more: those of
+stopped dispatchers (PostgreSQL), and our own whose submit results could not be stored."""
 
 
 def recover(session: Session) -> int:
@@ -264,6 +266,11 @@ class Dispatcher:
         self._last_orphans = time.monotonic()
         self.instance: Instance | None = None
         """This dispatcher's identity (``delivery.ownership``), from ``start()``."""
+        self._holding: set[int] = set()
+        """Ids this dispatcher has claimed and whose submit results are not stored yet."""
+        self.store_retry_delays: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
+        """Waits between attempts to store a batch's submit results before giving up."""
+        self.orphan_sweep = ORPHAN_SWEEP
 
     # Events (called by connectors)
     async def on_receipts(self, receipts: Sequence[Receipt]) -> None:
@@ -350,7 +357,8 @@ class Dispatcher:
         now = time.monotonic()
         if now - self._last_sweep >= 1.0:
             self._last_sweep = now
-            await self._claimer.call(self._sweep)
+            holding = frozenset(self._holding)  # claims come after the sweep: this stays true during it
+            await self._claimer.call(lambda: self._sweep(holding))
         if len(self._inflight) >= self.max_inflight:
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
 
@@ -361,6 +369,7 @@ class Dispatcher:
         batch = await self._claimer.call(claim)
         if not batch:
             return False
+        self._holding.update(m.id for m in batch)
         task = asyncio.create_task(self._deliver(batch))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -378,15 +387,17 @@ class Dispatcher:
         outcomes = await asyncio.gather(*(self._submit(c, msgs) for c, msgs in groups.values()))
         results = [r for group in outcomes for r in group] + unrouted
         connector_of = {m.id: c.name for c, msgs in groups.values() for m in msgs}
-        for attempt in range(5):
+        for delay in (*self.store_retry_delays, None):
             try:
                 await self._writer.store(results, connector_of)
                 break
             except Exception:
-                await asyncio.sleep(0.5 * (attempt + 1))
-        else:
-            log.error("gave up storing %d submit results; they will be retried after a restart", len(results))
-            return
+                if delay is None:
+                    log.error("gave up storing %d submit results; the sweep will queue them again", len(results))
+                    self._holding.difference_update(m.id for m in batch)  # stranded: see _requeue_stranded
+                    return
+                await asyncio.sleep(delay)
+        self._holding.difference_update(m.id for m in batch)
         self._notify([r.message_id for r in results if r.outcome is not SubmitOutcome.RETRY])
         if any(r.outcome is SubmitOutcome.RETRY for r in results) and self._wake is not None:
             self._loop.call_later(min((r.retry_after or 1.0) for r in results if r.outcome is SubmitOutcome.RETRY), self._wake.set)  # type: ignore[union-attr]
@@ -401,18 +412,38 @@ class Dispatcher:
         missing = [SubmitResult(m.id, SubmitOutcome.RETRY, error="no result", retry_after=1.0) for m in messages if m.id not in seen]
         return list(results) + missing
 
-    def _sweep(self) -> None:
+    def _requeue_stranded(self, holding: frozenset[int]) -> None:
+        """Queue again our own *submitting* messages that no batch of ours holds any more:
+        their submit results could not be stored (the database was away). Like a crash,
+        without the restart: they may be sent twice, as the module's guarantee says."""
+        assert self.instance is not None
+        with self.db.session() as s:
+            ours = [row[0] for row in run(
+                s, "SELECT id FROM messages WHERE status = 'submitting' AND claimed_by = ?", (self.instance.number,)
+            ).fetchall()]
+            stranded = [mid for mid in ours if mid not in holding]
+            if stranded:
+                run_many(
+                    s, "UPDATE messages SET status = 'queued' WHERE id = ? AND status = 'submitting' AND claimed_by = "
+                    + str(int(self.instance.number)), [(mid,) for mid in stranded],
+                )
+        if stranded:
+            log.warning("requeued %d of our messages whose submit results could not be stored", len(stranded))
+
+    def _sweep(self, holding: frozenset[int]) -> None:
         with self.db.session() as s:
             expired = expire_overdue(s)
         if expired:
             log.info("expired %d messages", expired)
         now = time.monotonic()
-        if not self.db.is_sqlite and self.instance is not None and now - self._last_orphans >= ORPHAN_SWEEP:
+        if self.instance is not None and now - self._last_orphans >= self.orphan_sweep:
             self._last_orphans = now
-            self.instance.alive()
-            requeued = requeue_orphans(self.db, self.instance)
-            if requeued:
-                log.warning("requeued %d messages left in flight by a stopped dispatcher", requeued)
+            if not self.db.is_sqlite:
+                self.instance.alive()
+                requeued = requeue_orphans(self.db, self.instance)
+                if requeued:
+                    log.warning("requeued %d messages left in flight by a stopped dispatcher", requeued)
+            self._requeue_stranded(holding)
         if now - self._last_replay >= 30.0:
             self._last_replay = now
             with self.db.session() as s:
