@@ -7,8 +7,8 @@ Every state change is written before the next step starts:
        └─ expired (refunded)                           (retry: back to queued, later)
 
 Guarantee: a message accepted by the API is submitted at least once, and more than
-once only if its dispatcher stops while the message is *submitting*: claimed, handed
-to the carrier, its result not yet stored. Messages left *submitting* are queued again
+once only if its submit result is lost: its dispatcher stops, or cannot store the
+result, while the message is *submitting* (claimed, handed to the carrier). Messages left *submitting* are queued again
 once their dispatcher is known to be gone (``delivery.ownership``: at the start of
 SQLite's one dispatcher; on PostgreSQL, by any dispatcher that can take the gone one's
 lock; and a dispatcher's own whose submit results it could not store, by its sweep),
