@@ -106,7 +106,8 @@ class Instance:
         except BlockingIOError:
             self._file.close()
             raise AnotherDispatcher(
-                f"another dispatcher already runs on {database}: SQLite takes one (use PostgreSQL for several)"
+                f"another dispatcher already runs on {database}: SQLite takes one (more API processes: "
+                "textos serve --no-dispatch; several dispatchers: PostgreSQL)"
             ) from None
         self.number = 1
 
