@@ -99,7 +99,7 @@ def test_receipt_before_submit_result_is_kept_and_applied(db, account):
         changed, pending = apply_receipts(s, [Receipt("a1", ReceiptState.DELIVERED), Receipt(str(0xA2), ReceiptState.DELIVERED)])
         assert (changed, pending) == ([], 2)
     with db.session() as s:
-        store_results(s, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids=("A1", "A2"))], {mid: "sim"})
+        assert store_results(s, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids=("A1", "A2"))], {mid: "sim"}) == [mid]
     with db.read() as s:
         m = s.get(Message, mid)
         assert (m.status, m.ptt, m.dlr) == ("delivered", 4, 1)
@@ -315,3 +315,48 @@ def test_results_that_could_not_be_stored_are_queued_again_without_a_restart(db,
         assert [s.get(Message, i).status for i in ids] == ["delivered", "delivered"]
         assert [s.get(Message, i).attempts for i in ids] == [2, 2]  # claimed again after the failed store
     assert sorted(m.id for m in sim.submitted) == sorted(ids * 2)  # sent twice, as after a crash: the bound
+
+
+class RacingCarrier:
+    """A carrier whose receipts come back before its submit responses are even read."""
+
+    name = "racing"
+    is_up = True
+
+    async def start(self, events) -> None:  # type: ignore[no-untyped-def]
+        self.events = events
+
+    async def submit(self, messages):  # type: ignore[no-untyped-def]
+        await self.events.on_receipts([Receipt(f"r{m.id}", ReceiptState.DELIVERED) for m in messages])
+        return [SubmitResult(m.id, SubmitOutcome.ACCEPTED, part_ids=(f"r{m.id}",)) for m in messages]
+
+    async def close(self) -> None:
+        pass
+
+
+def test_listeners_hear_of_messages_settled_by_receipts_that_came_first(db, account):
+    ids = send(db, account, ["+33612345678", "+33612345679"]).ids
+    heard: list[list[int]] = []
+
+    async def run() -> None:
+        dispatcher = Dispatcher(db, Router.single(RacingCarrier()), interval=0.01)  # type: ignore[arg-type]
+        dispatcher.listeners.append(lambda changed: heard.append(sorted(changed)))
+        await dispatcher.start()
+        try:
+            for _ in range(500):
+                with db.read() as s:
+                    if all(s.get(Message, i).status == "delivered" for i in ids):
+                        break
+                await asyncio.sleep(0.02)
+            for _ in range(100):  # the notice follows the commit
+                if sum(call.count(i) for call in heard for i in ids) >= 4:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await dispatcher.stop()
+
+    asyncio.run(run())
+    with db.read() as s:
+        assert [s.get(Message, i).status for i in ids] == ["delivered", "delivered"]
+    for i in ids:  # once sent, once delivered by the kept receipt
+        assert sum(call.count(i) for call in heard) == 2, heard

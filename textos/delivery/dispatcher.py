@@ -110,8 +110,10 @@ def claim_due(session: Session, limit: int, postgres: bool, instance: int | None
 _ENCODINGS = {e.value: e for e in Encoding}
 
 
-def store_results(session: Session, results: Sequence[SubmitResult], connector_of: dict[int, str]) -> None:
-    """Persist submit results: sent with part ids, rejected and refunded, or queued for retry."""
+def store_results(session: Session, results: Sequence[SubmitResult], connector_of: dict[int, str]) -> list[int]:
+    """Persist submit results: sent with part ids, rejected and refunded, or queued for retry.
+    Returns the ids of messages that receipts kept ahead of their result then settled."""
+    settled: list[int] = []
     now = db_time(session, utcnow())
     accepted = [r for r in results if r.outcome is SubmitOutcome.ACCEPTED]
     if accepted:
@@ -131,7 +133,7 @@ def store_results(session: Session, results: Sequence[SubmitResult], connector_o
             for i, pid in enumerate(r.part_ids)
         ]
         run_many(session, "INSERT INTO message_parts (message_id, part_no, carrier_id) VALUES (?, ?, ?)", parts)
-        replay_pending(session, [pid for r in accepted for pid in r.part_ids])
+        replay_pending(session, [pid for r in accepted for pid in r.part_ids], settled)
     for r in results:
         if r.outcome is SubmitOutcome.REJECTED:
             close_unsent(
@@ -149,13 +151,19 @@ def store_results(session: Session, results: Sequence[SubmitResult], connector_o
             "UPDATE messages SET status = 'queued', send_at = ? WHERE id = ? AND status = 'submitting'",
             [(later, mid) for mid in ids],
         )
+    return settled
 
 
 class _Writer:
     """One thread for the dispatcher's writes; what waits meanwhile is committed together."""
 
-    def __init__(self, db: Database, name: str = "textos-writer", *, concurrent: bool = False) -> None:
+    def __init__(
+        self, db: Database, name: str = "textos-writer", *, concurrent: bool = False,
+        on_settled: Callable[[list[int]], None] | None = None,
+    ) -> None:
         self.db = db
+        self.on_settled = on_settled
+        """Told (in the event loop) of messages settled by kept receipts while storing."""
         self.concurrent = concurrent
         """Receipts and submit results are written by two writers at once (PostgreSQL).
         A receipt can then be kept (its message not yet visible) while the transaction
@@ -195,11 +203,13 @@ class _Writer:
                 results, self._results = self._results, []
                 receipts, self._receipts = self._receipts, []
 
+                settled: list[int] = []
+
                 def work() -> list[list[int]]:
                     again: list[str] = []
                     with self.db.session() as s:
                         for stored, connector_of, _ in results:
-                            store_results(s, stored, connector_of)
+                            settled.extend(store_results(s, stored, connector_of))
                             again += [pid for r in stored if r.outcome is SubmitOutcome.ACCEPTED for pid in r.part_ids]
                         changed = []
                         for applied, _ in receipts:
@@ -209,7 +219,7 @@ class _Writer:
                                 again += [receipt.carrier_id for receipt in applied]
                     if again and self.concurrent:
                         with self.db.session() as s:
-                            replay_pending(s, again)
+                            replay_pending(s, again, settled)
                     return changed
 
                 try:
@@ -226,6 +236,8 @@ class _Writer:
                 for (_, fut), ids in zip(receipts, changed):
                     if not fut.done():
                         fut.set_result(ids)
+                if settled and self.on_settled is not None:
+                    self.on_settled(settled)
         finally:
             self._busy = False
 
@@ -249,9 +261,9 @@ class Dispatcher:
         self.max_inflight = max_inflight
         self.listeners: list[Callable[[list[int]], None]] = []
         """Called with ids of messages whose state changed (callbacks, dashboards); must not block."""
-        self._writer = _Writer(db, concurrent=not db.is_sqlite)
+        self._writer = _Writer(db, concurrent=not db.is_sqlite, on_settled=self._notify)
         self._claimer = self._writer if db.is_sqlite else _Writer(db, "textos-claimer")
-        self._receipter = self._writer if db.is_sqlite else _Writer(db, "textos-receipts", concurrent=True)
+        self._receipter = self._writer if db.is_sqlite else _Writer(db, "textos-receipts", concurrent=True, on_settled=self._notify)
         """On PostgreSQL, claims (with sweeps), submit results and receipts are written by
         three threads on three connections, so that a receipt never waits behind a claim
         or a batch of results: the SMSC holds back further receipts until it has our
@@ -446,7 +458,10 @@ class Dispatcher:
             self._requeue_stranded(holding)
         if now - self._last_replay >= 30.0:
             self._last_replay = now
+            settled: list[int] = []
             with self.db.session() as s:
-                replay_pending(s)
+                replay_pending(s, changed=settled)
+            if settled and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._notify, settled)
             with self.db.session() as s:
                 sweep_parts(s, self.part_ttl)

@@ -199,9 +199,10 @@ def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list
     return [u[-1] for u in updates]
 
 
-def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -> int:
+def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None, changed: list[int] | None = None) -> int:
     """Apply kept receipts whose message or part is now stored (those of ``carrier_ids``,
-    in any form, or the oldest ones); returns how many were applied.
+    in any form, or the oldest ones); returns how many were applied, and adds the ids of
+    the messages whose state changed to ``changed``.
 
     Only kept receipts that match something are taken (deleted, then applied); the
     others stay as they are. Taking is by ``DELETE … RETURNING``: of two transactions
@@ -235,7 +236,9 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
     if not rows:
         return 0
     receipts = [Receipt(cid, ReceiptState(state), error, read_time(done)) for _, cid, state, error, done in rows]
-    _, still = apply_receipts(session, receipts)
+    settled, still = apply_receipts(session, receipts)
+    if changed is not None:
+        changed.extend(settled)
     return len(receipts) - still
 
 
