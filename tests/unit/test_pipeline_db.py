@@ -42,6 +42,16 @@ def send(db, account, receivers, **kw):
         return accept_job(s, acc, SendRequest(message=kw.pop("message", "hi"), receivers=receivers, no_stop_clause=True, **kw), SETTINGS, "test")
 
 
+async def until_delivered(db, ids: list[int], timeout: float = 10.0) -> None:
+    """Poll (while the dispatcher runs in this loop) until every message is delivered."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        with db.read() as s:
+            if all(s.get(Message, i).status == "delivered" for i in ids):
+                return
+        await asyncio.sleep(0.02)
+
+
 def credits(db, account):
     with db.read() as s:
         assert ledger.verify(s, account.id)
@@ -148,11 +158,7 @@ def test_restart_requeues_in_flight_messages_and_delivers_each_once(db, account)
         sim = SimulatorConnector(receipt_delay=0.01)
         dispatcher = Dispatcher(db, Router.single(sim), interval=0.01)
         await dispatcher.start()
-        for _ in range(500):
-            with db.read() as s:
-                if all(s.get(Message, i).status == "delivered" for i in ids):
-                    break
-            await asyncio.sleep(0.02)
+        await until_delivered(db, ids)
         await dispatcher.stop()
         return sim
 
@@ -301,11 +307,7 @@ def test_results_that_could_not_be_stored_are_queued_again_without_a_restart(db,
         dispatcher._writer.store = flaky_store  # type: ignore[method-assign]
         await dispatcher.start()
         try:
-            for _ in range(500):
-                with db.read() as s:
-                    if all(s.get(Message, i).status == "delivered" for i in ids):
-                        break
-                await asyncio.sleep(0.02)
+            await until_delivered(db, ids)
         finally:
             await dispatcher.stop()
         return sim
@@ -343,11 +345,7 @@ def test_listeners_hear_of_messages_settled_by_receipts_that_came_first(db, acco
         dispatcher.listeners.append(lambda changed: heard.append(sorted(changed)))
         await dispatcher.start()
         try:
-            for _ in range(500):
-                with db.read() as s:
-                    if all(s.get(Message, i).status == "delivered" for i in ids):
-                        break
-                await asyncio.sleep(0.02)
+            await until_delivered(db, ids)
             for _ in range(100):  # the notice follows the commit
                 if sum(call.count(i) for call in heard for i in ids) >= 4:
                     break
