@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from textos.domain.pricing import CreditRates
+
 DEFAULT_DATABASE_URL = "sqlite:///textos.db"
 DEFAULT_COUNTRIES = ("FR", "GB", "IE", "ES", "IT", "PL")
 
@@ -69,8 +71,13 @@ class Settings:
     smsc_urls: list[str] = field(default_factory=list)
     """Extra carriers (``smpp://system_id:password@host:port?window=64``)."""
 
+    def __post_init__(self) -> None:
+        self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
+        """The one credit-rate rule (``domain.pricing``): keys of any case, as in textos.toml."""
+        self.credit_rates = dict(self.rates.by_country)
+
     def credit_rate(self, country: str) -> float:
-        return self.credit_rates.get(country.upper(), self.default_credit_rate)
+        return self.rates.per_part(country)
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

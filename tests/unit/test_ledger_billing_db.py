@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 
 from conftest import BACKENDS
 from textos.config import Settings
-from textos.services import admin, billing, ledger, transfers
-from textos.services.errors import BadRequest, NotEnoughCredits, NotFound
+from textos.services import admin, billing, transfers
+from textos.storage import ledger
+from textos.domain.errors import BadRequest, NotEnoughCredits, NotFound
 from textos.services.sending import SendRequest, accept_job
 from textos.storage.db import Database
 from textos.storage.models import Account, LedgerEntry
@@ -236,7 +237,7 @@ def test_cancelled_order_cannot_be_paid(db):
     with db.session() as s:
         order = billing.create_order(s, s.get(Account, acc.id), 100, actor="t", settings=SETTINGS)
         billing.cancel_order(s, order.id, actor="t")
-    from textos.services.errors import Conflict
+    from textos.domain.errors import Conflict
 
     with pytest.raises(Conflict), db.session() as s:
         billing.confirm_payment(s, order.id, actor="t")

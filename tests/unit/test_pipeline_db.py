@@ -15,12 +15,13 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from textos.config import Settings
-from textos.delivery.connector import Receipt, ReceiptState, SubmitOutcome, SubmitResult
+from textos.delivery.connector import Receipt, DeliveryState, SubmitOutcome, SubmitResult
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher, claim_due, recover, store_results
 from textos.delivery.routing import Router
 from textos.delivery.receipts import carrier_id_variants
-from textos.services import admin, ledger
+from textos.services import admin
+from textos.storage import ledger
 from textos.services.sending import SendRequest, accept_job
 from textos.storage.fastsql import run
 from textos.storage.models import Account, LedgerEntry, Message, PendingReceipt, utcnow
@@ -106,7 +107,7 @@ def test_receipt_before_submit_result_is_kept_and_applied(db, account):
         [msg] = claim_due(s, 10, postgres=not db.is_sqlite)
         assert msg.parts == 2
     with db.session() as s:  # receipts arrive first, part 2 in decimal form
-        changed, pending = apply_receipts(s, [Receipt("a1", ReceiptState.DELIVERED), Receipt(str(0xA2), ReceiptState.DELIVERED)])
+        changed, pending = apply_receipts(s, [Receipt("a1", DeliveryState.DELIVERED), Receipt(str(0xA2), DeliveryState.DELIVERED)])
         assert (changed, pending) == ([], 2)
     with db.session() as s:
         assert store_results(s, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids=("A1", "A2"))], {mid: "sim"}) == [mid]
@@ -123,11 +124,11 @@ def test_message_fails_when_one_part_fails(db, account):
         claim_due(s, 10, postgres=not db.is_sqlite)
         store_results(s, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids=("b1", "b2", "b3"))], {})
     with db.session() as s:
-        apply_receipts(s, [Receipt("b1", ReceiptState.DELIVERED), Receipt("b2", ReceiptState.DELIVERED)])
+        apply_receipts(s, [Receipt("b1", DeliveryState.DELIVERED), Receipt("b2", DeliveryState.DELIVERED)])
     with db.read() as s:
         assert s.get(Message, mid).status == "sent"
     with db.session() as s:
-        apply_receipts(s, [Receipt("b3", ReceiptState.UNDELIVERABLE, "001")])
+        apply_receipts(s, [Receipt("b3", DeliveryState.UNDELIVERABLE, "001")])
     with db.read() as s:
         m = s.get(Message, mid)
         assert (m.status, m.ptt, m.dlr, m.error) == ("failed", 5, 2, "001")
@@ -181,7 +182,7 @@ def test_receipt_kept_while_its_result_commits_concurrently_is_applied_by_the_fo
         claim_due(s, 10, postgres=True)
     receipts = db.session()
     r = receipts.__enter__()
-    assert apply_receipts(r, [Receipt("c1", ReceiptState.DELIVERED)]) == ([], 1)  # not committed yet
+    assert apply_receipts(r, [Receipt("c1", DeliveryState.DELIVERED)]) == ([], 1)  # not committed yet
     with db.session() as s:  # the result commits; its replay cannot see the kept receipt
         store_results(s, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids=("C1",))], {mid: "sim"})
     receipts.__exit__(None, None, None)
@@ -209,7 +210,7 @@ def test_receipt_replayed_before_its_result_commits_stays_kept_for_the_result_wr
     res = results.__enter__()
     store_results(res, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids=("E1",))], {mid: "sim"})
     with db.session() as s:
-        assert apply_receipts(s, [Receipt("e1", ReceiptState.DELIVERED)]) == ([], 1)
+        assert apply_receipts(s, [Receipt("e1", DeliveryState.DELIVERED)]) == ([], 1)
     with db.session() as s:  # the receipt writer's replay: the message is not visible yet
         assert replay_pending(s, ["e1"]) == 0
     with db.read() as s:
@@ -229,7 +230,7 @@ def test_a_kept_receipt_is_applied_by_one_replay_only(db, account):
     with db.session() as s:
         claim_due(s, 10, postgres=not db.is_sqlite)
     with db.session() as s:
-        apply_receipts(s, [Receipt("d1", ReceiptState.DELIVERED)])
+        apply_receipts(s, [Receipt("d1", DeliveryState.DELIVERED)])
     with db.session() as s:
         run(s, "UPDATE messages SET status = 'sent', carrier_id = 'd1' WHERE id = ?", (mid,))
     if db.is_sqlite:
@@ -329,7 +330,7 @@ class RacingCarrier:
         self.events = events
 
     async def submit(self, messages):  # type: ignore[no-untyped-def]
-        await self.events.on_receipts([Receipt(f"r{m.id}", ReceiptState.DELIVERED) for m in messages])
+        await self.events.on_receipts([Receipt(f"r{m.id}", DeliveryState.DELIVERED) for m in messages])
         return [SubmitResult(m.id, SubmitOutcome.ACCEPTED, part_ids=(f"r{m.id}",)) for m in messages]
 
     async def close(self) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from textos.api.auth import Caller
 from textos.api.state import state_of
-from textos.services.errors import NotFound
+from textos.domain.errors import NotFound
 from textos.storage.models import Account
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from textos.services.errors import TextosError
+from textos.domain.errors import TextosError
 
 log = logging.getLogger("textos.api")
 

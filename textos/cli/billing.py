@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from textos.cli.common import DbOption, JsonOption, console, emit, err, session_for
 from textos.config import load_settings
-from textos.services import admin, billing, ledger, transfers
+from textos.services import admin, billing, transfers
+from textos.storage import ledger
 from textos.storage.models import Account
 
 __all__ = ["register"]
@@ -207,7 +208,7 @@ def prices(
     for p in data["packs"]:
         table.add_row(str(p["min"]), "" if p["max"] is None else str(p["max"]), str(p["creditPrice"]))
     console.print(table)
-    console.print(f"credits per SMS part: default {book.default_credit_rate:g}; "
+    console.print(f"credits per SMS part: default {book.rates.default:g}; "
                   + (", ".join(f"{k} {v:g}" for k, v in data["creditRates"].items()) or "no country overrides"))
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from textos.config import Settings, load_settings
-from textos.services.errors import TextosError
+from textos.domain.errors import TextosError
 from textos.storage.db import Database
 
 console = Console()

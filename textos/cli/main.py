@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from textos.cli.common import DbOption, JsonOption, console, emit, err, session_for, settings_for
 from textos.config import load_settings
-from textos.services import admin, ledger
+from textos.services import admin
+from textos.storage import ledger
 from textos.storage.db import Database
 from textos.storage.models import Account, LedgerEntry, Sender
 

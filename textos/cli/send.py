@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from textos.config import load_settings
 from textos.services import bulk
-from textos.services.errors import TextosError
-from textos.services.ledger import to_credits
+from textos.domain.errors import TextosError
+from textos.storage.ledger import to_credits
 from textos.services.sending import SendRequest
 from textos.storage.db import Database
 from textos.storage.models import Account, Job

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from textos.domain.access_rules import AccessRule
-from textos.services import ledger
-from textos.services.errors import BadRequest, Conflict, NotFound
+from textos.storage import ledger
+from textos.domain.errors import BadRequest, Conflict, NotFound
 from textos.storage.models import Account, Application, Credential, Customer
 
 _ALNUM = string.ascii_letters + string.digits

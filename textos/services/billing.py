@@ -41,8 +41,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from textos.config import Settings, load_settings
-from textos.services import ledger
-from textos.services.errors import BadRequest, Conflict, NotFound
+from textos.storage import ledger
+from textos.domain.errors import BadRequest, Conflict, NotFound
+from textos.domain.pricing import CreditRates
 from textos.storage.models import Account, Customer, utcnow
 from textos.storage.models_billing import Order
 
@@ -108,8 +109,8 @@ class PriceBook:
     max_quantity: int = 10_000_000
     order_validity_days: int = 30
     contract_url: str | None = None
-    credit_rates: dict[str, float] = field(default_factory=dict)
-    default_credit_rate: float = 1.0
+    rates: CreditRates = field(default_factory=CreditRates)
+    """Credits per SMS part by country: the settings' rule, the one jobs are charged with."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PriceBook":
@@ -138,15 +139,12 @@ class PriceBook:
             max_quantity=int(raw.get("max_quantity", 10_000_000)),
             order_validity_days=int(raw.get("order_validity_days", 30)),
             contract_url=raw.get("contract_url"),
-            credit_rates={k.upper(): float(v) for k, v in (settings.credit_rates or {}).items()},
-            default_credit_rate=float(settings.default_credit_rate),
+            rates=settings.rates,
         )
 
     def credit_rate(self, country: str) -> float:
         """Credits per SMS part towards ``country`` (``all``: the default rate)."""
-        if country.lower() == "all":
-            return self.default_credit_rate
-        return self.credit_rates.get(country.upper(), self.default_credit_rate)
+        return self.rates.per_part(country)
 
     def pack_for(self, quantity: int) -> Pack:
         chosen = self.packs[0]
@@ -250,8 +248,8 @@ class PriceBook:
             "minQuantity": self.min_quantity,
             "maxQuantity": self.max_quantity,
             "packs": [{"min": p.min_quantity, "max": p.max_quantity, "creditPrice": float(p.credit_price)} for p in self.packs],
-            "creditRates": dict(sorted(self.credit_rates.items())),
-            "defaultCreditRate": self.default_credit_rate,
+            "creditRates": dict(sorted(self.rates.by_country.items())),
+            "defaultCreditRate": self.rates.default,
         }
 
 

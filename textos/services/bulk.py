@@ -59,8 +59,8 @@ from textos.bulk.merge import MergeError, Template, find_placeholders
 from textos.bulk.receivers_csv import CsvError, read_receivers
 from textos.config import Settings
 from textos.domain.numbers import INVALID, FastReceivers, InvalidReceiver
-from textos.services import ledger
-from textos.services.errors import BadRequest, Conflict, Forbidden, NotFound, TextosError
+from textos.storage import ledger
+from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound, TextosError
 from textos.services.refunds import close_unsent
 from textos.services.sending import (
     PRIORITY_RANK,
@@ -229,7 +229,7 @@ def prepare(
         key = (parts, country)
         cost = rate_cache.get(key)
         if cost is None:
-            cost = rate_cache[key] = ledger.to_milli(parts * settings.credit_rate(country))
+            cost = rate_cache[key] = ledger.to_milli(parts * settings.rates.per_part(country))
         return cost
 
     spool: IO[bytes] = io.BytesIO() if sink is not None else tempfile.TemporaryFile(prefix="textos-campaign-")
@@ -478,11 +478,7 @@ def commit(
         )
         session.add(job)
         session.flush()
-        ledger.post(
-            session, ctx.account_id,
-            ledger.Movement(ledger.Kind.JOB_DEBIT, -prepared.total_milli, actor=actor,
-                            reason=f"job {job.id}: {prepared.count} SMS", job_id=job.id),
-        )
+        ledger.debit_job(session, ctx.account_id, job.id, prepared.total_milli, actor=actor, messages=prepared.count)
         common = dict(
             account_id=ctx.account_id, job_id=job.id, sender=ctx.sender, tag=req.tag,
             priority=PRIORITY_RANK[req.priority], differed_period=req.differed_period,
@@ -550,11 +546,7 @@ def _stream_campaign(
                 job.text = prepared.job_text
                 job.receivers = prepared.count
                 job.credits_milli = prepared.total_milli
-                ledger.post(
-                    session, ctx.account_id,
-                    ledger.Movement(ledger.Kind.JOB_DEBIT, -prepared.total_milli, actor=actor,
-                                    reason=f"job {job.id}: {prepared.count} SMS", job_id=job.id),
-                )
+                ledger.debit_job(session, ctx.account_id, job.id, prepared.total_milli, actor=actor, messages=prepared.count)
                 ids = _finish(session, job.id, prepared, batch_id, send_at)
                 outcome["ids"] = ids
         except _Abandoned:

@@ -18,8 +18,8 @@ from textos.config import Settings
 from textos.domain.encoding import TextInfo, analyze
 from textos.domain.numbers import FastReceivers, InvalidReceiver
 from textos.domain.senders import check_sender, sender_type
-from textos.services import ledger
-from textos.services.errors import BadRequest, Forbidden
+from textos.storage import ledger
+from textos.domain.errors import BadRequest, Forbidden
 from textos.storage.fastsql import db_time, run, run_many
 from textos.storage.models import Account, Job, Sender, utcnow
 
@@ -129,7 +129,7 @@ def accept_job(session: Session, account: Account, req: SendRequest, settings: S
             "receivers: no valid receiver (invalid or outside allowed countries "
             f"{', '.join(sorted(allowed))}): {', '.join(invalid[:10])}"
         )
-    costs = [ledger.to_milli(info.parts * settings.credit_rate(country)) for _, country in valid]
+    costs = [ledger.to_milli(info.parts * settings.rates.per_part(country)) for _, country in valid]
     total = sum(costs)
     now = utcnow()
     send_at = now + dt.timedelta(minutes=req.differed_period)
@@ -153,11 +153,7 @@ def accept_job(session: Session, account: Account, req: SendRequest, settings: S
     )
     session.add(job)
     session.flush()
-    ledger.post(
-        session,
-        account.id,
-        ledger.Movement(ledger.Kind.JOB_DEBIT, -total, actor=actor, reason=f"job {job.id}: {len(valid)} SMS", job_id=job.id),
-    )
+    ledger.debit_job(session, account.id, job.id, total, actor=actor, messages=len(valid))
     common = (
         account.id, job.id, sender, req.tag, info.encoding.value, info.characters, info.parts,
         PRIORITY_RANK[req.priority], req.differed_period,

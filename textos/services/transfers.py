@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from textos.services import ledger
-from textos.services.errors import BadRequest, NotEnoughCredits, NotFound
+from textos.storage import ledger
+from textos.domain.errors import BadRequest, NotEnoughCredits, NotFound
 from textos.storage.models import Account
 from textos.storage.models_billing import TransferAllowance
 

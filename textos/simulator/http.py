@@ -13,7 +13,7 @@ from typing import Callable
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, ConfigDict
 
-from textos.services.errors import BadRequest, Forbidden, NotFound
+from textos.domain.errors import BadRequest, Forbidden, NotFound
 from textos.simulator.smsc import SmscSimulator
 
 PREFIX = "/_simulator"

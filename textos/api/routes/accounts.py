@@ -11,8 +11,8 @@ from textos.api.auth import Caller, authenticate
 from textos.api.deps import granted_services, owned_account
 from textos.api.schemas import AccountUpdate
 from textos.api.state import state_of
-from textos.services.errors import BadRequest
-from textos.services.ledger import to_credits, to_milli
+from textos.domain.errors import BadRequest
+from textos.storage.ledger import to_credits, to_milli
 from textos.storage.models import Account
 
 router = APIRouter(tags=["accounts"])

@@ -16,7 +16,7 @@ from textos.api.deps import iso, public_base
 from textos.api.schemas import CredentialRequest
 from textos.api.state import state_of
 from textos.services import admin
-from textos.services.errors import NotFound
+from textos.domain.errors import NotFound
 from textos.storage.models import Application, Credential, Customer
 
 router = APIRouter(tags=["auth"])

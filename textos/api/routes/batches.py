@@ -13,8 +13,8 @@ from textos.api.deps import iso, owned_account, to_naive_utc
 from textos.api.schemas import BatchCreate, BatchUpdate
 from textos.api.state import state_of
 from textos.services import bulk
-from textos.services.errors import BadRequest, Conflict, NotFound
-from textos.services.ledger import to_credits
+from textos.domain.errors import BadRequest, Conflict, NotFound
+from textos.storage.ledger import to_credits
 from textos.services.sending import SendRequest
 from textos.storage.models import Account, Job
 from textos.storage.models_bulk import Batch

@@ -14,8 +14,9 @@ from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, granted_services, public_base, iso, owned_account, to_naive_utc
 from textos.api.schemas import OrderCredits, TransferCredits
 from textos.api.state import state_of
-from textos.services import billing, ledger, transfers
-from textos.services.errors import BadRequest, NotFound
+from textos.services import billing, transfers
+from textos.storage import ledger
+from textos.domain.errors import BadRequest, NotFound
 from textos.storage.models import Account, LedgerEntry
 from textos.storage.models_billing import Order
 

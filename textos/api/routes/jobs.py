@@ -11,8 +11,8 @@ from textos.api.deps import Id, iso, owned_account
 from textos.api.schemas import JobCreate
 from textos.api.state import state_of
 from textos.services import bulk
-from textos.services.errors import BadRequest, Conflict, NotFound
-from textos.services.ledger import to_credits
+from textos.domain.errors import BadRequest, Conflict, NotFound
+from textos.storage.ledger import to_credits
 from textos.services.refunds import close_unsent
 from textos.services.sending import SendRequest, accept_job
 from textos.storage.models import Job, Message

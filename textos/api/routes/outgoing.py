@@ -12,7 +12,7 @@ from textos.api.deps import Id, OptionalLong, owned_account, to_naive_utc
 from textos.api.routes.jobs import job_view
 from textos.api.state import state_of
 from textos.domain.numbers import InvalidReceiver, parse_receiver
-from textos.services.errors import NotFound
+from textos.domain.errors import NotFound
 from textos.storage.models import Job, Message
 
 router = APIRouter(tags=["outgoing"])

@@ -12,7 +12,7 @@ from textos.api.state import state_of
 from textos.domain.countries import country_name
 from textos.domain.ptt import PTT
 from textos.services import billing
-from textos.services.errors import BadRequest, NotFound
+from textos.domain.errors import BadRequest, NotFound
 from textos.services.sending import compose_text, describe_text
 
 router = APIRouter(tags=["rates"])

@@ -15,7 +15,7 @@ from textos.api.deps import iso, owned_account
 from textos.api.schemas import ReceiverClean, ReceiverCreate, ReceiverUpdate
 from textos.api.state import state_of
 from textos.services import bulk
-from textos.services.errors import BadRequest, Conflict
+from textos.domain.errors import BadRequest, Conflict
 from textos.storage.models_bulk import ReceiverSlot
 
 SlotId = Annotated[int, Path(ge=-(2**63), le=2**63 - 1, description="Slot number")]

@@ -10,7 +10,7 @@ from textos.api.deps import owned_account
 from textos.api.schemas import SenderCreate, SenderUpdate
 from textos.api.state import state_of
 from textos.domain.senders import check_sender, sender_type
-from textos.services.errors import BadRequest, Conflict, Forbidden, NotFound
+from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound
 from textos.storage.models import Sender
 
 router = APIRouter(tags=["senders"])

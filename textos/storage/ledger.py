@@ -14,8 +14,9 @@ either below zero:
 ``verify`` recomputes both from the entries.
 
 Automatic top-up: a debit that takes the free credits below the account's
-``creditThresholdForAutomaticRecredit`` creates one automatic purchase order of
-``automaticRecreditAmount`` credits, in the same transaction. The account's
+``creditThresholdForAutomaticRecredit`` is reported to ``threshold_observers``, in the
+same transaction (``services.topup`` creates one automatic purchase order of
+``automaticRecreditAmount`` credits). The account's
 ``recredit_armed`` flag makes it once per crossing: it is cleared when the order
 is created and set again only when credits come back to or above the threshold
 through a purchase, an adjustment, a transfer in or a quota release (refunds of
@@ -26,15 +27,15 @@ around its threshold and order again).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Callable, cast
 
 from sqlalchemy import Table, case, func, select, true, update
 from sqlalchemy.orm import Session
 
-from textos.services.errors import BadRequest, NotEnoughCredits
+from textos.domain.errors import BadRequest, NotEnoughCredits
+from textos.domain.pricing import MILLI, to_credits, to_milli  # noqa: F401  (ledger.to_milli: credit units)
 from textos.storage.models import Account, LedgerEntry
 
-MILLI = 1000
 
 
 class Kind:
@@ -51,14 +52,6 @@ class Kind:
     QUOTA = (QUOTA_HOLD, QUOTA_RELEASE)
     REARMING = (PURCHASE, ADJUSTMENT, TRANSFER_IN, QUOTA_RELEASE)
     """Credits arriving by these kinds re-arm the automatic top-up (refunds do not)."""
-
-
-def to_milli(credits: float) -> int:
-    return int(round(credits * MILLI))
-
-
-def to_credits(milli: int) -> float:
-    return milli / MILLI
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +136,16 @@ def _held_delta(movement: Movement) -> int:
     return -movement.amount_milli if movement.kind in Kind.QUOTA else 0
 
 
+ThresholdObserver = Callable[[Session, int, int, str], None]
+"""``(session, account_id, recredit_amount_credits, cause)``: called in the debit's transaction."""
+
+threshold_observers: list[ThresholdObserver] = []
+"""Told once per crossing when a debit takes an account's free credits below its automatic
+top-up threshold. The ledger only reports the crossing; ``services.topup`` orders the credits."""
+
+
 def _after_move(session: Session, account_id: int, amount_milli: int, moved: _Moved, actor: str) -> None:
-    """The automatic top-up: one order when a debit takes the free credits below the threshold."""
+    """Report a threshold crossing (once: the account's flag is cleared in the same transaction)."""
     if amount_milli >= 0 or not moved.armed or not moved.recredit_amount or moved.balance >= moved.threshold:
         return
     disarmed = session.execute(
@@ -155,9 +156,8 @@ def _after_move(session: Session, account_id: int, amount_milli: int, moved: _Mo
     ).scalar_one_or_none()
     if disarmed is None:
         return
-    from textos.services import billing  # billing depends on the ledger, not the reverse
-
-    billing.create_automatic_order(session, account_id, moved.recredit_amount, cause=actor)
+    for observer in threshold_observers:
+        observer(session, account_id, moved.recredit_amount, actor)
 
 
 def post(session: Session, account_id: int, movement: Movement) -> LedgerEntry:
@@ -172,6 +172,11 @@ def post(session: Session, account_id: int, movement: Movement) -> LedgerEntry:
     session.flush()
     _after_move(session, account_id, movement.amount_milli, moved, movement.actor)
     return entry
+
+
+def debit_job(session: Session, account_id: int, job_id: int, milli: int, *, actor: str, messages: int) -> LedgerEntry:
+    """Charge a job's whole cost in one entry; ``NotEnoughCredits`` (nothing debited) if it cannot be paid."""
+    return post(session, account_id, Movement(Kind.JOB_DEBIT, -milli, actor=actor, reason=f"job {job_id}: {messages} SMS", job_id=job_id))
 
 
 def post_many(session: Session, account_id: int, movements: list[Movement]) -> None:
