@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from textos.delivery.connector import OutboundMessage, ReceiptState, SubmitOutcome
+from textos.delivery.connector import OutboundMessage, DeliveryState, SubmitOutcome
 from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector
 from textos.domain import encoding as enc
 from textos.simulator.scenario import Rule
@@ -82,7 +82,7 @@ def test_plain_message_and_receipt():
             assert (rec.data_coding, rec.esm_class, rec.registered_delivery) == (0x00, 0x00, 1)
             await until(lambda: sink.receipts)
             assert sink.receipts[0].carrier_id == res.part_ids[0]
-            assert sink.receipts[0].state is ReceiptState.DELIVERED
+            assert sink.receipts[0].state is DeliveryState.DELIVERED
 
     run(main())
 
@@ -156,9 +156,9 @@ def test_scripted_outcomes_and_rejection():
             assert by_id[3].outcome is SubmitOutcome.REJECTED and by_id[3].error == "ESME_RINVDSTADR"
             await until(lambda: len(sink.receipts) == 2)
             states = {r.carrier_id: r for r in sink.receipts}
-            assert states[by_id[1].part_ids[0]].state is ReceiptState.UNDELIVERABLE
+            assert states[by_id[1].part_ids[0]].state is DeliveryState.UNDELIVERABLE
             assert states[by_id[1].part_ids[0]].error_code == "001"
-            assert states[by_id[2].part_ids[0]].state is ReceiptState.EXPIRED
+            assert states[by_id[2].part_ids[0]].state is DeliveryState.EXPIRED
 
     run(main())
 
@@ -357,7 +357,7 @@ def test_receipts_and_incoming_messages_as_data_sm():
         async with pair(smsc_kw={"deliver_with": "data_sm"}) as (smsc, conn, sink):
             [res] = await conn.submit([message(1, "Hello")])
             await until(lambda: sink.receipts and smsc.receipts_acked == 1)
-            assert (sink.receipts[0].carrier_id, sink.receipts[0].state) == (res.part_ids[0], ReceiptState.DELIVERED)
+            assert (sink.receipts[0].carrier_id, sink.receipts[0].state) == (res.part_ids[0], DeliveryState.DELIVERED)
             n = smsc.inject_mo("+33612345678", "36111", long_text)
             await until(lambda: len(sink.incoming) == n)
             parts = sorted(sink.incoming, key=lambda m: m.part.seq)

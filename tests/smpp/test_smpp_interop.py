@@ -10,7 +10,7 @@ import smpp34
 import smpplib.client
 import smpplib.consts
 
-from textos.delivery.connector import OutboundMessage, ReceiptState, SubmitOutcome
+from textos.delivery.connector import OutboundMessage, DeliveryState, SubmitOutcome
 from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector
 from textos.domain import encoding as enc
 from textos.simulator.smsc import SmscSimulator
@@ -114,7 +114,7 @@ def test_connector_against_smpp34_server():
             )
             assert resp.is_success
             await until(lambda: sink.receipts)
-            assert sink.receipts[0].state is ReceiptState.DELIVERED and pid in message_id_variants(sink.receipts[0].carrier_id)
+            assert sink.receipts[0].state is DeliveryState.DELIVERED and pid in message_id_variants(sink.receipts[0].carrier_id)
             resp = await esme.deliver_sm("36123", b"STOP", source_addr="33612345678", source_addr_ton=1, source_addr_npi=1)
             assert resp.is_success
             await until(lambda: sink.incoming)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from textos.delivery.connector import ReceiptState
+from textos.smpp.receipt_text import MessageState
 from textos.smpp import pdu as P
 from textos.smpp import udh
 from textos.smpp.message_id import message_id_variants, normalize_message_id
@@ -110,10 +110,10 @@ def test_receipt_text_forms():
     r = parse_receipt_text(
         "id:0123456789 sub:001 dlvrd:001 submit date:2506011200 done date:2506011201 stat:DELIVRD err:000 text:Hi there"
     )
-    assert r and r.message_id == "0123456789" and r.state is ReceiptState.DELIVERED and r.error == "000"
+    assert r and r.message_id == "0123456789" and r.state is MessageState.DELIVERED and r.error == "000"
     assert r.done_at and r.done_at.minute == 1 and r.text == "Hi there"
     odd = parse_receipt_text("ID:abc stat:UNDELIV err:34 done date:250601120059")
-    assert odd and odd.message_id == "abc" and odd.state is ReceiptState.UNDELIVERABLE and odd.error == "34"
+    assert odd and odd.message_id == "abc" and odd.state is MessageState.UNDELIVERABLE and odd.error == "34"
     assert odd.done_at and odd.done_at.second == 59
     assert parse_receipt_text("hello") is None
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from textos.domain.encoding import (
     BASIC_TABLE,
     EXTENSION_TABLE,
+    Concatenation,
     Encoding,
     TextInfo,
     analyze,
@@ -321,3 +322,23 @@ def test_oracle_smsutil_bmp(text: str) -> None:
 @given(st.text(alphabet=st.sampled_from(["a", "é", "ж", EMOJI, "\U0001d11e"]), min_size=1, max_size=300))
 def test_oracle_smsutil_astral(text: str) -> None:
     assert [p.content for p in smsutil.split(text).parts] == split(text)
+
+
+# --- concatenation decides how much each part holds
+
+
+@pytest.mark.parametrize(
+    ("text", "udh8", "udh16", "sar"),
+    [
+        ("a" * 306, 2, 3, 2),  # 153 septets per part with an 8-bit reference, 152 with a 16-bit one
+        ("a" * 304, 2, 2, 2),
+        ("ж" * 134, 2, 3, 2),  # UCS-2: 67 units per part, 66 with a 16-bit reference
+        ("ж" * 132, 2, 2, 2),
+        ("a" * 160, 1, 1, 1),  # one part needs no header
+    ],
+)
+def test_parts_depend_on_the_concatenation(text: str, udh8: int, udh16: int, sar: int) -> None:
+    for concat, parts in ((Concatenation.UDH8, udh8), (Concatenation.UDH16, udh16), (Concatenation.SAR, sar)):
+        assert analyze(text, concat).parts == parts
+        assert len(split(text, concat=concat)) == parts
+        assert "".join(split(text, concat=concat)) == text

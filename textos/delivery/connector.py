@@ -17,15 +17,16 @@ from enum import Enum
 from typing import Protocol, Sequence
 
 from textos.domain.encoding import Encoding
+from textos.domain.lifecycle import DeliveryState
 
 __all__ = [
     "Connector",
+    "DeliveryState",
     "Encoding",
     "Events",
     "IncomingMessage",
     "OutboundMessage",
     "Receipt",
-    "ReceiptState",
     "SubmitOutcome",
     "SubmitResult",
 ]
@@ -78,30 +79,13 @@ class SubmitResult:
     """Seconds to wait before retrying (RETRY only)."""
 
 
-class ReceiptState(str, Enum):
-    """SMPP 3.4 message states (§5.2.28), as they appear in receipts."""
-
-    ENROUTE = "ENROUTE"
-    DELIVERED = "DELIVRD"
-    EXPIRED = "EXPIRED"
-    DELETED = "DELETED"
-    UNDELIVERABLE = "UNDELIV"
-    ACCEPTED = "ACCEPTD"
-    UNKNOWN = "UNKNOWN"
-    REJECTED = "REJECTD"
-
-    @property
-    def is_final(self) -> bool:
-        return self not in (ReceiptState.ENROUTE, ReceiptState.ACCEPTED)
-
-
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """A delivery receipt for one part, as the carrier reported it."""
+    """A delivery receipt for one part, in the domain's words (each connector maps its carrier's)."""
 
     carrier_id: str
     """Carrier message id of the part, in whatever form the carrier used (hex or decimal)."""
-    state: ReceiptState
+    state: DeliveryState
     error_code: str | None = None
     done_at: dt.datetime | None = None
     connector: str | None = None

@@ -22,8 +22,8 @@ from typing import Iterable, Sequence
 
 from sqlalchemy.orm import Session
 
-from textos.delivery.connector import Receipt, ReceiptState
-from textos.domain.ptt import RECEIPT_STATES
+from textos.delivery.connector import Receipt
+from textos.domain.lifecycle import DeliveryState, MessageStatus, outcome_of
 from textos.storage.fastsql import db_time, marks, read_time, run, run_many, time_formatter
 from textos.storage.models import utcnow
 
@@ -79,7 +79,8 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
 
 
 def _outcome(state: str) -> tuple[str, int, int]:
-    return RECEIPT_STATES.get(state, RECEIPT_STATES["UNKNOWN"])
+    status, ptt, dlr = outcome_of(state)
+    return status.value, ptt, dlr
 
 
 def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[int], int]:
@@ -180,15 +181,15 @@ def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list
     updates = []
     for mid, items in parts.items():
         states = [p[0] for p in items]
-        failed = next((p for p in items if p[0] and _outcome(p[0])[0] == "failed"), None)
+        failed = next((p for p in items if p[0] and _outcome(p[0])[0] == MessageStatus.FAILED.value), None)
         if failed is not None:
-            status, ptt, dlr = _outcome(failed[0] or "UNKNOWN")
+            status, ptt, dlr = _outcome(failed[0] or DeliveryState.UNKNOWN.value)
             updates.append((status, ptt, dlr, None, failed[1], mid))
-        elif states and all(s == "DELIVRD" for s in states):
+        elif states and all(s == DeliveryState.DELIVERED.value for s in states):
             done = max((p[2] for p in items if p[2] is not None), default=utcnow())
             updates.append(("delivered", 4, 1, db_time(session, done), None, mid))
-        elif any(s in ("ENROUTE", "ACCEPTD") for s in states):
-            status, ptt, dlr = _outcome("ENROUTE")
+        elif any(s in (DeliveryState.ENROUTE.value, DeliveryState.ACCEPTED.value) for s in states):
+            status, ptt, dlr = _outcome(DeliveryState.ENROUTE.value)
             updates.append((status, ptt, dlr, None, None, mid))
     run_many(
         session,
@@ -235,7 +236,7 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None, c
     rows = [row for row in rows if row[0] in taken]
     if not rows:
         return 0
-    receipts = [Receipt(cid, ReceiptState(state), error, read_time(done)) for _, cid, state, error, done in rows]
+    receipts = [Receipt(cid, DeliveryState(state), error, read_time(done)) for _, cid, state, error, done in rows]
     settled, still = apply_receipts(session, receipts)
     if changed is not None:
         changed.extend(settled)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = [
+    "Concatenation",
     "Encoding",
     "TextInfo",
     "analyze",
@@ -41,6 +42,27 @@ GSM_SINGLE = 160
 GSM_MULTI = 153
 UCS2_SINGLE = 70
 UCS2_MULTI = 67
+
+
+class Concatenation(str, Enum):
+    """How the parts of a long message are tied together; it decides how much each part holds.
+
+    An 8-bit reference UDH takes 6 octets of the 140 (153 septets, 67 UCS-2 units left);
+    a 16-bit one 7 octets (152 septets, 66 units). SAR sends the reference in TLVs, and the
+    SMSC adds an 8-bit UDH on the air, so its parts hold what ``udh8`` parts hold.
+    """
+
+    UDH8 = "udh8"
+    UDH16 = "udh16"
+    SAR = "sar"
+
+    @property
+    def gsm_part(self) -> int:
+        return GSM_MULTI - 1 if self is Concatenation.UDH16 else GSM_MULTI
+
+    @property
+    def ucs2_part(self) -> int:
+        return UCS2_MULTI - 1 if self is Concatenation.UDH16 else UCS2_MULTI
 
 ESC = 0x1B
 
@@ -154,32 +176,35 @@ def _fits(characters: int, encoding: Encoding) -> bool:
     return characters <= (GSM_SINGLE if encoding is Encoding.GSM7 else UCS2_SINGLE)
 
 
-def analyze(text: str) -> TextInfo:
-    """Encoding, length in septets/UTF-16 units, and number of parts."""
+def analyze(text: str, concat: Concatenation = Concatenation.UDH8) -> TextInfo:
+    """Encoding, length in septets/UTF-16 units, and number of parts when long parts are
+    tied with ``concat``: the one count that estimates, charges and submissions use."""
     septets = _gsm_septets(text)
     if septets is not None:
         if septets <= GSM_SINGLE:
             return _GSM_SINGLE_INFO[septets]
+        limit = concat.gsm_part
         if septets == len(text):
-            parts = -(-septets // GSM_MULTI)
+            parts = -(-septets // limit)
         else:
-            parts = len(_part_starts(text, _EXT_RE, GSM_MULTI))
-        return TextInfo(Encoding.GSM7, septets, parts, GSM_MULTI)
+            parts = len(_part_starts(text, _EXT_RE, limit))
+        return TextInfo(Encoding.GSM7, septets, parts, limit)
     units = _utf16_units(text)
     if units <= UCS2_SINGLE:
         return _UCS2_SINGLE_INFO[units]
+    limit = concat.ucs2_part
     if units == len(text):
-        parts = -(-units // UCS2_MULTI)
+        parts = -(-units // limit)
     else:
-        parts = len(_part_starts(text, _ASTRAL_RE, UCS2_MULTI))
-    return TextInfo(Encoding.UCS2, units, parts, UCS2_MULTI)
+        parts = len(_part_starts(text, _ASTRAL_RE, limit))
+    return TextInfo(Encoding.UCS2, units, parts, limit)
 
 
-def split(text: str, encoding: Encoding | None = None) -> list[str]:
+def split(text: str, encoding: Encoding | None = None, concat: Concatenation = Concatenation.UDH8) -> list[str]:
     """Split into the parts a network would send; `[text]` if it fits in one.
 
     With `encoding=None` the encoding is detected, and the result always has
-    `analyze(text).parts` items. Forcing GSM7 on non-GSM text raises ValueError.
+    `analyze(text, concat).parts` items. Forcing GSM7 on non-GSM text raises ValueError.
     """
     if encoding is None:
         encoding = detect_encoding(text)
@@ -187,10 +212,10 @@ def split(text: str, encoding: Encoding | None = None) -> list[str]:
         characters = _gsm_septets(text)
         if characters is None:
             raise ValueError("text is not GSM 03.38")
-        wide, limit = _EXT_RE, GSM_MULTI
+        wide, limit = _EXT_RE, concat.gsm_part
     else:
         characters = _utf16_units(text)
-        wide, limit = _ASTRAL_RE, UCS2_MULTI
+        wide, limit = _ASTRAL_RE, concat.ucs2_part
     if _fits(characters, encoding):
         return [text]
     starts = _part_starts(text, wide, limit)

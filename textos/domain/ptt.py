@@ -1,8 +1,7 @@
 """OVH delivery codes: ``ptt`` (state of an SMS) and ``deliveryReceipt`` (DLR id).
 
-Tables from OVH's "Everything you need to know about SMS users" guide; the
-mapping from SMPP receipt states and from Textos's own states is ours and is
-documented here, in one place.
+Tables from OVH's "Everything you need to know about SMS users" guide. Which codes a
+message status or a carrier report gives is ``domain.lifecycle``.
 """
 
 from __future__ import annotations
@@ -63,28 +62,4 @@ DLR_DESCRIPTIONS: dict[int, str] = {
     Dlr.WAITING: "Pending",
     Dlr.BUFFERED: "Buffered",
     Dlr.NOT_BILLED: "Error, not billed",
-}
-
-# Message status (Textos) -> (ptt, deliveryReceipt) while no carrier detail overrides it.
-STATUS_CODES: dict[str, tuple[int, int]] = {
-    "queued": (0, Dlr.PENDING),
-    "submitting": (0, Dlr.PENDING),
-    "sent": (3, Dlr.WAITING),
-    "delivered": (4, Dlr.SUCCESS),
-    "failed": (5, Dlr.FAILED),
-    "rejected": (20, Dlr.NOT_BILLED),
-    "expired": (8, Dlr.NOT_BILLED),
-    "cancelled": (0, Dlr.NOT_BILLED),
-}
-
-# SMPP receipt state (``stat:``) -> (Textos status, ptt, deliveryReceipt).
-RECEIPT_STATES: dict[str, tuple[str, int, int]] = {
-    "DELIVRD": ("delivered", 4, Dlr.SUCCESS),
-    "UNDELIV": ("failed", 5, Dlr.FAILED),
-    "EXPIRED": ("failed", 8, Dlr.FAILED),
-    "DELETED": ("failed", 5, Dlr.FAILED),
-    "REJECTD": ("failed", 23, Dlr.FAILED),
-    "UNKNOWN": ("failed", 6, Dlr.FAILED),
-    "ACCEPTD": ("sent", 3, Dlr.WAITING),
-    "ENROUTE": ("sent", 2, Dlr.BUFFERED),
 }

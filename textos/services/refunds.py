@@ -13,8 +13,8 @@ from typing import Iterable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from textos.domain.ptt import STATUS_CODES
-from textos.services import ledger
+from textos.domain.lifecycle import codes_of
+from textos.storage import ledger
 from textos.storage.models import Message, utcnow
 
 
@@ -39,7 +39,7 @@ def close_unsent(
     ).all()
     if not rows:
         return []
-    ptt, dlr = STATUS_CODES[to_status]
+    ptt, dlr = codes_of(to_status)
     moved = session.execute(
         update(Message)
         .where(Message.id.in_([r.id for r in rows]), Message.status.in_(from_statuses))

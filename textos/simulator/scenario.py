@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from textos.delivery.connector import ReceiptState
+from textos.smpp.receipt_text import MessageState
 from textos.smpp.pdu import Status
 
 __all__ = ["Rule", "OUTCOMES", "outcome_for"]
 
-OUTCOMES: dict[str, ReceiptState | None] = {
-    "delivered": ReceiptState.DELIVERED,
-    "undeliverable": ReceiptState.UNDELIVERABLE,
-    "expired": ReceiptState.EXPIRED,
+OUTCOMES: dict[str, MessageState | None] = {
+    "delivered": MessageState.DELIVERED,
+    "undeliverable": MessageState.UNDELIVERABLE,
+    "expired": MessageState.EXPIRED,
     "rejected": None,  # refused at submit: submit_sm_resp carries ``status``
 }
 """Outcome name → receipt state sent back (None: no receipt, refused at submit)."""

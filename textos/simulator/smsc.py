@@ -23,13 +23,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from textos.delivery.connector import ReceiptState
 from textos.domain import encoding as enc
 from textos.simulator.scenario import Rule, outcome_for
 from textos.smpp import pdu as P
 from textos.smpp import udh
 from textos.smpp.udh import Concat
-from textos.smpp.receipt_text import STATE_CODE
+from textos.smpp.receipt_text import STATE_CODE, MessageState
 from textos.smpp.session import Session
 
 __all__ = ["SmscSimulator", "SubmitRecord", "Rule"]
@@ -269,8 +268,8 @@ class SmscSimulator:
             )
         )
         if pdu.registered_delivery & 0x03:
-            state = rule and _STATE_OF[rule.outcome] or ReceiptState.DELIVERED
-            if pdu.registered_delivery & 0x03 == 2 and state is ReceiptState.DELIVERED:
+            state = rule and _STATE_OF[rule.outcome] or MessageState.DELIVERED
+            if pdu.registered_delivery & 0x03 == 2 and state is MessageState.DELIVERED:
                 return  # receipt on failure only
             self._receipt_counter += 1
             if self.receipt_loss_every and self._receipt_counter % self.receipt_loss_every == 0:
@@ -292,7 +291,7 @@ class SmscSimulator:
             return True
         return False
 
-    def _receipt_body(self, pdu: P.ShortMessage, message_id: str, state: ReceiptState, error: str) -> bytes:
+    def _receipt_body(self, pdu: P.ShortMessage, message_id: str, state: MessageState, error: str) -> bytes:
         if self.receipt_id_format == "decimal" and self.id_format == "hex":
             reported = str(int(message_id, 16))
         elif self.receipt_id_format == "hex" and self.id_format != "hex":
@@ -300,7 +299,7 @@ class SmscSimulator:
         else:
             reported = message_id
         stamp = self._stamp()
-        delivered = "001" if state is ReceiptState.DELIVERED else "000"
+        delivered = "001" if state is MessageState.DELIVERED else "000"
         text = (
             f"id:{reported} sub:001 dlvrd:{delivered} submit date:{stamp} done date:{stamp}"
             f" stat:{state.value} err:{error} text:"
@@ -455,8 +454,8 @@ def _as_data_sm(deliver_sm_body: bytes) -> bytes:
     return P.data_sm_body(pdu)
 
 
-_STATE_OF: dict[str, ReceiptState] = {
-    "delivered": ReceiptState.DELIVERED,
-    "undeliverable": ReceiptState.UNDELIVERABLE,
-    "expired": ReceiptState.EXPIRED,
+_STATE_OF: dict[str, MessageState] = {
+    "delivered": MessageState.DELIVERED,
+    "undeliverable": MessageState.UNDELIVERABLE,
+    "expired": MessageState.EXPIRED,
 }

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-
-from textos.delivery.connector import ReceiptState
+from enum import Enum
 
 __all__ = [
+    "MessageState",
     "ReceiptText",
     "parse_receipt_text",
     "format_receipt_text",
@@ -22,28 +22,41 @@ __all__ = [
     "STATE_CODE",
 ]
 
-MESSAGE_STATE: dict[int, ReceiptState] = {
-    1: ReceiptState.ENROUTE,
-    2: ReceiptState.DELIVERED,
-    3: ReceiptState.EXPIRED,
-    4: ReceiptState.DELETED,
-    5: ReceiptState.UNDELIVERABLE,
-    6: ReceiptState.ACCEPTED,
-    7: ReceiptState.UNKNOWN,
-    8: ReceiptState.REJECTED,
+class MessageState(str, Enum):
+    """SMPP 3.4 message states (§5.2.28), as receipts spell them in ``stat:``."""
+
+    ENROUTE = "ENROUTE"
+    DELIVERED = "DELIVRD"
+    EXPIRED = "EXPIRED"
+    DELETED = "DELETED"
+    UNDELIVERABLE = "UNDELIV"
+    ACCEPTED = "ACCEPTD"
+    UNKNOWN = "UNKNOWN"
+    REJECTED = "REJECTD"
+
+
+MESSAGE_STATE: dict[int, MessageState] = {
+    1: MessageState.ENROUTE,
+    2: MessageState.DELIVERED,
+    3: MessageState.EXPIRED,
+    4: MessageState.DELETED,
+    5: MessageState.UNDELIVERABLE,
+    6: MessageState.ACCEPTED,
+    7: MessageState.UNKNOWN,
+    8: MessageState.REJECTED,
 }
 """message_state TLV value → state (SMPP 3.4 §5.2.28)."""
 
-STATE_CODE: dict[ReceiptState, int] = {v: k for k, v in MESSAGE_STATE.items()}
+STATE_CODE: dict[MessageState, int] = {v: k for k, v in MESSAGE_STATE.items()}
 
-_STAT_ALIASES: dict[str, ReceiptState] = {
-    **{s.value: s for s in ReceiptState},
-    "DELIVERED": ReceiptState.DELIVERED,
-    "UNDELIVERABLE": ReceiptState.UNDELIVERABLE,
-    "ACCEPTED": ReceiptState.ACCEPTED,
-    "REJECTED": ReceiptState.REJECTED,
-    "FAILED": ReceiptState.UNDELIVERABLE,
-    "ENROUTE": ReceiptState.ENROUTE,
+_STAT_ALIASES: dict[str, MessageState] = {
+    **{s.value: s for s in MessageState},
+    "DELIVERED": MessageState.DELIVERED,
+    "UNDELIVERABLE": MessageState.UNDELIVERABLE,
+    "ACCEPTED": MessageState.ACCEPTED,
+    "REJECTED": MessageState.REJECTED,
+    "FAILED": MessageState.UNDELIVERABLE,
+    "ENROUTE": MessageState.ENROUTE,
 }
 """``stat:`` spellings seen in the field → state."""
 
@@ -53,7 +66,7 @@ _FIELD = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err|text)\s*:", r
 @dataclass(frozen=True, slots=True)
 class ReceiptText:
     message_id: str
-    state: ReceiptState
+    state: MessageState
     error: str | None = None
     submitted_at: dt.datetime | None = None
     done_at: dt.datetime | None = None
@@ -97,7 +110,7 @@ def parse_receipt_text(text: str) -> ReceiptText | None:
     if m is not None:
         return ReceiptText(
             message_id=m["id"],
-            state=_STAT_ALIASES.get(m["stat"].upper(), ReceiptState.UNKNOWN),
+            state=_STAT_ALIASES.get(m["stat"].upper(), MessageState.UNKNOWN),
             error=m["err"],
             submitted_at=parse_receipt_date(m["submit"]),
             done_at=parse_receipt_date(m["done"]),
@@ -117,7 +130,7 @@ def parse_receipt_text(text: str) -> ReceiptText | None:
         return None
     return ReceiptText(
         message_id=fields["id"],
-        state=_STAT_ALIASES.get(fields["stat"].upper(), ReceiptState.UNKNOWN),
+        state=_STAT_ALIASES.get(fields["stat"].upper(), MessageState.UNKNOWN),
         error=fields.get("err"),
         submitted_at=parse_receipt_date(fields.get("submit date", "")),
         done_at=parse_receipt_date(fields.get("done date", "")),
@@ -129,14 +142,14 @@ def parse_receipt_text(text: str) -> ReceiptText | None:
 
 def format_receipt_text(
     message_id: str,
-    state: ReceiptState,
+    state: MessageState,
     *,
     error: str = "000",
     submitted_at: dt.datetime,
     done_at: dt.datetime,
     text: str = "",
 ) -> str:
-    delivered = "001" if state is ReceiptState.DELIVERED else "000"
+    delivered = "001" if state is MessageState.DELIVERED else "000"
     return (
         f"id:{message_id} sub:001 dlvrd:{delivered} submit date:{submitted_at:%y%m%d%H%M}"
         f" done date:{done_at:%y%m%d%H%M} stat:{state.value} err:{error} text:{text[:20]}"

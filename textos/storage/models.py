@@ -249,7 +249,8 @@ class MessagePart(Base):
     part_no: Mapped[int] = mapped_column(SmallInteger)
     carrier_id: Mapped[str] = mapped_column(String(64))
     """Canonical form (see ``textos.delivery.receipts.canonical_carrier_id``)."""
-    state: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """A ``domain.lifecycle.DeliveryState`` value."""
     error_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
@@ -260,7 +261,8 @@ class PendingReceipt(Base):
     __tablename__ = "pending_receipts"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     carrier_id: Mapped[str] = mapped_column(String(64), index=True)
-    state: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16))
+    """A ``domain.lifecycle.DeliveryState`` value."""
     error_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -16,13 +16,22 @@ from typing import Mapping, Sequence
 from textos.delivery.connector import (
     Events,
     OutboundMessage,
+    DeliveryState,
     Receipt,
-    ReceiptState,
     SubmitOutcome,
     SubmitResult,
 )
 
 log = logging.getLogger("textos.simulator")
+
+OUTCOME_STATES: dict[str, DeliveryState] = {
+    "DELIVRD": DeliveryState.DELIVERED,
+    "UNDELIV": DeliveryState.UNDELIVERABLE,
+    "EXPIRED": DeliveryState.EXPIRED,
+    "REJECTD": DeliveryState.REJECTED,
+    "UNKNOWN": DeliveryState.UNKNOWN,
+}
+"""Scripted outcome names (``simulator_outcomes``, SMPP's ``stat:`` words) → reported state."""
 
 
 class SimulatorConnector:
@@ -84,10 +93,10 @@ class SimulatorConnector:
             part_ids = tuple(self._new_id() for _ in range(message.parts))
             results.append(SubmitResult(message.id, SubmitOutcome.ACCEPTED, part_ids=part_ids))
             if message.want_receipt:
-                state = ReceiptState(outcome)
+                state = OUTCOME_STATES.get(outcome.upper(), DeliveryState.UNKNOWN)
                 now = dt.datetime.now(dt.timezone.utc)
                 for pid in part_ids:
-                    self._due.append((due, Receipt(pid, state, None if state is ReceiptState.DELIVERED else "001", now, self.name)))
+                    self._due.append((due, Receipt(pid, state, None if state is DeliveryState.DELIVERED else "001", now, self.name)))
         self._wake.set()
         return results
 

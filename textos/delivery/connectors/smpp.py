@@ -55,18 +55,30 @@ from textos.delivery.connector import (
     IncomingMessage,
     IncomingPartInfo,
     OutboundMessage,
+    DeliveryState,
     Receipt,
-    ReceiptState,
     SubmitOutcome,
     SubmitResult,
 )
 from textos.domain import encoding as enc
 from textos.smpp import pdu as P
 from textos.smpp import udh
-from textos.smpp.receipt_text import MESSAGE_STATE, parse_receipt_text
+from textos.smpp.receipt_text import MESSAGE_STATE, MessageState, parse_receipt_text
 from textos.smpp.session import LINK_DOWN, TIMEOUT, Session
 
-__all__ = ["SmppCarrierConfig", "SmppConnector", "TEMPORARY_STATUSES", "data_coding_for", "decode_short_message"]
+__all__ = ["DELIVERY_STATES", "SmppCarrierConfig", "SmppConnector", "TEMPORARY_STATUSES", "data_coding_for", "decode_short_message"]
+
+DELIVERY_STATES: dict[MessageState, DeliveryState] = {
+    MessageState.ENROUTE: DeliveryState.ENROUTE,
+    MessageState.ACCEPTED: DeliveryState.ACCEPTED,
+    MessageState.DELIVERED: DeliveryState.DELIVERED,
+    MessageState.EXPIRED: DeliveryState.EXPIRED,
+    MessageState.DELETED: DeliveryState.DELETED,
+    MessageState.UNDELIVERABLE: DeliveryState.UNDELIVERABLE,
+    MessageState.REJECTED: DeliveryState.REJECTED,
+    MessageState.UNKNOWN: DeliveryState.UNKNOWN,
+}
+"""SMPP receipt states (``stat:`` or the message_state TLV) → what the carrier reported, in Textos's words."""
 
 log = logging.getLogger("textos.smpp.connector")
 
@@ -764,7 +776,7 @@ class SmppConnector:
             code = int.from_bytes(net[1:], "big")
             if code:
                 error = str(code)
-        return Receipt(carrier_id, state, error, text.done_at if text else None, self.name)
+        return Receipt(carrier_id, DELIVERY_STATES[state], error, text.done_at if text else None, self.name)
 
     def _fast_receipt(self, pdu: P.ShortMessage, tlvs: dict[int, bytes]) -> Receipt | None:
         """A "delivered" receipt whose TLVs say it all (the common case), without
@@ -788,7 +800,7 @@ class SmppConnector:
                 return None
             end = sm.find(b" ", at + 5)
             error = (sm[at + 5 :] if end < 0 else sm[at + 5 : end]).decode("latin-1")
-        return Receipt(carrier_id, ReceiptState.DELIVERED, error, _received_at(), self.name)
+        return Receipt(carrier_id, DeliveryState.DELIVERED, error, _received_at(), self.name)
 
     async def _flush_receipts(self) -> None:
         try:
