@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Callable
 
 from fastapi import Path, Query, Request
@@ -10,6 +9,7 @@ from fastapi import Path, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from textos.domain import clock
 from textos.api.auth import Caller
 from textos.api.state import state_of
 from textos.domain.errors import NotFound
@@ -48,16 +48,5 @@ def owned_account(session: Session, caller: Caller, service_name: str) -> Accoun
     return account
 
 
-def iso(moment: dt.datetime | None) -> str | None:
-    """A stored naive-UTC datetime as OVH prints it (``2026-11-24T22:51:38+00:00``)."""
-    if moment is None:
-        return None
-    return moment.replace(microsecond=0, tzinfo=dt.timezone.utc).isoformat()
-
-
-def to_naive_utc(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return moment
+iso = clock.iso
+to_naive_utc = clock.naive_utc

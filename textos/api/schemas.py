@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Priority = Literal["high", "medium", "low", "veryLow"]
+from textos.domain.priority import Priority
+
 SmsClass = Literal["flash", "phoneDisplay", "sim", "toolkit"]
 Coding = Literal["7bit", "8bit"]
 Charset = Literal["UTF-8"]

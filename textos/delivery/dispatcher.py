@@ -40,6 +40,7 @@ from textos.delivery.ownership import Instance, requeue_orphans
 from textos.delivery.receipts import apply_receipts, canonical_carrier_id, replay_pending
 from textos.delivery.routing import Router
 from textos.domain.encoding import Encoding
+from textos.domain.priority import name_of as priority_name
 from textos.services.refunds import close_unsent, expire_overdue
 from textos.storage.db import Database
 from textos.storage.fastsql import db_time, marks, read_time, run, run_many
@@ -47,7 +48,6 @@ from textos.storage.models import utcnow
 
 log = logging.getLogger("textos.dispatcher")
 
-PRIORITY_NAMES = {0: "high", 1: "medium", 2: "low", 3: "veryLow"}
 ORPHAN_SWEEP = 2.0
 """Seconds between looks for messages in flight that nobody holds any more: those of
 stopped dispatchers (PostgreSQL), and our own whose submit results could not be stored."""
@@ -100,7 +100,7 @@ def claim_due(session: Session, limit: int, postgres: bool, instance: int | None
                 encodings.get(encoding) or Encoding(encoding),
                 parts,
                 message_class,
-                PRIORITY_NAMES.get(priority, "high"),
+                priority_name(priority),
                 validity,
             )
         )

@@ -18,6 +18,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from textos.domain.clock import naive_utc
 from textos.delivery.connector import IncomingMessage
 from textos.storage.fastsql import db_time, is_sqlite, read_time, run
 from textos.storage.models import IncomingSms, utcnow
@@ -28,15 +29,9 @@ PART_TTL = 1800.0
 """Seconds to wait for the missing parts of a long incoming message (Kannel's default)."""
 
 
-def _naive_utc(moment: dt.datetime) -> dt.datetime:
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return moment
-
-
 def store_incoming(session: Session, message: IncomingMessage) -> int | None:
     """Store one incoming message or part; returns the id of the message once it is whole."""
-    received = _naive_utc(message.received_at)
+    received = naive_utc(message.received_at)
     if message.part is None or message.part.total <= 1:
         return _store_whole(session, message.sender, message.receiver, message.text, message.connector, received)
     part = message.part

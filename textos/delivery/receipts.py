@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 from sqlalchemy.orm import Session
 
 from textos.delivery.connector import Receipt
+from textos.domain.clock import naive_utc
 from textos.domain.lifecycle import DeliveryState, MessageStatus, outcome_of
 from textos.storage.fastsql import db_time, marks, read_time, run, run_many, time_formatter
 from textos.storage.models import utcnow
@@ -48,12 +49,8 @@ def carrier_id_variants(carrier_id: str) -> set[str]:
     return forms
 
 
-def _naive(moment: dt.datetime | None, now: dt.datetime | None = None) -> dt.datetime:
-    if moment is None:
-        return now or utcnow()
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return moment
+def _naive(moment: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    return now if moment is None else naive_utc(moment)
 
 
 class _Times:

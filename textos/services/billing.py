@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 from textos.config import Settings, load_settings
 from textos.storage import ledger
 from textos.domain.errors import BadRequest, Conflict, NotFound
+from textos.domain.clock import iso
 from textos.domain.pricing import CreditRates
 from textos.storage.models import Account, Customer, utcnow
 from textos.storage.models_billing import Order
@@ -422,18 +423,12 @@ def order_view(order: Order, base_url: str) -> dict[str, Any]:
     return {**order.priced, "orderId": order.id, "url": base_url.rstrip("/") + pay_path(order)}
 
 
-def _iso(moment: dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.replace(microsecond=0, tzinfo=dt.timezone.utc).isoformat()
-
-
 def billing_order_view(order: Order, base_url: str) -> dict[str, Any]:
     """``billing.Order`` (``GET /me/order/{orderId}``)."""
     prices = order.priced.get("prices", {})
     return {
-        "date": _iso(order.created_at),
-        "expirationDate": _iso(order.expires_at),
+        "date": iso(order.created_at),
+        "expirationDate": iso(order.expires_at),
         "orderId": order.id,
         "password": order.token,
         "pdfUrl": base_url.rstrip("/") + pay_path(order),
@@ -459,8 +454,8 @@ def order_summary(session: Session, order: Order) -> dict[str, Any]:
         "withoutTax": order.without_tax_cents / 100,
         "withTax": order.with_tax_cents / 100,
         "currency": order.currency,
-        "date": _iso(order.created_at),
-        "paidAt": _iso(order.paid_at),
+        "date": iso(order.created_at),
+        "paidAt": iso(order.paid_at),
         "paidBy": order.paid_by,
         "paymentConfirmations": order.payment_confirmations,
     }

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from textos.config import Settings
 from textos.domain.encoding import TextInfo, analyze
+from textos.domain import priority
 from textos.domain.numbers import FastReceivers, InvalidReceiver
 from textos.domain.senders import check_sender, sender_type
 from textos.storage import ledger
@@ -23,7 +24,7 @@ from textos.domain.errors import BadRequest, Forbidden
 from textos.storage.fastsql import db_time, run, run_many
 from textos.storage.models import Account, Job, Sender, utcnow
 
-PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2, "veryLow": 3}
+PRIORITY_RANK = priority.RANK
 MAX_PARTS = 255
 
 

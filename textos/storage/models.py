@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from textos.domain import clock
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -37,9 +38,8 @@ NAMING = {
 }
 
 
-def utcnow() -> dt.datetime:
-    """Naive UTC now: every datetime column holds naive UTC."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+utcnow = clock.utcnow
+"""Naive UTC now: every datetime column holds naive UTC (``domain.clock``)."""
 
 
 class Base(DeclarativeBase):
