@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 import signal
+import sys
 from typing import Any
 
 import uvicorn
@@ -23,6 +24,7 @@ from textos.delivery.connector import Connector
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher
 from textos.delivery.routing import build_router
+from textos.services import batches
 from textos.storage.db import Database
 
 log = logging.getLogger("textos")
@@ -54,6 +56,7 @@ class Runtime:
         self.db = db
         self.simulator: Any = None
         self.dispatcher: Dispatcher | None = None
+        self._batches: asyncio.Task[None] | None = None
 
     async def start(self, state: AppState) -> None:
         settings = self.settings
@@ -66,6 +69,7 @@ class Runtime:
         )
         state.dispatcher = self.dispatcher
         await self.dispatcher.start()
+        self._batches = asyncio.create_task(_complete_batches(self.db), name="textos-batches")
 
     async def _embedded_simulator(self) -> Connector:
         settings = self.settings
@@ -90,10 +94,22 @@ class Runtime:
         return connector
 
     async def stop(self) -> None:
+        if self._batches is not None:
+            self._batches.cancel()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         if self.simulator is not None:
             await self.simulator.stop()
+
+
+async def _complete_batches(db: Database, every: float = 1.0) -> None:
+    """Batches move on here, never on a read (``services.batches.complete_finished``): at start, then every second."""
+    while True:
+        try:
+            await asyncio.to_thread(batches.complete_finished, db)
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.exception("completing batches failed")
+        await asyncio.sleep(every)
 
 
 def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True) -> FastAPI:
@@ -137,6 +153,9 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
     _preflight(settings, dispatch=dispatch)
     app = build_app(settings, dispatch=dispatch)
     _settle_gc()
+    # API requests stay responsive while a campaign of a million rows is read in a worker
+    # thread: the GIL changes hands every 0.5 ms instead of 5 (cuts GET tail latency, docs/BENCHMARKS.md).
+    sys.setswitchinterval(0.0005)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
 
 

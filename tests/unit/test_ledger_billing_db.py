@@ -18,7 +18,7 @@ from textos.config import Settings
 from textos.services import admin, billing, transfers
 from textos.storage import ledger
 from textos.domain.errors import BadRequest, NotEnoughCredits, NotFound
-from textos.services.sending import SendRequest, accept_job
+from textos.services.jobs import SendRequest, accept_job
 from textos.storage.db import Database
 from textos.storage.models import Account, LedgerEntry
 from textos.storage.models_billing import Order

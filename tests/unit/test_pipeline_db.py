@@ -22,7 +22,7 @@ from textos.delivery.routing import Router
 from textos.delivery.receipts import carrier_id_variants
 from textos.services import admin
 from textos.storage import ledger
-from textos.services.sending import SendRequest, accept_job
+from textos.services.jobs import SendRequest, accept_job
 from textos.storage.fastsql import run
 from textos.storage.models import Account, LedgerEntry, Message, PendingReceipt, utcnow
 

@@ -13,6 +13,7 @@ from textos.storage.db import Database
 if TYPE_CHECKING:
     from textos.delivery.dispatcher import Dispatcher
     from textos.server import Runtime
+    from textos.services.recipients import ConcatFor
 
 
 @dataclass
@@ -21,6 +22,7 @@ class AppState:
     db: Database
     dispatcher: "Dispatcher | None" = None
     runtime: "Runtime | None" = None
+    concat_for: "ConcatFor | None" = None  # concatenation of each receiver's route; None: udh8 everywhere
 
     def wake_dispatcher(self) -> None:
         if self.dispatcher is not None:

@@ -13,7 +13,7 @@ from textos.domain.countries import country_name
 from textos.domain.ptt import PTT
 from textos.services import billing
 from textos.domain.errors import BadRequest, NotFound
-from textos.services.sending import compose_text, describe_text
+from textos.services.recipients import compose_text, describe_text
 
 router = APIRouter(tags=["rates"])
 

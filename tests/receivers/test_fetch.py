@@ -18,9 +18,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from textos.bulk import fetch
-from textos.bulk.fetch import FetchError, FetchLimits, address_refusal, fetch_to_file
-from textos.bulk.receivers_csv import CsvError, read_receivers
+from textos.receivers import fetch
+from textos.receivers.fetch import FetchError, FetchLimits, address_refusal, fetch_to_file
+from textos.receivers.receivers_csv import CsvError, read_receivers
 
 COOKBOOK = (
     "Numero ;nom ;prenom ;adresse\r\n"
