@@ -186,7 +186,8 @@ def run(
     error, after it is logged with the batch id."""
     with _ingesting(db, batch_id):
         try:
-            _set(db, batch_id, status=BatchStatus.INSERTING.value, started_at=utcnow())
+            if not _set(db, batch_id, Batch.status == BatchStatus.PENDING.value, status=BatchStatus.INSERTING.value, started_at=utcnow()):
+                raise Canceled("batch: canceled before it started")
             return accept(db, account_id, req, settings, actor=actor, source=source, concat_for=concat_for,
                           follower=_BatchFollower(db, batch_id), send_at=deferred)
         except Canceled as exc:
