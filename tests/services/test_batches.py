@@ -202,10 +202,27 @@ def test_complete_finished_moves_inserted_batches_with_nothing_left_to_send(db, 
     assert complete_finished(db) == 0  # messages still queued
     assert _batch(db, batch_id).status == "INSERTED"
     _settle(db, batch_id, MessageStatus.SENT)
-    assert complete_finished(db) == 1
+    assert complete_finished(db, batch_id) == 1
     batch = _batch(db, batch_id)
     assert batch.status == "COMPLETED" and batch.finished_at is not None
     assert complete_finished(db) == 0
+
+
+def test_a_batch_still_sending_is_checked_less_and_less_often(db, account, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(batches, "_clock", lambda: now[0])
+    batch_id, req = _new(db, account)
+    _run(db, account, batch_id, req)
+    checked: list[float] = []
+    pending_left = batches._pending_left
+    monkeypatch.setattr(batches, "_pending_left", lambda s, job_id: checked.append(now[0]) or pending_left(s, job_id))
+    for _ in range(40):  # 20 s, half a second at a time
+        complete_finished(db)
+        now[0] += 0.5
+    assert [t - 1000 for t in checked] == [0, 1, 3, 7, 15]
+    _settle(db, batch_id, MessageStatus.DELIVERED)
+    now[0] = 1000 + 31
+    assert complete_finished(db) == 1
 
 
 @pytest.mark.parametrize("left, ended", [(BatchStatus.INSERTING, "FAILED"), (BatchStatus.PENDING, "FAILED"), (BatchStatus.TO_CANCEL, "CANCELED")])

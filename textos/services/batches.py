@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import math
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from enum import Enum
@@ -235,6 +236,27 @@ def _pending_left(session: Session, job_id: int) -> bool:
     ) is not None
 
 
+_checks: dict[str, tuple[float, float]] = {}
+"""INSERTED batch id → (monotonic time of its next check, interval): a batch still sending is
+checked less and less often (1 s, 2 s, … 16 s), since the check may scan its job's messages."""
+_checks_lock = threading.Lock()
+_clock = time.monotonic
+
+
+def _due(batch_id: str) -> bool:
+    """Whether to check the batch now (and when to check it next, if it is not finished)."""
+    now = _clock()
+    with _checks_lock:
+        at, interval = _checks.get(batch_id, (now, 0.5))
+        if now < at:
+            return False
+        interval = min(2 * interval, 16.0)
+        _checks[batch_id] = (now + interval, interval)
+        if len(_checks) > 10_000:  # ended batches are never checked again: forget them
+            _checks.clear()
+        return True
+
+
 def complete_finished(db: Database, batch_id: str | None = None) -> int:
     """Move batches on (all, or ``batch_id``); returns how many moved. Run by a writer, never on a read.
 
@@ -243,7 +265,9 @@ def complete_finished(db: Database, batch_id: str | None = None) -> int:
       ``ABANDONED_AFTER`` seconds (their process stopped) → FAILED, or CANCELED when a
       cancel was asked; nothing was written nor charged for them.
 
-    Reads first; a write transaction is opened only when something moves."""
+    Reads first; a write transaction is opened only when something moves. Of all batches,
+    one still sending is checked less often as time goes (at most every 16 s); a batch
+    named by ``batch_id`` is checked at each call."""
     now = utcnow()
     stale = now - dt.timedelta(seconds=ABANDONED_AFTER)
     only = [Batch.id == batch_id] if batch_id is not None else []
@@ -251,7 +275,8 @@ def complete_finished(db: Database, batch_id: str | None = None) -> int:
         inserted = session.execute(
             select(Batch.id, Batch.job_id).where(Batch.status == BatchStatus.INSERTED.value, Batch.job_id.is_not(None), *only)
         ).all()
-        finished = [bid for bid, job_id in inserted if job_id is not None and not _pending_left(session, job_id)]
+        due = inserted if batch_id is not None else [(bid, job_id) for bid, job_id in inserted if _due(bid)]
+        finished = [bid for bid, job_id in due if job_id is not None and not _pending_left(session, job_id)]
         left = session.execute(
             select(Batch.id, Batch.status).where(Batch.status.in_(INGESTING), Batch.updated_at < stale, *only)
         ).all()

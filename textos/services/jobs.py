@@ -209,7 +209,12 @@ def _report(priced: Priced, ids: list[int], tag: str, report_limit: int) -> Send
 
 
 def _stop_clause(req: SendRequest, settings: Settings) -> str:
+    """What ``compose_text`` appends to each text of the job (empty when waived)."""
     return compose_text("", req.no_stop_clause, settings)
+
+
+def _batch_of(follower: Follower | None) -> str | None:
+    return follower.batch_id if follower is not None else None
 
 
 # --------------------------------------------------------------------------- entries
@@ -228,7 +233,7 @@ def accept_job(
         Texts(concat_for), rows.extend, report_limit=limit,
     )
     job = new_job(session, sendable, req, actor=actor, created_at=utcnow(), priced=priced,
-                  batch_id=follower.batch_id if follower else None)
+                  batch_id=_batch_of(follower))
     _charge(session, job, priced)
     shared = _shared(job, req, send_at)
     message_rows.insert(session, shared, rows)
@@ -276,7 +281,7 @@ def _accept_spooled(
             follower.progress(priced.rows_read, priced.total_milli)
         with db.session() as session:
             job = new_job(session, sendable, req, actor=actor, created_at=utcnow(), priced=priced,
-                          batch_id=follower.batch_id if follower else None)
+                          batch_id=_batch_of(follower))
             _charge(session, job, priced)
             shared = _shared(job, req, send_at)
             message_rows.insert_chunks(session, shared, _unspool(spool))
@@ -319,7 +324,7 @@ def _accept_streamed(
         try:
             with db.session() as session:
                 job = new_job(session, sendable, req, actor=actor, created_at=utcnow(),
-                              batch_id=follower.batch_id if follower else None)
+                              batch_id=_batch_of(follower))
                 shared = _shared(job, req, send_at)
                 message_rows.insert_chunks(session, shared, iter(chunks.get, _END))
                 priced: Priced | None = chunks.get()
