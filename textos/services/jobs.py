@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterator, Protocol
+from typing import IO, Any, Callable, Iterator, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -189,6 +189,19 @@ def _shared(job: Job, req: SendRequest, send_at: dt.datetime | None) -> Shared:
     )  # fmt: skip
 
 
+def _write_job(
+    session: Session, sendable: Sendable, req: SendRequest, priced: Priced, write: Callable[[Shared], None], *,
+    actor: str, follower: Follower | None, send_at: dt.datetime | None, report_limit: int,
+) -> list[int]:
+    """A priced job in the session's transaction: its row, its debit, its messages (``write``), its
+    follower's record; returns the ids to report."""
+    job = new_job(session, sendable, req, actor=actor, created_at=utcnow(), priced=priced, batch_id=_batch_of(follower))
+    _charge(session, job, priced)
+    shared = _shared(job, req, send_at)
+    write(shared)
+    return _written(session, job, shared, priced, follower, report_limit)
+
+
 def _written(
     session: Session, job: Job, shared: Shared, priced: Priced, follower: Follower | None, report_limit: int,
 ) -> list[int]:
@@ -232,12 +245,9 @@ def accept_job(
         Recipients.of_list(req.receivers), req.message, _stop_clause(req, settings), sendable.allowed, settings,
         Texts(concat_for), rows.extend, report_limit=limit,
     )
-    job = new_job(session, sendable, req, actor=actor, created_at=utcnow(), priced=priced,
-                  batch_id=_batch_of(follower))
-    _charge(session, job, priced)
-    shared = _shared(job, req, send_at)
-    message_rows.insert(session, shared, rows)
-    return _report(priced, _written(session, job, shared, priced, follower, limit), req.tag, limit)
+    ids = _write_job(session, sendable, req, priced, lambda shared: message_rows.insert(session, shared, rows),
+                     actor=actor, follower=follower, send_at=send_at, report_limit=limit)
+    return _report(priced, ids, req.tag, limit)
 
 
 def accept(
@@ -280,12 +290,8 @@ def _accept_spooled(
         if follower is not None:
             follower.progress(priced.rows_read, priced.total_milli)
         with db.session() as session:
-            job = new_job(session, sendable, req, actor=actor, created_at=utcnow(), priced=priced,
-                          batch_id=_batch_of(follower))
-            _charge(session, job, priced)
-            shared = _shared(job, req, send_at)
-            message_rows.insert_chunks(session, shared, _unspool(spool))
-            ids = _written(session, job, shared, priced, follower, REPORT_LIMIT)
+            ids = _write_job(session, sendable, req, priced, lambda shared: message_rows.insert_chunks(session, shared, _unspool(spool)),
+                             actor=actor, follower=follower, send_at=send_at, report_limit=REPORT_LIMIT)
     return _report(priced, ids, req.tag, REPORT_LIMIT)
 
 

@@ -101,8 +101,8 @@ class Recipients:
     """The request field refusals name."""
 
     @classmethod
-    def of_list(cls, receivers: Iterable[object]) -> "Recipients":
-        return cls(({"number": str(r)} for r in receivers))
+    def of_list(cls, receivers: Iterable[object]) -> Recipients:
+        return cls({"number": str(r)} for r in receivers)
 
 
 @dataclass
