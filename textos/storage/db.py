@@ -83,12 +83,12 @@ class Database:
         with self._reader() as session, session.begin():
             yield session
 
-    def migrate(self) -> None:
-        """Bring the schema to the latest Alembic revision."""
+    def migrate(self, revision: str = "heads") -> None:
+        """Bring the schema to ``revision`` (by default the latest)."""
         cfg = alembic_config(self.url)
         with self.engine.connect() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "heads")
+            command.upgrade(cfg, revision)
             if conn.in_transaction():
                 conn.commit()
 
