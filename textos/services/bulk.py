@@ -61,7 +61,7 @@ from textos.config import Settings
 from textos.domain.numbers import INVALID, FastReceivers, InvalidReceiver
 from textos.storage import ledger
 from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound, TextosError
-from textos.services.refunds import close_unsent
+from textos.storage.messages import close_unsent
 from textos.services.sending import (
     PRIORITY_RANK,
     SendingReport,

@@ -13,7 +13,7 @@ from textos.api.state import state_of
 from textos.services import bulk
 from textos.domain.errors import BadRequest, Conflict, NotFound
 from textos.storage.ledger import to_credits
-from textos.services.refunds import close_unsent
+from textos.storage.messages import close_unsent
 from textos.services.sending import SendRequest, accept_job
 from textos.storage.models import Job, Message
 
