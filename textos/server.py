@@ -34,7 +34,8 @@ EMBEDDED_SYSTEM_ID = "textos"
 
 def carrier_connectors(settings: Settings) -> dict[str, Connector]:
     """Connectors of the configured carriers (TOML ``[carriers.*]`` and ``--smsc`` URLs)."""
-    from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector
+    from textos.delivery.connectors.smpp import SmppConnector
+    from textos.smpp.carrier_config import SmppCarrierConfig
 
     connectors: dict[str, Connector] = {}
     for name, table in settings.carriers.items():
@@ -71,9 +72,10 @@ class Runtime:
         settings = self.settings
         if settings.simulator == "inprocess":
             return SimulatorConnector(receipt_delay=settings.simulator_receipt_delay, outcomes=settings.simulator_outcomes)
-        from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector
+        from textos.delivery.connectors.smpp import SmppConnector
         from textos.simulator.scenario import Rule
         from textos.simulator.smsc import SmscSimulator
+        from textos.smpp.carrier_config import SmppCarrierConfig
 
         rules = [Rule(prefix, OUTCOME_RULES.get(outcome.upper(), outcome.lower())) for prefix, outcome in settings.simulator_outcomes.items()]
         self.simulator = SmscSimulator(
