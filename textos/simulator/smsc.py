@@ -9,6 +9,10 @@ decimal while submit_sm_resp ids are hex, and injected MO messages (``inject_mo`
 
 Receipts and MO wait in a queue until a receiving bind of the account is up and
 are re-sent if their deliver_sm is not acknowledged (at-least-once, like a real SMSC).
+
+It is built from ``textos.smpp``'s own pieces (sessions, the parts of a long text,
+data_coding, the receipt text form, the token bucket), so it writes and reads PDUs by
+the same rules as the client it serves.
 """
 
 from __future__ import annotations
@@ -163,13 +167,6 @@ class SmscSimulator:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-
-    async def __aenter__(self) -> "SmscSimulator":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @property
     def enquire_links(self) -> int:
