@@ -77,42 +77,38 @@ def sms(i: int, text: str = "Hello", receiver: str = "+33611223344", concat: Con
     return OutboundMessage(i, kw.pop("sender", "Textos"), kw.pop("sender_type", "alpha"), receiver, text, info.encoding, info.parts, **kw)
 
 
-@asynccontextmanager
-async def smsc_and_connector(
-    sink: Sink | None = None, smsc_kw: dict[str, Any] | None = None, **cfg_kw: Any
-) -> AsyncIterator[tuple[SmscSimulator, SmppConnector, Sink]]:
-    """The SMSC simulator on a free loopback port and an ``SmppConnector`` bound to it."""
-    smsc = SmscSimulator(port=0, accounts={"acme": "secret"}, receipt_delay=0.01, **(smsc_kw or {}))
-    await smsc.start()
-    cfg_kw.setdefault("reconnect_backoff", (0.05, 0.2))
-    connector = SmppConnector(SmppCarrierConfig(port=smsc.port, system_id="acme", password="secret", **cfg_kw))
-    sink = sink or Sink()
-    await connector.start(sink)
-    await connector.wait_up()
-    try:
-        yield smsc, connector, sink
-    finally:
-        await connector.close()
-        await smsc.stop()
+def client_of(config: SmppCarrierConfig, sink: Sink) -> SmppClient[SmppReceipt]:
+    """An ``SmppClient`` reporting to ``sink`` (receipts as ``SmppReceipt``), sending ``THROTTLING`` refusals again."""
+    return SmppClient(config, retry_statuses=THROTTLING, make_receipt=sink.receipt, on_receipts=sink.on_receipts, on_incoming=sink.on_incoming)
 
 
 @asynccontextmanager
-async def smsc_and_client(
-    sink: Sink | None = None, smsc_kw: dict[str, Any] | None = None, **cfg_kw: Any
-) -> AsyncIterator[tuple[SmscSimulator, SmppClient[SmppReceipt], Sink]]:
-    """The SMSC simulator on a free loopback port and an ``SmppClient`` bound to it."""
+async def _smsc_and(kind: str, sink: Sink | None, smsc_kw: dict[str, Any] | None, cfg_kw: dict[str, Any]) -> AsyncIterator[tuple[Any, ...]]:
     smsc = SmscSimulator(port=0, accounts={"acme": "secret"}, receipt_delay=0.01, **(smsc_kw or {}))
     await smsc.start()
     cfg_kw.setdefault("reconnect_backoff", (0.05, 0.2))
+    config = SmppCarrierConfig(port=smsc.port, system_id="acme", password="secret", **cfg_kw)
     sink = sink or Sink()
-    client = SmppClient(
-        SmppCarrierConfig(port=smsc.port, system_id="acme", password="secret", **cfg_kw),
-        retry_statuses=THROTTLING, make_receipt=sink.receipt, on_receipts=sink.on_receipts, on_incoming=sink.on_incoming,
-    )
-    client.start()
-    await client.wait_up()
+    esme: Any
+    if kind == "connector":
+        esme = SmppConnector(config)
+        await esme.start(sink)
+    else:
+        esme = client_of(config, sink)
+        esme.start()
+    await esme.wait_up()
     try:
-        yield smsc, client, sink
+        yield smsc, esme, sink
     finally:
-        await client.close()
+        await esme.close()
         await smsc.stop()
+
+
+def smsc_and_connector(sink: Sink | None = None, smsc_kw: dict[str, Any] | None = None, **cfg_kw: Any) -> Any:
+    """``async with``: the SMSC simulator on a free loopback port and an ``SmppConnector`` bound to it."""
+    return _smsc_and("connector", sink, smsc_kw, cfg_kw)
+
+
+def smsc_and_client(sink: Sink | None = None, smsc_kw: dict[str, Any] | None = None, **cfg_kw: Any) -> Any:
+    """``async with``: the SMSC simulator on a free loopback port and an ``SmppClient`` bound to it."""
+    return _smsc_and("client", sink, smsc_kw, cfg_kw)

@@ -7,11 +7,11 @@ import asyncio
 
 import pytest
 
-from carrier_doubles import THROTTLING, Sink, sms, smsc_and_client, until
+from carrier_doubles import Sink, client_of, sms, smsc_and_client, until
 from textos.simulator.smsc import SmscSimulator
 from textos.smpp import pdu as P
 from textos.smpp.carrier_config import SmppCarrierConfig
-from textos.smpp.client import LINK_DOWN, SmppClient
+from textos.smpp.client import LINK_DOWN
 from textos.smpp.receipt_text import MessageState
 
 pytestmark = pytest.mark.timeout(30)
@@ -89,11 +89,7 @@ def test_bind_refused_with_wrong_password():
     async def main():
         smsc = SmscSimulator(port=0, accounts={"acme": "secret"})
         await smsc.start()
-        sink = Sink()
-        client = SmppClient(
-            SmppCarrierConfig(port=smsc.port, system_id="acme", password="nope", reconnect_backoff=(0.05, 0.1)),
-            retry_statuses=THROTTLING, make_receipt=sink.receipt, on_receipts=sink.on_receipts, on_incoming=sink.on_incoming,
-        )
+        client = client_of(SmppCarrierConfig(port=smsc.port, system_id="acme", password="nope", reconnect_backoff=(0.05, 0.1)), Sink())
         client.start()
         with pytest.raises(asyncio.TimeoutError):
             await client.wait_up(0.3)
