@@ -22,7 +22,7 @@ from textos.config import Settings
 from textos.delivery.connector import Connector
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher
-from textos.delivery.routing import build_router
+from textos.delivery.routing import build_router, carrier_configs
 from textos.storage.db import Database
 
 log = logging.getLogger("textos")
@@ -34,16 +34,9 @@ EMBEDDED_SYSTEM_ID = "textos"
 
 def carrier_connectors(settings: Settings) -> dict[str, Connector]:
     """Connectors of the configured carriers (TOML ``[carriers.*]`` and ``--smsc`` URLs)."""
-    from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector
+    from textos.delivery.connectors.smpp import SmppConnector
 
-    connectors: dict[str, Connector] = {}
-    for name, table in settings.carriers.items():
-        config = SmppCarrierConfig.from_table(name, table if isinstance(table, dict) else {"url": str(table)})
-        connectors[name] = SmppConnector(config, name=name)
-    for i, url in enumerate(settings.smsc_urls, 1):
-        name = f"smsc{i}"
-        connectors[name] = SmppConnector(SmppCarrierConfig.from_url(url, name=name), name=name)
-    return connectors
+    return {name: SmppConnector(config, name=name) for name, config in carrier_configs(settings).items()}
 
 
 class Runtime:
@@ -71,9 +64,10 @@ class Runtime:
         settings = self.settings
         if settings.simulator == "inprocess":
             return SimulatorConnector(receipt_delay=settings.simulator_receipt_delay, outcomes=settings.simulator_outcomes)
-        from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector
+        from textos.delivery.connectors.smpp import SmppConnector
         from textos.simulator.scenario import Rule
         from textos.simulator.smsc import SmscSimulator
+        from textos.smpp.carrier_config import SmppCarrierConfig
 
         rules = [Rule(prefix, OUTCOME_RULES.get(outcome.upper(), outcome.lower())) for prefix, outcome in settings.simulator_outcomes.items()]
         self.simulator = SmscSimulator(
