@@ -43,7 +43,7 @@ def service_names(session: Session, customer_id: int, *, where: Callable[[str], 
 
 def balances(session: Session) -> dict[str, float]:
     """Every account's free credits by name, oldest account first (``textos account list``)."""
-    rows = session.execute(select(Account.service_name, Account.credits_milli).order_by(Account.id)).tuples().all()
+    rows = session.execute(select(Account.service_name, Account.credits_milli).order_by(Account.id)).all()
     return {name: to_credits(milli) for name, milli in rows}
 
 

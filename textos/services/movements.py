@@ -41,7 +41,7 @@ def counterpart_names(session: Session, entries: Sequence[LedgerEntry]) -> dict[
     others = {e.counterpart_account_id for e in entries if e.counterpart_account_id}
     if not others:
         return {}
-    return dict(session.execute(select(Account.id, Account.service_name).where(Account.id.in_(others))).tuples().all())
+    return dict(session.execute(select(Account.id, Account.service_name).where(Account.id.in_(others))).all())
 
 
 def entry_view(e: LedgerEntry, names: dict[int, str]) -> dict[str, Any]:
