@@ -103,7 +103,7 @@ async def create_batch(serviceName: str, body: BatchCreate, request: Request, ca
 
     account_id, batch_id, view = await run_in_threadpool(work)
     bulk.start_campaign(st.db, st.settings, account_id, send, source, caller.actor, batch_id, deferred,
-                        on_done=st.wake_dispatcher)
+                        on_done=st.wake)
     return view
 
 
