@@ -34,8 +34,6 @@ from textos.storage.db import Database
 
 log = logging.getLogger("textos")
 
-# Simulator outcome names (settings) -> SMSC simulator rule outcomes.
-OUTCOME_RULES = {"DELIVRD": "delivered", "UNDELIV": "undeliverable", "EXPIRED": "expired", "REJECT": "rejected"}
 EMBEDDED_SYSTEM_ID = "textos"
 
 
@@ -76,11 +74,11 @@ class Runtime:
         if settings.simulator == "inprocess":
             return SimulatorConnector(receipt_delay=settings.simulator_receipt_delay, outcomes=settings.simulator_outcomes)
         from textos.delivery.connectors.smpp import SmppConnector
-        from textos.simulator.scenario import Rule
+        from textos.simulator.scenario import Rule, outcome_named
         from textos.simulator.smsc import SmscSimulator
         from textos.smpp.carrier_config import SmppCarrierConfig
 
-        rules = [Rule(prefix, OUTCOME_RULES.get(outcome.upper(), outcome.lower())) for prefix, outcome in settings.simulator_outcomes.items()]
+        rules = [Rule(prefix, outcome_named(outcome)) for prefix, outcome in settings.simulator_outcomes.items()]
         self.simulator = SmscSimulator(
             "127.0.0.1", settings.simulator_port, {EMBEDDED_SYSTEM_ID: EMBEDDED_SYSTEM_ID},
             receipt_delay=settings.simulator_receipt_delay, rules=rules,

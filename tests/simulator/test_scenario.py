@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from textos.simulator.scenario import OUTCOMES, Rule, outcome_for
+from textos.simulator.scenario import OUTCOMES, Rule, outcome_for, outcome_named
 from textos.smpp.pdu import Status
 from textos.smpp.receipt_text import MessageState
 
@@ -29,3 +29,17 @@ def test_outcomes_and_their_receipts():
                         "expired": MessageState.EXPIRED, "rejected": None}
     with pytest.raises(ValueError, match="unknown outcome"):
         Rule("33", "lost")
+
+
+@pytest.mark.parametrize(
+    ("word", "outcome"),
+    [("UNDELIV", "undeliverable"), ("DELIVRD", "delivered"), ("EXPIRED", "expired"), ("REJECT", "rejected"),
+     ("undeliverable", "undeliverable"), ("delivered", "delivered")],
+)
+def test_settings_name_outcomes_by_stat_word_or_by_name(word: str, outcome: str) -> None:
+    assert outcome_named(word) == outcome
+
+
+def test_an_unknown_outcome_word_is_refused_by_the_rule() -> None:
+    with pytest.raises(ValueError, match="bogus"):
+        Rule("+33", outcome_named("BOGUS"))
