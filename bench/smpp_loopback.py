@@ -17,9 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from textos.delivery.connector import Encoding, OutboundMessage, SubmitOutcome  # noqa: E402
-from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector  # noqa: E402
+from textos.delivery.connector import OutboundMessage, SubmitOutcome  # noqa: E402
+from textos.delivery.connectors.smpp import SmppConnector  # noqa: E402
+from textos.domain.encoding import Encoding  # noqa: E402
 from textos.simulator.smsc import SmscSimulator  # noqa: E402
+from textos.smpp.carrier_config import SmppCarrierConfig  # noqa: E402
 
 
 class Counter:

@@ -1,18 +1,22 @@
 """Assembling a running Textos: database, carriers, embedded simulator, dispatcher, API.
 
+This is a composition root: it may import every layer and hands each what it needs.
 ``Runtime`` owns what runs beside the API in the same event loop: the embedded SMSC
 simulator (a real SMPP server on loopback, the default when no carrier is
-configured), the connectors and the dispatcher.
+configured), the connectors and the dispatcher. The API gets the settings, the
+database, the price book and ``Runtime.wake`` (``api.state.AppState``), never the
+runtime itself; the simulator's HTTP hook is mounted here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
 import sys
-from typing import Any
+from typing import Any, AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,29 +27,22 @@ from textos.config import Settings
 from textos.delivery.connector import Connector
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher
-from textos.delivery.routing import build_router
-from textos.services import batches
+from textos.delivery.routing import build_router, carrier_configs
+from textos.services import batches, topup
+from textos.services.prices import PriceBook
+from textos.simulator.http import hook_router
 from textos.storage.db import Database
 
 log = logging.getLogger("textos")
 
-# Simulator outcome names (settings) -> SMSC simulator rule outcomes.
-OUTCOME_RULES = {"DELIVRD": "delivered", "UNDELIV": "undeliverable", "EXPIRED": "expired", "REJECT": "rejected"}
 EMBEDDED_SYSTEM_ID = "textos"
 
 
 def carrier_connectors(settings: Settings) -> dict[str, Connector]:
     """Connectors of the configured carriers (TOML ``[carriers.*]`` and ``--smsc`` URLs)."""
-    from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector
+    from textos.delivery.connectors.smpp import SmppConnector
 
-    connectors: dict[str, Connector] = {}
-    for name, table in settings.carriers.items():
-        config = SmppCarrierConfig.from_table(name, table if isinstance(table, dict) else {"url": str(table)})
-        connectors[name] = SmppConnector(config, name=name)
-    for i, url in enumerate(settings.smsc_urls, 1):
-        name = f"smsc{i}"
-        connectors[name] = SmppConnector(SmppCarrierConfig.from_url(url, name=name), name=name)
-    return connectors
+    return {name: SmppConnector(config, name=name) for name, config in carrier_configs(settings).items()}
 
 
 class Runtime:
@@ -58,7 +55,12 @@ class Runtime:
         self.dispatcher: Dispatcher | None = None
         self._batches: asyncio.Task[None] | None = None
 
-    async def start(self, state: AppState) -> None:
+    def wake(self) -> None:
+        """Tell the dispatcher (once started) that messages are waiting."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    async def start(self) -> None:
         settings = self.settings
         connectors = carrier_connectors(settings)
         if not connectors and settings.embedded_simulator:
@@ -67,7 +69,6 @@ class Runtime:
             self.db, build_router(settings.routes, connectors), batch=settings.dispatcher_batch, interval=settings.dispatcher_interval,
             max_inflight=settings.dispatcher_inflight, part_ttl=settings.incoming_part_ttl,
         )
-        state.dispatcher = self.dispatcher
         await self.dispatcher.start()
         self._batches = asyncio.create_task(_complete_batches(self.db), name="textos-batches")
 
@@ -75,11 +76,12 @@ class Runtime:
         settings = self.settings
         if settings.simulator == "inprocess":
             return SimulatorConnector(receipt_delay=settings.simulator_receipt_delay, outcomes=settings.simulator_outcomes)
-        from textos.delivery.connectors.smpp import SmppCarrierConfig, SmppConnector
-        from textos.simulator.scenario import Rule
+        from textos.delivery.connectors.smpp import SmppConnector
+        from textos.simulator.scenario import Rule, outcome_named
         from textos.simulator.smsc import SmscSimulator
+        from textos.smpp.carrier_config import SmppCarrierConfig
 
-        rules = [Rule(prefix, OUTCOME_RULES.get(outcome.upper(), outcome.lower())) for prefix, outcome in settings.simulator_outcomes.items()]
+        rules = [Rule(prefix, outcome_named(outcome)) for prefix, outcome in settings.simulator_outcomes.items()]
         self.simulator = SmscSimulator(
             "127.0.0.1", settings.simulator_port, {EMBEDDED_SYSTEM_ID: EMBEDDED_SYSTEM_ID},
             receipt_delay=settings.simulator_receipt_delay, rules=rules,
@@ -101,6 +103,15 @@ class Runtime:
         if self.simulator is not None:
             await self.simulator.stop()
 
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        """Run beside the app: started with it, stopped with it."""
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
 
 async def _complete_batches(db: Database, every: float = 1.0) -> None:
     """Batches move on here, never on a read (``services.batches.complete_finished``): at start, then every second."""
@@ -113,20 +124,29 @@ async def _complete_batches(db: Database, every: float = 1.0) -> None:
 
 
 def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True) -> FastAPI:
+    """The API on ``settings``' database; with ``dispatch``, the dispatcher (and embedded
+    simulator) run in its lifespan. The price book is built here, once, for the routes and
+    the automatic top-up."""
     db = Database(settings.database_url)
     if migrate:
         db.migrate()
-    state = AppState(settings=settings, db=db)
-    if dispatch:
-        state.runtime = Runtime(settings, db)
-    return create_app(state)
+    prices = PriceBook.from_settings(settings)
+    topup.install(prices)
+    runtime = Runtime(settings, db) if dispatch else None
+    state = AppState(settings=settings, db=db, prices=prices)
+    if runtime is not None:
+        state.wake = runtime.wake
+    app = create_app(state, lifespan=None if runtime is None else runtime.lifespan)
+    app.include_router(hook_router(lambda request: None if runtime is None else runtime.simulator))
+    return app
 
 
 def _preflight(settings: Settings, *, dispatch: bool) -> None:
-    """Check carriers and routes (and, on SQLite, that no other dispatcher runs) before
+    """Check carriers, routes and prices (and, on SQLite, that no other dispatcher runs) before
     anything starts: a mistake is one line, not a traceback."""
     try:
         build_router(settings.routes, carrier_connectors(settings))
+        PriceBook.from_settings(settings)
     except (KeyError, TypeError, ValueError) as exc:
         raise SystemExit(f"textos: configuration error: {exc}") from None
     if dispatch and settings.database_url.startswith("sqlite"):
@@ -175,7 +195,7 @@ def dispatch(settings: Settings) -> None:
         stopping = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-        await runtime.start(AppState(settings=settings, db=db))
+        await runtime.start()
         _settle_gc()
         await stopping.wait()
         log.info("stopping the dispatcher")

@@ -17,6 +17,7 @@ from textos.config import Settings
 from textos.domain.lifecycle import MessageStatus
 from textos.services import admin, batches
 from textos.services.jobs import SendRequest
+from textos.services.prices import PriceBook
 from textos.storage.models import Account, Message
 from textos.storage.models_bulk import Batch
 
@@ -35,7 +36,7 @@ def finished_batch(db) -> tuple[FastAPI, str, str]:  # type: ignore[no-untyped-d
     batches.run(db, SETTINGS, account.id, req, "test", batch_id)
     with db.session() as s:
         s.execute(update(Message).values(status=MessageStatus.DELIVERED.value))
-    app = create_app(AppState(settings=SETTINGS, db=db))
+    app = create_app(AppState(settings=SETTINGS, db=db, prices=PriceBook.from_settings(SETTINGS)))
     app.dependency_overrides[authenticate] = lambda: caller
     return app, f"/1.0/sms/{account.service_name}/batches", batch_id
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-from typing import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Callable
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textos import __version__
 from textos.api import errors
-from textos.api.routes import accounts, auth, batches, billing, jobs, outgoing, rates, receivers, senders, simulator
+from textos.api.routes import accounts, auth, batches, billing, jobs, outgoing, rates, receivers, senders
 from textos.api.state import AppState
 
 API_PREFIX = "/1.0"
@@ -37,19 +37,12 @@ class QueryIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def create_app(state: AppState) -> FastAPI:
-    """Build the API around ``state``; the dispatcher (if any) runs in the app's lifespan."""
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if state.runtime is not None:
-            await state.runtime.start(state)
-        try:
-            yield
-        finally:
-            if state.runtime is not None:
-                await state.runtime.stop()
 
+def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
+    """Build the API around ``state``; what runs beside it (dispatcher, simulator) is the
+    composition root's ``lifespan``."""
     app = FastAPI(
         title="Textos SMS API",
         version=__version__,
@@ -64,6 +57,5 @@ def create_app(state: AppState) -> FastAPI:
     for module in (auth, rates, billing, accounts, jobs, outgoing, senders, receivers, batches):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(auth.validation_router)
-    app.include_router(simulator.router)
     app.add_middleware(QueryIdMiddleware)
     return app

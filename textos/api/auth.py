@@ -19,6 +19,7 @@ from textos.api.errors import AuthError
 from textos.api.state import state_of
 from textos.domain.access_rules import is_allowed
 from textos.domain.signing import sign, signature_matches
+from textos.services.credentials import CredentialState
 from textos.storage.models import Application, Credential, Customer, utcnow
 
 API_PREFIX = "/1.0"
@@ -99,7 +100,7 @@ async def authenticate(request: Request) -> Caller:
     app, cred, customer = await run_in_threadpool(lookup)
     if cred is None or cred.application_id != app.id:
         raise AuthError("Invalid credential: this consumer key does not exist for this application", error_code="INVALID_CREDENTIAL")
-    if cred.state != "validated" or customer is None:
+    if cred.state != CredentialState.VALIDATED or customer is None:
         raise AuthError(f"Invalid credential: this consumer key is {cred.state}", error_code="INVALID_CREDENTIAL")
     if cred.expires_at is not None and cred.expires_at < utcnow():
         raise AuthError("Invalid credential: this consumer key has expired", error_code="INVALID_CREDENTIAL")

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Callable
 
 from fastapi import Path, Query, Request
-
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from textos.domain import clock
 from textos.api.auth import Caller
 from textos.api.state import state_of
-from textos.domain.errors import NotFound
+from textos.domain import clock
+from textos.services import accounts
 from textos.storage.models import Account
 
 
@@ -32,20 +30,12 @@ def public_base(request: Request) -> str:
 
 def granted_services(session: Session, caller: Caller, method: str, path_of: Callable[[str], str]) -> list[str]:
     """The caller's account names whose ``path_of(name)`` their key may call with ``method``."""
-    names = session.scalars(
-        select(Account.service_name).where(Account.customer_id == caller.customer_id).order_by(Account.id)
-    ).all()
-    return [n for n in names if caller.may(method, path_of(n))]
+    return accounts.service_names(session, caller.customer_id, where=lambda name: caller.may(method, path_of(name)))
 
 
 def owned_account(session: Session, caller: Caller, service_name: str) -> Account:
     """The caller's SMS account ``service_name``; 404 when it is not theirs (nothing leaks)."""
-    account = session.scalar(
-        select(Account).where(Account.service_name == service_name, Account.customer_id == caller.customer_id)
-    )
-    if account is None:
-        raise NotFound(f"serviceName: this service does not exist ({service_name})")
-    return account
+    return accounts.customer_account(session, caller.customer_id, service_name)
 
 
 iso = clock.iso

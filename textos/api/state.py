@@ -1,32 +1,41 @@
-"""What every route can reach: settings, database, dispatcher."""
+"""What every route can reach: settings, the database, the price book and a dispatcher wake-up.
+
+The composition root (``textos.server``) builds it; the API never sees the dispatcher or
+the runtime, only the callables it is handed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Callable
 
 from fastapi import Request
 
 from textos.config import Settings
+from textos.domain.encoding import Concatenation
+from textos.services.prices import PriceBook
 from textos.storage.db import Database
 
-if TYPE_CHECKING:
-    from textos.delivery.dispatcher import Dispatcher
-    from textos.server import Runtime
-    from textos.services.recipients import ConcatFor
+
+def _nothing() -> None:
+    """No dispatcher in this process: nothing to wake."""
+
+
+def _udh8(receiver: str) -> Concatenation:
+    """Every receiver's long texts are split with 8-bit UDH references (the common case)."""
+    return Concatenation.UDH8
 
 
 @dataclass
 class AppState:
     settings: Settings
     db: Database
-    dispatcher: "Dispatcher | None" = None
-    runtime: "Runtime | None" = None
-    concat_for: "ConcatFor | None" = None  # concatenation of each receiver's route; None: udh8 everywhere
-
-    def wake_dispatcher(self) -> None:
-        if self.dispatcher is not None:
-            self.dispatcher.wake()
+    prices: PriceBook
+    """The price book, built once from ``settings``."""
+    wake: Callable[[], None] = field(default=_nothing)
+    """Tell the dispatcher that messages are waiting (called after a job is accepted)."""
+    concat_for: Callable[[str], Concatenation] = field(default=_udh8)
+    """How a text to this receiver (E.164) is split into parts: its route's concatenation."""
 
 
 def state_of(request: Request) -> AppState:

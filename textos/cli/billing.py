@@ -7,23 +7,17 @@ from typing import Optional
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from textos.cli.common import DbOption, JsonOption, console, emit, err, session_for
+from textos.cli.common import DbOption, JsonOption, console, emit, prices_of, session_for, settings_for
 from textos.config import load_settings
-from textos.services import admin, billing, transfers
+from textos.services import accounts, admin, orders, transfers
 from textos.storage import ledger
-from textos.storage.models import Account
 
 __all__ = ["register"]
 
 order_app = typer.Typer(help="Credit purchase orders: list, pay (confirm payment), cancel.", no_args_is_help=True)
 transfer_app = typer.Typer(help="Credit transfers between SMS accounts.", no_args_is_help=True)
 quota_app = typer.Typer(help="Credits held for users' quotas (creditsHoldByQuota).", no_args_is_help=True)
-
-
-def data_account_id(session: Session, order_id: int) -> int:
-    return billing.get_order(session, order_id).account_id
 
 
 # --- orders -----------------------------------------------------------------------------------
@@ -38,11 +32,11 @@ def order_pay(
 ) -> None:
     """Confirm an order's payment: credits its account once (confirming again changes nothing)."""
     with session_for(database_url) as session:
-        result = billing.confirm_payment(session, order_id, actor="admin (cli)", provider="manual", reference=reference)
-        data = billing.order_summary(session, billing.get_order(session, order_id))
+        result = orders.confirm_payment(session, order_id, actor="admin (cli)", provider="manual", reference=reference)
+        order = orders.get_order(session, order_id)
+        data = orders.order_summary(session, order)
         data["credited"] = result.credited
-        account = session.get(Account, data_account_id(session, order_id))
-        data["creditsLeft"] = ledger.to_credits(account.credits_milli) if account else None
+        data["creditsLeft"] = accounts.credits_left(session, order.account_id)
     if not as_json and not result.credited:
         console.print(f"order {order_id} was already {result.status}: nothing credited")
     emit(data, as_json, f"Order {order_id}")
@@ -52,15 +46,15 @@ def order_pay(
 def order_cancel(order_id: int = typer.Argument(...), database_url: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
     """Cancel an unpaid order."""
     with session_for(database_url) as session:
-        order = billing.cancel_order(session, order_id, actor="admin (cli)")
-        emit(billing.order_summary(session, order), as_json, f"Order {order_id}")
+        order = orders.cancel_order(session, order_id, actor="admin (cli)")
+        emit(orders.order_summary(session, order), as_json, f"Order {order_id}")
 
 
 @order_app.command("show")
 def order_show(order_id: int = typer.Argument(...), database_url: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
     """One order."""
     with session_for(database_url) as session:
-        emit(billing.order_summary(session, billing.get_order(session, order_id)), as_json, f"Order {order_id}")
+        emit(orders.order_summary(session, orders.get_order(session, order_id)), as_json, f"Order {order_id}")
 
 
 @order_app.command("create")
@@ -71,10 +65,11 @@ def order_create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create an order on a customer's behalf (as POST /order/sms/{serviceName}/credits does)."""
+    book = prices_of(settings_for(database_url))
     with session_for(database_url) as session:
         account = admin.get_account(session, service)
-        order = billing.create_order(session, account, quantity, actor="admin (cli)", settings=load_settings(database_url=database_url))
-        emit(billing.order_summary(session, order), as_json, f"Order {order.id}")
+        order = orders.create_order(session, account, quantity, actor="admin (cli)", book=book)
+        emit(orders.order_summary(session, order), as_json, f"Order {order.id}")
 
 
 @order_app.command("list")
@@ -87,7 +82,7 @@ def order_list(
     """List orders, oldest first."""
     with session_for(database_url) as session:
         account_id = admin.get_account(session, service).id if service else None
-        rows = [billing.order_summary(session, o) for o in billing.list_orders(session, account_id=account_id, status=status)]
+        rows = [orders.order_summary(session, o) for o in orders.list_orders(session, account_id=account_id, status=status)]
     if as_json:
         print(json.dumps({"orders": rows}))
         return
@@ -193,11 +188,7 @@ def prices(
     as_json: bool = JsonOption,
 ) -> None:
     """Show the price book in effect (packs, tax rate, credits per country)."""
-    try:
-        book = billing.PriceBook.from_settings(load_settings(config))
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    book = prices_of(load_settings(config))
     data = book.as_dict()
     if as_json:
         print(json.dumps(data))

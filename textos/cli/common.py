@@ -1,4 +1,10 @@
-"""What every ``textos`` command shares: options, a database session, output."""
+"""What every ``textos`` command shares: options, a database session, output.
+
+The CLI is a composition root: a command that works on the database installs the
+automatic top-up (``services.topup``) with the price book of its settings, so that a
+debit it makes (``credits add``, ``quota hold``, a campaign) orders credits as the
+server would.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from textos.config import Settings, load_settings
 from textos.domain.errors import TextosError
+from textos.services import topup
+from textos.services.prices import PriceBook
 from textos.storage.db import Database
 
 console = Console()
@@ -26,10 +34,26 @@ def settings_for(database_url: str | None) -> Settings:
     return load_settings(database_url=database_url)
 
 
+def prices_of(settings: Settings) -> PriceBook:
+    """The price book of ``settings``; a malformed one ends the command with exit code 2."""
+    try:
+        return PriceBook.from_settings(settings)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def install_top_up(settings: Settings) -> None:
+    """Subscribe the automatic top-up at ``settings``' prices."""
+    topup.install(prices_of(settings))
+
+
 @contextmanager
 def session_for(database_url: str | None) -> Iterator[Session]:
-    """A migrated database's write session; domain errors end the command with exit code 2."""
-    db = Database(settings_for(database_url).database_url)
+    """A migrated database's write session, the top-up installed; domain errors end the command with exit code 2."""
+    settings = settings_for(database_url)
+    install_top_up(settings)
+    db = Database(settings.database_url)
     try:
         db.migrate()
         with db.session() as session:

@@ -7,14 +7,13 @@ from typing import Optional
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from textos.cli.common import DbOption, JsonOption, console, emit, err, session_for, settings_for
 from textos.config import load_settings
-from textos.services import admin
+from textos.services import accounts, admin, credentials, movements, senders
+from textos.services.quickstart import quickstart as set_up_demo
 from textos.storage import ledger
 from textos.storage.db import Database
-from textos.storage.models import Account, LedgerEntry, Sender
 
 app = typer.Typer(
     help="Textos: a self-hostable SMS platform, wire-compatible with the OVHcloud SMS API.",
@@ -33,6 +32,7 @@ app.add_typer(credits_app, name="credits")
 app.add_typer(application_app, name="app")
 app.add_typer(credential_app, name="credential")
 app.add_typer(sender_app, name="sender")
+
 
 @app.command()
 def serve(
@@ -88,7 +88,7 @@ def quickstart(
     """Create (once) a demo customer, account with 100 credits, application and all-rights key."""
     settings = settings_for(database_url)
     with session_for(database_url) as session:
-        qs = admin.quickstart(session)
+        qs = set_up_demo(session)
     base = endpoint or (settings.public_url.rstrip("/") + "/1.0" if settings.public_url else f"http://{settings.host}:{settings.port}/1.0")
     data = {
         "endpoint": base,
@@ -151,8 +151,7 @@ def account_create(
 def account_list(database_url: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
     """List SMS accounts and their credits."""
     with session_for(database_url) as session:
-        rows = session.execute(select(Account.service_name, Account.credits_milli).order_by(Account.id)).all()
-    data = {name: ledger.to_credits(milli) for name, milli in rows}
+        data = accounts.balances(session)
     if as_json:
         print(json.dumps({"accounts": [{"serviceName": k, "creditsLeft": v} for k, v in data.items()]}))
     else:
@@ -184,24 +183,8 @@ def ledger_show(
     """Show an account's credit movements, newest first, and check its balances against them."""
     with session_for(database_url) as session:
         account = admin.get_account(session, service)
-        stmt = select(LedgerEntry).where(LedgerEntry.account_id == account.id)
-        if kind:
-            stmt = stmt.where(LedgerEntry.kind.in_([k.strip() for k in kind.split(",") if k.strip()]))
-        entries = session.scalars(stmt.order_by(LedgerEntry.id.desc()).limit(limit)).all()
-        rows = [
-            {
-                "id": e.id,
-                "date": e.created_at.isoformat(timespec="seconds"),
-                "kind": e.kind,
-                "credits": ledger.to_credits(e.amount_milli),
-                "balance": ledger.to_credits(e.balance_after_milli),
-                "actor": e.actor,
-                "reason": e.reason,
-                "orderId": e.order_id,
-                "counterpartAccountId": e.counterpart_account_id,
-            }
-            for e in entries
-        ]
+        entries = movements.history(session, account.id, kinds=movements.parse_kinds(kind), limit=limit)
+        rows = [movements.admin_entry_view(e) for e in entries]
         consistent = ledger.verify(session, account.id)
         session.refresh(account)
         totals = {"creditsLeft": ledger.to_credits(account.credits_milli),
@@ -247,7 +230,7 @@ def credential_create(
 
     with session_for(database_url) as session:
         try:
-            cred = admin.create_credential(session, app_key, nic, rule, allowed_ips=allowed_ip or None)
+            cred = credentials.create_credential(session, app_key, nic, rule, allowed_ips=allowed_ip or None)
         except RuleError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
@@ -263,20 +246,9 @@ def sender_add(
     as_json: bool = JsonOption,
 ) -> None:
     """Register an enabled sender on an account (operator side: no validation step)."""
-    from textos.domain.senders import check_sender, sender_type
-
-    problem = check_sender(sender)
-    if problem:
-        err.print(f"[red]error:[/red] sender {sender!r} {problem}")
-        raise typer.Exit(2)
     with session_for(database_url) as session:
-        account = admin.get_account(session, service)
-        row = session.scalar(select(Sender).where(Sender.account_id == account.id, Sender.sender == sender))
-        if row is None:
-            row = Sender(account_id=account.id, sender=sender, description=description, type=sender_type(sender), referer="custom")
-            session.add(row)
-        row.status = "enable"
-        emit({"serviceName": service, "sender": sender, "status": "enable"}, as_json)
+        row = senders.register(session, admin.get_account(session, service), sender, description=description)
+        emit({"serviceName": service, "sender": row.sender, "status": row.status}, as_json)
 
 
 @sender_app.command("validate")
@@ -289,13 +261,8 @@ def sender_validate(
 ) -> None:
     """Validate (or refuse) a sender a customer asked for."""
     with session_for(database_url) as session:
-        account = admin.get_account(session, service)
-        row = session.scalar(select(Sender).where(Sender.account_id == account.id, Sender.sender == sender))
-        if row is None:
-            err.print(f"[red]error:[/red] sender {sender!r} is not registered on {service}")
-            raise typer.Exit(2)
-        row.status, row.comment = ("refused", refuse) if refuse else ("enable", None)
-        emit({"serviceName": service, "sender": sender, "status": row.status}, as_json)
+        row = senders.validate(session, admin.get_account(session, service), sender, refusal=refuse)
+        emit({"serviceName": service, "sender": row.sender, "status": row.status}, as_json)
 
 
 def _register_subcommands() -> None:

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 
+from textos.cli.common import install_top_up
 from textos.config import load_settings
 from textos.domain.errors import TextosError
 from textos.services import batches, jobs
@@ -48,6 +49,7 @@ def send(
     """Send a campaign to every contact of a CSV and show its progress until delivery completes."""
     console = Console(stderr=as_json)
     settings = load_settings(database_url=database_url)
+    install_top_up(settings)
     db = Database(settings.database_url)
     try:
         db.migrate()

@@ -54,9 +54,11 @@ def smsc(
         if http_port is not None:
             import uvicorn
 
+            from textos.api.errors import install
             from textos.simulator.http import hook_app
 
-            hook = uvicorn.Server(uvicorn.Config(hook_app(simulator), host="127.0.0.1", port=http_port, log_level="warning"))
+            hook_asgi = hook_app(simulator, install_errors=install)
+            hook = uvicorn.Server(uvicorn.Config(hook_asgi, host="127.0.0.1", port=http_port, log_level="warning"))
             hook_task = asyncio.create_task(hook.serve())
             while not hook.started:
                 if hook_task.done():

@@ -1,8 +1,12 @@
 """The connector interface: the one contract between the dispatcher and a carrier link.
 
-The dispatcher knows only this module. Each carrier link (the in-process simulator,
-SMPP, a future HTTP carrier) is one implementation, in the shape of httpx's pluggable
-transports: ``start`` it with an ``Events`` sink, ``submit`` batches, ``close`` it.
+The dispatcher knows only this module, in the shape of httpx's transports: a small
+protocol (``start`` with an ``Events`` sink, ``submit`` batches, ``is_up``, ``close``)
+and plain values in Textos's words (``OutboundMessage``, ``SubmitResult``, ``Receipt``
+with a ``DeliveryState``, ``IncomingMessage``). Each carrier link is one implementation:
+``connectors.simulator`` (in-process, the counterpart of httpx's ``MockTransport``),
+``connectors.smpp`` (SMPP 3.4, over ``textos.smpp``), a future HTTP carrier; each maps
+its protocol's vocabulary onto these values.
 
 Every message the connector is handed is already persisted as *submitting*; the
 connector never stores state of its own that is needed after a restart.  Part ids
@@ -21,10 +25,9 @@ from textos.domain.lifecycle import DeliveryState
 
 __all__ = [
     "Connector",
-    "DeliveryState",
-    "Encoding",
     "Events",
     "IncomingMessage",
+    "IncomingPartInfo",
     "OutboundMessage",
     "Receipt",
     "SubmitOutcome",
@@ -37,22 +40,22 @@ class OutboundMessage:
     """One SMS (all its parts) to hand to a carrier."""
 
     id: int
-    """Outgoing id in the database (sms.Outgoing.id)."""
+    """The message's id in the database (``messages.id``); its results carry it back."""
     sender: str
     """Alphanumeric sender, short code, or E.164 number with '+'."""
     sender_type: str
-    """'alpha', 'numeric', 'shortcode' or 'virtual' (drives TON/NPI)."""
+    """'alpha', 'numeric', 'shortcode' or 'virtual' (a carrier may address each kind its own way)."""
     receiver: str
     """E.164 with a leading '+'."""
     text: str
     """Full text as it must reach the handset (STOP clause included)."""
     encoding: Encoding
     parts: int
-    """Number of parts, as counted and charged at acceptance."""
+    """Number of parts, as counted and charged at acceptance (for the carriers of its route)."""
     message_class: str | None = None
     """'flash', 'phoneDisplay', 'sim', 'toolkit' or None (no class)."""
     priority: str = "high"
-    """'high', 'medium', 'low', 'veryLow'."""
+    """'high', 'medium', 'low', 'veryLow' (``textos.domain.priority``)."""
     validity_until: dt.datetime | None = None
     """UTC instant after which the carrier should drop the message."""
     want_receipt: bool = True
@@ -93,7 +96,8 @@ class Receipt:
 
 @dataclass(frozen=True, slots=True)
 class IncomingPartInfo:
-    """Where one part of a concatenated incoming message belongs (UDH or SAR)."""
+    """Where one part of a concatenated incoming message belongs: the reference shared by
+    its parts, how many there are, and this part's number (1-based)."""
 
     ref: int
     total: int
@@ -123,7 +127,7 @@ class Events(Protocol):
 
 
 class Connector(Protocol):
-    """A carrier link. Implementations: simulator (in-process), SMPP (ESME)."""
+    """A carrier link. Implementations: ``connectors.simulator`` (in-process), ``connectors.smpp``."""
 
     name: str
 
@@ -138,4 +142,4 @@ class Connector(Protocol):
         """True while the link can accept submits (routing fails over when False)."""
 
     async def close(self) -> None:
-        """Stop cleanly (unbind); pending submits return RETRY."""
+        """Stop cleanly (say goodbye to the carrier); pending submits return RETRY."""

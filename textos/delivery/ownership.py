@@ -25,8 +25,8 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
+from textos.storage import messages
 from textos.storage.db import Database
-from textos.storage.fastsql import run
 
 log = logging.getLogger("textos.dispatcher")
 
@@ -123,7 +123,7 @@ def requeue_orphans(db: Database, instance: Instance, *, at_start: bool = False)
     """PostgreSQL: queue again the messages left *submitting* by dispatchers that are gone.
     (On SQLite the one dispatcher queues again everything in flight at its start.)"""
     with db.read() as s:
-        owners = [row[0] for row in run(s, "SELECT DISTINCT claimed_by FROM messages WHERE status = 'submitting'").fetchall()]
+        owners = messages.claimants(s)
     requeued = 0
     for owner in owners:
         if owner == instance.number:
@@ -131,17 +131,13 @@ def requeue_orphans(db: Database, instance: Instance, *, at_start: bool = False)
         if owner is None:  # claimed before instance numbers existed (migration 0007)
             if at_start:
                 with db.session() as s:
-                    requeued += run(
-                        s, "UPDATE messages SET status = 'queued' WHERE status = 'submitting' AND claimed_by IS NULL"
-                    ).rowcount or 0
+                    requeued += messages.requeue(s, claimed_by=None)
             continue
         if not instance.owner_gone(owner):
             continue
         try:
             with db.session() as s:
-                requeued += run(
-                    s, "UPDATE messages SET status = 'queued' WHERE status = 'submitting' AND claimed_by = ?", (owner,)
-                ).rowcount or 0
+                requeued += messages.requeue(s, claimed_by=owner)
         finally:
             instance.release(owner)
     return requeued

@@ -1,4 +1,6 @@
-"""Country names (``rates/destinations``), from libphonenumber's locale table alone.
+"""Country codes (``sms.CountryEnum``) and their names (``rates/destinations``).
+
+Names come from libphonenumber's locale table alone.
 
 ``phonenumbers.geocoder`` would give them too, but importing it loads the geocoding
 data of every number prefix in the world: about 110 MB held by the server for good,
@@ -13,6 +15,8 @@ import importlib.util
 from pathlib import Path
 
 import phonenumbers
+
+from textos.domain.errors import BadRequest
 
 
 @functools.cache
@@ -34,3 +38,13 @@ def country_name(code: str, lang: str = "en") -> str:
     if name.startswith("*"):  # "*xx": the name is the one given for language xx
         name = names.get(name[1:], "")
     return name or region
+
+
+def check_country(country: str, *, allow_all: bool = False) -> str:
+    """``sms.CountryEnum``: a known 2-letter country code (lowercase), or ``all`` where allowed."""
+    code = country.strip().lower()
+    if allow_all and code == "all":
+        return code
+    if len(code) != 2 or not code.isalpha() or phonenumbers.country_code_for_region(code.upper()) == 0:
+        raise BadRequest(f"country: {country!r} is not a known country code")
+    return code

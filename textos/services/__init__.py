@@ -1,7 +1,6 @@
 """Use cases: what the API and the CLI ask of Textos.
 
-Importing any service subscribes the automatic top-up to the ledger's threshold
-crossings (``services.topup``), so every debit made through a service can trigger it.
+Services import storage, domain and config, never the API, the CLI, the server or
+delivery. What they need from the process (the price book, a dispatcher wake-up) is
+handed to them by the composition roots (``textos.server``, ``textos.cli``).
 """
-
-from textos.services import topup as _topup  # noqa: F401  (subscribes to the ledger)

@@ -1,4 +1,4 @@
-"""Administration: customers, SMS accounts, applications and consumer keys (used by the CLI)."""
+"""Administration: customers, SMS accounts and applications (used by the CLI), and passwords."""
 
 from __future__ import annotations
 
@@ -7,21 +7,16 @@ import hmac
 import re
 import secrets
 import string
-from dataclasses import dataclass
 from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from textos.domain.access_rules import AccessRule
 from textos.storage import ledger
 from textos.domain.errors import BadRequest, Conflict, NotFound
-from textos.storage.models import Account, Application, Credential, Customer
+from textos.storage.models import Account, Application, Customer
 
 _ALNUM = string.ascii_letters + string.digits
-QUICKSTART_NIC = "tx00001-textos"
-QUICKSTART_APP = "quickstart"
-ALL_RULES = [{"method": m, "path": "/*"} for m in ("GET", "POST", "PUT", "DELETE")]
 
 
 def random_token(length: int = 32) -> str:
@@ -135,84 +130,3 @@ def get_application(session: Session, app_key: str) -> Application:
     if app is None:
         raise NotFound(f"app: application key {app_key!r} does not exist")
     return app
-
-
-def create_credential(
-    session: Session,
-    app_key: str,
-    nic: str | None,
-    rules: Iterable[dict[str, str] | str],
-    *,
-    validated: bool = True,
-    allowed_ips: list[str] | None = None,
-    redirection: str | None = None,
-) -> Credential:
-    """Create a consumer key for ``app_key``; validated for ``nic`` unless ``validated`` is False."""
-    app = get_application(session, app_key)
-    parsed = [AccessRule.parse(r) if isinstance(r, str) else AccessRule.of(r) for r in rules]
-    if not parsed:
-        raise BadRequest("accessRules: at least one rule is needed")
-    customer_id = get_customer(session, nic).id if nic else None
-    if validated and customer_id is None:
-        raise BadRequest("nic: a validated consumer key needs a customer")
-    cred = Credential(
-        consumer_key=random_token(32),
-        application_id=app.id,
-        customer_id=customer_id,
-        state="validated" if validated else "pendingValidation",
-        rules=[r.as_dict() for r in parsed],
-        allowed_ips=allowed_ips,
-        validation_token=None if validated else random_token(48),
-        redirection=redirection,
-    )
-    session.add(cred)
-    session.flush()
-    return cred
-
-
-@dataclass(frozen=True)
-class Quickstart:
-    nic: str
-    password: str | None
-    service_name: str
-    application_key: str
-    application_secret: str
-    consumer_key: str
-    created: bool
-
-
-def quickstart(session: Session, credits: float = 100) -> Quickstart:
-    """Idempotently set up a demo customer, account, application and all-methods key."""
-    created = False
-    password: str | None = None
-    customer = session.scalar(select(Customer).where(Customer.nic == QUICKSTART_NIC))
-    if customer is None:
-        customer, password = create_customer(session, QUICKSTART_NIC, name="Textos demo")
-        created = True
-    account = session.scalar(select(Account).where(Account.customer_id == customer.id).order_by(Account.id))
-    if account is None:
-        account = create_account(session, QUICKSTART_NIC, credits, actor="quickstart")
-        created = True
-    app = session.scalar(
-        select(Application).where(Application.customer_id == customer.id, Application.name == QUICKSTART_APP)
-    )
-    if app is None:
-        app = create_application(session, QUICKSTART_APP, "Created by textos quickstart", nic=QUICKSTART_NIC)
-        created = True
-    cred = session.scalar(
-        select(Credential)
-        .where(Credential.application_id == app.id, Credential.customer_id == customer.id, Credential.state == "validated")
-        .order_by(Credential.id)
-    )
-    if cred is None:
-        cred = create_credential(session, app.app_key, QUICKSTART_NIC, ALL_RULES)
-        created = True
-    return Quickstart(
-        nic=customer.nic,
-        password=password,
-        service_name=account.service_name,
-        application_key=app.app_key,
-        application_secret=app.app_secret,
-        consumer_key=cred.consumer_key,
-        created=created,
-    )

@@ -36,7 +36,7 @@ from textos.domain.lifecycle import FAILED_STATUSES, PENDING, MessageStatus
 from textos.services.campaigns import Source
 from textos.services.jobs import REPORT_LIMIT, SendingReport, SendRequest, accept
 from textos.services.recipients import ConcatFor, Priced
-from textos.services.refunds import close_unsent
+from textos.storage.messages import close_unsent
 from textos.storage.db import Database
 from textos.storage.models import Account, Job, Message
 from textos.storage.models_bulk import Batch

@@ -1,8 +1,8 @@
 """The simulator's HTTP hook: inject an incoming SMS, read the counters.
 
-Served under ``/_simulator`` by ``textos serve`` (embedded simulator) and by
-``textos smsc --http-port`` (standalone), to loopback callers only; ``textos mo`` posts
-to it.
+Served under ``/_simulator`` by ``textos serve`` (embedded simulator; ``textos.server``
+mounts it) and by ``textos smsc --http-port`` (standalone), to loopback callers only;
+``textos mo`` posts to it.
 """
 
 from __future__ import annotations
@@ -71,11 +71,12 @@ def hook_router(find: Callable[[Request], SmscSimulator | None]) -> APIRouter:
     return router
 
 
-def hook_app(sim: SmscSimulator) -> FastAPI:
-    """The hook alone, for a standalone simulator (``textos smsc --http-port``)."""
-    from textos.api.errors import install
+def hook_app(sim: SmscSimulator, *, install_errors: Callable[[FastAPI], None]) -> FastAPI:
+    """The hook alone, for a standalone simulator (``textos smsc --http-port``).
 
+    ``install_errors`` registers the error handlers (the CLI passes the API's, so refusals
+    answer in OVH's shape as they do when the hook is mounted on ``textos serve``)."""
     app = FastAPI(title="Textos SMSC simulator", docs_url=None, redoc_url=None)
-    install(app)
+    install_errors(app)
     app.include_router(hook_router(lambda request: sim))
     return app

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from textos.smpp.receipt_text import MessageState
+from textos.smpp.receipt_text import MessageState, state_of
 from textos.smpp.pdu import Status
 
-__all__ = ["Rule", "OUTCOMES", "outcome_for"]
+__all__ = ["Rule", "OUTCOMES", "outcome_for", "outcome_named"]
 
 OUTCOMES: dict[str, MessageState | None] = {
     "delivered": MessageState.DELIVERED,
@@ -17,6 +17,21 @@ OUTCOMES: dict[str, MessageState | None] = {
     "rejected": None,  # refused at submit: submit_sm_resp carries ``status``
 }
 """Outcome name → receipt state sent back (None: no receipt, refused at submit)."""
+
+
+def outcome_named(word: str) -> str:
+    """The outcome a setting names: an outcome name (``undeliverable``), a ``stat:`` word
+    (``UNDELIV``, as ``simulator_outcomes`` takes them) or ``REJECT`` (refused at submit)."""
+    lowered = word.strip().lower()
+    if lowered in OUTCOMES:
+        return lowered
+    if lowered == "reject":
+        return "rejected"
+    state = state_of(word.strip())
+    for name, named in OUTCOMES.items():
+        if named is state and state is not MessageState.UNKNOWN:
+            return name
+    return lowered  # Rule refuses it by name
 
 
 @dataclass(frozen=True)

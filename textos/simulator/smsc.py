@@ -9,6 +9,10 @@ decimal while submit_sm_resp ids are hex, and injected MO messages (``inject_mo`
 
 Receipts and MO wait in a queue until a receiving bind of the account is up and
 are re-sent if their deliver_sm is not acknowledged (at-least-once, like a real SMSC).
+
+It is built from ``textos.smpp``'s own pieces (sessions, the parts of a long text,
+data_coding, the receipt text form, the token bucket), so it writes and reads PDUs by
+the same rules as the client it serves.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from textos.domain import encoding as enc
-from textos.simulator.scenario import Rule, outcome_for
+from textos.domain.encoding import Concatenation
+from textos.simulator.scenario import OUTCOMES, Rule, outcome_for
 from textos.smpp import pdu as P
 from textos.smpp import udh
-from textos.smpp.udh import Concat
-from textos.smpp.receipt_text import STATE_CODE, MessageState
+from textos.smpp.receipt_text import STATE_CODE, MessageState, format_receipt_text, receipt_date
 from textos.smpp.session import Session
+from textos.smpp.short_message import data_coding_for, decode_short_message, part_bodies, payloads
+from textos.smpp.throttle import TokenBucket
+from textos.smpp.udh import Concat
 
 __all__ = ["SmscSimulator", "SubmitRecord", "Rule"]
 
@@ -66,9 +73,7 @@ class SubmitRecord:
 
     @property
     def text(self) -> str:
-        if self.data_coding & 0x0C == 0x08 and self.data_coding < 0xF0:
-            return enc.decode_ucs2(self.payload)
-        return enc.decode_gsm7(self.payload)
+        return decode_short_message(self.payload, self.data_coding)
 
 
 @dataclass(slots=True)
@@ -138,8 +143,7 @@ class SmscSimulator:
         self._due_seq = itertools.count()
         self._ready: deque[_Outbound] = deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._tokens = 0.0
-        self._token_time = 0.0
+        self._bucket: TokenBucket | None = None
         self._mo_ref = itertools.count(1)
         self._stamp_at = 0.0
         self._stamp_text = ""
@@ -150,8 +154,7 @@ class SmscSimulator:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._new_session, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
-        self._tokens = max(1.0, (self.tps_limit or 0) / 10)
-        self._token_time = time.monotonic()
+        self._bucket = TokenBucket(self.tps_limit) if self.tps_limit else None
         log.info("SMSC simulator listening on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
@@ -165,21 +168,10 @@ class SmscSimulator:
             await self._server.wait_closed()
             self._server = None
 
-    async def __aenter__(self) -> "SmscSimulator":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     @property
     def enquire_links(self) -> int:
         """enquire_link PDUs received (all sessions, past and present)."""
         return self._enquire_links_closed + sum(s.enquire_links_received for s in self.sessions)
-
-    @property
-    def pending_deliveries(self) -> int:
-        return len(self._due) + len(self._ready)
 
     def drop_connections(self) -> None:
         """Cut every connection now (no unbind)."""
@@ -235,7 +227,7 @@ class SmscSimulator:
             log.info("SMSC simulator: dropping the connection (scripted)")
             session.abort()
             return
-        if self.tps_limit and not self._take_token():
+        if self._bucket is not None and not self._bucket.take(time.monotonic()):
             self.throttled += 1
             session.respond(P.CommandId.SUBMIT_SM_RESP, pdu.sequence, P.Status.ESME_RTHROTTLED)
             return
@@ -268,7 +260,7 @@ class SmscSimulator:
             )
         )
         if pdu.registered_delivery & 0x03:
-            state = rule and _STATE_OF[rule.outcome] or MessageState.DELIVERED
+            state = (OUTCOMES[rule.outcome] if rule else None) or MessageState.DELIVERED
             if pdu.registered_delivery & 0x03 == 2 and state is MessageState.DELIVERED:
                 return  # receipt on failure only
             self._receipt_counter += 1
@@ -281,16 +273,6 @@ class SmscSimulator:
             else:
                 self._schedule(_Outbound(session.system_id, body, "receipt"), self.receipt_delay)
 
-    def _take_token(self) -> bool:
-        now = time.monotonic()
-        assert self.tps_limit
-        self._tokens = min(max(1.0, self.tps_limit / 10), self._tokens + (now - self._token_time) * self.tps_limit)
-        self._token_time = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
-
     def _receipt_body(self, pdu: P.ShortMessage, message_id: str, state: MessageState, error: str) -> bytes:
         if self.receipt_id_format == "decimal" and self.id_format == "hex":
             reported = str(int(message_id, 16))
@@ -299,11 +281,7 @@ class SmscSimulator:
         else:
             reported = message_id
         stamp = self._stamp()
-        delivered = "001" if state is MessageState.DELIVERED else "000"
-        text = (
-            f"id:{reported} sub:001 dlvrd:{delivered} submit date:{stamp} done date:{stamp}"
-            f" stat:{state.value} err:{error} text:"
-        ).encode("latin-1")
+        text = format_receipt_text(reported, state, submit_date=stamp, done_date=stamp, error=error).encode("latin-1")
         rid = reported.encode() + b"\0"
         # deliver_sm body, built directly (this runs for every receipt)
         return b"".join(
@@ -329,42 +307,35 @@ class SmscSimulator:
         now = time.time()
         if now - self._stamp_at >= 1.0:
             self._stamp_at = now
-            self._stamp_text = dt.datetime.now(dt.timezone.utc).strftime("%y%m%d%H%M")
+            self._stamp_text = receipt_date(dt.datetime.now(dt.timezone.utc))
         return self._stamp_text
 
     # ── MO injection ────────────────────────────────────────────────────────
 
-    def inject_mo(self, sender: str, receiver: str, text: str, *, system_id: str | None = None, concat: str = "udh8") -> int:
+    def inject_mo(
+        self, sender: str, receiver: str, text: str, *, system_id: str | None = None, concat: Concatenation | str = Concatenation.UDH8
+    ) -> int:
         """Queue an incoming message (a reply, a STOP) for ``system_id`` (default: any bound
-        account); long texts go as UDH (or SAR) parts. Returns the number of parts."""
-        info = enc.analyze(text)
-        parts = enc.split(text, info.encoding)
-        dcs = 0x08 if info.encoding is enc.Encoding.UCS2 else 0x00
-        ref = next(self._mo_ref) & 0xFF
+        account); long texts go in parts tied by ``concat`` (UDH or SAR). Returns the number of parts."""
+        how = Concatenation(concat)
+        encoding = enc.detect_encoding(text)
+        parts = payloads(text, encoding, how)
+        mo = P.ShortMessage(
+            P.CommandId.DELIVER_SM,
+            source_addr_ton=1 if sender.startswith("+") else 0,
+            source_addr_npi=1,
+            source_addr=sender.removeprefix("+"),
+            dest_addr_ton=1 if receiver.startswith("+") else 0,
+            dest_addr_npi=1,
+            destination_addr=receiver.removeprefix("+"),
+            data_coding=data_coding_for(encoding, None),
+        )
         target = system_id if system_id is not None else self._any_receiver()
-        for i, part in enumerate(parts, 1):
-            payload = enc.encode(part, info.encoding)
-            mo = P.ShortMessage(
-                P.CommandId.DELIVER_SM,
-                source_addr_ton=1 if sender.startswith("+") else 0,
-                source_addr_npi=1,
-                source_addr=sender.removeprefix("+"),
-                dest_addr_ton=1 if receiver.startswith("+") else 0,
-                dest_addr_npi=1,
-                destination_addr=receiver.removeprefix("+"),
-                data_coding=dcs,
-            )
-            if len(parts) == 1:
-                mo.short_message = payload
-            elif concat == "sar":
-                mo.short_message, mo.tlvs = payload, udh.sar_tlvs(ref, len(parts), i)
-            else:
-                mo.esm_class = udh.UDHI
-                mo.short_message = udh.build_udh(ref, len(parts), i, ref16=concat == "udh16") + payload
+        for body in part_bodies(mo, parts, next(self._mo_ref), how):
             if self.deliver_with == "data_sm":
-                self._ready.append(_Outbound(target, _as_data_sm(P.short_message_body(mo)), "mo", P.CommandId.DATA_SM))
+                self._ready.append(_Outbound(target, _as_data_sm(body), "mo", P.CommandId.DATA_SM))
             else:
-                self._ready.append(_Outbound(target, P.short_message_body(mo), "mo"))
+                self._ready.append(_Outbound(target, body, "mo"))
         self._pump()
         return len(parts)
 
@@ -453,9 +424,3 @@ def _as_data_sm(deliver_sm_body: bytes) -> bytes:
     pdu.short_message = b""
     return P.data_sm_body(pdu)
 
-
-_STATE_OF: dict[str, MessageState] = {
-    "delivered": MessageState.DELIVERED,
-    "undeliverable": MessageState.UNDELIVERABLE,
-    "expired": MessageState.EXPIRED,
-}

@@ -1,1 +1,1 @@
-"""SMPP 3.4 protocol layer: PDU codec, session, UDH/SAR, receipts, message ids."""
+"""SMPP 3.4 in Textos's hands: the PDU codec, sessions, an ESME client and what it reads and writes (no Textos storage or delivery here)."""

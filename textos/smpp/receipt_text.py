@@ -1,8 +1,9 @@
-"""Delivery receipts: the SMPP 3.4 Appendix B text form and the message_state TLV.
-
-(Mapping to OVH ptt/deliveryReceipt codes lives in ``textos.domain.ptt``.)
+"""Delivery receipts in SMPP's words: the message states, the message_state TLV values
+and the text form of SMPP 3.4 Appendix B (read here, and written by the SMSC simulator)::
 
     id:IIIIIIIIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done date:YYMMDDhhmm stat:DDDDDDD err:E text:...
+
+(What a state means to Textos is the SMPP connector's ``DELIVERY_STATES`` table.)
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ __all__ = [
     "parse_receipt_text",
     "format_receipt_text",
     "parse_receipt_date",
+    "receipt_date",
+    "state_of",
     "MESSAGE_STATE",
     "STATE_CODE",
 ]
+
 
 class MessageState(str, Enum):
     """SMPP 3.4 message states (§5.2.28), as receipts spell them in ``stat:``."""
@@ -59,6 +63,11 @@ _STAT_ALIASES: dict[str, MessageState] = {
     "ENROUTE": MessageState.ENROUTE,
 }
 """``stat:`` spellings seen in the field → state."""
+
+
+def state_of(stat: str) -> MessageState:
+    """The state a ``stat:`` word names (any case, field spellings included); UNKNOWN if none."""
+    return _STAT_ALIASES.get(stat.upper(), MessageState.UNKNOWN)
 
 _FIELD = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err|text)\s*:", re.I)
 
@@ -110,7 +119,7 @@ def parse_receipt_text(text: str) -> ReceiptText | None:
     if m is not None:
         return ReceiptText(
             message_id=m["id"],
-            state=_STAT_ALIASES.get(m["stat"].upper(), MessageState.UNKNOWN),
+            state=state_of(m["stat"]),
             error=m["err"],
             submitted_at=parse_receipt_date(m["submit"]),
             done_at=parse_receipt_date(m["done"]),
@@ -130,7 +139,7 @@ def parse_receipt_text(text: str) -> ReceiptText | None:
         return None
     return ReceiptText(
         message_id=fields["id"],
-        state=_STAT_ALIASES.get(fields["stat"].upper(), MessageState.UNKNOWN),
+        state=state_of(fields["stat"]),
         error=fields.get("err"),
         submitted_at=parse_receipt_date(fields.get("submit date", "")),
         done_at=parse_receipt_date(fields.get("done date", "")),
@@ -140,17 +149,17 @@ def parse_receipt_text(text: str) -> ReceiptText | None:
     )
 
 
+def receipt_date(moment: dt.datetime) -> str:
+    """``YYMMDDhhmm`` (UTC): how the text form writes a date (``parse_receipt_date`` reads it)."""
+    return moment.astimezone(dt.timezone.utc).strftime("%y%m%d%H%M")
+
+
 def format_receipt_text(
-    message_id: str,
-    state: MessageState,
-    *,
-    error: str = "000",
-    submitted_at: dt.datetime,
-    done_at: dt.datetime,
-    text: str = "",
+    message_id: str, state: MessageState, *, submit_date: str, done_date: str, error: str = "000", text: str = ""
 ) -> str:
+    """The text form of a receipt; dates as ``receipt_date`` writes them."""
     delivered = "001" if state is MessageState.DELIVERED else "000"
     return (
-        f"id:{message_id} sub:001 dlvrd:{delivered} submit date:{submitted_at:%y%m%d%H%M}"
-        f" done date:{done_at:%y%m%d%H%M} stat:{state.value} err:{error} text:{text[:20]}"
+        f"id:{message_id} sub:001 dlvrd:{delivered} submit date:{submit_date} done date:{done_date}"
+        f" stat:{state.value} err:{error} text:{text[:20]}"
     )

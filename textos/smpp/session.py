@@ -74,13 +74,11 @@ class Session(asyncio.Protocol):
         self._pending: dict[int, tuple[ResponseCallback, float]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._keepalive: asyncio.TimerHandle | None = None
-        self._writable: asyncio.Future[None] | None = None
 
     # ── asyncio.Protocol ────────────────────────────────────────────────────
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        transport.set_write_buffer_limits(high=1 << 20)  # type: ignore[attr-defined]
         self._sweeper = self._loop.call_later(self._sweep_every, self._sweep)
         if self.enquire_link_interval:
             self._keepalive = self._loop.call_later(self.enquire_link_interval, self._enquire)
@@ -118,20 +116,10 @@ class Session(asyncio.Protocol):
                 callback(LINK_DOWN, None)
             except Exception:  # pragma: no cover - a callback bug must not stop the others
                 log.exception("%s: response callback failed", self.name)
-        if self._writable and not self._writable.done():
-            self._writable.set_result(None)
         if not self.closed.done():
             self.closed.set_result(exc)
         if self.on_lost:
             self.on_lost(self, exc)
-
-    def pause_writing(self) -> None:
-        self._writable = self._loop.create_future()
-
-    def resume_writing(self) -> None:
-        if self._writable and not self._writable.done():
-            self._writable.set_result(None)
-        self._writable = None
 
     # ── sending ─────────────────────────────────────────────────────────────
 
@@ -143,11 +131,6 @@ class Session(asyncio.Protocol):
     def outstanding(self) -> int:
         """Requests sent and not yet answered."""
         return len(self._pending)
-
-    async def drain(self) -> None:
-        """Wait while the transport's write buffer is over its high-water mark."""
-        if self._writable is not None:
-            await self._writable
 
     def next_sequence(self) -> int:
         self._seq = self._seq % 0x7FFFFFFF + 1
@@ -182,9 +165,6 @@ class Session(asyncio.Protocol):
     def respond(self, command_id: int, sequence: int, status: int = 0, body: bytes = b"") -> None:
         """Answer request ``sequence`` (``command_id`` is the *_resp id)."""
         self._send(_HEADER.pack(16 + len(body), command_id, status, sequence) + body)
-
-    def send_pdu(self, pdu: P.Pdu) -> None:
-        self._send(P.encode(pdu))
 
     def _send(self, data: bytes) -> None:
         self._out.append(data)

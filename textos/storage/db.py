@@ -3,6 +3,9 @@
 SQLite runs in WAL mode; write transactions start with ``BEGIN IMMEDIATE`` so that
 concurrent writers queue on the busy timeout instead of failing on lock upgrade,
 while read sessions stay deferred and never wait for a writer.
+
+After each write transaction commits, the message state changes it noted are told
+to the database's listeners (``Database.changes``, see ``storage.events``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from textos.storage import models_billing, models_bulk  # noqa: F401  (register their tables)
+from textos.storage.events import Changes
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -70,12 +74,17 @@ class Database:
             self.read_engine = self.engine
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        self.changes = Changes()
+        """Listeners to message state changes, told after each commit (``storage.events``)."""
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        """A write transaction, committed on success, rolled back on error."""
-        with self._writer() as session, session.begin():
-            yield session
+        """A write transaction, committed on success, rolled back on error; the message
+        state changes it noted are published once it has committed."""
+        with self._writer() as session:
+            with session.begin():
+                yield session
+            self.changes.publish_committed(session)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
@@ -83,12 +92,12 @@ class Database:
         with self._reader() as session, session.begin():
             yield session
 
-    def migrate(self) -> None:
-        """Bring the schema to the latest Alembic revision."""
+    def migrate(self, revision: str = "heads") -> None:
+        """Bring the schema to ``revision`` (by default the latest)."""
         cfg = alembic_config(self.url)
         with self.engine.connect() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "heads")
+            command.upgrade(cfg, revision)
             if conn.in_transaction():
                 conn.commit()
 

@@ -52,18 +52,24 @@ def run(session: Session, sql: str, params: Sequence[Any] = ()) -> Any:
 
 
 def _any_of(sql: str, params: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
-    """PostgreSQL: ``x IN (?, ?, …)`` holding every parameter → ``x = ANY(?)`` with one array:
-    a short statement the driver need not scan for thousands of placeholders."""
-    if sql.count("?") != len(params):
+    """PostgreSQL: a long ``x IN (?, ?, …)`` → ``x = ANY(?)`` with one array (the other
+    parameters stay as they are): a short statement the driver need not scan for
+    thousands of placeholders."""
+    start = sql.find("IN (?, ?")
+    if start < 0 or sql.count("?") != len(params):
         return sql, params
-    long_in = f"IN ({marks(len(params))})"
-    if long_in not in sql:
+    end = sql.find(")", start)
+    inner = sql[start + 4 : end]
+    n = inner.count("?")
+    if n <= 8 or inner != marks(n):
         return sql, params
-    kinds = {type(v) for v in params}
+    before = sql.count("?", 0, start)
+    values = params[before : before + n]
+    kinds = {type(v) for v in values}
     cast = "bigint[]" if kinds == {int} else "text[]" if kinds == {str} else None
     if cast is None:
         return sql, params
-    return sql.replace(long_in, f"= ANY(?::{cast})"), (_pg_array(params),)
+    return sql[:start] + f"= ANY(?::{cast})" + sql[end + 1 :], (*params[:before], _pg_array(values), *params[before + n :])
 
 
 def run_many(session: Session, sql: str, rows: Iterable[Sequence[Any]]) -> None:
@@ -222,6 +228,12 @@ def _make_plan(sql: str) -> _PgPlan | None:
         f" WHERE t.{key} = v.k{extra}",
         len(names), len(names) - 1,
     )
+
+
+def literal(constant: str) -> str:
+    """A constant of the code (a status) as an SQL string literal, for statement text
+    composed once; never for values from outside, which are bound."""
+    return "'" + constant.replace("'", "''") + "'"
 
 
 def marks(n: int) -> str:

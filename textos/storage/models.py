@@ -233,7 +233,7 @@ class Message(Base):
     """The dispatcher instance that claimed it last (see ``delivery.ownership``)."""
     connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
     carrier_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    """Carrier id of the first part (``messageID``), canonical form (see ``delivery.receipts``)."""
+    """Carrier id of the first part (``messageID``), canonical form (see ``storage.receipts``)."""
     error: Mapped[str | None] = mapped_column(String(256), nullable=True)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     """Deleted from the customer's history (DELETE /outgoing/{id}); kept for the ledger."""
@@ -248,7 +248,7 @@ class MessagePart(Base):
     message_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), index=True)
     part_no: Mapped[int] = mapped_column(SmallInteger)
     carrier_id: Mapped[str] = mapped_column(String(64))
-    """Canonical form (see ``textos.delivery.receipts.canonical_carrier_id``)."""
+    """Canonical form (see ``textos.storage.receipts.canonical_carrier_id``)."""
     state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     """A ``domain.lifecycle.DeliveryState`` value."""
     error_code: Mapped[str | None] = mapped_column(String(16), nullable=True)

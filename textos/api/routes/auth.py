@@ -8,16 +8,14 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, application_only, authenticate
-from textos.api.deps import iso, public_base
+from textos.api.deps import public_base
 from textos.api.schemas import CredentialRequest
 from textos.api.state import state_of
-from textos.services import admin
-from textos.domain.errors import NotFound
-from textos.storage.models import Application, Credential, Customer
+from textos.services import credentials
+from textos.storage.models import Application
 
 router = APIRouter(tags=["auth"])
 
@@ -31,7 +29,7 @@ def auth_time() -> int:
 def request_credential(body: CredentialRequest, request: Request, app: Application = Depends(application_only)) -> dict:
     st = state_of(request)
     with st.db.session() as session:
-        cred = admin.create_credential(
+        cred = credentials.create_credential(
             session, app.app_key, None, [r.model_dump() for r in body.accessRules],
             validated=False, allowed_ips=body.allowedIPs, redirection=body.redirection,
         )
@@ -40,29 +38,15 @@ def request_credential(body: CredentialRequest, request: Request, app: Applicati
     base = public_base(request)
     return {
         "consumerKey": consumer_key,
-        "state": "pendingValidation",
+        "state": credentials.CredentialState.PENDING,
         "validationUrl": f"{base}/auth/?{urlencode({'credentialToken': token})}",
-    }
-
-
-def _credential_view(cred: Credential) -> dict:
-    return {
-        "allowedIPs": cred.allowed_ips,
-        "applicationId": cred.application_id,
-        "creation": iso(cred.created_at),
-        "credentialId": cred.id,
-        "expiration": iso(cred.expires_at),
-        "lastUse": iso(cred.last_used_at),
-        "ovhSupport": False,
-        "rules": cred.rules,
-        "status": cred.state,
     }
 
 
 @router.get("/auth/currentCredential", summary="The credential of this call")
 def current_credential(request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
-        return _credential_view(session.get_one(Credential, caller.credential_id))
+        return credentials.credential_view(session, caller.credential_id)
 
 
 @router.get("/auth/details", summary="Who is calling")
@@ -81,8 +65,7 @@ def details(caller: Caller = Depends(authenticate)) -> dict:
 @router.post("/auth/logout", summary="Expire the consumer key of this call")
 def logout(request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
-        cred = session.get_one(Credential, caller.credential_id)
-        cred.state = "expired"
+        credentials.expire(session, caller.credential_id)
 
 
 validation_router = APIRouter(include_in_schema=False)
@@ -101,10 +84,7 @@ code{{background:#eee;padding:0 .2rem}}label{{display:block;margin:.6rem 0}}</st
 @validation_router.get("/auth/", response_class=HTMLResponse)
 def validation_page(request: Request, credentialToken: str) -> HTMLResponse:
     with state_of(request).db.read() as session:
-        cred = session.scalar(select(Credential).where(Credential.validation_token == credentialToken))
-        if cred is None or cred.state != "pendingValidation":
-            raise NotFound("credentialToken: unknown or already used")
-        app = session.get_one(Application, cred.application_id)
+        cred, app = credentials.pending(session, credentialToken)
         rules = "".join(f"<li><code>{html.escape(r['method'])} {html.escape(r['path'])}</code></li>" for r in cred.rules)
         return HTMLResponse(_PAGE.format(app=html.escape(app.name or app.app_key), rules=rules, token=html.escape(credentialToken), error=""))
 
@@ -113,20 +93,10 @@ def validation_page(request: Request, credentialToken: str) -> HTMLResponse:
 async def validate(request: Request, credentialToken: str = Form(...), nic: str = Form(...), password: str = Form(...), decision: str = Form("accept")):  # type: ignore[no-untyped-def]
     def work() -> tuple[str, str | None]:
         with state_of(request).db.session() as session:
-            cred = session.scalar(select(Credential).where(Credential.validation_token == credentialToken))
-            if cred is None or cred.state != "pendingValidation":
-                raise NotFound("credentialToken: unknown or already used")
-            if decision == "refuse":
-                cred.state, cred.validation_token = "refused", None
-                return "refused", cred.redirection
-            customer = session.scalar(select(Customer).where(Customer.nic == nic))
-            if customer is None or not admin.check_password(password, customer.password_hash):
-                return "badlogin", None
-            cred.state, cred.customer_id, cred.validation_token = "validated", customer.id, None
-            return "validated", cred.redirection
+            return credentials.decide(session, credentialToken, accept=decision != "refuse", nic=nic, password=password)
 
     outcome, redirection = await run_in_threadpool(work)
-    if outcome == "badlogin":
+    if outcome == credentials.BAD_LOGIN:
         return HTMLResponse("<p>Wrong account or password. Go back and try again.</p>", status_code=403)
     if redirection:
         return RedirectResponse(redirection, status_code=303)

@@ -100,7 +100,7 @@ async def create_batch(serviceName: str, body: BatchCreate, request: Request, ca
 
     account_id, batch_id, view = await run_in_threadpool(work)
     batches.start(st.db, st.settings, account_id, send, caller.actor, batch_id, source=source, deferred=deferred,
-                  concat_for=st.concat_for, on_done=st.wake_dispatcher)
+                  concat_for=st.concat_for, on_done=st.wake)
     return view
 
 

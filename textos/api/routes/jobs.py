@@ -7,7 +7,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import Id, iso, owned_account
+from textos.api.deps import Id, owned_account
 from textos.api.schemas import JobCreate
 from textos.api.state import state_of
 from textos.domain.errors import BadRequest, Conflict, NotFound
@@ -15,30 +15,11 @@ from textos.domain.lifecycle import PENDING, MessageStatus
 from textos.services import batches, jobs, slots
 from textos.services.campaigns import Source
 from textos.services.jobs import SendingReport, SendRequest
-from textos.services.refunds import close_unsent
-from textos.storage.ledger import to_credits
+from textos.services.outgoing import job_view
+from textos.storage.messages import close_unsent
 from textos.storage.models import Job, Message
 
 router = APIRouter(tags=["jobs"])
-
-
-def job_view(message: Message, job: Job) -> dict:
-    """``sms.Job``."""
-    return {
-        "creationDatetime": iso(message.created_at),
-        "credits": to_credits(message.credits_milli),
-        "deliveredAt": iso(message.delivered_at),
-        "deliveryReceipt": message.dlr,
-        "differedDelivery": message.differed_period,
-        "id": message.id,
-        "message": message.text if message.text is not None else job.text,
-        "messageLength": message.characters,
-        "numberOfSms": message.parts,
-        "ptt": message.ptt,
-        "receiver": message.receiver,
-        "sender": message.sender,
-        "sentAt": iso(message.sent_at),
-    }
 
 
 def to_send_request(body: JobCreate) -> SendRequest:
@@ -103,7 +84,7 @@ async def create_job(serviceName: str, body: JobCreate, request: Request, caller
         return report_view(report)
 
     result = await run_in_threadpool(work if source is None else work_document)
-    st.wake_dispatcher()
+    st.wake()
     return result
 
 

@@ -1,8 +1,10 @@
 """An in-process carrier: accepts every submit and reports receipts after a delay.
 
-It needs no socket, which makes it the fastest way to exercise the dispatcher.
-Outcomes can be scripted by receiver prefix (``{"+3361000": "UNDELIV"}``; the
-special outcome ``REJECT`` refuses the submit permanently).
+It needs no socket, which makes it the fastest way to exercise the dispatcher (the
+``Connector`` counterpart of httpx's ``MockTransport``). Outcomes can be scripted by
+receiver prefix with the words of SMPP receipts (``{"+3361000": "UNDELIV"}``, read as
+the SMPP connector reads them); the special outcome ``REJECT`` refuses the submit
+permanently.
 """
 
 from __future__ import annotations
@@ -13,25 +15,15 @@ import itertools
 import logging
 from typing import Mapping, Sequence
 
-from textos.delivery.connector import (
-    Events,
-    OutboundMessage,
-    DeliveryState,
-    Receipt,
-    SubmitOutcome,
-    SubmitResult,
-)
+from textos.delivery.connector import Events, OutboundMessage, Receipt, SubmitOutcome, SubmitResult
+from textos.delivery.connectors.smpp import DELIVERY_STATES
+from textos.domain.lifecycle import DeliveryState
+from textos.smpp.receipt_text import state_of
 
 log = logging.getLogger("textos.simulator")
 
-OUTCOME_STATES: dict[str, DeliveryState] = {
-    "DELIVRD": DeliveryState.DELIVERED,
-    "UNDELIV": DeliveryState.UNDELIVERABLE,
-    "EXPIRED": DeliveryState.EXPIRED,
-    "REJECTD": DeliveryState.REJECTED,
-    "UNKNOWN": DeliveryState.UNKNOWN,
-}
-"""Scripted outcome names (``simulator_outcomes``, SMPP's ``stat:`` words) → reported state."""
+REJECT = "REJECT"
+"""The scripted outcome refusing the submit itself (a permanent refusal)."""
 
 
 class SimulatorConnector:
@@ -43,12 +35,10 @@ class SimulatorConnector:
         *,
         receipt_delay: float = 0.2,
         outcomes: Mapping[str, str] | None = None,
-        id_form: str = "hex",
     ) -> None:
         self.name = name
         self.receipt_delay = receipt_delay
         self.outcomes = dict(outcomes or {})
-        self.id_form = id_form
         self.submitted: list[OutboundMessage] = []
         self._ids = itertools.count(0x10000)
         self._events: Events | None = None
@@ -75,8 +65,7 @@ class SimulatorConnector:
         return outcome
 
     def _new_id(self) -> str:
-        n = next(self._ids)
-        return format(n, "x") if self.id_form == "hex" else str(n)
+        return format(next(self._ids), "x")
 
     async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitResult]:
         if not self._up:
@@ -86,14 +75,14 @@ class SimulatorConnector:
         due = loop.time() + self.receipt_delay
         for message in messages:
             outcome = self._outcome(message.receiver)
-            if outcome == "REJECT":
+            if outcome == REJECT:
                 results.append(SubmitResult(message.id, SubmitOutcome.REJECTED, error="0x0000000B"))
                 continue
             self.submitted.append(message)
             part_ids = tuple(self._new_id() for _ in range(message.parts))
             results.append(SubmitResult(message.id, SubmitOutcome.ACCEPTED, part_ids=part_ids))
             if message.want_receipt:
-                state = OUTCOME_STATES.get(outcome.upper(), DeliveryState.UNKNOWN)
+                state = DELIVERY_STATES[state_of(outcome)]
                 now = dt.datetime.now(dt.timezone.utc)
                 for pid in part_ids:
                     self._due.append((due, Receipt(pid, state, None if state is DeliveryState.DELIVERED else "001", now, self.name)))

@@ -1,4 +1,5 @@
-"""Country names without the geocoder: the same names, without its 110 MB of data."""
+"""Country codes as OVH takes them, and their names without the geocoder (the same names,
+without its 110 MB of data)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ import subprocess
 import sys
 
 import phonenumbers
+import pytest
 from phonenumbers import geocoder
 
-from textos.domain.countries import country_name
+from textos.domain.countries import check_country, country_name
+from textos.domain.errors import BadRequest
+
+
+def test_country_codes_are_known_regions_in_lowercase():
+    assert check_country(" FR ") == "fr" and check_country("gb") == "gb"
+    assert check_country("ALL", allow_all=True) == "all"
+    for bad in ("all", "zz", "fra", "f1", ""):
+        with pytest.raises(BadRequest, match="^country: "):
+            check_country(bad)
 
 
 def test_names_are_the_geocoders():

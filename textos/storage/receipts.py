@@ -1,5 +1,8 @@
 """Delivery receipts: match carrier ids to messages and parts, whatever their form, and settle.
 
+Part of the message lifecycle (``storage.messages``): sent messages become delivered
+or failed here, by ``domain.lifecycle.outcome_of`` of what the carrier reported.
+
 Carriers answer ``submit_sm`` with an id in one form and sometimes report it in
 receipts in another (hex ``1a2b`` in the response, decimal ``6699`` in the receipt).
 Ids are stored canonically (``canonical_carrier_id``); a receipt is looked up by its
@@ -12,24 +15,56 @@ every part is, failed as soon as one part fails.
 A receipt that matches nothing yet (it raced ahead of the submit result being
 stored) is kept in ``pending_receipts`` and applied when the id appears: a receipt is
 never dropped.
+
+The messages a receipt settles are noted for ``Database.changes`` (``storage.events``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Protocol, Sequence
 
 from sqlalchemy.orm import Session
 
-from textos.delivery.connector import Receipt
-from textos.domain.clock import naive_utc
-from textos.domain.lifecycle import DeliveryState, MessageStatus, outcome_of
-from textos.storage.fastsql import db_time, marks, read_time, run, run_many, time_formatter
-from textos.storage.models import utcnow
+from textos.domain.clock import naive_utc, utcnow
+from textos.domain.lifecycle import IN_FLIGHT, DeliveryState, MessageStatus, outcome_of
+from textos.storage import events
+from textos.storage.fastsql import db_time, literal, marks, read_time, run, run_many, time_formatter
 
 _HEX = set("0123456789abcdef")
 CHUNK = 5000
+
+_IN_FLIGHT = "(" + ", ".join(sorted(literal(s.value) for s in IN_FLIGHT)) + ")"
+"""``('sent', 'submitting')``: the statuses a receipt settles (it may overtake its submit result)."""
+_SETTLE = f"UPDATE messages SET status = ?, ptt = ?, dlr = ?, delivered_at = ?, error = ? WHERE id = ? AND status IN {_IN_FLIGHT}"
+_DELIVERED = MessageStatus.DELIVERED.value
+_FAILED = MessageStatus.FAILED.value
+
+
+class Receipt(Protocol):
+    """What a receipt tells about one part (``delivery.connector.Receipt`` is one)."""
+
+    @property
+    def carrier_id(self) -> str: ...
+    @property
+    def state(self) -> DeliveryState: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def done_at(self) -> dt.datetime | None: ...
+    @property
+    def connector(self) -> str | None: ...
+
+
+class KeptReceipt(NamedTuple):
+    """A receipt read back from ``pending_receipts``."""
+
+    carrier_id: str
+    state: DeliveryState
+    error_code: str | None
+    done_at: dt.datetime | None
+    connector: str | None = None
 
 
 def canonical_carrier_id(carrier_id: str) -> str:
@@ -83,8 +118,8 @@ def _outcome(state: str) -> tuple[str, int, int]:
 def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[int], int]:
     """Apply receipts and settle their messages.
 
-    Returns the ids of messages whose state changed and the number of receipts that
-    matched nothing yet (kept as pending).
+    Returns the ids of messages whose state changed (also noted for ``Database.changes``)
+    and the number of receipts that matched nothing yet (kept as pending).
     """
     if not receipts:
         return [], 0
@@ -108,6 +143,7 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[
             "INSERT INTO pending_receipts (carrier_id, state, error_code, done_at, received_at) VALUES (?, ?, ?, ?, ?)",
             [(cid, r.state.value, r.error_code, times.done(r.done_at), now) for cid, r in unmatched.items()],
         )
+    events.changed(session, changed)
     return changed, len(unmatched)
 
 
@@ -137,14 +173,9 @@ def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], time
         done = times.done
         for mid, r in singles:
             status, ptt, dlr = _outcome(r.state.value)
-            delivered = done(r.done_at) if status == "delivered" else None
-            updates.append((status, ptt, dlr, delivered, r.error_code if status == "failed" else None, mid))
-        run_many(
-            session,
-            "UPDATE messages SET status = ?, ptt = ?, dlr = ?, delivered_at = ?, error = ? "
-            "WHERE id = ? AND status IN ('sent', 'submitting')",
-            updates,
-        )
+            delivered = done(r.done_at) if status == _DELIVERED else None
+            updates.append((status, ptt, dlr, delivered, r.error_code if status == _FAILED else None, mid))
+        run_many(session, _SETTLE, updates)
         changed.extend(mid for mid, _ in singles)
     if not left:
         return left
@@ -178,29 +209,24 @@ def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list
     updates = []
     for mid, items in parts.items():
         states = [p[0] for p in items]
-        failed = next((p for p in items if p[0] and _outcome(p[0])[0] == MessageStatus.FAILED.value), None)
+        failed = next((p for p in items if p[0] and _outcome(p[0])[0] == _FAILED), None)
         if failed is not None:
             status, ptt, dlr = _outcome(failed[0] or DeliveryState.UNKNOWN.value)
             updates.append((status, ptt, dlr, None, failed[1], mid))
         elif states and all(s == DeliveryState.DELIVERED.value for s in states):
             done = max((p[2] for p in items if p[2] is not None), default=utcnow())
-            updates.append(("delivered", 4, 1, db_time(session, done), None, mid))
+            status, ptt, dlr = _outcome(DeliveryState.DELIVERED.value)
+            updates.append((status, ptt, dlr, db_time(session, done), None, mid))
         elif any(s in (DeliveryState.ENROUTE.value, DeliveryState.ACCEPTED.value) for s in states):
             status, ptt, dlr = _outcome(DeliveryState.ENROUTE.value)
             updates.append((status, ptt, dlr, None, None, mid))
-    run_many(
-        session,
-        "UPDATE messages SET status = ?, ptt = ?, dlr = ?, delivered_at = ?, error = ? "
-        "WHERE id = ? AND status IN ('sent', 'submitting')",
-        updates,
-    )
+    run_many(session, _SETTLE, updates)
     return [u[-1] for u in updates]
 
 
-def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None, changed: list[int] | None = None) -> int:
+def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -> int:
     """Apply kept receipts whose message or part is now stored (those of ``carrier_ids``,
-    in any form, or the oldest ones); returns how many were applied, and adds the ids of
-    the messages whose state changed to ``changed``.
+    in any form, or the oldest ones); returns how many were applied.
 
     Only kept receipts that match something are taken (deleted, then applied); the
     others stay as they are. Taking is by ``DELETE … RETURNING``: of two transactions
@@ -233,10 +259,8 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None, c
     rows = [row for row in rows if row[0] in taken]
     if not rows:
         return 0
-    receipts = [Receipt(cid, DeliveryState(state), error, read_time(done)) for _, cid, state, error, done in rows]
-    settled, still = apply_receipts(session, receipts)
-    if changed is not None:
-        changed.extend(settled)
+    receipts = [KeptReceipt(cid, DeliveryState(state), error, read_time(done)) for _, cid, state, error, done in rows]
+    _, still = apply_receipts(session, receipts)
     return len(receipts) - still
 
 

@@ -1,4 +1,4 @@
-"""One credit-rate rule: textos.toml's keys in any case, jobs and announced prices agree."""
+"""One credit-rate rule: textos.toml's keys in any case; a job costs parts × rate, in milli-credits."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 from textos.config import load_settings
 from textos.domain.pricing import CreditRates, to_milli
-from textos.services.billing import PriceBook
 
 
 def test_rates_read_country_keys_in_any_case() -> None:
@@ -23,10 +22,9 @@ def test_cost_is_parts_times_rate_in_milli_credits() -> None:
     assert rates.cost_milli(2, "FR") == 2000
 
 
-def test_lowercase_toml_keys_price_jobs_and_destinations_alike(tmp_path: Path) -> None:
+def test_lowercase_toml_keys_are_the_settings_rule(tmp_path: Path) -> None:
     config = tmp_path / "textos.toml"
     config.write_text("credit_rates = { gb = 2.5 }\n")
     settings = load_settings(config)
-    assert settings.credit_rate("GB") == 2.5
-    assert PriceBook.from_settings(settings).credit_rate("gb") == 2.5
+    assert settings.credit_rate("GB") == settings.rates.per_part("gb") == 2.5
     assert settings.credit_rates == {"GB": 2.5}

@@ -1,0 +1,58 @@
+"""``textos`` administration: customers, accounts, credits, the ledger, keys and senders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from textos.cli.main import app
+from textos.storage import ledger
+
+
+@pytest.fixture
+def textos(make_database, tmp_path, monkeypatch):
+    """Run ``textos …`` on a fresh database; returns its JSON, or its exit code and output."""
+    monkeypatch.setattr(ledger, "threshold_observers", list(ledger.threshold_observers))
+    monkeypatch.setenv("TEXTOS_CONFIG", str(tmp_path / "absent.toml"))
+    url = make_database("sqlite")
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(app, [*args, "--database-url", url, "--json"])
+        if ok:
+            assert result.exit_code == 0, result.output
+            return json.loads(result.stdout)
+        return result.exit_code, result.output
+
+    return run
+
+
+def test_accounts_credits_and_their_ledger(textos):
+    textos("customer", "create", "--nic", "ab12345-cli", "--password", "pw")
+    first = textos("account", "create", "--nic", "ab12345-cli", "--credits", "10")["serviceName"]
+    second = textos("account", "create", "--nic", "ab12345-cli", "--service-name", "sms-second")["serviceName"]
+    assert textos("credits", "add", "--service", second, "--credits", "2.5", "--reason", "gift")["creditsLeft"] == 2.5
+    assert textos("account", "list") == {"accounts": [{"serviceName": first, "creditsLeft": 10.0}, {"serviceName": second, "creditsLeft": 2.5}]}
+    shown = textos("ledger", "--service", second)
+    assert shown["consistent"] is True and shown["creditsLeft"] == 2.5
+    assert [(e["kind"], e["credits"], e["balance"], e["reason"]) for e in shown["entries"]] == [("adjustment", 2.5, 2.5, "gift")]
+    assert textos("ledger", "--service", second, "--kind", "purchase")["entries"] == []
+    code, output = textos("ledger", "--service", second, "--kind", "gift", ok=False)
+    assert code == 2 and "kind: unknown kind 'gift'" in output
+
+
+def test_keys_need_well_formed_rules(textos):
+    textos("customer", "create", "--nic", "ab12345-cli", "--password", "pw")
+    application = textos("app", "create", "--name", "crm", "--nic", "ab12345-cli")
+    key = textos("credential", "create", "--app", application["applicationKey"], "--nic", "ab12345-cli", "--rule", "GET /sms/*")
+    assert len(key["consumerKey"]) == 32
+    code, _ = textos("credential", "create", "--app", application["applicationKey"], "--nic", "ab12345-cli", "--rule", "FETCH /sms", ok=False)
+    assert code == 2
+
+
+def test_quickstart_is_made_once(textos):
+    first, again = textos("quickstart"), textos("quickstart")
+    assert first["password"] and "password" not in again
+    assert {k: first[k] for k in ("serviceName", "consumerKey")} == {k: again[k] for k in ("serviceName", "consumerKey")}

@@ -1,0 +1,202 @@
+"""The dispatcher's loop against a real database (SQLite and PostgreSQL), with in-process
+carriers: recovery at start, results that could not be stored, what listeners hear,
+and messages charged for the parts a carrier took."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from lifecycle_helpers import credits, new_account, send, statuses, until_status
+from textos.delivery.connector import OutboundMessage, Receipt, SubmitOutcome, SubmitResult
+from textos.delivery.connectors.simulator import SimulatorConnector
+from textos.delivery.dispatcher import Dispatcher
+from textos.delivery.ownership import Instance
+from textos.delivery.routing import Router
+from textos.domain.lifecycle import DeliveryState
+from textos.storage import fastsql
+from textos.storage.messages import claim_due
+from textos.storage.models import Message, utcnow
+
+
+@pytest.fixture
+def account(db):
+    return new_account(db)
+
+
+def claim(db, limit: int, instance: int | None) -> None:
+    with db.session() as s:
+        claim_due(s, limit, OutboundMessage, instance=instance)
+
+
+def run_dispatcher(db, connector: Any, until: Any, **settings: Any) -> None:
+    """Run a dispatcher over ``connector`` until the coroutine ``until()`` returns."""
+
+    async def main() -> None:
+        dispatcher = Dispatcher(db, Router.single(connector), interval=0.01)
+        for name, value in settings.items():
+            setattr(dispatcher, name, value)
+        await dispatcher.start()
+        try:
+            await until()
+        finally:
+            await dispatcher.stop()
+
+    asyncio.run(main())
+
+
+def test_a_dispatcher_starting_queues_again_what_a_gone_one_left_in_flight(db, account):
+    ids = send(db, account, [f"+336123456{i:02d}" for i in range(20)])
+    claim(db, 8, instance=424242)  # a dispatcher that crashed (nobody holds its number)
+    sim = SimulatorConnector(receipt_delay=0.01)
+    run_dispatcher(db, sim, lambda: until_status(db, ids))
+    assert statuses(db, ids) == ["delivered"] * 20
+    assert sorted(m.id for m in sim.submitted) == sorted(ids)  # each exactly once: the crashed one never sent them
+    assert credits(db, account) == 80
+
+
+def test_results_that_could_not_be_stored_are_queued_again_without_a_restart(db, account):
+    """The database refuses the submit results of a batch (it was away): the messages stay
+    *submitting*, no batch holds them any more, and the sweep queues them again."""
+    ids = send(db, account, ["+33612345678", "+33612345679"])
+    sim = SimulatorConnector(receipt_delay=0.01)
+
+    async def main() -> None:
+        dispatcher = Dispatcher(db, Router.single(sim), interval=0.01)
+        dispatcher.store_retry_delays = (0.01,)
+        dispatcher.orphan_sweep = 0.05
+        real_store, failures = dispatcher._writer.store, [2]
+
+        async def flaky_store(*args: Any) -> None:
+            if failures[0]:
+                failures[0] -= 1
+                raise RuntimeError("database away")
+            await real_store(*args)
+
+        dispatcher._writer.store = flaky_store  # type: ignore[method-assign]
+        await dispatcher.start()
+        try:
+            await until_status(db, ids)
+        finally:
+            await dispatcher.stop()
+
+    asyncio.run(main())
+    assert statuses(db, ids) == ["delivered", "delivered"]
+    with db.read() as s:
+        assert [s.get_one(Message, i).attempts for i in ids] == [2, 2]  # claimed again after the failed store
+    assert sorted(m.id for m in sim.submitted) == sorted(ids * 2)  # sent twice, as after a crash: the bound
+
+
+class SpyCursor:
+    """A driver cursor that remembers each statement's text and parameters."""
+
+    def __init__(self, cursor: Any, seen: list[tuple[str, list[Any]]]) -> None:
+        self._cursor, self._seen = cursor, seen
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        self._seen.append((sql, list(params)))
+        return self._cursor.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        rows = list(rows)
+        self._seen.append((sql, [value for row in rows for value in row]))
+        return self._cursor.executemany(sql, rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def test_the_stranded_sweep_binds_the_instance_number_instead_of_writing_it_into_the_sql(db, account, monkeypatch):
+    ids = send(db, account, ["+33612345678", "+33612345679"])
+    dispatcher = Dispatcher(db, Router.single(SimulatorConnector()))
+    dispatcher.instance = Instance(db)
+    try:
+        number = dispatcher.instance.number = 987654321
+        claim(db, 2, instance=number)
+        seen: list[tuple[str, list[Any]]] = []
+        real_cursor = fastsql._cursor
+        monkeypatch.setattr(fastsql, "_cursor", lambda session: (SpyCursor(real_cursor(session)[0], seen), real_cursor(session)[1]))
+        dispatcher._requeue_stranded(holding=frozenset(ids[:1]))  # the first is still held by a batch of ours
+    finally:
+        dispatcher.instance.close()
+    assert statuses(db, ids) == ["submitting", "queued"]
+    assert seen and not [sql for sql, _ in seen if str(number) in sql]
+    assert [sql for sql, params in seen if "UPDATE" in sql and number in params]
+
+
+class RacingCarrier:
+    """A carrier whose receipts come back before its submit responses are even read."""
+
+    name = "racing"
+    is_up = True
+
+    async def start(self, events) -> None:  # type: ignore[no-untyped-def]
+        self.events = events
+
+    async def submit(self, messages):  # type: ignore[no-untyped-def]
+        await self.events.on_receipts([Receipt(f"r{m.id}", DeliveryState.DELIVERED) for m in messages])
+        return [SubmitResult(m.id, SubmitOutcome.ACCEPTED, part_ids=(f"r{m.id}",)) for m in messages]
+
+    async def close(self) -> None:
+        pass
+
+
+def test_listeners_hear_of_messages_settled_by_receipts_that_came_first(db, account):
+    ids = send(db, account, ["+33612345678", "+33612345679"])
+    heard: dict[int, list[str]] = {i: [] for i in ids}
+
+    def listener(changed: list[int]) -> None:  # reads what was committed before it was told
+        for i, status in zip(changed, statuses(db, changed)):
+            heard[i].append(status)
+
+    db.changes.subscribe(listener)
+    run_dispatcher(db, RacingCarrier(), lambda: until_status(db, ids))
+    assert statuses(db, ids) == ["delivered", "delivered"]
+    assert [told[-1:] for told in heard.values()] == [["delivered"], ["delivered"]], heard
+
+
+def test_listeners_hear_of_messages_expired_and_rejected(db, account):
+    late, refused = send(db, account, ["+33612345678", "+33699112345"])
+    with db.session() as s:
+        s.execute(update(Message).where(Message.id == late).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
+    heard: list[int] = []
+    db.changes.subscribe(heard.extend)
+    sim = SimulatorConnector(outcomes={"+336991": "REJECT"})
+
+    async def until() -> None:
+        await until_status(db, [late], "expired")
+        await until_status(db, [refused], "rejected")
+
+    run_dispatcher(db, sim, until)
+    assert statuses(db, [late, refused]) == ["expired", "rejected"]
+    assert late in heard and refused in heard
+    assert credits(db, account) == 100  # both refunded
+
+
+class OnePartCarrier:
+    """A carrier that takes every message in one part, whatever it was charged for."""
+
+    name = "one-part"
+    is_up = True
+
+    async def start(self, events) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    async def submit(self, messages):  # type: ignore[no-untyped-def]
+        return [SubmitResult(m.id, SubmitOutcome.ACCEPTED, part_ids=(f"p{m.id}",)) for m in messages]
+
+    async def close(self) -> None:
+        pass
+
+
+def test_a_message_is_charged_for_the_parts_its_carrier_took(db, account):
+    short, long = send(db, account, ["+33612345678"])[0], send(db, account, ["+33612345679"], message="y" * 400)[0]
+    assert credits(db, account) == 96  # 1 + 3 parts charged
+    run_dispatcher(db, OnePartCarrier(), lambda: until_status(db, [short, long], "sent"))
+    with db.read() as s:
+        assert [(m.parts, m.credits_milli) for m in (s.get_one(Message, short), s.get_one(Message, long))] == [(1, 1000), (1, 1000)]
+    assert credits(db, account) == 98  # the 2 parts not sent are refunded

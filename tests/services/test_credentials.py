@@ -1,0 +1,57 @@
+"""Consumer keys: made valid by the operator, or asked for by an application and validated by the customer."""
+
+from __future__ import annotations
+
+import pytest
+
+from textos.domain.access_rules import RuleError
+from textos.domain.errors import BadRequest, NotFound
+from textos.services import admin, credentials
+
+
+@pytest.fixture
+def app_key(db):
+    with db.session() as s:
+        admin.create_customer(s, "ab12345-keys", "secret")
+        return admin.create_application(s, "crm").app_key
+
+
+def test_operator_keys_are_validated_for_a_customer(db, app_key):
+    with db.session() as s:
+        cred = credentials.create_credential(s, app_key, "ab12345-keys", ["GET /sms/*", {"method": "POST", "path": "/sms/*/jobs"}])
+        assert cred.state == "validated" and cred.validation_token is None
+        assert cred.rules == [{"method": "GET", "path": "/sms/*"}, {"method": "POST", "path": "/sms/*/jobs"}]
+        with pytest.raises(BadRequest, match="^nic: "):
+            credentials.create_credential(s, app_key, None, ["GET /*"])
+        with pytest.raises(BadRequest, match="^accessRules: "):
+            credentials.create_credential(s, app_key, "ab12345-keys", [])
+        with pytest.raises(RuleError):
+            credentials.create_credential(s, app_key, "ab12345-keys", ["FETCH /*"])
+
+
+def test_a_requested_key_is_validated_by_its_customer_once(db, app_key):
+    with db.session() as s:
+        cred = credentials.create_credential(s, app_key, None, ["GET /*"], validated=False, redirection="https://crm.example.com/ok")
+        token, cred_id = cred.validation_token, cred.id
+    with db.session() as s:
+        assert credentials.pending(s, token)[1].app_key == app_key
+        assert credentials.decide(s, token, accept=True, nic="ab12345-keys", password="wrong") == (credentials.BAD_LOGIN, None)
+        assert credentials.decide(s, token, accept=True, nic="nobody", password="secret") == (credentials.BAD_LOGIN, None)
+    with db.session() as s:
+        assert credentials.decide(s, token, accept=True, nic="ab12345-keys", password="secret") == ("validated", "https://crm.example.com/ok")
+    with pytest.raises(NotFound, match="^credentialToken: "), db.session() as s:
+        credentials.decide(s, token, accept=False, nic="", password="")
+    with db.session() as s:
+        view = credentials.credential_view(s, cred_id)
+        assert (view["status"], view["rules"]) == ("validated", [{"method": "GET", "path": "/*"}])
+        credentials.expire(s, cred_id)
+        assert credentials.credential_view(s, cred_id)["status"] == "expired"
+
+
+def test_a_refused_key_never_works(db, app_key):
+    with db.session() as s:
+        token = credentials.create_credential(s, app_key, None, ["GET /*"], validated=False).validation_token
+    with db.session() as s:
+        assert credentials.decide(s, token, accept=False, nic="", password="") == ("refused", None)
+    with pytest.raises(NotFound), db.read() as s:
+        credentials.pending(s, token)

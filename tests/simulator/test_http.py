@@ -1,0 +1,41 @@
+"""The simulator's HTTP hook: loopback callers only, counters, and refusals in the shape its
+composition root installs (the API's OVH shape for ``textos smsc --http-port``)."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from signed_calls import against
+from textos.api.errors import install
+from textos.simulator.http import hook_app
+from textos.simulator.smsc import SmscSimulator
+
+
+def test_hook_answers_loopback_callers_with_the_counters():
+    sim = SmscSimulator("127.0.0.1", 0, {"textos": "textos"})
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        stats = (await client.get("/_simulator/stats")).json()
+        assert stats == {"port": 0, "submits": 0, "throttled": 0, "rejected": 0, "receiptsSent": 0,
+                         "receiptsAcked": 0, "moSent": 0, "binds": 0}
+        bad = await client.post("/_simulator/mo", json={"sender": "+33612345678", "receiver": "36111", "text": "x", "concat": "udh7"})
+        assert bad.status_code == 400 and bad.json() == {"class": "Client::BadRequest", "message": "concat: udh8, udh16 or sar"}
+        missing = await client.post("/_simulator/mo", json={"sender": "x"})
+        assert missing.status_code == 400 and "receiver" in missing.json()["message"]
+
+    against(hook_app(sim, install_errors=install), scenario)
+
+
+def test_hook_refuses_other_callers():
+    async def scenario(client: httpx.AsyncClient) -> None:
+        answer = await client.get("/_simulator/stats")
+        assert answer.status_code == 403 and answer.json()["message"] == "the simulator hook answers loopback callers only"
+
+    against(hook_app(SmscSimulator("127.0.0.1", 0), install_errors=install), scenario, client=("192.0.2.1", 40000))
+
+
+def test_the_error_handlers_are_the_callers():
+    installed: list[FastAPI] = []
+    app = hook_app(SmscSimulator("127.0.0.1", 0), install_errors=installed.append)
+    assert installed == [app]

@@ -1,0 +1,235 @@
+"""Receipts (``storage.receipts``): the carrier-id rule production uses, settling single and
+long messages, and receipts racing ahead of their submit results (kept, then applied once)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select, text
+
+from lifecycle_helpers import new_account, send, statuses
+from textos.delivery.connector import Receipt, SubmitOutcome, SubmitResult
+from textos.domain.lifecycle import DeliveryState, MessageStatus, outcome_of
+from textos.storage import messages
+from textos.storage.fastsql import run
+from textos.storage.models import Message, MessagePart, PendingReceipt
+from textos.storage.receipts import apply_receipts, canonical_carrier_id, carrier_id_variants, replay_pending
+
+
+@pytest.fixture
+def account(db):
+    return new_account(db)
+
+
+def claim(db) -> None:
+    with db.session() as s:
+        messages.claim_due(s, 100, lambda *fields: fields)
+
+
+def store_sent(session, mid: int, *part_ids: str) -> None:
+    messages.store_sent(session, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids)], {mid: "sim"}, {mid: len(part_ids)})
+
+
+def kept(db) -> int:
+    with db.read() as s:
+        return s.execute(select(func.count()).select_from(PendingReceipt)).scalar_one()
+
+
+def outcome(db, mid: int) -> tuple[str, int, int]:
+    with db.read() as s:
+        m = s.get_one(Message, mid)
+        return m.status, m.ptt, m.dlr
+
+
+# The carrier-id rule
+
+
+@pytest.mark.parametrize(
+    "given, canonical",
+    [("1A2B", "1a2b"), ("00001a2b", "1a2b"), (" 42 ", "42"), ("0042", "42"), ("000", "0"), ("0", "0"), ("Msg-7", "msg-7")],
+)
+def test_a_carrier_id_is_stored_lower_case_trimmed_without_leading_zeros(given, canonical):
+    assert canonical_carrier_id(given) == canonical
+
+
+@pytest.mark.parametrize(
+    "given, forms",
+    [
+        ("1A2B", {"1a2b", "6699"}),  # hex, and its decimal
+        ("6699", {"6699", "1a2b", "26265"}),  # decimal (its hex), or hex written with digits only
+        ("00042", {"42", "2a", "66"}),
+        ("FF", {"ff", "255"}),
+        ("msg-7", {"msg-7"}),  # neither: itself only
+        ("1" * 40, {"1" * 40}),  # too long to be a number a carrier converts
+    ],
+)
+def test_a_carrier_id_may_come_back_in_its_other_base(given, forms):
+    assert carrier_id_variants(given) == forms
+
+
+def test_a_receipt_finds_its_message_whatever_form_each_side_used(db, account):
+    hex_id, dec_id, padded = send(db, account, ["+33612345601", "+33612345602", "+33612345603"])
+    claim(db)
+    with db.session() as s:
+        store_sent(s, hex_id, "0001A2B")
+        store_sent(s, dec_id, "6700")
+        store_sent(s, padded, "00ABC")
+    with db.session() as s:
+        changed, pending = apply_receipts(
+            s, [Receipt("6699", DeliveryState.DELIVERED), Receipt("1A2C", DeliveryState.DELIVERED), Receipt("abc", DeliveryState.EXPIRED)]
+        )
+    assert (sorted(changed), pending) == (sorted([hex_id, dec_id, padded]), 0)
+    assert statuses(db, [hex_id, dec_id, padded]) == ["delivered", "delivered", "failed"]
+
+
+# Settling
+
+
+def test_each_reported_state_settles_a_message_as_the_lifecycle_says(db, account):
+    states = list(DeliveryState)
+    ids = send(db, account, [f"+336123456{i:02d}" for i in range(len(states))])
+    claim(db)
+    with db.session() as s:
+        for i, mid in enumerate(ids):
+            store_sent(s, mid, f"s{i}")
+    with db.session() as s:
+        apply_receipts(s, [Receipt(f"s{i}", state, "042") for i, state in enumerate(states)])
+    for mid, state in zip(ids, states):
+        status, ptt, dlr = outcome_of(state)
+        assert outcome(db, mid) == (status.value, ptt, dlr), state
+
+
+def long_message_sent(db, account, *part_ids: str) -> int:
+    mid = send(db, account, ["+33612345678"], message="y" * 400)[0]  # 3 parts
+    claim(db)
+    with db.session() as s:
+        store_sent(s, mid, *part_ids)
+    return mid
+
+
+def report(db, *receipts: Receipt) -> None:
+    with db.session() as s:
+        apply_receipts(s, list(receipts))
+
+
+def test_a_long_message_is_delivered_when_every_part_is(db, account):
+    mid = long_message_sent(db, account, "d1", "d2", "d3")
+    report(db, Receipt("d1", DeliveryState.DELIVERED), Receipt("d2", DeliveryState.ACCEPTED))
+    assert outcome(db, mid)[0] == MessageStatus.SENT.value
+    report(db, Receipt("d2", DeliveryState.DELIVERED), Receipt("d3", DeliveryState.DELIVERED))
+    assert outcome(db, mid) == ("delivered", *outcome_of(DeliveryState.DELIVERED)[1:])
+    with db.read() as s:
+        assert set(s.scalars(select(MessagePart.state).where(MessagePart.message_id == mid))) == {"delivered"}
+
+
+def test_a_long_message_fails_when_one_part_fails(db, account):
+    mid = long_message_sent(db, account, "b1", "b2", "b3")
+    report(db, Receipt("b1", DeliveryState.DELIVERED), Receipt("b2", DeliveryState.DELIVERED))
+    assert statuses(db, [mid]) == ["sent"]
+    report(db, Receipt("b3", DeliveryState.UNDELIVERABLE, "001"))
+    with db.read() as s:
+        m = s.get_one(Message, mid)
+        assert (m.status, m.ptt, m.dlr, m.error) == ("failed", *outcome_of(DeliveryState.UNDELIVERABLE)[1:], "001")
+
+
+# Receipts ahead of their submit results
+
+
+def test_receipt_before_submit_result_is_kept_and_applied(db, account):
+    mid = send(db, account, ["+33612345678"], message="x" * 200)[0]  # 2 parts
+    claim(db)
+    with db.session() as s:  # receipts arrive first, part 2 in decimal form
+        changed, pending = apply_receipts(s, [Receipt("a1", DeliveryState.DELIVERED), Receipt(str(0xA2), DeliveryState.DELIVERED)])
+        assert (changed, pending) == ([], 2)
+    assert kept(db) == 2
+    with db.session() as s:
+        store_sent(s, mid, "A1", "A2")
+    assert outcome(db, mid) == ("delivered", *outcome_of(DeliveryState.DELIVERED)[1:])
+    assert kept(db) == 0
+
+
+def claimed_with_two_writers(db, account) -> int:
+    """A message claimed, on a backend where receipts and results are written at once (PostgreSQL)."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer: the two transactions cannot overlap")
+    mid = send(db, account, ["+33612345678"])[0]
+    claim(db)
+    return mid
+
+
+def test_receipt_kept_while_its_result_commits_concurrently_is_applied_by_the_follow_up_replay(db, account):
+    """PostgreSQL writes receipts and submit results on two connections: a receipt can be
+    kept by a transaction that cannot see the result, while the result's transaction
+    cannot see the kept receipt. The receipt writer replays after committing."""
+    mid = claimed_with_two_writers(db, account)
+    receipts = db.session()
+    r = receipts.__enter__()
+    assert apply_receipts(r, [Receipt("c1", DeliveryState.DELIVERED)]) == ([], 1)  # not committed yet
+    with db.session() as s:  # the result commits; its replay cannot see the kept receipt
+        store_sent(s, mid, "C1")
+    receipts.__exit__(None, None, None)
+    assert statuses(db, [mid]) == ["sent"]
+    with db.session() as s:  # the receipt writer's replay
+        assert replay_pending(s, ["c1"]) == 1
+    assert statuses(db, [mid]) == ["delivered"]
+    assert kept(db) == 0
+
+
+def test_receipt_replayed_before_its_result_commits_stays_kept_for_the_result_writer(db, account):
+    """The other order: the receipt writer's replay runs while the result is still
+    uncommitted. It must leave the kept receipt alone; the result writer's replay after
+    its commit applies it."""
+    mid = claimed_with_two_writers(db, account)
+    results = db.session()
+    res = results.__enter__()
+    store_sent(res, mid, "E1")
+    with db.session() as s:
+        assert apply_receipts(s, [Receipt("e1", DeliveryState.DELIVERED)]) == ([], 1)
+    with db.session() as s:  # the receipt writer's replay: the message is not visible yet
+        assert replay_pending(s, ["e1"]) == 0
+    assert kept(db) == 1
+    results.__exit__(None, None, None)
+    with db.session() as s:  # the result writer's replay
+        assert replay_pending(s, ["e1"]) == 1
+    assert statuses(db, [mid]) == ["delivered"]
+
+
+def test_a_kept_receipt_is_applied_by_one_replay_only(db, account):
+    """Two replays of the same kept receipt: the second finds it already taken."""
+    mid = send(db, account, ["+33612345678"])[0]
+    claim(db)
+    with db.session() as s:
+        apply_receipts(s, [Receipt("d1", DeliveryState.DELIVERED)])
+    with db.session() as s:
+        run(s, "UPDATE messages SET status = ?, carrier_id = 'd1' WHERE id = ?", (MessageStatus.SENT.value, mid))
+    if db.is_sqlite:
+        with db.session() as s:
+            assert replay_pending(s, ["d1"]) == 1
+        with db.session() as s:
+            assert replay_pending(s, ["d1"]) == 0
+        return
+    first = db.session()
+    a = first.__enter__()
+    assert replay_pending(a, ["d1"]) == 1  # holds the deleted row until it commits
+    with ThreadPoolExecutor(1) as pool:
+        def second() -> int:
+            with db.session() as s:
+                return replay_pending(s, ["d1"])
+
+        later = pool.submit(second)
+        deadline = time.monotonic() + 30
+        while not _someone_waits_for_a_lock(db):  # the second replay is blocked on the row
+            assert time.monotonic() < deadline and not later.done()
+            time.sleep(0.01)
+        first.__exit__(None, None, None)
+        assert later.result(timeout=30) == 0
+    assert statuses(db, [mid]) == ["delivered"]
+
+
+def _someone_waits_for_a_lock(db) -> bool:
+    with db.read() as s:
+        return bool(s.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )).scalar())

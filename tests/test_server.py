@@ -1,0 +1,72 @@
+"""Composing Textos: the server builds the price book once, installs the automatic top-up with it,
+wakes its dispatcher through the API's state, and mounts the simulator's hook."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from signed_calls import against, call, new_keys
+from textos.config import Settings
+from textos.server import build_app
+from textos.services import topup
+from textos.services.prices import PriceBook
+from textos.storage import ledger
+from textos.storage.db import Database
+from textos.storage.models import Message
+
+
+@pytest.fixture
+def settings(make_database, monkeypatch):
+    monkeypatch.setattr(ledger, "threshold_observers", list(ledger.threshold_observers))
+    return Settings(database_url=make_database("sqlite"), prices={"packs": {"10": 0.5}}, simulator="inprocess",
+                    simulator_receipt_delay=0.01, dispatcher_interval=30)
+
+
+def test_the_price_book_is_built_once_for_routes_and_top_up(settings):
+    app = build_app(settings, dispatch=False)
+    book = PriceBook.from_settings(settings)
+    assert app.state.textos.prices == book
+    assert [o for o in ledger.threshold_observers if isinstance(o, topup.TopUp)] == [topup.TopUp(book)]
+    app.state.textos.db.dispose()
+
+
+def test_simulator_hook_is_mounted_for_loopback_callers(settings):
+    app = build_app(settings, dispatch=False)
+
+    async def from_loopback(client: httpx.AsyncClient) -> None:
+        answer = await client.get("/_simulator/stats")
+        assert answer.status_code == 404 and answer.json() == {"class": "Client::NotFound", "message": "no embedded SMSC simulator is running"}
+
+    async def from_afar(client: httpx.AsyncClient) -> None:
+        answer = await client.get("/_simulator/stats")
+        assert answer.status_code == 403 and answer.json()["class"] == "Client::Forbidden"
+
+    against(app, from_loopback)
+    against(app, from_afar, client=("203.0.113.7", 40000))
+    app.state.textos.db.dispose()
+
+
+def test_an_accepted_job_wakes_the_dispatcher(settings):
+    """The dispatcher polls every 30 s here: a job sent within a second means the route woke it."""
+    app = build_app(settings)
+    db: Database = app.state.textos.db
+    keys = new_keys(db)
+
+    def statuses() -> list[str]:
+        with db.read() as s:
+            return list(s.scalars(select(Message.status)))
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        await call(client, keys, "POST", f"/sms/{keys[0]}/jobs", {"message": "hi", "receivers": ["+33612345678"], "noStopClause": True})
+        deadline = time.monotonic() + 5
+        while statuses() == ["queued"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert statuses() != ["queued"]
+
+    against(app, scenario, lifespan=True)
+    db.dispose()

@@ -1,0 +1,106 @@
+"""Consumer keys: created by the operator, or asked for by an application and validated by
+its customer on the validation page (``/auth/``); their OVH shape (``api.Credential``)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from textos.domain.access_rules import AccessRule
+from textos.domain.clock import iso
+from textos.domain.errors import BadRequest, NotFound
+from textos.services.admin import check_password, get_application, get_customer, random_token
+from textos.storage.models import Application, Credential, Customer
+
+
+BAD_LOGIN = "badlogin"
+"""Outcome of a validation whose nic or password is wrong."""
+
+
+class CredentialState:
+    """``auth.CredentialStateEnum``."""
+
+    PENDING = "pendingValidation"
+    VALIDATED = "validated"
+    REFUSED = "refused"
+    EXPIRED = "expired"
+
+
+def create_credential(
+    session: Session,
+    app_key: str,
+    nic: str | None,
+    rules: Iterable[dict[str, str] | str],
+    *,
+    validated: bool = True,
+    allowed_ips: list[str] | None = None,
+    redirection: str | None = None,
+) -> Credential:
+    """Create a consumer key for ``app_key``; validated for ``nic`` unless ``validated`` is False."""
+    app = get_application(session, app_key)
+    parsed = [AccessRule.parse(r) if isinstance(r, str) else AccessRule.of(r) for r in rules]
+    if not parsed:
+        raise BadRequest("accessRules: at least one rule is needed")
+    customer_id = get_customer(session, nic).id if nic else None
+    if validated and customer_id is None:
+        raise BadRequest("nic: a validated consumer key needs a customer")
+    cred = Credential(
+        consumer_key=random_token(32),
+        application_id=app.id,
+        customer_id=customer_id,
+        state=CredentialState.VALIDATED if validated else CredentialState.PENDING,
+        rules=[r.as_dict() for r in parsed],
+        allowed_ips=allowed_ips,
+        validation_token=None if validated else random_token(48),
+        redirection=redirection,
+    )
+    session.add(cred)
+    session.flush()
+    return cred
+
+
+def pending(session: Session, token: str) -> tuple[Credential, Application]:
+    """The credential waiting for validation under ``token``, and its application; 404 otherwise."""
+    cred = session.scalar(select(Credential).where(Credential.validation_token == token))
+    if cred is None or cred.state != CredentialState.PENDING:
+        raise NotFound("credentialToken: unknown or already used")
+    return cred, session.get_one(Application, cred.application_id)
+
+
+def decide(session: Session, token: str, *, accept: bool, nic: str, password: str) -> tuple[str, str | None]:
+    """The customer's answer on the validation page: ``(outcome, redirection)``.
+
+    Refusing needs no login; accepting binds the key to the customer whose ``nic`` and
+    ``password`` match (outcome ``BAD_LOGIN`` when they do not, and nothing changes)."""
+    cred, _ = pending(session, token)
+    if not accept:
+        cred.state, cred.validation_token = CredentialState.REFUSED, None
+        return CredentialState.REFUSED, cred.redirection
+    customer = session.scalar(select(Customer).where(Customer.nic == nic))
+    if customer is None or not check_password(password, customer.password_hash):
+        return BAD_LOGIN, None
+    cred.state, cred.customer_id, cred.validation_token = CredentialState.VALIDATED, customer.id, None
+    return CredentialState.VALIDATED, cred.redirection
+
+
+def expire(session: Session, credential_id: int) -> None:
+    """Log out: the consumer key stops working."""
+    session.get_one(Credential, credential_id).state = CredentialState.EXPIRED
+
+
+def credential_view(session: Session, credential_id: int) -> dict[str, Any]:
+    """``api.Credential``."""
+    cred = session.get_one(Credential, credential_id)
+    return {
+        "allowedIPs": cred.allowed_ips,
+        "applicationId": cred.application_id,
+        "creation": iso(cred.created_at),
+        "credentialId": cred.id,
+        "expiration": iso(cred.expires_at),
+        "lastUse": iso(cred.last_used_at),
+        "ovhSupport": False,
+        "rules": cred.rules,
+        "status": cred.state,
+    }

@@ -1,0 +1,129 @@
+"""The history of messages handed to carriers (``/sms/{serviceName}/outgoing``), and the
+OVH shapes of a message: ``sms.Job`` and ``sms.Outgoing``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from textos.domain.clock import iso
+from textos.domain.errors import NotFound
+from textos.domain.lifecycle import MessageStatus
+from textos.domain.numbers import InvalidReceiver, parse_receiver
+from textos.storage.ledger import to_credits
+from textos.storage.models import Job, Message
+
+HISTORY = tuple(s.value for s in (
+    MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED,
+))
+"""Statuses of a message that is in the outgoing history (handed to a carrier, or given up)."""
+
+
+@dataclass(frozen=True)
+class OutgoingFilter:
+    """``GET /sms/{serviceName}/outgoing`` filters; ``None``: any. Datetimes in naive UTC."""
+
+    batch_id: str | None = None
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    delivery_receipt: int | None = None
+    differed_delivery: int | None = None
+    message_id: str | None = None
+    ptt: int | None = None
+    receiver: str | None = None
+    sender: str | None = None
+    tag: str | None = None
+
+
+def outgoing_ids(session: Session, account_id: int, where: OutgoingFilter, region: str) -> list[int]:
+    """Ids of the account's outgoing messages matching ``where``, oldest first.
+
+    A ``receiver`` is read as a number of ``region`` (``0612…`` finds ``+33612…``); one
+    that is not a number is compared as given."""
+    stmt = select(Message.id).where(
+        Message.account_id == account_id, Message.status.in_(HISTORY), Message.hidden.is_(False)
+    )
+    if where.batch_id is not None:
+        stmt = stmt.where(Message.job_id.in_(select(Job.id).where(Job.account_id == account_id, Job.batch_id == where.batch_id)))
+    if where.created_from is not None:
+        stmt = stmt.where(Message.created_at >= where.created_from)
+    if where.created_to is not None:
+        stmt = stmt.where(Message.created_at <= where.created_to)
+    if where.delivery_receipt is not None:
+        stmt = stmt.where(Message.dlr == where.delivery_receipt)
+    if where.differed_delivery is not None:
+        stmt = stmt.where(Message.differed_period == where.differed_delivery)
+    if where.message_id is not None:
+        stmt = stmt.where(Message.carrier_id == where.message_id)
+    if where.ptt is not None:
+        stmt = stmt.where(Message.ptt == where.ptt)
+    if where.receiver is not None:
+        try:
+            receiver = parse_receiver(where.receiver, region).e164
+        except InvalidReceiver:
+            receiver = where.receiver
+        stmt = stmt.where(Message.receiver == receiver)
+    if where.sender is not None:
+        stmt = stmt.where(Message.sender == where.sender)
+    if where.tag is not None:
+        stmt = stmt.where(Message.tag == where.tag)
+    return list(session.scalars(stmt.order_by(Message.id)))
+
+
+def get_outgoing(session: Session, account_id: int, message_id: int) -> Message:
+    """The account's outgoing message ``message_id``; 404 if it is not in the history (or hidden)."""
+    message = session.scalar(select(Message).where(Message.id == message_id, Message.account_id == account_id))
+    if message is None or message.status not in HISTORY or message.hidden:
+        raise NotFound(f"id: outgoing SMS {message_id} does not exist")
+    return message
+
+
+def outgoing_details(session: Session, account_id: int, message_id: int) -> dict[str, Any]:
+    """``sms.Outgoing`` of the account's outgoing message ``message_id`` (404 as ``get_outgoing``)."""
+    message = get_outgoing(session, account_id, message_id)
+    return outgoing_view(message, session.get_one(Job, message.job_id))
+
+
+def hide_outgoing(session: Session, account_id: int, message_id: int) -> None:
+    """Remove a message from the account's history (the row stays, for the books)."""
+    get_outgoing(session, account_id, message_id).hidden = True
+
+
+# --- views --------------------------------------------------------------------------------------
+
+
+def job_view(message: Message, job: Job) -> dict[str, Any]:
+    """``sms.Job``."""
+    return {
+        "creationDatetime": iso(message.created_at),
+        "credits": to_credits(message.credits_milli),
+        "deliveredAt": iso(message.delivered_at),
+        "deliveryReceipt": message.dlr,
+        "differedDelivery": message.differed_period,
+        "id": message.id,
+        "message": message.text if message.text is not None else job.text,
+        "messageLength": message.characters,
+        "numberOfSms": message.parts,
+        "ptt": message.ptt,
+        "receiver": message.receiver,
+        "sender": message.sender,
+        "sentAt": iso(message.sent_at),
+    }
+
+
+def outgoing_view(message: Message, job: Job) -> dict[str, Any]:
+    """``sms.Outgoing``: the job's fields, and where the message went."""
+    view = job_view(message, job)
+    view.update(
+        {
+            "batchID": job.batch_id,
+            "messageID": message.carrier_id,
+            "tag": message.tag,
+            "tariffCode": message.country,
+        }
+    )
+    return view
