@@ -40,21 +40,20 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from textos.config import Settings
 from textos.domain import priority
 from textos.domain.clock import utcnow
 from textos.domain.errors import BadRequest, Forbidden
-from textos.domain.senders import check_sender, sender_type
-from textos.services import campaigns
+from textos.domain.senders import sender_type
+from textos.services import campaigns, senders
 from textos.services.campaigns import Source
 from textos.services.recipients import ConcatFor, Priced, Recipients, Texts, compose_text, price
 from textos.storage import ledger, message_rows
 from textos.storage.db import Database
 from textos.storage.message_rows import Row, Shared
-from textos.storage.models import Account, Job, Sender
+from textos.storage.models import Account, Job
 
 __all__ = [
     "REPORT_LIMIT", "Follower", "SendRequest", "Sendable", "SendingReport", "accept", "accept_job", "check_sendable",
@@ -118,7 +117,7 @@ class Follower(Protocol):
 
 
 def resolve_sender(session: Session, account: Account, req: SendRequest, settings: Settings) -> tuple[str, str]:
-    """The sender to use and its type; an explicit sender must be registered and enabled."""
+    """The sender to use and its type; an explicit sender must be usable (``services.senders``)."""
     if req.sender and req.sender_for_response:
         raise BadRequest("sender: cannot be used together with senderForResponse")
     if req.sender_for_response:
@@ -126,14 +125,7 @@ def resolve_sender(session: Session, account: Account, req: SendRequest, setting
     if not req.sender:
         sender = account.default_sender or settings.default_sender
         return sender, sender_type(sender)
-    problem = check_sender(req.sender)
-    if problem:
-        raise BadRequest(f"sender: {req.sender!r} {problem}")
-    row = session.scalar(select(Sender).where(Sender.account_id == account.id, Sender.sender == req.sender))
-    if row is None:
-        raise BadRequest(f"sender: {req.sender!r} is not a sender of this account (POST /sms/{account.service_name}/senders)")
-    if row.status != "enable":
-        raise Forbidden(f"sender: {req.sender!r} is {row.status}, not enabled")
+    row = senders.usable(session, account, req.sender)
     return row.sender, row.type or sender_type(row.sender)
 
 
