@@ -27,7 +27,7 @@ from textos.config import Settings
 from textos.delivery.connector import Connector
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher
-from textos.delivery.routing import build_router, carrier_configs
+from textos.delivery.routing import build_router, carrier_configs, concatenation_rule
 from textos.services import batches, topup
 from textos.services.prices import PriceBook
 from textos.simulator.http import hook_router
@@ -133,7 +133,7 @@ def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True
     prices = PriceBook.from_settings(settings)
     topup.install(prices)
     runtime = Runtime(settings, db) if dispatch else None
-    state = AppState(settings=settings, db=db, prices=prices)
+    state = AppState(settings=settings, db=db, prices=prices, concat_for=concatenation_rule(settings))
     if runtime is not None:
         state.wake = runtime.wake
     app = create_app(state, lifespan=None if runtime is None else runtime.lifespan)

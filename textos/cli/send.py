@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from textos.cli.common import install_top_up
 from textos.config import load_settings
+from textos.delivery.routing import concatenation_rule
 from textos.domain.errors import TextosError
 from textos.services import batches, jobs
 from textos.services.batches import BatchStatus
@@ -66,8 +67,8 @@ def send(
 
         def ingest() -> None:
             try:
-                # concat_for: None until the CLI builds the routes' concatenation rule (udh8 everywhere)
-                batches.run(db, settings, account_id, req, "cli", batch_id, source=source, concat_for=None)
+                batches.run(db, settings, account_id, req, "cli", batch_id, source=source,
+                            concat_for=concatenation_rule(settings))
             except BaseException as exc:  # noqa: BLE001 - shown below
                 errors.append(exc)
 
