@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy.orm import Session
 
 from textos.domain.lifecycle import MessageStatus, codes_of
-from textos.storage.fastsql import db_time, is_sqlite, run, run_many
+from textos.storage.fastsql import db_time, is_sqlite, literal, marks, run, run_many
 
 __all__ = ["ROW_COLUMNS", "Row", "Shared", "insert", "insert_chunks", "job_message_ids"]
 
@@ -73,7 +73,7 @@ def _shared_values(shared: Shared, time: Callable[[dt.datetime], Any]) -> tuple[
 _BOUND = ("account_id", "job_id", "sender", "tag", "priority", "differed_period", "send_at", "expires_at", "created_at", "hidden")
 _INSERT = (
     f"INSERT INTO messages ({', '.join(ROW_COLUMNS + _BOUND)}, status, ptt, dlr, attempts)"
-    f" VALUES ({', '.join('?' * (len(ROW_COLUMNS) + len(_BOUND)))}, '{_STATUS}', {_PTT}, {_DLR}, 0)"
+    f" VALUES ({marks(len(ROW_COLUMNS) + len(_BOUND))}, {literal(_STATUS)}, {_PTT}, {_DLR}, 0)"
 )
 
 
@@ -113,12 +113,12 @@ def insert_chunks(session: Session, shared: Shared, chunks: Iterable[list[Row]])
             # only its own 7 values, straight from its tuple (no per-row Python work)
             sql = (
                 f"INSERT INTO messages ({', '.join(ROW_COLUMNS + _SHARED_COLUMNS)})"
-                f" VALUES ({', '.join('?' * len(ROW_COLUMNS))}, {', '.join(literals)})"  # type: ignore[arg-type]
+                f" VALUES ({marks(len(ROW_COLUMNS))}, {', '.join(literals)})"  # type: ignore[arg-type]
             )
             for chunk in chunks:
                 cur.executemany(sql, chunk)
             return
-        sql = f"INSERT INTO messages ({', '.join(ROW_COLUMNS + _SHARED_COLUMNS)}) VALUES ({', '.join('?' * (len(ROW_COLUMNS) + len(values)))})"
+        sql = f"INSERT INTO messages ({', '.join(ROW_COLUMNS + _SHARED_COLUMNS)}) VALUES ({marks(len(ROW_COLUMNS) + len(values))})"
         for chunk in chunks:
             cur.executemany(sql, [(*row, *values) for row in chunk])
     finally:
