@@ -8,7 +8,7 @@ from typing import Any
 
 from textos.config import Settings
 from textos.services import admin
-from textos.services.sending import SendRequest, accept_job
+from textos.services.jobs import SendRequest, accept_job
 from textos.storage import ledger
 from textos.storage.db import Database
 from textos.storage.models import Account, Message

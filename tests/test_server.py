@@ -70,3 +70,12 @@ def test_an_accepted_job_wakes_the_dispatcher(settings):
 
     against(app, scenario, lifespan=True)
     db.dispose()
+
+
+def test_jobs_are_charged_the_parts_of_their_route(settings):
+    carriers = {"fr": {"url": "smpp://u:p@10.0.0.1:2775", "concat": "udh16"}, "world": {"url": "smpp://u:p@10.0.0.2:2775"}}
+    routes = [{"prefix": "+33", "carriers": ["fr"]}, {"prefix": "", "carriers": ["world"]}]
+    app = build_app(Settings(database_url=settings.database_url, carriers=carriers, routes=routes), dispatch=False)
+    concat_for = app.state.textos.concat_for
+    assert (concat_for("+33612345678").value, concat_for("+447400123456").value) == ("udh16", "udh8")
+    app.state.textos.db.dispose()

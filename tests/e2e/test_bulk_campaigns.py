@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import http.server
-import random
 import threading
 import time
 from typing import Callable, Iterator
 
 import ovh
 import pytest
-
 from conftest import start_server, stop_server, wait_until
+from receiver_documents import BOM, COOKBOOK, GARBAGE, HALF_INVALID
 
-COOKBOOK = (
-    "Numero ;nom ;prenom ;adresse\r\n"
-    "0662000000 ;Durant ;Pierre ;xx rue montaigne Paris\r\n"
-    "0662000001 ;Dupont ;Jean ;xx rue montaigne Paris\r\n"
-).encode()
-BOM = b"\xef\xbb\xbfnumber;name\n+33612345678;Zo\xc3\xa9\n"
 QUOTED = b'number,name,address\n+33612345678,"Dupont, Jean","1 rue X; b\xc3\xa2t ""B""\nParis"\n+33612345679,"Martin",""\n'
 LATIN1 = "numéro;prénom\n0612345678;Hélène\n\n\n0612345679;Gaëlle\n".encode("latin-1")
-HALF_INVALID = b"number\n" + b"".join(
-    (b"+3361234%04d\n" % i) if i % 2 else b"not-a-number-%d\n" % i for i in range(100)
-)
 DUPES = b"number;n\n+33612345678;a\n+33612345678;b\n0687654321;c\n0033612345678;d\n"
-GARBAGE = random.Random(1234).randbytes(10 * 1024 * 1024)
 
 Handler = Callable[[http.server.BaseHTTPRequestHandler], None]
 

@@ -13,7 +13,7 @@ from credit_helpers import balances, new_accounts
 from textos.config import Settings
 from textos.domain.errors import BadRequest, NotEnoughCredits, NotFound
 from textos.services import transfers
-from textos.services.sending import SendRequest, accept_job
+from textos.services.jobs import SendRequest, accept_job
 from textos.storage import ledger
 from textos.storage.models import Account, LedgerEntry
 

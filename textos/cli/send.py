@@ -20,17 +20,18 @@ from sqlalchemy import select
 
 from textos.cli.common import install_top_up
 from textos.config import load_settings
-from textos.services import bulk
+from textos.delivery.routing import concatenation_rule
 from textos.domain.errors import TextosError
-from textos.storage.ledger import to_credits
-from textos.services.sending import SendRequest
+from textos.services import batches, jobs
+from textos.services.batches import BatchStatus
+from textos.services.campaigns import local_source
+from textos.services.jobs import SendRequest
 from textos.storage.db import Database
+from textos.storage.ledger import to_credits
 from textos.storage.models import Account, Job
 from textos.storage.models_bulk import Batch
 
 __all__ = ["register", "send"]
-
-FINAL_BATCH = ("COMPLETED", "FAILED", "CANCELED")
 
 
 def send(
@@ -54,19 +55,20 @@ def send(
     try:
         db.migrate()
         req = SendRequest(message=message, sender=sender, no_stop_clause=no_stop_clause, tag=tag)
-        source = bulk.local_source(csv)
+        source = local_source(csv)
         with db.session() as session:
             account = session.scalar(select(Account).where(Account.service_name == service))
             if account is None:
                 raise typer.BadParameter(f"no SMS account {service!r}", param_hint="--service")
-            bulk.load_context(session, account, req, settings)
-            batch = bulk.new_batch(session, account, req, source, name or csv.name)
+            jobs.check_sendable(session, account, req, settings)
+            batch = batches.new_batch(session, account, req, name or csv.name)
             account_id, batch_id = account.id, batch.id
         errors: list[BaseException] = []
 
         def ingest() -> None:
             try:
-                bulk.run_campaign(db, settings, account_id, req, source, "cli", batch_id)
+                batches.run(db, settings, account_id, req, "cli", batch_id, source=source,
+                            concat_for=concatenation_rule(settings))
             except BaseException as exc:  # noqa: BLE001 - shown below
                 errors.append(exc)
 
@@ -94,11 +96,11 @@ def send(
 
 
 def _snapshot(db: Database, batch_id: str) -> dict:
-    bulk.refresh_status(db, batch_id)
+    batches.complete_finished(db, batch_id)  # this command writes too: it moves its batch on when done
     with db.read() as session:
         batch = session.get(Batch, batch_id)
         assert batch is not None
-        stats = bulk.batch_stats(session, batch)
+        stats = batches.batch_stats(session, batch)
         valid = session.scalar(select(Job.receivers).where(Job.id == batch.job_id)) if batch.job_id else 0
         return {
             "batch": batch.id, "name": batch.name, "status": batch.status, "rows": batch.total_records,
@@ -121,7 +123,7 @@ def _follow(db: Database, batch_id: str, thread: threading.Thread, wait: bool, t
         thread.join()
         snap = _snapshot(db, batch_id)
         progress.update(reading, total=snap["rows"], completed=snap["rows"])
-        if snap["status"] in ("FAILED", "CANCELED") or not wait:
+        if snap["status"] in (BatchStatus.FAILED.value, BatchStatus.CANCELED.value) or not wait:
             return snap
         delivering = progress.add_task("delivering", total=snap["valid"])
         while time.monotonic() < deadline:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select, update
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import iso, owned_account, to_naive_utc
 from textos.api.schemas import BatchCreate, BatchUpdate
 from textos.api.state import state_of
-from textos.services import bulk
-from textos.domain.errors import BadRequest, Conflict, NotFound
+from textos.domain.errors import BadRequest, NotFound
+from textos.services import batches, jobs, slots
+from textos.services.campaigns import Source
+from textos.services.jobs import SendRequest
 from textos.storage.ledger import to_credits
-from textos.services.sending import SendRequest
-from textos.storage.models import Account, Job
+from textos.storage.models import Account
 from textos.storage.models_bulk import Batch
 
 router = APIRouter(tags=["batches"])
@@ -66,13 +67,8 @@ def _parse_deferred(value: str | None) -> dt.datetime | None:
 
 @router.get("/sms/{serviceName}/batches", summary="Batches (sms.Batch[])")
 def list_batches(serviceName: str, request: Request, caller: Caller = Depends(authenticate)) -> list[dict]:
-    st = state_of(request)
-    with st.db.read() as session:
+    with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
-        ids = list(session.scalars(select(Batch.id).where(Batch.account_id == account.id).order_by(Batch.created_at)))
-    for batch_id in ids:
-        bulk.refresh_status(st.db, batch_id)
-    with st.db.read() as session:
         return [batch_view(b) for b in session.scalars(
             select(Batch).where(Batch.account_id == account.id).order_by(Batch.created_at))]
 
@@ -85,36 +81,33 @@ async def create_batch(serviceName: str, body: BatchCreate, request: Request, ca
     if body.from_ and body.senderForResponse:
         raise BadRequest("from: cannot be used together with senderForResponse")
     deferred = _parse_deferred(body.deferred)
-    source = bulk.Source(receivers=list(body.to)) if body.to else bulk.Source(slot_id=bulk.parse_slot_id(body.slotID, "slotID"))
+    source = None if body.to else Source(slot_id=slots.parse_slot_id(body.slotID, "slotID"))
     send = SendRequest(
-        message=body.message, sender=body.from_ or None, sender_for_response=bool(body.senderForResponse),
-        no_stop_clause=bool(body.noStop), message_class={"FLASH": "flash", "PHONE": "phoneDisplay", "SIM": "sim"}.get(body.class_ or ""),
-        differed_period=bulk.deferred_minutes(deferred), tag=body.tag or "",
+        message=body.message, receivers=list(body.to or []), sender=body.from_ or None,
+        sender_for_response=bool(body.senderForResponse), no_stop_clause=bool(body.noStop),
+        message_class={"FLASH": "flash", "PHONE": "phoneDisplay", "SIM": "sim"}.get(body.class_ or ""),
+        differed_period=batches.deferred_minutes(deferred), tag=body.tag or "",
     )
 
     def work() -> tuple[int, str, dict]:
         with st.db.session() as session:
             account = owned_account(session, caller, serviceName)
-            bulk.load_context(session, account, send, st.settings)  # sender, account state: refused at once
-            if source.slot_id is not None:
-                bulk.get_slot(session, account.id, source.slot_id, "slotID")
-            batch = bulk.new_batch(session, account, send, source, body.name or "", deferred)
+            jobs.check_sendable(session, account, send, st.settings)  # sender, account state: refused at once
+            if source is not None and source.slot_id is not None:
+                slots.get_slot(session, account.id, source.slot_id, "slotID")
+            batch = batches.new_batch(session, account, send, body.name or "", slot_id=source.slot_id if source else None, deferred=deferred)
             return account.id, batch.id, batch_view(batch)
 
     account_id, batch_id, view = await run_in_threadpool(work)
-    bulk.start_campaign(st.db, st.settings, account_id, send, source, caller.actor, batch_id, deferred,
-                        on_done=st.wake)
+    batches.start(st.db, st.settings, account_id, send, caller.actor, batch_id, source=source, deferred=deferred,
+                  concat_for=st.concat_for, on_done=st.wake)
     return view
 
 
 @router.get("/sms/{serviceName}/batches/{id}", summary="A batch (sms.Batch)")
 def get_batch(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> dict:
-    st = state_of(request)
-    with st.db.read() as session:
+    with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
-        _batch(session, account, id)
-    bulk.refresh_status(st.db, id)
-    with st.db.read() as session:
         return batch_view(_batch(session, account, id))
 
 
@@ -129,17 +122,9 @@ def update_batch(serviceName: str, id: str, body: BatchUpdate, request: Request,
 
 @router.delete("/sms/{serviceName}/batches/{id}", summary="Remove a finished batch (its SMS stay in the history)")
 def delete_batch(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> None:
-    st = state_of(request)
-    with st.db.read() as session:
+    with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
-        _batch(session, account, id)
-    bulk.refresh_status(st.db, id)
-    with st.db.session() as session:
-        batch = _batch(session, account, id)
-        if batch.status not in ("COMPLETED", "CANCELED", "FAILED"):
-            raise Conflict(f"id: batch {id} is {batch.status}; cancel it or wait for it to complete before removing it")
-        session.execute(update(Job).where(Job.batch_id == id).values(batch_id=None))
-        session.delete(batch)
+        batches.remove_batch(session, _batch(session, account, id))
 
 
 @router.post("/sms/{serviceName}/batches/{id}/cancel", summary="Cancel a batch not yet sent (sms.Batch)")
@@ -150,7 +135,7 @@ async def cancel_batch(serviceName: str, id: str, request: Request, caller: Call
         with st.db.read() as session:
             account = owned_account(session, caller, serviceName)
             _batch(session, account, id)
-        bulk.cancel_batch(st.db, id, caller.actor)
+        batches.cancel_batch(st.db, id, caller.actor)
         with st.db.read() as session:
             return batch_view(_batch(session, account, id))
 
@@ -162,7 +147,7 @@ def batch_statistics(serviceName: str, id: str, request: Request, caller: Caller
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
         batch = _batch(session, account, id)
-        stats = bulk.batch_stats(session, batch)
+        stats = batches.batch_stats(session, batch)
         return {
             "credits": to_credits(stats.credits_milli),
             "delivered": stats.delivered,

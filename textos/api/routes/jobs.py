@@ -10,16 +10,16 @@ from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, owned_account
 from textos.api.schemas import JobCreate
 from textos.api.state import state_of
-from textos.services import bulk
 from textos.domain.errors import BadRequest, Conflict, NotFound
-from textos.storage.messages import close_unsent
+from textos.domain.lifecycle import PENDING, MessageStatus
+from textos.services import batches, jobs, slots
+from textos.services.campaigns import Source
+from textos.services.jobs import SendingReport, SendRequest
 from textos.services.outgoing import job_view
-from textos.services.sending import SendRequest, accept_job
+from textos.storage.messages import close_unsent
 from textos.storage.models import Job, Message
 
 router = APIRouter(tags=["jobs"])
-
-PENDING = ("queued", "submitting")
 
 
 def to_send_request(body: JobCreate) -> SendRequest:
@@ -40,16 +40,16 @@ def to_send_request(body: JobCreate) -> SendRequest:
     )
 
 
-def to_source(body: JobCreate) -> bulk.Source | None:
-    """The bulk source of a job (document URL or slot), None for a plain ``receivers`` list."""
+def to_source(body: JobCreate) -> Source | None:
+    """The receivers document of a job (URL or slot), None for a plain ``receivers`` list."""
     if body.receiversDocumentUrl:
-        return bulk.Source(document_url=body.receiversDocumentUrl.strip())
+        return Source(document_url=body.receiversDocumentUrl.strip())
     if body.receiversSlotId:
-        return bulk.Source(slot_id=bulk.parse_slot_id(body.receiversSlotId, "receiversSlotId"))
+        return Source(slot_id=slots.parse_slot_id(body.receiversSlotId, "receiversSlotId"))
     return None
 
 
-def report_view(report) -> dict:  # type: ignore[no-untyped-def]
+def report_view(report: SendingReport) -> dict:
     """``sms.SmsSendingReport``."""
     return {
         "ids": report.ids,
@@ -69,21 +69,21 @@ async def create_job(serviceName: str, body: JobCreate, request: Request, caller
     def work() -> dict:
         with st.db.session() as session:
             account = owned_account(session, caller, serviceName)
-            report = accept_job(session, account, send, st.settings, caller.actor)
+            report = jobs.accept_job(session, account, send, st.settings, caller.actor, concat_for=st.concat_for)
         return report_view(report)
 
-    def work_bulk() -> dict:
+    def work_document() -> dict:
         # A job from a document is a campaign: it gets a batch row showing its progress.
         assert source is not None
         with st.db.session() as session:
             account = owned_account(session, caller, serviceName)
-            bulk.load_context(session, account, send, st.settings)  # refuse early (sender, disabled account)
-            batch = bulk.new_batch(session, account, send, source, name=send.tag or f"job from {source.field}")
+            jobs.check_sendable(session, account, send, st.settings)  # refuse early (sender, disabled account)
+            batch = batches.new_batch(session, account, send, send.tag or f"job from {source.field}", slot_id=source.slot_id)
             account_id, batch_id = account.id, batch.id
-        report = bulk.run_campaign(st.db, st.settings, account_id, send, source, caller.actor, batch_id)
+        report = batches.run(st.db, st.settings, account_id, send, caller.actor, batch_id, source=source, concat_for=st.concat_for)
         return report_view(report)
 
-    result = await run_in_threadpool(work if source is None else work_bulk)
+    result = await run_in_threadpool(work if source is None else work_document)
     st.wake()
     return result
 
@@ -94,14 +94,14 @@ def list_jobs(serviceName: str, request: Request, caller: Caller = Depends(authe
         account = owned_account(session, caller, serviceName)
         return list(
             session.scalars(
-                select(Message.id).where(Message.account_id == account.id, Message.status.in_(PENDING)).order_by(Message.id)
+                select(Message.id).where(Message.account_id == account.id, Message.status.in_([s.value for s in PENDING])).order_by(Message.id)
             )
         )
 
 
 def _message(session, account_id: int, message_id: int) -> Message:  # type: ignore[no-untyped-def]
     message = session.scalar(select(Message).where(Message.id == message_id, Message.account_id == account_id))
-    if message is None or message.status == "cancelled":
+    if message is None or message.status == MessageStatus.CANCELLED.value:
         raise NotFound(f"id: job {message_id} does not exist")
     return message
 
@@ -120,7 +120,7 @@ def delete_job(serviceName: str, id: Id, request: Request, caller: Caller = Depe
         account = owned_account(session, caller, serviceName)
         message = _message(session, account.id, id)
         moved = close_unsent(
-            session, [message.id], from_statuses=("queued",), to_status="cancelled",
+            session, [message.id], from_statuses=(MessageStatus.QUEUED.value,), to_status=MessageStatus.CANCELLED.value,
             actor=caller.actor, reason=f"job {message.id} deleted before sending",
         )
         if not moved:

@@ -11,7 +11,7 @@ from textos.domain.countries import check_country
 from textos.domain.errors import NotFound
 from textos.domain.ptt import PTT
 from textos.services import prices
-from textos.services.sending import compose_text, describe_text
+from textos.services.recipients import compose_text, describe_text
 
 router = APIRouter(tags=["rates"])
 

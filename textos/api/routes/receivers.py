@@ -14,8 +14,8 @@ from textos.api.auth import Caller, authenticate
 from textos.api.deps import iso, owned_account
 from textos.api.schemas import ReceiverClean, ReceiverCreate, ReceiverUpdate
 from textos.api.state import state_of
-from textos.services import bulk
-from textos.domain.errors import BadRequest, Conflict
+from textos.domain.errors import BadRequest
+from textos.services import slots
 from textos.storage.models_bulk import ReceiverSlot
 
 SlotId = Annotated[int, Path(ge=-(2**63), le=2**63 - 1, description="Slot number")]
@@ -47,7 +47,7 @@ def list_slots(serviceName: str, request: Request, caller: Caller = Depends(auth
 @router.post("/sms/{serviceName}/receivers", summary="Add a CSV document of receivers to a slot (sms.Receiver)")
 async def create_slot(serviceName: str, body: ReceiverCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
-    slot_id = bulk.parse_slot_id(body.slotId, "slotId")
+    slot_id = slots.parse_slot_id(body.slotId, "slotId")
     if body.documentId:
         raise BadRequest("documentId: /me/document is not available on this server; give the document's csvUrl")
     if not body.csvUrl:
@@ -56,21 +56,10 @@ async def create_slot(serviceName: str, body: ReceiverCreate, request: Request, 
 
     def work() -> dict:
         with st.db.read() as session:
-            account = owned_account(session, caller, serviceName)
-            account_id = account.id
-            if session.scalar(select(ReceiverSlot.id).where(ReceiverSlot.account_id == account_id, ReceiverSlot.slot_id == slot_id)):
-                raise Conflict(f"slotId: slot {slot_id} already holds a document (DELETE it first)")
-        content, records = bulk.fetch_slot_document(url, st.settings, "csvUrl")
-        with st.db.session() as session:
-            if session.scalar(select(ReceiverSlot.id).where(ReceiverSlot.account_id == account_id, ReceiverSlot.slot_id == slot_id)):
-                raise Conflict(f"slotId: slot {slot_id} already holds a document (DELETE it first)")
-            slot = ReceiverSlot(
-                account_id=account_id, slot_id=slot_id, description=body.description or "", csv_url=url,
-                auto_update=bool(body.autoUpdate), records=records, content=content,
-            )
-            session.add(slot)
-            session.flush()
-            return receiver_view(slot)
+            account_id = owned_account(session, caller, serviceName).id
+        slot = slots.create_slot(st.db, account_id, slot_id, url, st.settings,
+                                 description=body.description or "", auto_update=bool(body.autoUpdate))
+        return receiver_view(slot)
 
     return await run_in_threadpool(work)
 
@@ -79,14 +68,14 @@ async def create_slot(serviceName: str, body: ReceiverCreate, request: Request, 
 def get_slot(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
-        return receiver_view(bulk.get_slot(session, account.id, slotId))
+        return receiver_view(slots.get_slot(session, account.id, slotId))
 
 
 @router.put("/sms/{serviceName}/receivers/{slotId}", summary="Alter a receiver slot (description, autoUpdate)")
 def update_slot(serviceName: str, slotId: SlotId, body: ReceiverUpdate, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
-        slot = bulk.get_slot(session, account.id, slotId)
+        slot = slots.get_slot(session, account.id, slotId)
         if body.description is not None:
             slot.description = body.description
         if body.autoUpdate is not None:
@@ -99,14 +88,14 @@ def update_slot(serviceName: str, slotId: SlotId, body: ReceiverUpdate, request:
 def delete_slot(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
-        session.delete(bulk.get_slot(session, account.id, slotId))
+        session.delete(slots.get_slot(session, account.id, slotId))
 
 
 @router.get("/sms/{serviceName}/receivers/{slotId}/csv", summary="The slot's CSV document (string)")
 def slot_csv(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> JSONResponse:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
-        content = bulk.get_slot(session, account.id, slotId).content
+        content = slots.get_slot(session, account.id, slotId).content
     if content.startswith(codecs.BOM_UTF8):
         content = content[3:]
     try:
@@ -126,8 +115,8 @@ async def clean_slot(serviceName: str, slotId: SlotId, request: Request, body: R
     def work() -> dict:
         with st.db.session() as session:
             account = owned_account(session, caller, serviceName)
-            slot = bulk.get_slot(session, account.id, slotId)
-            report = bulk.clean_slot(session, slot, st.settings, apply=not price_only)
+            slot = slots.get_slot(session, account.id, slotId)
+            report = slots.clean_slot(session, slot, st.settings, apply=not price_only)
         # Syntactic checks only (no HLR): free, done at once; taskId 0 means "no task to follow".
         return {
             "taskId": 0,

@@ -1,11 +1,46 @@
-"""FastReceivers agrees with parse_receiver (hypothesis), and is used for the common forms."""
+"""Receivers: every way people write a number normalises to one E.164, and the fast path agrees with phonenumbers."""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+import pytest
+from hypothesis import given, settings, strategies as st
 
 from textos.domain.numbers import FastReceivers, InvalidReceiver, parse_receiver
+
+
+@pytest.mark.parametrize(
+    "raw, e164, country",
+    [
+        ("+33612345678", "+33612345678", "FR"),
+        ("0033612345678", "+33612345678", "FR"),
+        ("0612345678", "+33612345678", "FR"),
+        ("06 12 34 56 78", "+33612345678", "FR"),
+        ("06.12.34.56.78", "+33612345678", "FR"),
+        ("+44 7400 123456", "+447400123456", "GB"),
+        ("+34 612 34 56 78", "+34612345678", "ES"),
+        ("+48 512 345 678", "+48512345678", "PL"),
+    ],
+)
+def test_formats(raw, e164, country):
+    receiver = parse_receiver(raw, "FR")
+    assert (receiver.e164, receiver.country) == (e164, country)
+
+
+@pytest.mark.parametrize("raw", ["", "abc", "+33", "123", "+336123456789999", "06123"])
+def test_invalid(raw):
+    with pytest.raises(InvalidReceiver):
+        parse_receiver(raw, "FR")
+
+
+@settings(derandomize=True, max_examples=300, database=None)
+@given(st.integers(min_value=0, max_value=9_999_999), st.sampled_from(["60", "61", "62", "66", "68", "73", "75", "78"]), st.sampled_from(["+33{}", "0033{}", "0{}", "+33 {}"]))
+def test_french_mobiles_in_any_format_normalise_identically(n, lead, fmt):
+    national = f"{lead}{n:07d}"
+    raw = fmt.format(national)
+    assert parse_receiver(raw, "FR").e164 == f"+33{national}"
+
+
+# --------------------------------------------------------------------------- FastReceivers
 
 PREFIXES = ["+33", "0033", "0", "", "+44", "+353", "+34", "+39", "+48", "+1", "+330", "33", "+", "00", "+262", "+49", "+7"]
 SEPARATORS = ["", " ", ".", "-", "(", ")", "/"]

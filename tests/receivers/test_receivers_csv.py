@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from textos.bulk.receivers_csv import CsvError, read_receivers
+from textos.receivers.receivers_csv import CsvError, read_receivers
 
 
 def read(data: bytes, **kw: int) -> tuple[object, list[dict[str, str]]]:

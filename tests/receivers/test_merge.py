@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from textos.bulk.merge import MergeError, Template, check_template, find_placeholders
+from textos.receivers.merge import MergeError, Template, check_template, find_placeholders
 
 COLUMNS = ["Numero", "nom", "prenom", "adresse"]
 COOKBOOK = (

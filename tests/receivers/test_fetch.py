@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import http.server
 import ipaddress
-import random
 import shutil
 import socket
 import ssl
@@ -17,24 +16,15 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from receiver_documents import BOM, COOKBOOK, GARBAGE, HALF_INVALID
 
-from textos.bulk import fetch
-from textos.bulk.fetch import FetchError, FetchLimits, address_refusal, fetch_to_file
-from textos.bulk.receivers_csv import CsvError, read_receivers
+from textos.receivers import fetch
+from textos.receivers.fetch import FetchError, FetchLimits, address_refusal, fetch_to_file
+from textos.receivers.receivers_csv import CsvError, read_receivers
 
-COOKBOOK = (
-    "Numero ;nom ;prenom ;adresse\r\n"
-    "0662000000 ;Durant ;Pierre ;xx rue montaigne Paris\r\n"
-    "0662000001 ;Dupont ;Jean ;xx rue montaigne Paris\r\n"
-).encode()
-BOM = b"\xef\xbb\xbfnumber;name\n+33612345678;Zo\xc3\xa9\n"
 QUOTED = b'number,name,address\n+33612345678,"Dupont, Jean","1 rue X; b\xc3\xa2t ""B""\nParis"\n'
 LATIN1 = "numéro;prénom\n0612345678;Hélène\n".encode("latin-1")
-HALF_INVALID = b"number\n" + b"".join(
-    (b"+3361234%04d\n" % i) if i % 2 else b"not-a-number-%d\n" % i for i in range(100)
-)
 DUPES = b"number;n\n+33612345678;a\n+33612345678;b\n+33687654321;c\n+33612345678;d\n"
-GARBAGE = random.Random(1234).randbytes(10 * 1024 * 1024)
 
 Handler = Callable[[http.server.BaseHTTPRequestHandler], None]
 

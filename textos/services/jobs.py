@@ -1,0 +1,383 @@
+"""Accepting a job: the one path every way of sending goes through.
+
+    check_sendable → price every receiver → Job row → ledger debit → queued messages
+
+All or nothing: the job, the debit of its whole cost (one ledger entry) and one
+``messages`` row per distinct valid receiver commit in one transaction; an account
+that cannot pay the whole job gets nothing written and nothing debited. Each
+receiver is charged for the parts its text is sent in on its own route
+(``concat_for``, see ``services.recipients``).
+
+**How a caller uses it.** Build a :class:`SendRequest` (what to send, how), then call
+:func:`accept` with the database, the account id, the settings, ``actor`` (who
+acts, written in the ledger) and the deployment's ``concat_for`` (``AppState.concat_for``;
+None: 8-bit UDH everywhere). Receivers are either ``req.receivers`` (a list: one
+short transaction) or a :class:`~textos.services.campaigns.Source` (a document URL,
+a receiver slot, a local CSV: read as a stream, any size). A caller already inside
+a transaction with a list of receivers calls :func:`accept_job` with its session:
+the same path. To follow a long acceptance (progress, cancel, its job in the same
+transaction), pass a :class:`Follower` (``services.batches`` does, for batches).
+
+Documents are priced with no transaction held (a write lock on SQLite), then
+written: on SQLite from a spool file in one short transaction; on PostgreSQL while
+they are read (``_accept_streamed``), in one transaction that commits at the end.
+Message rows are written by ``storage.message_rows``.
+
+Report size: for a list, ``SmsSendingReport`` is complete; for a document,
+``ids`` and ``validReceivers`` are complete up to ``REPORT_LIMIT`` receivers (empty
+above: follow the batch), and ``invalidReceivers`` lists at most ``REPORT_LIMIT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import pickle
+import queue
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Iterator, Protocol
+
+from sqlalchemy.orm import Session
+
+from textos.config import Settings
+from textos.domain import priority
+from textos.domain.clock import utcnow
+from textos.domain.errors import BadRequest, Forbidden
+from textos.domain.senders import sender_type
+from textos.services import campaigns, senders
+from textos.services.campaigns import Source
+from textos.services.recipients import ConcatFor, Priced, Recipients, Texts, compose_text, price
+from textos.storage import ledger, message_rows
+from textos.storage.db import Database
+from textos.storage.message_rows import Row, Shared
+from textos.storage.models import Account, Job
+
+__all__ = [
+    "REPORT_LIMIT", "Follower", "SendRequest", "Sendable", "SendingReport", "accept", "accept_job", "check_sendable",
+    "new_job", "resolve_sender",
+]  # fmt: skip
+
+REPORT_LIMIT = 10_000
+
+
+@dataclass
+class SendRequest:
+    """What to send and how: the body of ``POST /sms/{serviceName}/jobs``, validated for types."""
+
+    message: str
+    receivers: list[str] = field(default_factory=list)
+    sender: str | None = None
+    sender_for_response: bool = False
+    no_stop_clause: bool = False
+    message_class: str | None = None
+    differed_period: int = 0
+    validity_period: int = 2880
+    priority: str = "high"
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class SendingReport:
+    """``sms.SmsSendingReport``."""
+
+    ids: list[int]
+    valid_receivers: list[str]
+    invalid_receivers: list[str]
+    total_credits_removed: float
+    tag: str
+
+
+@dataclass(frozen=True)
+class Sendable:
+    """An account allowed to send a request, and what the request resolves to."""
+
+    account_id: int
+    sender: str
+    sender_type: str
+    allowed: frozenset[str]
+    """Destination countries (ISO alpha-2, upper case)."""
+    text: str
+    """The text as sent (STOP clause included); mail merge renders it per receiver."""
+
+
+class Follower(Protocol):
+    """Follows one acceptance (a batch): hears its progress, may stop it, records its job."""
+
+    @property
+    def batch_id(self) -> str | None: ...
+
+    def progress(self, rows: int, estimated_milli: int | None = None) -> None:
+        """Rows read so far (and, once priced, the cost); may raise to stop."""
+
+    def accepted(self, session: Session, job: Job, priced: Priced, send_at: dt.datetime) -> None:
+        """The job and its messages are written, in ``session``'s transaction; may raise to roll it back."""
+
+
+def resolve_sender(session: Session, account: Account, req: SendRequest, settings: Settings) -> tuple[str, str]:
+    """The sender to use and its type; an explicit sender must be usable (``services.senders``)."""
+    if req.sender and req.sender_for_response:
+        raise BadRequest("sender: cannot be used together with senderForResponse")
+    if req.sender_for_response:
+        return settings.response_short_code, "shortcode"
+    if not req.sender:
+        sender = account.default_sender or settings.default_sender
+        return sender, sender_type(sender)
+    row = senders.usable(session, account, req.sender)
+    return row.sender, row.type or sender_type(row.sender)
+
+
+def check_sendable(session: Session, account: Account, req: SendRequest, settings: Settings, *, listed: bool = False) -> Sendable:
+    """The one check that ``account`` may send ``req``: account enabled, message not empty,
+    receivers given (``listed``: in ``req.receivers``), sender allowed; countries it may reach."""
+    if account.status != "enable":
+        raise Forbidden(f"serviceName: the SMS account {account.service_name} is disabled")
+    if not req.message or not req.message.strip():
+        raise BadRequest("message: must not be empty")
+    if listed and not req.receivers:
+        raise BadRequest("receivers: at least one receiver is required (receivers, receiversDocumentUrl or receiversSlotId)")
+    sender, kind = resolve_sender(session, account, req, settings)
+    allowed = frozenset(c.upper() for c in (account.allowed_countries or list(settings.allowed_countries)))
+    if req.sender_for_response:
+        allowed = frozenset(c for c in allowed if c == "FR")
+    return Sendable(account.id, sender, kind, allowed, compose_text(req.message, req.no_stop_clause, settings))
+
+
+def new_job(
+    session: Session, sendable: Sendable, req: SendRequest, *, actor: str, created_at: dt.datetime,
+    batch_id: str | None = None, priced: Priced | None = None,
+) -> Job:
+    """The one way a ``Job`` row is built (and flushed, so it has its id). Its totals come
+    from ``priced``, or are set when it is charged (a job written while it is priced)."""
+    job = Job(
+        account_id=sendable.account_id, text=sendable.text, sender=sendable.sender, sender_type=sendable.sender_type,
+        tag=req.tag, priority=req.priority, message_class=req.message_class, no_stop_clause=req.no_stop_clause,
+        sender_for_response=req.sender_for_response, differed_period=req.differed_period,
+        validity_period=req.validity_period, receivers=priced.count if priced else 0,
+        credits_milli=priced.total_milli if priced else 0, actor=actor, created_at=created_at, batch_id=batch_id,
+    )  # fmt: skip
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _charge(session: Session, job: Job, priced: Priced) -> None:
+    """The job's totals, and the debit of its whole cost (``NotEnoughCredits``: nothing debited)."""
+    job.receivers, job.credits_milli = priced.count, priced.total_milli
+    ledger.debit_job(session, job.account_id, job.id, priced.total_milli, actor=job.actor, messages=priced.count)
+
+
+def _shared(job: Job, req: SendRequest, send_at: dt.datetime | None) -> Shared:
+    """What the job's messages share; ``send_at`` defaults to the request's deferral."""
+    now = job.created_at
+    if send_at is None:
+        send_at = now + dt.timedelta(minutes=req.differed_period)
+    return Shared(
+        account_id=job.account_id, job_id=job.id, sender=job.sender, tag=req.tag, priority=priority.RANK[req.priority],
+        differed_period=req.differed_period, send_at=send_at, expires_at=send_at + dt.timedelta(minutes=req.validity_period),
+        created_at=now,
+    )  # fmt: skip
+
+
+def _write_job(
+    session: Session, sendable: Sendable, req: SendRequest, priced: Priced, write: Callable[[Shared], None], *,
+    actor: str, follower: Follower | None, send_at: dt.datetime | None, report_limit: int,
+) -> list[int]:
+    """A priced job in the session's transaction: its row, its debit, its messages (``write``), its
+    follower's record; returns the ids to report."""
+    job = new_job(session, sendable, req, actor=actor, created_at=utcnow(), priced=priced, batch_id=_batch_of(follower))
+    _charge(session, job, priced)
+    shared = _shared(job, req, send_at)
+    write(shared)
+    return _written(session, job, shared, priced, follower, report_limit)
+
+
+def _written(
+    session: Session, job: Job, shared: Shared, priced: Priced, follower: Follower | None, report_limit: int,
+) -> list[int]:
+    """Last step in the job's transaction: the follower records it; the ids to report (if not too many)."""
+    if follower is not None:
+        follower.accepted(session, job, priced, shared.send_at)
+    return message_rows.job_message_ids(session, job.id) if priced.count <= report_limit else []
+
+
+def _report(priced: Priced, ids: list[int], tag: str, report_limit: int) -> SendingReport:
+    return SendingReport(
+        ids=ids,
+        valid_receivers=priced.valid_sample if priced.count <= report_limit else [],
+        invalid_receivers=priced.invalid,
+        total_credits_removed=ledger.to_credits(priced.total_milli),
+        tag=tag,
+    )
+
+
+def _stop_clause(req: SendRequest, settings: Settings) -> str:
+    """What ``compose_text`` appends to each text of the job (empty when waived)."""
+    return compose_text("", req.no_stop_clause, settings)
+
+
+def _batch_of(follower: Follower | None) -> str | None:
+    return follower.batch_id if follower is not None else None
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def accept_job(
+    session: Session, account: Account, req: SendRequest, settings: Settings, actor: str, *,
+    concat_for: ConcatFor | None = None, follower: Follower | None = None, send_at: dt.datetime | None = None,
+) -> SendingReport:
+    """Accept ``req.receivers`` in the caller's transaction: checked, priced, debited, queued."""
+    sendable = check_sendable(session, account, req, settings, listed=True)
+    rows: list[Row] = []
+    limit = len(req.receivers)
+    priced = price(
+        Recipients.of_list(req.receivers), req.message, _stop_clause(req, settings), sendable.allowed, settings,
+        Texts(concat_for), rows.extend, report_limit=limit,
+    )
+    ids = _write_job(session, sendable, req, priced, lambda shared: message_rows.insert(session, shared, rows),
+                     actor=actor, follower=follower, send_at=send_at, report_limit=limit)
+    return _report(priced, ids, req.tag, limit)
+
+
+def accept(
+    db: Database, account_id: int, req: SendRequest, settings: Settings, *, actor: str,
+    source: Source | None = None, concat_for: ConcatFor | None = None, follower: Follower | None = None,
+    send_at: dt.datetime | None = None,
+) -> SendingReport:
+    """Accept a job for ``account_id``: receivers from ``req.receivers``, or from ``source``'s document.
+
+    ``send_at`` overrides ``req.differed_period`` (a batch deferred to a date). Blocking:
+    a document is fetched, read and written before this returns."""
+    if source is None:
+        with db.session() as session:
+            return accept_job(session, session.get_one(Account, account_id), req, settings, actor,
+                              concat_for=concat_for, follower=follower, send_at=send_at)
+    with db.read() as session:
+        sendable = check_sendable(session, session.get_one(Account, account_id), req, settings)
+    with campaigns.open_source(db, account_id, source, settings) as recipients:
+        accept_document = _accept_spooled if db.is_sqlite else _accept_streamed
+        return accept_document(db, sendable, req, recipients, settings, Texts(concat_for), actor, follower, send_at)
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def _accept_spooled(
+    db: Database, sendable: Sendable, req: SendRequest, recipients: Recipients, settings: Settings, texts: Texts,
+    actor: str, follower: Follower | None, send_at: dt.datetime | None,
+) -> SendingReport:
+    """SQLite: price into a spool file with no lock held, then write everything in one short transaction."""
+    with tempfile.TemporaryFile(prefix="textos-campaign-") as spool:
+
+        def emit(rows: list[Row]) -> None:
+            pickle.dump(rows, spool, protocol=pickle.HIGHEST_PROTOCOL)
+
+        priced = price(
+            recipients, req.message, _stop_clause(req, settings), sendable.allowed, settings, texts, emit,
+            report_limit=REPORT_LIMIT, progress=follower.progress if follower else None,
+        )
+        if follower is not None:
+            follower.progress(priced.rows_read, priced.total_milli)
+        with db.session() as session:
+            ids = _write_job(session, sendable, req, priced, lambda shared: message_rows.insert_chunks(session, shared, _unspool(spool)),
+                             actor=actor, follower=follower, send_at=send_at, report_limit=REPORT_LIMIT)
+    return _report(priced, ids, req.tag, REPORT_LIMIT)
+
+
+def _unspool(spool: IO[bytes]) -> Iterator[list[Row]]:
+    spool.seek(0)
+    while True:
+        try:
+            yield pickle.load(spool)
+        except EOFError:
+            return
+
+
+_END = object()
+
+
+class _Abandoned(Exception):
+    """Internal: the other side of a streamed document gave up."""
+
+
+def _accept_streamed(
+    db: Database, sendable: Sendable, req: SendRequest, recipients: Recipients, settings: Settings, texts: Texts,
+    actor: str, follower: Follower | None, send_at: dt.datetime | None,
+) -> SendingReport:
+    """PostgreSQL: price and write at the same time, still in one transaction.
+
+    A writer thread opens the transaction, creates the job and ``COPY``s each chunk of
+    rows as :func:`price` produces it, so the database's work (rows, indexes) runs on
+    the server meanwhile instead of after. When pricing is done the job is charged and
+    the transaction commits; if pricing fails (a refusal, a cancel) it is rolled back:
+    nothing is kept or charged. Rows written but not committed are invisible to others.
+    """
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=4)
+    outcome: dict[str, Any] = {}
+
+    def writer() -> None:
+        try:
+            with db.session() as session:
+                job = new_job(session, sendable, req, actor=actor, created_at=utcnow(),
+                              batch_id=_batch_of(follower))
+                shared = _shared(job, req, send_at)
+                message_rows.insert_chunks(session, shared, iter(chunks.get, _END))
+                priced: Priced | None = chunks.get()
+                if priced is None:  # pricing failed: roll back
+                    raise _Abandoned()
+                _charge(session, job, priced)
+                outcome["ids"] = _written(session, job, shared, priced, follower, REPORT_LIMIT)
+        except _Abandoned:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            outcome["error"] = exc
+            while True:  # unblock the producer
+                try:
+                    chunks.get_nowait()
+                except queue.Empty:
+                    if outcome.get("done"):
+                        break
+                    time.sleep(0.01)
+
+    def put(item: Any) -> None:
+        while True:
+            if "error" in outcome:
+                raise _Abandoned()
+            try:
+                chunks.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=writer, name="textos-campaign-writer", daemon=True)
+    thread.start()
+    priced: Priced | None = None
+    try:
+        try:
+            priced = price(
+                recipients, req.message, _stop_clause(req, settings), sendable.allowed, settings, texts, put,
+                report_limit=REPORT_LIMIT, progress=follower.progress if follower else None,
+            )
+        except _Abandoned:
+            pass
+        if priced is not None and "error" not in outcome:
+            if follower is not None:
+                follower.progress(priced.rows_read, priced.total_milli)
+            put(_END)
+            put(priced)
+    except BaseException:
+        if "error" not in outcome:
+            with contextlib.suppress(_Abandoned):
+                put(_END)
+                put(None)
+        raise
+    finally:
+        outcome["done"] = True
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    assert priced is not None
+    return _report(priced, outcome["ids"], req.tag, REPORT_LIMIT)

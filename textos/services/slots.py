@@ -1,0 +1,155 @@
+"""Receiver slots: CSV documents of receivers kept in numbered slots for later campaigns.
+
+An account has up to nine slots (as the control panel offers). A slot's document is
+downloaded once from its ``csvUrl`` and stored in the database; with ``autoUpdate``
+it is downloaded again before each campaign that uses it. Cleaning a slot drops its
+invalid, duplicate and blacklisted rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from textos.config import Settings
+from textos.domain.clock import utcnow
+from textos.domain.errors import BadRequest, Conflict, NotFound
+from textos.domain.numbers import FastReceivers, InvalidReceiver
+from textos.receivers.receivers_csv import CsvError
+from textos.services.documents import count_rows, download, read_rows
+from textos.storage.db import Database
+from textos.storage.models_bulk import ReceiverSlot
+
+__all__ = [
+    "CleanReport", "SLOTS", "blacklisted_numbers", "clean_slot", "create_slot", "fetch_slot_document", "get_slot",
+    "parse_slot_id", "refresh_slot",
+]  # fmt: skip
+
+SLOTS = range(1, 10)  # the control panel offers 9 contact lists
+SLOT_MAX_BYTES = 100 * 1024 * 1024
+
+
+def get_slot(session: Session, account_id: int, slot_id: int, field: str = "slotId") -> ReceiverSlot:
+    slot = session.scalar(select(ReceiverSlot).where(ReceiverSlot.account_id == account_id, ReceiverSlot.slot_id == slot_id))
+    if slot is None:
+        raise NotFound(f"{field}: receivers slot {slot_id} does not exist")
+    return slot
+
+
+def parse_slot_id(value: Any, field: str) -> int:
+    """A slot number as given in a request (``"3"`` or ``3``); BadRequest naming ``field``."""
+    try:
+        slot_id = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise BadRequest(f"{field}: {value!r} is not a slot number") from None
+    if slot_id not in SLOTS:
+        raise BadRequest(f"{field}: slot numbers go from {SLOTS.start} to {SLOTS.stop - 1}, not {slot_id}")
+    return slot_id
+
+
+def fetch_slot_document(url: str, settings: Settings, field: str = "csvUrl") -> tuple[bytes, int]:
+    """Download and check a slot document; returns ``(content, records)``."""
+    with tempfile.NamedTemporaryFile(prefix="textos-slot-", suffix=".csv") as tmp:
+        download(url, tmp, settings, field, max_bytes=min(settings.bulk_max_bytes, SLOT_MAX_BYTES))
+        tmp.flush()
+        records = count_rows(tmp.name, settings, field)
+        tmp.seek(0)
+        return tmp.read(), records
+
+
+def _taken(session: Session, account_id: int, slot_id: int) -> None:
+    if session.scalar(select(ReceiverSlot.id).where(ReceiverSlot.account_id == account_id, ReceiverSlot.slot_id == slot_id)):
+        raise Conflict(f"slotId: slot {slot_id} already holds a document (DELETE it first)")
+
+
+def create_slot(
+    db: Database, account_id: int, slot_id: int, url: str, settings: Settings, *, description: str = "", auto_update: bool = False,
+) -> ReceiverSlot:
+    """Download ``url`` into an empty slot (no transaction is held while downloading)."""
+    with db.read() as session:
+        _taken(session, account_id, slot_id)
+    content, records = fetch_slot_document(url, settings, "csvUrl")
+    with db.session() as session:
+        _taken(session, account_id, slot_id)
+        slot = ReceiverSlot(
+            account_id=account_id, slot_id=slot_id, description=description, csv_url=url,
+            auto_update=auto_update, records=records, content=content,
+        )
+        session.add(slot)
+        session.flush()
+        return slot
+
+
+def refresh_slot(db: Database, account_id: int, slot_id: int, settings: Settings, field: str) -> None:
+    """``autoUpdate``: download the slot's URL again before it is used."""
+    with db.read() as session:
+        slot = get_slot(session, account_id, slot_id, field)
+        url, auto = slot.csv_url, slot.auto_update
+    if not auto or not url:
+        return
+    content, records = fetch_slot_document(url, settings, field)
+    with db.session() as session:
+        session.execute(
+            update(ReceiverSlot).where(ReceiverSlot.account_id == account_id, ReceiverSlot.slot_id == slot_id)
+            .values(content=content, records=records, updated_at=utcnow())
+        )
+
+
+def blacklisted_numbers(session: Session, account_id: int) -> set[str]:
+    """Numbers that sent STOP to this account (E.164). Seam for the blacklist feature:
+    there is no ``blacklists`` table yet, so nothing is blacklisted."""
+    return set()
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    records: int
+    invalid: int
+    duplicates: int
+    blacklisted: int
+
+
+def clean_slot(session: Session, slot: ReceiverSlot, settings: Settings, apply: bool = True) -> CleanReport:
+    """Drop invalid, duplicate and blacklisted rows from a slot's document (header kept)."""
+    blacklist = blacklisted_numbers(session, slot.account_id)
+    parser = FastReceivers(settings.default_region)
+    with tempfile.NamedTemporaryFile(prefix="textos-slot-", suffix=".csv") as tmp:
+        tmp.write(slot.content)
+        tmp.flush()
+        layout, rows = read_rows(tmp.name, settings, "slotId")
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=layout.delimiter or ";", lineterminator="\n")
+        if layout.has_header:
+            writer.writerow(layout.columns)
+        seen: set[str] = set()
+        kept = invalid = duplicates = blocked = 0
+        try:
+            with rows:
+                for row in rows:
+                    try:
+                        e164 = parser.parse(row[layout.number_column]).e164
+                    except InvalidReceiver:
+                        invalid += 1
+                        continue
+                    if e164 in blacklist:
+                        blocked += 1
+                        continue
+                    if e164 in seen:
+                        duplicates += 1
+                        continue
+                    seen.add(e164)
+                    kept += 1
+                    writer.writerow([row[c] for c in layout.columns])
+        except CsvError as exc:
+            raise BadRequest(f"slotId: {exc}") from None
+    if apply:
+        slot.content = out.getvalue().encode("utf-8")
+        slot.records = kept
+        slot.updated_at = utcnow()
+    return CleanReport(kept, invalid, duplicates, blocked)
