@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from textos.api.auth import Caller
 from textos.api.state import state_of
-from textos.domain import clock
 from textos.services import accounts
 from textos.storage.models import Account
 
@@ -38,5 +37,3 @@ def owned_account(session: Session, caller: Caller, service_name: str) -> Accoun
     return accounts.customer_account(session, caller.customer_id, service_name)
 
 
-iso = clock.iso
-to_naive_utc = clock.naive_utc

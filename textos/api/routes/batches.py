@@ -9,7 +9,8 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import iso, owned_account, to_naive_utc
+from textos.api.deps import owned_account
+from textos.domain.clock import iso, naive_utc
 from textos.api.schemas import BatchCreate, BatchUpdate
 from textos.api.state import state_of
 from textos.domain.errors import BadRequest, NotFound
@@ -62,7 +63,7 @@ def _parse_deferred(value: str | None) -> dt.datetime | None:
         raise BadRequest(f"deferred: {value!r} is not an ISO 8601 datetime") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return to_naive_utc(moment)
+    return naive_utc(moment)
 
 
 @router.get("/sms/{serviceName}/batches", summary="Batches (sms.Batch[])")

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import iso, owned_account
+from textos.api.deps import owned_account
+from textos.domain.clock import iso
 from textos.api.schemas import ReceiverClean, ReceiverCreate, ReceiverUpdate
 from textos.api.state import state_of
 from textos.domain.errors import BadRequest
