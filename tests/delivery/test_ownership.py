@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import wait_until
+from helpers import wait_until
 from lifecycle_helpers import new_account, send, statuses
 from textos.delivery.connector import OutboundMessage
 from textos.delivery.ownership import AnotherDispatcher, Instance, requeue_orphans

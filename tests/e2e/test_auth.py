@@ -146,7 +146,7 @@ def test_consumer_key_request_and_validation_page(server, tenant):
 
 
 def test_signature_uses_the_public_url_behind_a_proxy(tmp_path, make_database):
-    from conftest import start_server, stop_server
+    from helpers import start_server, stop_server
 
     srv = start_server(make_database("sqlite"), tmp_path, "sqlite", args=["--public-url", "https://sms.example.test/textos"])
     try:

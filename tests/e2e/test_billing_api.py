@@ -10,7 +10,7 @@ import httpx
 import ovh
 import pytest
 
-from conftest import start_server, stop_server
+from helpers import start_server, stop_server
 
 
 def accounts_of(server, tenant, *credits):

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import ovh
 
-from conftest import wait_until
+from helpers import wait_until
 
 
 def test_200_concurrent_transfers_and_sends_keep_the_books(server):

@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 
 import ovh
 import pytest
-from conftest import start_server, stop_server, wait_until
+from helpers import start_server, stop_server, wait_until
 from receiver_documents import BOM, COOKBOOK, GARBAGE, HALF_INVALID
 
 QUOTED = b'number,name,address\n+33612345678,"Dupont, Jean","1 rue X; b\xc3\xa2t ""B""\nParis"\n+33612345679,"Martin",""\n'

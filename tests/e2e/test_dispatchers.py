@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import BACKENDS, start_server, stop_process, stop_server, wait_until
-from test_restart import ThreadedSmsc
+from helpers import BACKENDS, start_server, stop_process, stop_server, wait_until
+from helpers import ThreadedSmsc
 from textos.storage.db import normalize_url
 
 

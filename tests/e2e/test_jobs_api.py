@@ -6,7 +6,7 @@ import httpx
 import ovh
 import pytest
 
-from conftest import wait_until
+from helpers import wait_until
 
 GSM_LONG = "a" * 300  # 2 parts
 UCS2 = "Привет, как дела? 😀"
@@ -133,7 +133,7 @@ def test_estimate_and_job_agree_on_parts_and_credits(tenant, message, no_stop, p
 
 
 def test_destination_rates_price_other_countries(server, make_database, tmp_path):
-    from conftest import start_server, stop_server
+    from helpers import start_server, stop_server
 
     srv = start_server(make_database(server.backend), tmp_path, server.backend, extra_env={"TEXTOS_CREDIT_RATES": "GB=1.5,IE=2"})
     try:

@@ -7,42 +7,13 @@ The SMSC is a real SMPP server (the simulator) running in this test process, rea
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections import Counter
-from typing import Any, Callable
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import BACKENDS, start_server, stop_server, wait_until
-from textos.simulator.smsc import SmscSimulator
+from helpers import BACKENDS, ThreadedSmsc, start_server, stop_server, wait_until
 from textos.storage.db import normalize_url
-
-
-class ThreadedSmsc:
-    """The SMSC simulator on its own event loop thread, inspected safely from the test."""
-
-    def __init__(self, **options: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.sim = SmscSimulator("127.0.0.1", 0, None, **options)
-        self.call(self.sim.start)
-
-    def call(self, coro_fn: Callable[[], Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro_fn(), self.loop).result(timeout=30)
-
-    def snapshot(self) -> tuple[int, list[str]]:
-        async def read() -> tuple[int, list[str]]:
-            return self.sim.submits, [r.destination_addr for r in self.sim.records]
-
-        return self.call(read)
-
-    def close(self) -> None:
-        self.call(self.sim.stop)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import start_server, stop_server, wait_until
-from test_restart import ThreadedSmsc
+from helpers import start_server, stop_server, wait_until
+from helpers import ThreadedSmsc
 from textos.storage.db import normalize_url
 
 

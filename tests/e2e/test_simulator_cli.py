@@ -9,7 +9,7 @@ import sys
 import httpx
 from sqlalchemy import create_engine, text
 
-from conftest import free_port, start_server, stop_process, stop_server, wait_until
+from helpers import free_port, start_server, stop_process, stop_server, wait_until
 from textos.storage.db import normalize_url
 
 

@@ -49,7 +49,7 @@ def test_send_three_receivers_with_tag_and_see_them_delivered(server):
     assert report["tag"] == "story"
     assert len(report["ids"]) == 3
 
-    from conftest import wait_until
+    from helpers import wait_until
 
     ids = wait_until(
         lambda: (lambda got: got if sorted(got) == sorted(report["ids"]) else None)(client.get(f"/sms/{service}/outgoing", tag="story")),

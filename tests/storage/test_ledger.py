@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import BACKENDS
+from helpers import BACKENDS
 from credit_helpers import balances, new_accounts
 from textos.domain.errors import BadRequest, NotEnoughCredits
 from textos.services import transfers

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from conftest import BACKENDS
+from helpers import BACKENDS
 from textos.domain.lifecycle import DeliveryState
 from textos.storage.db import Database
 

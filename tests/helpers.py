@@ -1,0 +1,205 @@
+"""Test helpers: real servers on loopback ports, polling, the SMSC simulator on its own thread.
+
+Imported by name (``from helpers import start_server``); fixtures stay in conftest.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import ovh
+from typer.testing import CliRunner
+
+from textos.cli.main import app as cli_app
+from textos.simulator.smsc import SmscSimulator
+
+PG_ADMIN_URL = os.environ.get("TEXTOS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = [b.strip() for b in os.environ.get("TEXTOS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
+
+
+@dataclass
+class Server:
+    """A real ``textos serve`` process on a loopback port."""
+
+    backend: str
+    database_url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    runner: CliRunner = field(default_factory=CliRunner)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/1.0"
+
+    def cli(self, *args: str) -> dict[str, Any]:
+        """Run a ``textos`` admin command against this server's database; returns its JSON."""
+        result = self.runner.invoke(cli_app, [*args, "--database-url", self.database_url, "--json"], catch_exceptions=False)
+        assert result.exit_code == 0, f"textos {' '.join(args)} failed: {result.output}"
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def cli_fails(self, *args: str) -> str:
+        result = self.runner.invoke(cli_app, [*args, "--database-url", self.database_url, "--json"])
+        assert result.exit_code != 0, f"textos {' '.join(args)} should have failed: {result.output}"
+        return result.output
+
+    def client(self, app_key: str, app_secret: str, consumer_key: str | None) -> ovh.Client:
+        ovh.client.ENDPOINTS[f"textos-{self.port}"] = self.endpoint
+        return ovh.Client(
+            endpoint=f"textos-{self.port}",
+            application_key=app_key,
+            application_secret=app_secret,
+            consumer_key=consumer_key,
+        )
+
+    def tenant(self, credits: float = 100, rules: list[str] | None = None) -> "Tenant":
+        """A new customer with one SMS account, an application and a consumer key."""
+        nic = f"tt{secrets.randbelow(10**5):05d}-{secrets.token_hex(3)}"
+        self.cli("customer", "create", "--nic", nic, "--password", "secret-password")
+        service = self.cli("account", "create", "--nic", nic, "--credits", str(credits))["serviceName"]
+        application = self.cli("app", "create", "--name", f"app of {nic}", "--nic", nic)
+        rule_args: list[str] = []
+        for rule in rules or ["GET /*", "POST /*", "PUT /*", "DELETE /*"]:
+            rule_args += ["--rule", rule]
+        ck = self.cli("credential", "create", "--app", application["applicationKey"], "--nic", nic, *rule_args)["consumerKey"]
+        client = self.client(application["applicationKey"], application["applicationSecret"], ck)
+        return Tenant(self, nic, service, application["applicationKey"], application["applicationSecret"], ck, client)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class Tenant:
+    server: Server
+    nic: str
+    service: str
+    app_key: str
+    app_secret: str
+    consumer_key: str
+    client: ovh.Client
+
+    def credits(self) -> float:
+        return self.client.get(f"/sms/{self.service}")["creditsLeft"]
+
+    def wait_final(self, ids: list[int], timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Poll until every outgoing id has a final state (delivered or failed)."""
+
+        def done() -> list[dict[str, Any]] | None:
+            found = []
+            for i in ids:
+                try:
+                    o = self.client.get(f"/sms/{self.service}/outgoing/{i}")
+                except ovh.exceptions.ResourceNotFoundError:
+                    return None
+                if o["deliveryReceipt"] not in (1, 2, 16):
+                    return None
+                found.append(o)
+            return found
+
+        return wait_until(done, timeout=timeout, interval=0.1, what=f"final state of {ids}")
+
+
+def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str, str] | None = None, args: list[str] | None = None) -> Server:
+    port = free_port()
+    log_path = tmp / f"server-{port}.log"
+    env = {
+        **os.environ,
+        "TEXTOS_DATABASE_URL": database_url,
+        "TEXTOS_SIMULATOR_RECEIPT_DELAY": "0.05",
+        "TEXTOS_DISPATCHER_INTERVAL": "0.02",
+        "TEXTOS_SIMULATOR_OUTCOMES": "+336990=UNDELIV,+336991=REJECT,+336992=EXPIRED",
+        "TEXTOS_CONFIG": str(tmp / "absent.toml"),
+        "TEXTOS_FETCH_ALLOW_PRIVATE": "1",
+        **(extra_env or {}),
+    }
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "textos.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port), *(args or [])],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp,
+        )
+    server = Server(backend, database_url, port, process, log_path)
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early:\n{server.log()}")
+        try:
+            return httpx.get(f"{server.endpoint}/auth/time", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, timeout=30, what="server start")
+    return server
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 20) -> None:
+    """Ctrl-C a process we started, then kill it if it does not stop in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def stop_server(server: Server) -> None:
+    stop_process(server.process)
+
+
+class ThreadedSmsc:
+    """The SMSC simulator on its own event loop thread, inspected safely from the test."""
+
+    def __init__(self, **options: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.sim = SmscSimulator("127.0.0.1", 0, None, **options)
+        self.call(self.sim.start)
+
+    def call(self, coro_fn: Callable[[], Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro_fn(), self.loop).result(timeout=30)
+
+    def snapshot(self) -> tuple[int, list[str]]:
+        async def read() -> tuple[int, list[str]]:
+            return self.sim.submits, [r.destination_addr for r in self.sim.records]
+
+        return self.call(read)
+
+    def close(self) -> None:
+        self.call(self.sim.stop)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
