@@ -7,11 +7,11 @@ from sqlalchemy import func, select
 
 from textos.config import Settings
 from textos.domain.encoding import Concatenation
-from textos.domain.errors import BadRequest, Forbidden, NotEnoughCredits
+from textos.domain.errors import BadRequest, Forbidden, NotEnoughCredits, NotFound
 from textos.domain.lifecycle import MessageStatus
 from textos.services import admin
 from textos.services.campaigns import local_source
-from textos.services.jobs import SendRequest, accept, accept_job
+from textos.services.jobs import SendRequest, accept, accept_job, get_pending_job, pending_ids, stop_job
 from textos.storage import ledger
 from textos.storage.models import Account, Job, LedgerEntry, Message, Sender
 
@@ -165,3 +165,20 @@ def test_deferred_and_validity_periods(db, account):
     assert (message.send_at - created).total_seconds() == 600
     assert (message.expires_at - message.send_at).total_seconds() == 3600
     assert (message.differed_period, message.priority) == (10, 2)
+
+
+# --- after acceptance: pending jobs, one job, stopping one
+
+
+def test_a_queued_job_is_listed_pending_and_stopping_it_refunds_it(db, account):
+    (message_id,) = _send(db, account, ["+33612345678"]).ids
+    with db.session() as session:
+        assert pending_ids(session, account.id) == [message_id]
+        message, job = get_pending_job(session, account.id, message_id)
+        assert job.id == message.job_id and message.receiver == "+33612345678"
+        stop_job(session, account.id, message_id, actor="test")
+    with db.session() as session:
+        assert pending_ids(session, account.id) == []
+        with pytest.raises(NotFound):
+            get_pending_job(session, account.id, message_id)  # a cancelled job no longer exists
+    assert _written(db, account)[0] == 10  # refunded

@@ -16,19 +16,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
 
 from textos.cli.common import install_top_up
 from textos.config import load_settings
 from textos.delivery.routing import concatenation_rule
-from textos.domain.errors import TextosError
-from textos.services import batches, jobs
+from textos.domain.errors import NotFound, TextosError
+from textos.services import admin, batches, jobs
 from textos.services.batches import BatchStatus
 from textos.services.campaigns import local_source
 from textos.services.jobs import SendRequest
 from textos.storage.db import Database
 from textos.storage.ledger import to_credits
-from textos.storage.models import Account, Job
 from textos.storage.models_bulk import Batch
 
 __all__ = ["register", "send"]
@@ -57,9 +55,10 @@ def send(
         req = SendRequest(message=message, sender=sender, no_stop_clause=no_stop_clause, tag=tag)
         source = local_source(csv)
         with db.session() as session:
-            account = session.scalar(select(Account).where(Account.service_name == service))
-            if account is None:
-                raise typer.BadParameter(f"no SMS account {service!r}", param_hint="--service")
+            try:
+                account = admin.get_account(session, service)
+            except NotFound:
+                raise typer.BadParameter(f"no SMS account {service!r}", param_hint="--service") from None
             jobs.check_sendable(session, account, req, settings)
             batch = batches.new_batch(session, account, req, name or csv.name)
             account_id, batch_id = account.id, batch.id
@@ -98,10 +97,9 @@ def send(
 def _snapshot(db: Database, batch_id: str) -> dict:
     batches.complete_finished(db, batch_id)  # this command writes too: it moves its batch on when done
     with db.read() as session:
-        batch = session.get(Batch, batch_id)
-        assert batch is not None
+        batch = session.get_one(Batch, batch_id)
         stats = batches.batch_stats(session, batch)
-        valid = session.scalar(select(Job.receivers).where(Job.id == batch.job_id)) if batch.job_id else 0
+        valid = batches.valid_receivers(session, batch)
         return {
             "batch": batch.id, "name": batch.name, "status": batch.status, "rows": batch.total_records,
             "valid": valid or 0, "skipped": max(0, batch.total_records - (valid or 0)) if valid else 0,

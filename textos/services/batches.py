@@ -30,7 +30,8 @@ from sqlalchemy import Update, func, select, update
 from sqlalchemy.orm import Session
 
 from textos.config import Settings
-from textos.domain.clock import utcnow
+from textos.domain.clock import iso, utcnow
+from textos.domain.pricing import to_credits
 from textos.domain.errors import Conflict, NotFound, TextosError
 from textos.domain.lifecycle import FAILED_STATUSES, PENDING, MessageStatus
 from textos.services.campaigns import Source
@@ -377,3 +378,59 @@ def remove_batch(session: Session, batch: Batch) -> None:
         raise Conflict(f"id: batch {batch.id} is {batch.status}; cancel it or wait for it to complete before removing it")
     session.execute(update(Job).where(Job.batch_id == batch.id).values(batch_id=None))
     session.delete(batch)
+
+
+# --------------------------------------------------------------------------- reads and views
+
+
+def get_batch(session: Session, account_id: int, batch_id: str) -> Batch:
+    batch = session.scalar(select(Batch).where(Batch.id == batch_id, Batch.account_id == account_id))
+    if batch is None:
+        raise NotFound(f"id: batch {batch_id} does not exist")
+    return batch
+
+
+def valid_receivers(session: Session, batch: Batch) -> int:
+    """Distinct valid receivers of the batch's job (0 until it is accepted)."""
+    return (session.scalar(select(Job.receivers).where(Job.id == batch.job_id)) or 0) if batch.job_id else 0
+
+
+def list_batches(session: Session, account_id: int) -> list[Batch]:
+    return list(session.scalars(select(Batch).where(Batch.account_id == account_id).order_by(Batch.created_at)))
+
+
+def batch_view(batch: Batch) -> dict[str, Any]:
+    """``sms.Batch``."""
+    return {
+        "accountID": batch.account_id,
+        "createdAt": iso(batch.created_at),
+        "errors": list(batch.errors or []),
+        "estimatedCredits": to_credits(batch.estimated_credits_milli),
+        "finishedAt": iso(batch.finished_at),
+        "from": batch.sender,
+        "id": batch.id,
+        "message": batch.message,
+        "name": batch.name,
+        "processedRecords": batch.processed_records,
+        "receivers": batch.receivers,
+        "sentAt": iso(batch.sent_at),
+        "slotID": batch.slot_id,
+        "startedAt": iso(batch.started_at),
+        "status": batch.status,
+        "totalRecords": batch.total_records,
+        "updatedAt": iso(batch.updated_at),
+    }
+
+
+def statistics_view(batch: Batch, stats: Stats) -> dict[str, Any]:
+    """``sms.BatchStatistics``."""
+    return {
+        "credits": to_credits(stats.credits_milli),
+        "delivered": stats.delivered,
+        "estimatedCredits": to_credits(batch.estimated_credits_milli),
+        "failed": stats.failed,
+        "id": batch.id,
+        "pending": stats.pending,
+        "sent": stats.sent,
+        "stoplisted": 0,
+    }

@@ -40,12 +40,14 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from textos.config import Settings
 from textos.domain import priority
 from textos.domain.clock import utcnow
-from textos.domain.errors import BadRequest, Forbidden
+from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound
+from textos.domain.lifecycle import PENDING, MessageStatus
 from textos.domain.senders import sender_type
 from textos.services import campaigns, senders
 from textos.services.campaigns import Source
@@ -53,7 +55,8 @@ from textos.services.recipients import ConcatFor, Priced, Recipients, Texts, com
 from textos.storage import ledger, message_rows
 from textos.storage.db import Database
 from textos.storage.message_rows import Row, Shared
-from textos.storage.models import Account, Job
+from textos.storage.messages import close_unsent
+from textos.storage.models import Account, Job, Message
 
 __all__ = [
     "REPORT_LIMIT", "Follower", "SendRequest", "Sendable", "SendingReport", "accept", "accept_job", "check_sendable",
@@ -381,3 +384,32 @@ def _accept_streamed(
         raise outcome["error"]
     assert priced is not None
     return _report(priced, outcome["ids"], req.tag, REPORT_LIMIT)
+
+
+# --------------------------------------------------------------------------- jobs after acceptance
+
+
+def pending_ids(session: Session, account_id: int) -> list[int]:
+    """``GET /sms/{s}/jobs``: the account's messages not yet handed to a carrier."""
+    return list(session.scalars(
+        select(Message.id).where(Message.account_id == account_id, Message.status.in_([s.value for s in PENDING])).order_by(Message.id)
+    ))
+
+
+def get_pending_job(session: Session, account_id: int, message_id: int) -> tuple[Message, Job]:
+    """A job (one message) of the account and its job row; a cancelled one no longer exists."""
+    message = session.scalar(select(Message).where(Message.id == message_id, Message.account_id == account_id))
+    if message is None or message.status == MessageStatus.CANCELLED.value:
+        raise NotFound(f"id: job {message_id} does not exist")
+    return message, session.get_one(Job, message.job_id)
+
+
+def stop_job(session: Session, account_id: int, message_id: int, *, actor: str) -> None:
+    """``DELETE /sms/{s}/jobs/{id}``: cancel a message still queued, and refund it."""
+    message, _job = get_pending_job(session, account_id, message_id)
+    moved = close_unsent(
+        session, [message.id], from_statuses=(MessageStatus.QUEUED.value,), to_status=MessageStatus.CANCELLED.value,
+        actor=actor, reason=f"job {message.id} deleted before sending",
+    )
+    if not moved:
+        raise Conflict(f"id: job {message_id} is already {message.status} and can no longer be stopped")

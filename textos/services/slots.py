@@ -35,6 +35,10 @@ SLOTS = range(1, 10)  # the control panel offers 9 contact lists
 SLOT_MAX_BYTES = 100 * 1024 * 1024
 
 
+def slot_ids(session: Session, account_id: int) -> list[int]:
+    return list(session.scalars(select(ReceiverSlot.slot_id).where(ReceiverSlot.account_id == account_id).order_by(ReceiverSlot.slot_id)))
+
+
 def get_slot(session: Session, account_id: int, slot_id: int, field: str = "slotId") -> ReceiverSlot:
     slot = session.scalar(select(ReceiverSlot).where(ReceiverSlot.account_id == account_id, ReceiverSlot.slot_id == slot_id))
     if slot is None:

@@ -5,53 +5,19 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import owned_account
-from textos.domain.clock import iso, naive_utc
+from textos.domain.clock import naive_utc
 from textos.api.schemas import BatchCreate, BatchUpdate
 from textos.api.state import state_of
-from textos.domain.errors import BadRequest, NotFound
+from textos.domain.errors import BadRequest
 from textos.services import batches, jobs, slots
 from textos.services.campaigns import Source
 from textos.services.jobs import SendRequest
-from textos.storage.ledger import to_credits
-from textos.storage.models import Account
-from textos.storage.models_bulk import Batch
 
 router = APIRouter(tags=["batches"])
-
-
-def batch_view(batch: Batch) -> dict:
-    """``sms.Batch``."""
-    return {
-        "accountID": batch.account_id,
-        "createdAt": iso(batch.created_at),
-        "errors": list(batch.errors or []),
-        "estimatedCredits": to_credits(batch.estimated_credits_milli),
-        "finishedAt": iso(batch.finished_at),
-        "from": batch.sender,
-        "id": batch.id,
-        "message": batch.message,
-        "name": batch.name,
-        "processedRecords": batch.processed_records,
-        "receivers": batch.receivers,
-        "sentAt": iso(batch.sent_at),
-        "slotID": batch.slot_id,
-        "startedAt": iso(batch.started_at),
-        "status": batch.status,
-        "totalRecords": batch.total_records,
-        "updatedAt": iso(batch.updated_at),
-    }
-
-
-def _batch(session, account: Account, batch_id: str) -> Batch:  # type: ignore[no-untyped-def]
-    batch = session.scalar(select(Batch).where(Batch.id == batch_id, Batch.account_id == account.id))
-    if batch is None:
-        raise NotFound(f"id: batch {batch_id} does not exist")
-    return batch
 
 
 def _parse_deferred(value: str | None) -> dt.datetime | None:
@@ -70,8 +36,7 @@ def _parse_deferred(value: str | None) -> dt.datetime | None:
 def list_batches(serviceName: str, request: Request, caller: Caller = Depends(authenticate)) -> list[dict]:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
-        return [batch_view(b) for b in session.scalars(
-            select(Batch).where(Batch.account_id == account.id).order_by(Batch.created_at))]
+        return [batches.batch_view(b) for b in batches.list_batches(session, account.id)]
 
 
 @router.post("/sms/{serviceName}/batches", summary="Create a batch (sms.Batch); receivers are read in the background")
@@ -97,7 +62,7 @@ async def create_batch(serviceName: str, body: BatchCreate, request: Request, ca
             if source is not None and source.slot_id is not None:
                 slots.get_slot(session, account.id, source.slot_id, "slotID")
             batch = batches.new_batch(session, account, send, body.name or "", slot_id=source.slot_id if source else None, deferred=deferred)
-            return account.id, batch.id, batch_view(batch)
+            return account.id, batch.id, batches.batch_view(batch)
 
     account_id, batch_id, view = await run_in_threadpool(work)
     batches.start(st.db, st.settings, account_id, send, caller.actor, batch_id, source=source, deferred=deferred,
@@ -109,23 +74,23 @@ async def create_batch(serviceName: str, body: BatchCreate, request: Request, ca
 def get_batch(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
-        return batch_view(_batch(session, account, id))
+        return batches.batch_view(batches.get_batch(session, account.id, id))
 
 
 @router.put("/sms/{serviceName}/batches/{id}", summary="Rename a batch (sms.Batch)")
 def update_batch(serviceName: str, id: str, body: BatchUpdate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
-        batch = _batch(session, account, id)
+        batch = batches.get_batch(session, account.id, id)
         batch.name = body.name
-        return batch_view(batch)
+        return batches.batch_view(batch)
 
 
 @router.delete("/sms/{serviceName}/batches/{id}", summary="Remove a finished batch (its SMS stay in the history)")
 def delete_batch(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
-        batches.remove_batch(session, _batch(session, account, id))
+        batches.remove_batch(session, batches.get_batch(session, account.id, id))
 
 
 @router.post("/sms/{serviceName}/batches/{id}/cancel", summary="Cancel a batch not yet sent (sms.Batch)")
@@ -135,10 +100,10 @@ async def cancel_batch(serviceName: str, id: str, request: Request, caller: Call
     def work() -> dict:
         with st.db.read() as session:
             account = owned_account(session, caller, serviceName)
-            _batch(session, account, id)
+            batches.get_batch(session, account.id, id)
         batches.cancel_batch(st.db, id, caller.actor)
         with st.db.read() as session:
-            return batch_view(_batch(session, account, id))
+            return batches.batch_view(batches.get_batch(session, account.id, id))
 
     return await run_in_threadpool(work)
 
@@ -147,15 +112,5 @@ async def cancel_batch(serviceName: str, id: str, request: Request, caller: Call
 def batch_statistics(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
-        batch = _batch(session, account, id)
-        stats = batches.batch_stats(session, batch)
-        return {
-            "credits": to_credits(stats.credits_milli),
-            "delivered": stats.delivered,
-            "estimatedCredits": to_credits(batch.estimated_credits_milli),
-            "failed": stats.failed,
-            "id": batch.id,
-            "pending": stats.pending,
-            "sent": stats.sent,
-            "stoplisted": 0,
-        }
+        batch = batches.get_batch(session, account.id, id)
+        return batches.statistics_view(batch, batches.batch_stats(session, batch))

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, owned_account
 from textos.api.schemas import JobCreate
 from textos.api.state import state_of
-from textos.domain.errors import BadRequest, Conflict, NotFound
-from textos.domain.lifecycle import PENDING, MessageStatus
+from textos.domain.errors import BadRequest
 from textos.services import batches, jobs, slots
 from textos.services.campaigns import Source
 from textos.services.jobs import SendingReport, SendRequest
 from textos.services.outgoing import job_view
-from textos.storage.messages import close_unsent
-from textos.storage.models import Job, Message
 
 router = APIRouter(tags=["jobs"])
 
@@ -92,36 +88,18 @@ async def create_job(serviceName: str, body: JobCreate, request: Request, caller
 def list_jobs(serviceName: str, request: Request, caller: Caller = Depends(authenticate)) -> list[int]:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
-        return list(
-            session.scalars(
-                select(Message.id).where(Message.account_id == account.id, Message.status.in_([s.value for s in PENDING])).order_by(Message.id)
-            )
-        )
-
-
-def _message(session, account_id: int, message_id: int) -> Message:  # type: ignore[no-untyped-def]
-    message = session.scalar(select(Message).where(Message.id == message_id, Message.account_id == account_id))
-    if message is None or message.status == MessageStatus.CANCELLED.value:
-        raise NotFound(f"id: job {message_id} does not exist")
-    return message
+        return jobs.pending_ids(session, account.id)
 
 
 @router.get("/sms/{serviceName}/jobs/{id}", summary="A job (sms.Job)")
 def get_job(serviceName: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
-        message = _message(session, account.id, id)
-        return job_view(message, session.get_one(Job, message.job_id))
+        return job_view(*jobs.get_pending_job(session, account.id, id))
 
 
 @router.delete("/sms/{serviceName}/jobs/{id}", summary="Stop a pending job and refund it")
 def delete_job(serviceName: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
-        message = _message(session, account.id, id)
-        moved = close_unsent(
-            session, [message.id], from_statuses=(MessageStatus.QUEUED.value,), to_status=MessageStatus.CANCELLED.value,
-            actor=caller.actor, reason=f"job {message.id} deleted before sending",
-        )
-        if not moved:
-            raise Conflict(f"id: job {id} is already {message.status} and can no longer be stopped")
+        jobs.stop_job(session, account.id, id, actor=caller.actor)

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
@@ -40,9 +39,7 @@ def receiver_view(slot: ReceiverSlot) -> dict:
 def list_slots(serviceName: str, request: Request, caller: Caller = Depends(authenticate)) -> list[int]:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
-        return list(session.scalars(
-            select(ReceiverSlot.slot_id).where(ReceiverSlot.account_id == account.id).order_by(ReceiverSlot.slot_id)
-        ))
+        return slots.slot_ids(session, account.id)
 
 
 @router.post("/sms/{serviceName}/receivers", summary="Add a CSV document of receivers to a slot (sms.Receiver)")
