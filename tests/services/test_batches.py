@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import datetime as dt
 import logging
 import threading
@@ -74,6 +76,14 @@ def test_a_run_inserts_the_job_and_records_it_on_the_batch(db, account):
         assert s.get_one(Job, batch.job_id).batch_id == batch_id
         assert [m.job_id for m in s.scalars(select(Message).where(Message.id.in_(report.ids)))] == [batch.job_id]
     assert _credits(db, account) == 99.0
+
+
+def test_a_run_leaves_the_process_wide_switch_interval_alone(db, account, monkeypatch):
+    seen: list[float] = []
+    monkeypatch.setattr(sys, "setswitchinterval", seen.append)  # a service must not retune the whole process
+    batch_id, req = _new(db, account, ["+33612345678"])
+    _run(db, account, batch_id, req)
+    assert seen == []
 
 
 def test_a_refusal_is_recorded_as_failed_and_costs_nothing(db, account):
