@@ -45,11 +45,12 @@ def serve(
     no_dispatch: bool = typer.Option(
         False, "--no-dispatch", help="Serve the API only; textos dispatch processes deliver (PostgreSQL)."
     ),
+    workers: int = typer.Option(None, "--workers", min=1, help="API processes (default 1); more than one needs PostgreSQL."),
 ) -> None:
     """Run the API, the dispatcher and the built-in SMSC simulator in one process."""
     from textos.server import serve as run
 
-    settings = load_settings(config, database_url=database_url, host=host, port=port, public_url=public_url)
+    settings = load_settings(config, database_url=database_url, host=host, port=port, public_url=public_url, workers=workers)
     if smsc:
         settings.smsc_urls = [*settings.smsc_urls, *smsc]
     run(settings, dispatch=not no_dispatch)
