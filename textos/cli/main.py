@@ -238,6 +238,18 @@ def credential_create(
         emit({"consumerKey": cred.consumer_key}, as_json)
 
 
+@credential_app.command("revoke")
+def credential_revoke(
+    consumer_key: str = typer.Argument(..., help="The consumer key to revoke."),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Revoke a consumer key: refused from its next request on, by every server process."""
+    with session_for(database_url) as session:
+        credential_id = credentials.revoke(session, consumer_key)
+    emit({"credentialId": credential_id, "status": credentials.CredentialState.EXPIRED}, as_json)
+
+
 @sender_app.command("add")
 def sender_add(
     service: str = typer.Option(..., "--service"),
