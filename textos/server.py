@@ -244,6 +244,7 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
 def worker_app() -> FastAPI:
     """The app of one ``--workers`` process (uvicorn's factory): settings from the parent; the
     dispatcher (and embedded simulator) only in the process that holds the dispatch lock."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings, dispatch, lock_path = _decode_worker_settings(os.environ[WORKER_SETTINGS_ENV])
     runs_delivery = dispatch and _take_dispatch_lock(lock_path)
     app = build_app(settings, migrate=False, dispatch=runs_delivery)

@@ -51,7 +51,7 @@ def current_credential(request: Request, caller: Caller = Depends(authenticate))
 
 
 @router.get("/auth/details", summary="Who is calling")
-def details(caller: Caller = Depends(authenticate)) -> dict:
+async def details(caller: Caller = Depends(authenticate)) -> dict:
     return {
         "account": caller.nic,
         "allowedRoutes": list(caller.rules),
