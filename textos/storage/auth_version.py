@@ -113,7 +113,10 @@ class Versions:
     def current(self) -> Hashable | None:
         """The version now; ``None`` when it cannot be known (then nothing may be cached)."""
         if self.is_sqlite:
-            return (self._sqlite_version(), changes_here)
+            try:
+                return (self._sqlite_version(), changes_here)
+            except sqlite3.Error:  # no file, no table yet: ask the database every time
+                return None
         if self._listener is None:
             with self._lock:
                 if self._listener is None:
