@@ -63,3 +63,39 @@ def signed_headers(keys: tuple[str, ...]) -> dict[str, str]:
         "X-Ovh-Application": app_key, "X-Ovh-Consumer": consumer_key, "X-Ovh-Timestamp": now,
         "X-Ovh-Signature": sign(app_secret, consumer_key, "GET", "http://testserver/1.0/auth/currentCredential", "", now),
     }
+
+
+def test_new_rules_allowed_ips_and_expiry_apply_to_a_cached_key_at_once(app):
+    import datetime as dt
+    import time
+
+    from sqlalchemy import select
+
+    from textos.storage.models import Credential
+
+    db = app.state.textos.db
+    keys = new_keys(db)
+
+    def change(**values) -> None:  # type: ignore[no-untyped-def]
+        with db.session() as s:
+            cred = s.scalar(select(Credential).where(Credential.consumer_key == keys[3]))
+            for name, value in values.items():
+                setattr(cred, name, value)
+
+    async def refused(client: httpx.AsyncClient) -> str:
+        answer = await client.get("/1.0/auth/currentCredential", headers=signed_headers(keys))
+        assert answer.status_code == 403
+        return answer.json()["errorCode"]
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        await call(client, keys, "GET", "/auth/currentCredential")
+        change(rules=[{"method": "GET", "path": "/sms"}])
+        assert await refused(client) == "NOT_GRANTED_CALL"
+        change(rules=[{"method": "GET", "path": "/*"}], allowed_ips=["203.0.113.0/24"])
+        assert await refused(client) == "NOT_GRANTED_CALL"
+        change(allowed_ips=["127.0.0.0/8"], expires_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=1))
+        await call(client, keys, "GET", "/auth/currentCredential")
+        time.sleep(1.1)  # expiry needs no change in the database: the cached date is checked on every call
+        assert await refused(client) == "INVALID_CREDENTIAL"
+
+    against(app, scenario)
