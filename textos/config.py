@@ -24,6 +24,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1
+    """API processes of ``textos serve`` (more than one needs PostgreSQL)."""
     public_url: str | None = None
     """Base URL clients sign against (``https://sms.example.com``), for reverse proxies.
     Unset: taken from each request's scheme and Host header."""
@@ -87,6 +89,7 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_DATABASE_URL": "database_url",
     "TEXTOS_HOST": "host",
     "TEXTOS_PORT": "port",
+    "TEXTOS_WORKERS": "workers",
     "TEXTOS_PUBLIC_URL": "public_url",
     "TEXTOS_TIME_WINDOW": "time_window",
     "TEXTOS_ALLOWED_COUNTRIES": "allowed_countries",

@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import fcntl
 import gc
+import importlib.util
 import logging
+import os
+import json
 import signal
 import sys
+import tempfile
 from typing import Any, AsyncIterator
 
 import uvicorn
@@ -167,16 +173,86 @@ def _settle_gc() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
+WORKER_SETTINGS_ENV = "TEXTOS_WORKER_SETTINGS"
+"""How ``serve`` hands its settings to the ``--workers`` processes uvicorn spawns."""
+_dispatch_lock: int | None = None
+
+
+def _encode_worker_settings(settings: Settings, *, dispatch: bool, lock_path: str) -> str:
+    return json.dumps({"settings": dataclasses.asdict(settings), "dispatch": dispatch, "lock": lock_path})
+
+
+def _decode_worker_settings(encoded: str) -> tuple[Settings, bool, str]:
+    data = json.loads(encoded)
+    values = data["settings"]
+    for f in dataclasses.fields(Settings):
+        if str(f.type).startswith("tuple") and values.get(f.name) is not None:
+            values[f.name] = tuple(values[f.name])
+    return Settings(**values), data["dispatch"], data["lock"]
+
+
+def _take_dispatch_lock(path: str) -> bool:
+    """True in the one worker that gets the lock file: it holds it until it exits (the kernel
+    releases it however the process ends, so a worker uvicorn starts again can take it over)."""
+    global _dispatch_lock
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _dispatch_lock = fd
+    return True
+
+
+def http_stack() -> dict[str, str]:
+    """uvicorn's fastest loop and HTTP parser (uvloop, httptools) when installed, else asyncio and h11."""
+    stack = {"loop": "asyncio", "http": "h11"}
+    if importlib.util.find_spec("uvloop") is not None:
+        stack["loop"] = "uvloop"
+    if importlib.util.find_spec("httptools") is not None:
+        stack["http"] = "httptools"
+    return stack
+
+
 def serve(settings: Settings, *, dispatch: bool = True) -> None:
-    """Run the API, and (unless ``dispatch`` is false) the dispatcher and simulator, until interrupted."""
+    """Run the API, and (unless ``dispatch`` is false) the dispatcher and simulator, until interrupted.
+
+    With ``settings.workers`` > 1 (PostgreSQL only), uvicorn runs that many API processes
+    (``textos.server.worker_app``); delivery runs in exactly one of them (``_take_dispatch_lock``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.workers > 1 and settings.database_url.startswith("sqlite"):
+        raise SystemExit("textos: --workers > 1 needs PostgreSQL (SQLite has one writer); use --workers 1")
     _preflight(settings, dispatch=dispatch)
+    options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_level="info", access_log=False, **http_stack())
+    if settings.workers > 1:
+        db = Database(settings.database_url)
+        db.migrate()
+        db.dispose()
+        with tempfile.TemporaryDirectory(prefix="textos-workers-") as tmp:
+            os.environ[WORKER_SETTINGS_ENV] = _encode_worker_settings(settings, dispatch=dispatch, lock_path=os.path.join(tmp, "dispatch.lock"))
+            uvicorn.run("textos.server:worker_app", factory=True, workers=settings.workers, **options)
+        return
     app = build_app(settings, dispatch=dispatch)
     _settle_gc()
     # API requests stay responsive while a campaign of a million rows is read in a worker
     # thread: the GIL changes hands every 0.5 ms instead of 5 (cuts GET tail latency, docs/BENCHMARKS.md).
     sys.setswitchinterval(0.0005)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    uvicorn.run(app, **options)
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``--workers`` process (uvicorn's factory): settings from the parent; the
+    dispatcher (and embedded simulator) only in the process that holds the dispatch lock."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings, dispatch, lock_path = _decode_worker_settings(os.environ[WORKER_SETTINGS_ENV])
+    runs_delivery = dispatch and _take_dispatch_lock(lock_path)
+    app = build_app(settings, migrate=False, dispatch=runs_delivery)
+    if runs_delivery:
+        log.info("this worker (pid %d) runs delivery", os.getpid())
+    _settle_gc()
+    sys.setswitchinterval(0.0005)
+    return app
 
 
 def dispatch(settings: Settings) -> None:

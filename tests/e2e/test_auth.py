@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import httpx
 import ovh
 import pytest
 
+from helpers import wait_until
 from textos.domain.signing import sign
 
 
@@ -161,3 +163,69 @@ def test_signature_uses_the_public_url_behind_a_proxy(tmp_path, make_database):
         assert refused.status_code == 403 and refused.json()["errorCode"] == "INVALID_SIGNATURE"
     finally:
         stop_server(srv)
+
+
+class _Load:
+    """Signed requests with one key from a few threads, each noting when it started and whether it was let in."""
+
+    def __init__(self, server, tenant, threads: int = 4) -> None:
+        self.stop = threading.Event()
+        self.results: list[tuple[float, bool]] = []
+        self.threads = [threading.Thread(target=self._run, args=(server, tenant), daemon=True) for _ in range(threads)]
+
+    def _run(self, server, tenant) -> None:
+        client = server.client(tenant.app_key, tenant.app_secret, tenant.consumer_key)
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                client.get("/auth/currentCredential")
+                self.results.append((started, True))
+            except ovh.exceptions.InvalidCredential:
+                self.results.append((started, False))
+
+    def __enter__(self) -> "_Load":
+        for thread in self.threads:
+            thread.start()
+        wait_until(lambda: sum(ok for _, ok in self.results) >= 20, what="the key in use under load")
+        return self
+
+    def __exit__(self, *_) -> None:
+        time.sleep(0.2)
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(10)
+
+    def let_in_after(self, moment: float) -> int:
+        return sum(ok for started, ok in self.results if started > moment)
+
+
+def test_a_key_revoked_by_the_cli_is_refused_at_once_under_load(server):
+    tenant = server.tenant()
+    with _Load(server, tenant) as load:
+        server.cli("credential", "revoke", tenant.consumer_key)
+        revoked = time.monotonic()
+        with pytest.raises(ovh.exceptions.InvalidCredential):
+            tenant.client.get("/auth/currentCredential")
+    assert load.let_in_after(revoked) == 0
+    assert any(not ok for _, ok in load.results)
+
+
+def test_a_key_logged_out_through_the_api_is_refused_at_once_under_load(server):
+    tenant = server.tenant()
+    with _Load(server, tenant) as load:
+        tenant.client.post("/auth/logout")
+        revoked = time.monotonic()
+        with pytest.raises(ovh.exceptions.InvalidCredential):
+            tenant.client.get("/auth/currentCredential")
+    assert load.let_in_after(revoked) == 0
+
+
+def test_revoking_one_key_leaves_the_others_working(server):
+    kept, revoked = server.tenant(), server.tenant()
+    kept.client.get("/auth/currentCredential")
+    revoked.client.get("/auth/currentCredential")
+    server.cli("credential", "revoke", revoked.consumer_key)
+    assert kept.client.get("/auth/currentCredential")["status"] == "validated"
+    with pytest.raises(ovh.exceptions.InvalidCredential):
+        revoked.client.get("/auth/currentCredential")
+    assert "no such consumer key" in server.cli_fails("credential", "revoke", "nosuchkey")

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.errors import AuthError
-from textos.api.state import state_of
+from textos.api.auth_cache import AuthCache, Found, KnownApplication, KnownCredential, KnownCustomer
+from textos.api.state import AppState, state_of
 from textos.domain.access_rules import is_allowed
 from textos.domain.signing import sign, signature_matches
 from textos.services.credentials import CredentialState
@@ -73,7 +74,7 @@ def application_from_headers(request: Request, session) -> Application:  # type:
     return app
 
 
-def _check_ip(allowed: list[str] | None, client: str | None) -> bool:
+def _check_ip(allowed: tuple[str, ...] | None, client: str | None) -> bool:
     if not allowed:
         return True
     if client is None:
@@ -82,22 +83,39 @@ def _check_ip(allowed: list[str] | None, client: str | None) -> bool:
     return any(addr in ipaddress.ip_network(block, strict=False) for block in allowed)
 
 
+def auth_cache_of(request: Request) -> AuthCache:
+    return request.app.state.auth_cache
+
+
+def _lookup(st: AppState, request: Request) -> Found:
+    """The application, consumer key and customer of a request, from the database."""
+    with st.db.read() as session:
+        app = application_from_headers(request, session)
+        ck = request.headers.get("x-ovh-consumer")
+        if not ck:
+            raise AuthError("You must login first: X-Ovh-Consumer header is missing", error_code="NOT_CREDENTIAL")
+        cred = session.scalar(select(Credential).where(Credential.consumer_key == ck))
+        customer = session.get(Customer, cred.customer_id) if cred and cred.customer_id else None
+        return (
+            KnownApplication.of(app),
+            None if cred is None else KnownCredential.of(cred),
+            None if customer is None else KnownCustomer.of(customer),
+        )
+
+
 async def authenticate(request: Request) -> Caller:
     """FastAPI dependency of every signed route."""
     st = state_of(request)
     body = (await request.body()).decode("utf-8", errors="replace")
-
-    def lookup() -> tuple[Application, Credential | None, Customer | None]:
-        with st.db.read() as session:
-            app = application_from_headers(request, session)
-            ck = request.headers.get("x-ovh-consumer")
-            if not ck:
-                raise AuthError("You must login first: X-Ovh-Consumer header is missing", error_code="NOT_CREDENTIAL")
-            cred = session.scalar(select(Credential).where(Credential.consumer_key == ck))
-            customer = session.get(Customer, cred.customer_id) if cred and cred.customer_id else None
-            return app, cred, customer
-
-    app, cred, customer = await run_in_threadpool(lookup)
+    cache = auth_cache_of(request)
+    version = cache.version()
+    app_key, ck = request.headers.get("x-ovh-application"), request.headers.get("x-ovh-consumer")
+    found = cache.get(app_key, ck) if app_key and ck and version is not None else None
+    if found is None:
+        found = await run_in_threadpool(_lookup, st, request)
+        if app_key and ck:
+            cache.put(version, app_key, ck, found)
+    app, cred, customer = found
     if cred is None or cred.application_id != app.id:
         raise AuthError("Invalid credential: this consumer key does not exist for this application", error_code="INVALID_CREDENTIAL")
     if cred.state != CredentialState.VALIDATED or customer is None:
@@ -118,7 +136,7 @@ async def authenticate(request: Request) -> Caller:
     path = api_path(request)
     if not is_allowed(cred.rules, request.method, path):
         raise AuthError(f"This call has not been granted: {request.method} {path}", error_code="NOT_GRANTED_CALL")
-    return Caller(app.id, app.app_key, cred.id, customer.id, customer.nic, tuple(cred.rules))
+    return Caller(app.id, app.app_key, cred.id, customer.id, customer.nic, cred.rules)
 
 
 async def application_only(request: Request) -> Application:

@@ -45,11 +45,12 @@ def serve(
     no_dispatch: bool = typer.Option(
         False, "--no-dispatch", help="Serve the API only; textos dispatch processes deliver (PostgreSQL)."
     ),
+    workers: int = typer.Option(None, "--workers", min=1, help="API processes (default 1); more than one needs PostgreSQL."),
 ) -> None:
     """Run the API, the dispatcher and the built-in SMSC simulator in one process."""
     from textos.server import serve as run
 
-    settings = load_settings(config, database_url=database_url, host=host, port=port, public_url=public_url)
+    settings = load_settings(config, database_url=database_url, host=host, port=port, public_url=public_url, workers=workers)
     if smsc:
         settings.smsc_urls = [*settings.smsc_urls, *smsc]
     run(settings, dispatch=not no_dispatch)
@@ -235,6 +236,18 @@ def credential_create(
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
         emit({"consumerKey": cred.consumer_key}, as_json)
+
+
+@credential_app.command("revoke")
+def credential_revoke(
+    consumer_key: str = typer.Argument(..., help="The consumer key to revoke."),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Revoke a consumer key: refused from its next request on, by every server process."""
+    with session_for(database_url) as session:
+        credential_id = credentials.revoke(session, consumer_key)
+    emit({"credentialId": credential_id, "status": credentials.CredentialState.EXPIRED}, as_json)
 
 
 @sender_app.command("add")

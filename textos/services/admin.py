@@ -12,6 +12,7 @@ from typing import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from textos.storage import auth_version  # noqa: F401  (changes to applications bump the auth version)
 from textos.storage import ledger
 from textos.domain.errors import BadRequest, Conflict, NotFound
 from textos.storage.models import Account, Application, Customer

@@ -1,5 +1,8 @@
 """Consumer keys: created by the operator, or asked for by an application and validated by
-its customer on the validation page (``/auth/``); their OVH shape (``api.Credential``)."""
+its customer on the validation page (``/auth/``); their OVH shape (``api.Credential``).
+
+Every change to a credential is seen at once by the processes that keep keys in memory:
+``storage.auth_version`` bumps a version in the same transaction (importing it installs that)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from textos.domain.access_rules import AccessRule
 from textos.domain.clock import iso
 from textos.domain.errors import BadRequest, NotFound
 from textos.services.admin import check_password, get_application, get_customer, random_token
+from textos.storage import auth_version  # noqa: F401  (changes to credentials bump the auth version)
 from textos.storage.models import Application, Credential, Customer
 
 
@@ -88,6 +92,15 @@ def decide(session: Session, token: str, *, accept: bool, nic: str, password: st
 def expire(session: Session, credential_id: int) -> None:
     """Log out: the consumer key stops working."""
     session.get_one(Credential, credential_id).state = CredentialState.EXPIRED
+
+
+def revoke(session: Session, consumer_key: str) -> int:
+    """Revoke a consumer key (it stops working at once, in every process); returns its id."""
+    cred = session.scalar(select(Credential).where(Credential.consumer_key == consumer_key))
+    if cred is None:
+        raise NotFound("consumerKey: no such consumer key")
+    cred.state = CredentialState.EXPIRED
+    return cred.id
 
 
 def credential_view(session: Session, credential_id: int) -> dict[str, Any]:
