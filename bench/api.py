@@ -11,7 +11,7 @@ measured first in the same run, on the same server.
 
 Needs ``wrk`` (``apt-get install wrk``). ``non_2xx`` counts answers ≥ 400 (wrk's own
 count); socket errors are wrk's connect/read/write errors and time-outs (``--timeout``,
-2 s as wrk's default). ``jobs_stored`` is read from the database after the run: it may
+2 s as wrk's default). ``messages_stored`` (one per job) is read from the database after the run: it may
 exceed the 2xx count by the requests in flight when wrk stopped.
 """
 
@@ -61,7 +61,7 @@ def run(backend: str, connections: int, duration: float, threads: int, timeout: 
             "connections": connections,
             "duration_s": duration,
             "wrk_threads": threads,
-            "post_jobs": {**summary(post), "jobs_stored": stored, "presigned": presigned, "cycled": ok > presigned,
+            "post_jobs": {**summary(post), "messages_stored": stored, "presigned": presigned, "cycled": ok > presigned,
                           "server_cpu_s": round(post_cpu, 2), "signing_s": round(sign_s, 2)},
             "auth_time": {**summary(get), "server_cpu_s": round(get_cpu, 2)},
         }
@@ -77,7 +77,7 @@ def show(r: dict) -> None:
         print(f"  {name:32} {f['req_per_s']:>7,} req/s  p50 {f['p50_ms']:.1f} ms  p99 {f['p99_ms']:.1f} ms  max {f['max_ms']:.0f} ms"
               f"  non-2xx {f['non_2xx']}  socket errors: {errors}  server CPU {f['server_cpu_s']} s")
     post = r["post_jobs"]
-    print(f"  jobs stored {post['jobs_stored']:,} (pre-signed {post['presigned']:,}{', cycled' if post['cycled'] else ''})")
+    print(f"  messages stored {post['messages_stored']:,} (pre-signed {post['presigned']:,}{', cycled' if post['cycled'] else ''})")
 
 
 def main() -> None:

@@ -24,7 +24,8 @@ its schedule, and ``limit: "generator"`` when it, not the server, fell behind.
 
     PYTHONPATH=$PWD .venv/bin/python bench/onthefly.py [--backend sqlite|postgresql|both] [--connections 50] [--duration 10]
     PYTHONPATH=$PWD .venv/bin/python bench/onthefly.py --latency [--rate 200] [--duration 10]
-    PYTHONPATH=$PWD .venv/bin/python bench/onthefly.py --sweep [--duration 5] [--plot docs/onthefly-latency.png]
+    PYTHONPATH=$PWD .venv/bin/python bench/onthefly.py --sweep [--duration 5] [--plot docs/onthefly-latency.png] > sweep.json
+    PYTHONPATH=$PWD .venv/bin/python bench/onthefly.py --replot sweep.json   # the plot again, from saved numbers
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from openloop import offer  # noqa: E402
 from presign import job_requests, receivers, server_time  # noqa: E402
 from wrkrun import require_wrk, run_wrk, summary, write_requests  # noqa: E402
 
-SWEEP_RATES = [100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000]
+SWEEP_RATES = [100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000]
 
 
 @dataclass
@@ -117,7 +118,8 @@ def end_to_end(backend: str, connections: int, duration: int, threads: int) -> d
         cpu = cpu_seconds(server)
         t0 = time.perf_counter()
         post = run_wrk(f"{s.endpoint}/sms/{s.tenant.service}/jobs", tmp / "jobs.req", connections=connections, duration=duration, threads=threads)
-        t_wrk = time.perf_counter() - t0
+        t0 += time.perf_counter() - t0 - post["duration_us"] / 1e6  # from wrk's first request (it reads its file first)
+        t_wrk = post["duration_us"] / 1e6
         last = (-1, -1)
 
         def all_final() -> bool:
@@ -169,15 +171,19 @@ def latency_step(s: Setup, rate: int, duration: float) -> dict:
     generator_busy = run.cpu_s / run.duration_s if run.duration_s else 0.0
     achieved = run.sent / run.duration_s if run.duration_s else 0.0
     ms = lambda v: round(v * 1000, 2)  # noqa: E731
+    ok_per_s = round(ok / max(run.duration_s, run.answered_s)) if run.duration_s else 0  # answered within the run or after it
+    behind = achieved < 0.95 * rate or percentile(lag, 99) > 0.05  # the offer itself fell behind its schedule
     limit = None
-    if achieved < 0.95 * rate or percentile(lag, 99) > 0.05:
-        limit = "generator" if generator_busy > 0.8 else "server"  # behind schedule: who held the CPU or the connections
+    if behind and generator_busy > 0.8:
+        limit = "generator"
+    elif behind or ok_per_s < 0.9 * rate:
+        limit = "server"  # answers (or free connections, up to 1,024) did not keep up
     return {
         "offered_per_s": rate,
         "sent": run.sent,
         "sent_per_s": round(achieved),
         "ok": ok,
-        "ok_per_s": round(ok / max(run.duration_s, run.answered_s)) if run.duration_s else 0,  # answered within the run or after it
+        "ok_per_s": ok_per_s,
         "errors": errors,
         "post_to_submit_ms": {"n": len(to_smsc), "p50": ms(percentile(to_smsc, 50)), "p99": ms(percentile(to_smsc, 99)), "max": ms(to_smsc[-1]) if to_smsc else None},
         "post_answer_ms": {"p50": ms(percentile(answers, 50)), "p99": ms(percentile(answers, 99)), "max": ms(answers[-1]) if answers else None},
@@ -224,10 +230,10 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for r in results:
+    for color, r in zip(("tab:blue", "tab:red", "tab:green"), results):
         xs = [st["offered_per_s"] for st in r["steps"]]
         for q, style in (("p50", "-o"), ("p99", "--s")):
-            ax.plot(xs, [st["post_to_submit_ms"][q] for st in r["steps"]], style, label=f"{r['backend']} {q}", markersize=4)
+            ax.plot(xs, [st["post_to_submit_ms"][q] for st in r["steps"]], style, color=color, label=f"{r['backend']} {q}", markersize=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
@@ -256,9 +262,13 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=0, help="seconds (default: 10; 5 per step of --sweep)")
     parser.add_argument("--rate", type=int, default=0, help="offered req/s (default: 200; --sweep starts there, default 100)")
     parser.add_argument("--plot", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "onthefly-latency.png")
+    parser.add_argument("--replot", type=Path, help="only draw --plot again from the JSON a --sweep printed")
     parser.add_argument("--json", action="store_true", help="end to end and --latency: one JSON object per backend (--sweep always prints JSON)")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    if args.replot:
+        plot(json.loads(args.replot.read_text())["results"], args.plot)
+        return
     print(machine_line(), file=sys.stderr)
     if args.sweep:
         results = [sweep(b, args.rate or 100, args.duration or 5) for b in backends]
