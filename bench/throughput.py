@@ -14,53 +14,17 @@ import argparse
 import json
 import os
 import platform
-import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import ovh
-import psycopg
-from sqlalchemy import create_engine, text
 
-from textos.storage.db import normalize_url
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PG_ADMIN = os.environ.get("TEXTOS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cli(db: str, *args: str) -> dict:
-    out = subprocess.check_output([sys.executable, "-m", "textos.cli.main", *args, "--database-url", db, "--json"])
-    return json.loads(out.decode().strip().splitlines()[-1])
-
-
-def make_db(backend: str, tmp: Path) -> tuple[str, str | None]:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp / 'bench.db'}", None
-    name = f"textos_bench_{secrets.token_hex(3)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def wait(pred, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise SystemExit(f"timed out waiting for {what}")
+from common import api_up, cpu_seconds, drop_db, free_port, make_db, make_tenant, message_counts, stop_all, wait  # noqa: E402
 
 
 def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_window: int = 512, dispatchers: int = 0) -> dict:
@@ -73,11 +37,8 @@ def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_windo
             [sys.executable, "-m", "textos.cli.main", "smsc", "--port", str(smsc_port), "--receipt-delay", "0.01", "--deliver-window", str(deliver_window)],
             stdout=open(tmp / "smsc.log", "wb"), stderr=subprocess.STDOUT,
         ))
-        nic = "bn00001-bench"
-        cli(db, "customer", "create", "--nic", nic)
-        service = cli(db, "account", "create", "--nic", nic, "--credits", str(n * 2))["serviceName"]
-        app = cli(db, "app", "create", "--name", "bench")
-        ck = cli(db, "credential", "create", "--app", app["applicationKey"], "--nic", nic, "--rule", "GET /*", "--rule", "POST /*")["consumerKey"]
+        tenant = make_tenant(db, credits=n * 2)
+        service = tenant.service
         env = {**os.environ, "TEXTOS_DATABASE_URL": db, "TEXTOS_CONFIG": str(tmp / "none.toml")}
         smsc_url = f"smpp://bench:bench@127.0.0.1:{smsc_port}?window={window}&binds={binds}"
         procs.append(subprocess.Popen(
@@ -91,18 +52,13 @@ def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_windo
                 stdout=open(tmp / f"dispatch-{i}.log", "wb"), stderr=subprocess.STDOUT, env=env,
             ))
         endpoint = f"http://127.0.0.1:{api_port}/1.0"
-        wait(lambda: _up(endpoint), 30, "server")
+        wait(lambda: api_up(endpoint), 30, "server")
         ovh.client.ENDPOINTS["bench"] = endpoint
-        client = ovh.Client(endpoint="bench", application_key=app["applicationKey"], application_secret=app["applicationSecret"], consumer_key=ck)
-        engine = create_engine(normalize_url(db))
+        client = ovh.Client(endpoint="bench", application_key=tenant.app_key, application_secret=tenant.app_secret, consumer_key=tenant.consumer_key)
+        count_messages = message_counts(db)
 
         def counts() -> tuple[int, int]:
-            with engine.connect() as conn:
-                row = conn.execute(text(
-                    "SELECT SUM(CASE WHEN status IN ('sent','delivered','failed') THEN 1 ELSE 0 END),"
-                    " SUM(CASE WHEN status IN ('delivered','failed') THEN 1 ELSE 0 END) FROM messages"
-                )).one()
-            return int(row[0] or 0), int(row[1] or 0)
+            return count_messages()[1:]
 
         receivers = [f"+336{i:08d}" for i in range(n)]
         cpu0 = [cpu_seconds(p.pid) for p in procs]
@@ -122,7 +78,6 @@ def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_windo
             if now - t0 > 600:
                 raise SystemExit(f"stuck: submitted {submitted}, final {final}")
             time.sleep(0.2)
-        engine.dispose()
         cpu = [round(cpu_seconds(p.pid) - c, 2) for p, c in zip(procs, cpu0)]
         cpu = [cpu[0], round(sum(cpu[1:]), 2)]  # the SMSC; the server (with its dispatchers)
         return {
@@ -142,29 +97,8 @@ def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_windo
             "load_avg": round(os.getloadavg()[0], 1),
         }
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        if pg_name:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process so far (less sensitive to other load than wall time)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _up(endpoint: str) -> bool:
-    try:
-        return httpx.get(f"{endpoint}/auth/time", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+        stop_all(procs)
+        drop_db(pg_name)
 
 
 def main() -> None:

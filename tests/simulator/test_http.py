@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from signed_calls import against
 from textos.api.errors import install
 from textos.simulator.http import hook_app
-from textos.simulator.smsc import SmscSimulator
+from textos.simulator.smsc import SmscSimulator, SubmitRecord
 
 
 def test_hook_answers_loopback_callers_with_the_counters():
@@ -23,6 +23,22 @@ def test_hook_answers_loopback_callers_with_the_counters():
         assert bad.status_code == 400 and bad.json() == {"class": "Client::BadRequest", "message": "concat: udh8, udh16 or sar"}
         missing = await client.post("/_simulator/mo", json={"sender": "x"})
         assert missing.status_code == 400 and "receiver" in missing.json()["message"]
+
+    against(hook_app(sim, install_errors=install), scenario)
+
+
+def test_hook_serves_the_last_submits_with_their_arrival_times():
+    sim = SmscSimulator("127.0.0.1", 0, record_last=3)
+    for i in range(5):
+        sim.records.append(SubmitRecord(f"{i:x}", "textos", "Textos", f"3361000000{i}", 0, 0, 1, 0, "", b"x", received_at=100.0 + i))
+    sim.submits = 5
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        assert (await client.get("/_simulator/submits", params={"limit": 2})).json() == {
+            "total": 5, "submits": [{"destination": "33610000003", "receivedAt": 103.0}, {"destination": "33610000004", "receivedAt": 104.0}]}
+        everything = (await client.get("/_simulator/submits", params={"limit": 100})).json()["submits"]
+        assert [s["destination"] for s in everything] == ["33610000002", "33610000003", "33610000004"]  # bounded by record_last
+        assert (await client.get("/_simulator/submits", params={"limit": 0})).json()["submits"] == []
 
     against(hook_app(sim, install_errors=install), scenario)
 

@@ -4,6 +4,7 @@ form asked, losses, data_sm), its rate limit, and incoming messages in parts."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -34,6 +35,17 @@ def test_scripted_outcomes():
             assert (got[by_id[1].part_ids[0]].state, got[by_id[1].part_ids[0]].error) == (MessageState.UNDELIVERABLE, "001")
             assert got[by_id[2].part_ids[0]].state is MessageState.EXPIRED
             assert [r.destination_addr for r in smsc.records] == ["33700000001", "33611110002"]
+
+    run(main())
+
+
+def test_each_submit_is_recorded_with_its_wall_clock_arrival():
+    async def main():
+        async with smsc_and_client() as (smsc, client, sink):
+            before = time.time()
+            await client.submit([sms(1, "a", "+33611110001"), sms(2, "b", "+33611110002")])
+            after = time.time()
+            assert all(before <= r.received_at <= after for r in smsc.records)
 
     run(main())
 

@@ -28,8 +28,9 @@ def smsc(
     deliver_window: int = typer.Option(512, help="deliver_sm (receipts, incoming) awaiting an answer, per bind."),
     deliver_with: str = typer.Option("deliver_sm", help="Send receipts and incoming messages as deliver_sm or data_sm."),
     http_port: Optional[int] = typer.Option(
-        None, help="Also serve the HTTP hook on 127.0.0.1:PORT (POST /_simulator/mo, GET /_simulator/stats; see textos mo)."
+        None, help="Also serve the HTTP hook on 127.0.0.1:PORT (POST /_simulator/mo, GET /_simulator/stats, /submits; see textos mo)."
     ),
+    record_last: int = typer.Option(1000, help="Submits kept for GET /_simulator/submits (the last N)."),
 ) -> None:
     """Run the SMPP 3.4 SMSC simulator."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -45,6 +46,7 @@ def smsc(
         receipt_id_format=receipt_id_format,
         deliver_window=deliver_window,
         deliver_with=deliver_with,
+        record_last=record_last,
     )
 
     async def serve() -> None:

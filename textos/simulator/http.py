@@ -1,4 +1,4 @@
-"""The simulator's HTTP hook: inject an incoming SMS, read the counters.
+"""The simulator's HTTP hook: inject an incoming SMS, read the counters and the last submits.
 
 Served under ``/_simulator`` by ``textos serve`` (embedded simulator; ``textos.server``
 mounts it) and by ``textos smsc --http-port`` (standalone), to loopback callers only;
@@ -42,7 +42,7 @@ def stats_of(sim: SmscSimulator) -> dict:
 
 
 def hook_router(find: Callable[[Request], SmscSimulator | None]) -> APIRouter:
-    """``POST /_simulator/mo`` and ``GET /_simulator/stats`` for the simulator ``find`` returns."""
+    """``POST /_simulator/mo``, ``GET /_simulator/stats`` and ``GET /_simulator/submits`` for the simulator ``find`` returns."""
     router = APIRouter(prefix=PREFIX, tags=["simulator"])
 
     def simulator(request: Request) -> SmscSimulator:
@@ -68,7 +68,20 @@ def hook_router(find: Callable[[Request], SmscSimulator | None]) -> APIRouter:
     def stats(request: Request) -> dict:
         return stats_of(simulator(request))
 
+    @router.get("/submits", summary="The last submit_sm received (destination, wall-clock arrival), oldest first")
+    def submits(request: Request, limit: int = 1000) -> dict:
+        sim = simulator(request)
+        if limit < 0:
+            raise BadRequest("limit: 0 or more")
+        return {"total": sim.submits, "submits": submits_of(sim, limit)}
+
     return router
+
+
+def submits_of(sim: SmscSimulator, limit: int) -> list[dict]:
+    """The last ``limit`` submit records (at most the simulator's ``record_last``), oldest first."""
+    records = list(sim.records)[-limit:] if limit else []
+    return [{"destination": r.destination_addr, "receivedAt": r.received_at} for r in records]
 
 
 def hook_app(sim: SmscSimulator, *, install_errors: Callable[[FastAPI], None]) -> FastAPI:

@@ -66,6 +66,8 @@ class SubmitRecord:
     status: int = 0
     source_ton_npi: tuple[int, int] = (0, 0)
     dest_ton_npi: tuple[int, int] = (0, 0)
+    received_at: float = 0.0
+    """Wall clock (``time.time()``) when the submit_sm was read: benchmarks compare it with their send times."""
 
     @property
     def concat(self) -> Concat | None:
@@ -218,6 +220,7 @@ class SmscSimulator:
             self._pump()
 
     def _submit(self, session: Session, pdu: P.ShortMessage) -> None:
+        received_at = time.time()
         if session.bind_command not in _SENDING_BINDS:
             session.respond(P.CommandId.SUBMIT_SM_RESP, pdu.sequence, P.Status.ESME_RINVBNDSTS)
             return
@@ -257,6 +260,7 @@ class SmscSimulator:
                 pdu.tlvs,
                 source_ton_npi=(pdu.source_addr_ton, pdu.source_addr_npi),
                 dest_ton_npi=(pdu.dest_addr_ton, pdu.dest_addr_npi),
+                received_at=received_at,
             )
         )
         if pdu.registered_delivery & 0x03:

@@ -1,0 +1,156 @@
+"""What the benchmarks share: databases, tenants made through the CLI, server and SMSC
+processes on loopback, CPU accounting and percentiles.
+
+Imported by the scripts of ``bench/`` as ``common`` (they put their own folder first on
+``sys.path`` when run as ``python bench/NAME.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import psycopg
+from sqlalchemy import create_engine, text
+
+from textos.storage.db import normalize_url
+
+PG_ADMIN = os.environ.get("TEXTOS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(db: str, *args: str) -> dict:
+    """Run ``textos ARGS --database-url DB --json``; returns the JSON it printed last."""
+    out = subprocess.check_output([sys.executable, "-m", "textos.cli.main", *args, "--database-url", db, "--json"])
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def make_db(backend: str, tmp: Path) -> tuple[str, str | None]:
+    """A fresh database: a SQLite file in ``tmp`` or a new PostgreSQL database (its name, to drop)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / 'bench.db'}", None
+    name = f"textos_bench_{secrets.token_hex(3)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def drop_db(pg_name: str | None) -> None:
+    if pg_name:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class BenchTenant:
+    """A customer with one SMS account, an application and a consumer key allowed everything."""
+
+    nic: str
+    service: str
+    app_key: str
+    app_secret: str
+    consumer_key: str
+
+
+def make_tenant(db: str, credits: int, nic: str = "bn00001-bench") -> BenchTenant:
+    cli(db, "customer", "create", "--nic", nic)
+    service = cli(db, "account", "create", "--nic", nic, "--credits", str(credits))["serviceName"]
+    app = cli(db, "app", "create", "--name", "bench")
+    ck = cli(db, "credential", "create", "--app", app["applicationKey"], "--nic", nic, "--rule", "GET /*", "--rule", "POST /*")["consumerKey"]
+    return BenchTenant(nic, service, app["applicationKey"], app["applicationSecret"], ck)
+
+
+def wait(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(interval)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def api_up(endpoint: str) -> bool:
+    try:
+        return httpx.get(f"{endpoint}/auth/time", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def server_env(db: str, tmp: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "TEXTOS_DATABASE_URL": db, "TEXTOS_CONFIG": str(tmp / "none.toml"), **extra}
+
+
+def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``textos ARGS`` as a separate process, its output in ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "textos.cli.main", *args], stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def start_serve(db: str, tmp: Path, port: int, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``textos serve`` on 127.0.0.1:``port``, returned once ``/auth/time`` answers."""
+    proc = spawn(["serve", "--host", "127.0.0.1", "--port", str(port), *args], tmp / "serve.log", env or server_env(db, tmp))
+    wait(lambda: proc.poll() is not None or api_up(f"http://127.0.0.1:{port}/1.0"), 60, "server", 0.05)
+    if proc.poll() is not None:
+        raise SystemExit(f"textos serve exited:\n{(tmp / 'serve.log').read_text(errors='replace')[-3000:]}")
+    return proc
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Ctrl-C the processes we started, last first; kill those that do not stop in 20 s."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def message_counts(db: str) -> Callable[[], tuple[int, int, int]]:
+    """A function returning (messages, submitted, final) as the database has them now."""
+    engine = create_engine(normalize_url(db))
+
+    def counts() -> tuple[int, int, int]:
+        with engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT COUNT(*), SUM(CASE WHEN status IN ('sent','delivered','failed') THEN 1 ELSE 0 END),"
+                " SUM(CASE WHEN status IN ('delivered','failed') THEN 1 ELSE 0 END) FROM messages"
+            )).one()
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+    return counts
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (less sensitive to other load than wall time)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) of already sorted values, nearest rank."""
+    if not sorted_values:
+        return float("nan")
+    k = max(0, min(len(sorted_values) - 1, int(round(q / 100 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[k]
+
+
+def machine_line() -> str:
+    return f"# {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M %Z')}, load {os.getloadavg()[0]:.1f}"
