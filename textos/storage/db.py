@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from textos.storage import models_billing, models_bulk  # noqa: F401  (register their tables)
 from textos.storage.events import Changes
+from textos.storage.wakeups import announce
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -80,10 +81,12 @@ class Database:
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A write transaction, committed on success, rolled back on error; the message
-        state changes it noted are published once it has committed."""
+        state changes it noted are published once it has committed, and new messages it
+        wrote are announced to the dispatchers of every process (``storage.wakeups``)."""
         with self._writer() as session:
             with session.begin():
                 yield session
+                announce(session)
             self.changes.publish_committed(session)
 
     @contextlib.contextmanager
