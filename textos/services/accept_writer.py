@@ -24,9 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from textos.config import Settings
+from textos.domain.errors import TextosError
 from textos.services import accounts
 from textos.services.jobs import SendingReport, SendRequest, accept_job
 from textos.services.recipients import ConcatFor
@@ -41,6 +43,17 @@ GROUP_JOBS = 512
 """At most this many jobs in one transaction (the others wait for the next)."""
 GROUP_RECEIVERS = 20_000
 """A group stops taking jobs once it holds this many receivers (its transaction stays short)."""
+
+
+_RETRYABLE = ("40P01", "40001")
+"""PostgreSQL's deadlock_detected and serialization_failure: the job may simply be tried again."""
+
+
+_NOT_YET = RuntimeError("not written yet")
+
+
+def _account_id(account: Account | Exception) -> int:
+    return account.id if isinstance(account, Account) else -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,27 +129,44 @@ class AcceptWriter:
         return group
 
     def _write(self, group: list[_Job]) -> list[SendingReport | Exception]:
-        """In the writer's thread: every job of the group in its own savepoint, one commit."""
-        outcomes: list[SendingReport | Exception] = []
+        """In the writer's thread: every job of the group in its own savepoint, one commit.
+
+        Jobs are written in the order of their accounts' ids, the order in which transfers
+        lock accounts too (``services.transfers``), so a group never deadlocks with them."""
         with self.db.session() as session:
-            found: dict[tuple[int, str], Account] = {}
-            for job in group:
-                try:
-                    with session.begin_nested():
-                        account = self._account(session, found, job)
-                        outcomes.append(accept_job(session, account, job.req, self.settings, job.actor, concat_for=self.concat_for))
-                except Exception as exc:  # noqa: BLE001 - this job's own refusal, handed to its request
-                    outcomes.append(exc)
+            found: dict[tuple[int, str], Account | Exception] = {}
+            accounts = [self._account(session, found, job) for job in group]
+            outcomes: list[SendingReport | Exception] = [a if isinstance(a, Exception) else _NOT_YET for a in accounts]
+            for i in sorted(range(len(group)), key=lambda i: _account_id(accounts[i])):
+                account = accounts[i]
+                if isinstance(account, Account):
+                    outcomes[i] = self._accept_one(session, account, group[i])
         return outcomes
 
+    def _accept_one(self, session: Session, account: Account, job: _Job) -> SendingReport | Exception:
+        """One job in its own savepoint: its report, or its refusal (the savepoint rolled back).
+        A job that lost a deadlock (the other transaction locked in another order) is tried once more."""
+        for attempt in (1, 2):
+            try:
+                with session.begin_nested():
+                    return accept_job(session, account, job.req, self.settings, job.actor, concat_for=self.concat_for)
+            except DBAPIError as exc:
+                if attempt == 2 or getattr(exc.orig, "sqlstate", None) not in _RETRYABLE:
+                    return exc
+            except Exception as exc:  # noqa: BLE001 - this job's own refusal, handed to its request
+                return exc
+        raise AssertionError("unreachable")
+
     @staticmethod
-    def _account(session: Session, found: dict[tuple[int, str], Account], job: _Job) -> Account:
-        """The customer's account, looked up once per group (``accounts.customer_account``)."""
+    def _account(session: Session, found: dict[tuple[int, str], Account | Exception], job: _Job) -> Account | Exception:
+        """The customer's account (``accounts.customer_account``), or why there is none; once per group."""
         key = (job.customer_id, job.service_name)
-        account = found.get(key)
-        if account is None:
-            account = found[key] = accounts.customer_account(session, job.customer_id, job.service_name)
-        return account
+        if key not in found:
+            try:
+                found[key] = accounts.customer_account(session, job.customer_id, job.service_name)
+            except TextosError as exc:
+                found[key] = exc
+        return found[key]
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

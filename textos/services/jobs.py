@@ -168,7 +168,8 @@ def new_job(
 
 def _charge(session: Session, job: Job, priced: Priced) -> None:
     """The job's totals, and the debit of its whole cost (``NotEnoughCredits``: nothing debited)."""
-    job.receivers, job.credits_milli = priced.count, priced.total_milli
+    if (job.receivers, job.credits_milli) != (priced.count, priced.total_milli):  # a job written while it was priced
+        job.receivers, job.credits_milli = priced.count, priced.total_milli
     ledger.debit_job(session, job.account_id, job.id, priced.total_milli, actor=job.actor, messages=priced.count)
 
 
