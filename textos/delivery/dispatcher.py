@@ -145,6 +145,7 @@ class Dispatcher:
     async def _run(self) -> None:
         assert self._wake is not None
         while not self._stopping:
+            self._wake.clear()  # before the claim: a wake-up arriving during it is not lost
             try:
                 claimed = await self.tick()
             except Exception:
@@ -152,7 +153,6 @@ class Dispatcher:
                 claimed = False
             if claimed:
                 continue
-            self._wake.clear()
             waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.wait(waiters + list(self._inflight), return_when=asyncio.FIRST_COMPLETED), self.interval)
