@@ -77,16 +77,22 @@ _INSERT = (
     f"INSERT INTO messages ({', '.join(ROW_COLUMNS + _BOUND)}, status, ptt, dlr, attempts)"
     f" VALUES ({marks(len(ROW_COLUMNS) + len(_BOUND))}, {literal(_STATUS)}, {_PTT}, {_DLR}, 0)"
 )
+_INSERT_RETURNING = _INSERT + " RETURNING id"
 
 
-def insert(session: Session, shared: Shared, rows: list[Row]) -> None:
-    """Write the rows of a small job (an API request's receivers) in the session's transaction."""
+def insert(session: Session, shared: Shared, rows: list[Row]) -> list[int] | None:
+    """Write the rows of a small job (an API request's receivers) in the session's transaction.
+    A job of one row (the most common request) is written with ``RETURNING`` and its id returned;
+    otherwise None (``job_message_ids`` reads them)."""
     note_new_messages(session)
     common = (
         shared.account_id, shared.job_id, shared.sender, shared.tag, shared.priority, shared.differed_period,
         db_time(session, shared.send_at), db_time(session, shared.expires_at), db_time(session, shared.created_at), False,
     )  # fmt: skip
+    if len(rows) == 1:
+        return [run(session, _INSERT_RETURNING, (*rows[0], *common)).fetchone()[0]]
     run_many(session, _INSERT, [(*row, *common) for row in rows])
+    return None
 
 
 def job_message_ids(session: Session, job_id: int) -> list[int]:
