@@ -200,3 +200,34 @@ def test_a_message_is_charged_for_the_parts_its_carrier_took(db, account):
     with db.read() as s:
         assert [(m.parts, m.credits_milli) for m in (s.get_one(Message, short), s.get_one(Message, long))] == [(1, 1000), (1, 1000)]
     assert credits(db, account) == 98  # the 2 parts not sent are refunded
+
+
+def test_a_wake_up_during_an_empty_claim_is_not_lost(db, account):
+    """New work committed, and its wake-up sent, while the dispatcher's claim found nothing:
+    it is claimed at once, not after the poll interval (5 s here)."""
+    sim = SimulatorConnector(receipt_delay=0.01)
+    sent: list[int] = []
+
+    async def main() -> float:
+        dispatcher = Dispatcher(db, Router.single(sim), interval=5.0)
+        real_tick = dispatcher.tick
+
+        async def tick() -> bool:
+            claimed = await real_tick()
+            if not claimed and not sent:  # the job commits, and wakes us, just after the claim's read
+                sent.extend(send(db, account, ["+33612345678"]))
+                dispatcher.wake()
+                await asyncio.sleep(0.01)  # the wake-up lands while the tick is still running
+            return claimed
+
+        dispatcher.tick = tick  # type: ignore[method-assign]
+        await dispatcher.start()
+        try:
+            start = asyncio.get_running_loop().time()
+            while not sim.submitted:
+                await asyncio.sleep(0.005)
+            return asyncio.get_running_loop().time() - start
+        finally:
+            await dispatcher.stop()
+
+    assert asyncio.run(main()) < 1.0 and [m.id for m in sim.submitted] == sent

@@ -1,4 +1,4 @@
-"""What every route can reach: settings, the database, the price book and a dispatcher wake-up.
+"""What every route can reach: settings, the database, the price book, the accept writer and a dispatcher wake-up.
 
 The composition root (``textos.server``) builds it; the API never sees the dispatcher or
 the runtime, only the callables it is handed.
@@ -13,6 +13,7 @@ from fastapi import Request
 
 from textos.config import Settings
 from textos.domain.encoding import Concatenation
+from textos.services.accept_writer import AcceptWriter
 from textos.services.prices import PriceBook
 from textos.storage.db import Database
 
@@ -36,6 +37,12 @@ class AppState:
     """Tell the dispatcher that messages are waiting (called after a job is accepted)."""
     concat_for: Callable[[str], Concatenation] = field(default=_udh8)
     """How a text to this receiver (E.164) is split into parts: its route's concatenation."""
+    accept_writer: AcceptWriter = field(init=False)
+    """Accepts the jobs whose receivers are listed, those arriving together in one transaction;
+    wakes the dispatcher after each commit."""
+
+    def __post_init__(self) -> None:
+        self.accept_writer = AcceptWriter(self.db, self.settings, concat_for=self.concat_for, on_accepted=lambda: self.wake())
 
 
 def state_of(request: Request) -> AppState:

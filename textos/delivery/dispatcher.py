@@ -35,6 +35,7 @@ from textos.delivery.writer import Writer
 from textos.storage import messages
 from textos.storage.db import Database
 from textos.storage.receipts import replay_pending
+from textos.storage.wakeups import Listener
 
 log = logging.getLogger("textos.dispatcher")
 
@@ -79,6 +80,9 @@ class Dispatcher:
         self.store_retry_delays: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
         """Waits between attempts to store a batch's submit results before giving up."""
         self.orphan_sweep = ORPHAN_SWEEP
+        self._listener: Listener | None = None
+        """PostgreSQL: woken by the ``NOTIFY`` of transactions that write new messages, in any
+        process (``storage.wakeups``); in the API's own process ``wake()`` is also called."""
 
     # Events (called by connectors)
     async def on_receipts(self, receipts: Sequence[Receipt]) -> None:
@@ -112,6 +116,8 @@ class Dispatcher:
         for connector in self.router.connectors:
             await connector.start(self)
         self._task = asyncio.create_task(self._run(), name="dispatcher")
+        if not self.db.is_sqlite:
+            self._listener = Listener(self.db.url, self.wake)
 
     def wake(self) -> None:
         """Tell the loop new work may be due (safe from any thread)."""
@@ -120,6 +126,8 @@ class Dispatcher:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.close)
         if self._wake is not None:
             self._wake.set()
         if self._task is not None:
@@ -137,6 +145,7 @@ class Dispatcher:
     async def _run(self) -> None:
         assert self._wake is not None
         while not self._stopping:
+            self._wake.clear()  # before the claim: a wake-up arriving during it is not lost
             try:
                 claimed = await self.tick()
             except Exception:
@@ -144,7 +153,6 @@ class Dispatcher:
                 claimed = False
             if claimed:
                 continue
-            self._wake.clear()
             waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.wait(waiters + list(self._inflight), return_when=asyncio.FIRST_COMPLETED), self.interval)

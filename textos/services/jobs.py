@@ -168,7 +168,8 @@ def new_job(
 
 def _charge(session: Session, job: Job, priced: Priced) -> None:
     """The job's totals, and the debit of its whole cost (``NotEnoughCredits``: nothing debited)."""
-    job.receivers, job.credits_milli = priced.count, priced.total_milli
+    if (job.receivers, job.credits_milli) != (priced.count, priced.total_milli):  # a job written while it was priced
+        job.receivers, job.credits_milli = priced.count, priced.total_milli
     ledger.debit_job(session, job.account_id, job.id, priced.total_milli, actor=job.actor, messages=priced.count)
 
 
@@ -185,25 +186,28 @@ def _shared(job: Job, req: SendRequest, send_at: dt.datetime | None) -> Shared:
 
 
 def _write_job(
-    session: Session, sendable: Sendable, req: SendRequest, priced: Priced, write: Callable[[Shared], None], *,
+    session: Session, sendable: Sendable, req: SendRequest, priced: Priced, write: Callable[[Shared], list[int] | None], *,
     actor: str, follower: Follower | None, send_at: dt.datetime | None, report_limit: int,
 ) -> list[int]:
-    """A priced job in the session's transaction: its row, its debit, its messages (``write``), its
-    follower's record; returns the ids to report."""
+    """A priced job in the session's transaction: its row, its debit, its messages (``write``: their
+    ids if it has them at hand), its follower's record; returns the ids to report."""
     job = new_job(session, sendable, req, actor=actor, created_at=utcnow(), priced=priced, batch_id=_batch_of(follower))
     _charge(session, job, priced)
     shared = _shared(job, req, send_at)
-    write(shared)
-    return _written(session, job, shared, priced, follower, report_limit)
+    return _written(session, job, shared, priced, follower, report_limit, write(shared))
 
 
 def _written(
     session: Session, job: Job, shared: Shared, priced: Priced, follower: Follower | None, report_limit: int,
+    ids: list[int] | None = None,
 ) -> list[int]:
-    """Last step in the job's transaction: the follower records it; the ids to report (if not too many)."""
+    """Last step in the job's transaction: the follower records it; the ids to report (if not too
+    many): ``ids`` when the writing returned them, else read back."""
     if follower is not None:
         follower.accepted(session, job, priced, shared.send_at)
-    return message_rows.job_message_ids(session, job.id) if priced.count <= report_limit else []
+    if priced.count > report_limit:
+        return []
+    return ids if ids is not None else message_rows.job_message_ids(session, job.id)
 
 
 def _report(priced: Priced, ids: list[int], tag: str, report_limit: int) -> SendingReport:

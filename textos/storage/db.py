@@ -11,6 +11,7 @@ to the database's listeners (``Database.changes``, see ``storage.events``).
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from textos.storage import models_billing, models_bulk  # noqa: F401  (register their tables)
 from textos.storage.events import Changes
+from textos.storage.wakeups import announce
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -74,16 +76,26 @@ class Database:
             self.read_engine = self.engine
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._one_writer: contextlib.AbstractContextManager[object] = (
+            threading.RLock() if self.is_sqlite else contextlib.nullcontext()
+        )
+        """SQLite: this process's write transactions take turns on a lock of its own. Waiting
+        for the file's lock means sleeping in SQLite's busy handler (1, 2, 5 … 100 ms between
+        tries) however soon it is free; waiting here wakes the moment the previous writer ends
+        (the dispatcher's claim right after a group of accepted jobs). Other processes still
+        meet at the file's lock."""
         self.changes = Changes()
         """Listeners to message state changes, told after each commit (``storage.events``)."""
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A write transaction, committed on success, rolled back on error; the message
-        state changes it noted are published once it has committed."""
-        with self._writer() as session:
+        state changes it noted are published once it has committed, and new messages it
+        wrote are announced to the dispatchers of every process (``storage.wakeups``)."""
+        with self._one_writer, self._writer() as session:
             with session.begin():
                 yield session
+                announce(session)
             self.changes.publish_committed(session)
 
     @contextlib.contextmanager

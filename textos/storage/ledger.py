@@ -31,6 +31,7 @@ from typing import Callable, cast
 
 from sqlalchemy import Table, case, func, select, true, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from textos.domain.errors import BadRequest, NotEnoughCredits
 from textos.domain.pricing import MILLI, to_credits, to_milli  # noqa: F401  (ledger.to_milli: credit units)
@@ -75,31 +76,38 @@ class _Moved:
     armed: bool
 
 
+_ACCOUNTS = cast(Table, Account.__table__)
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+
+
 def _move_balance(session: Session, account_id: int, amount_milli: int, *, held_delta: int = 0, rearm: bool = False) -> _Moved:
     """Add ``amount_milli`` to the free credits and ``held_delta`` to the held ones, neither below zero.
 
     ``rearm``: set the automatic top-up flag again if the new balance is at or above the threshold.
+    A plain (Core) UPDATE: the account loaded in the session, if any, gets the new values.
     """
-    stmt = update(Account).where(Account.id == account_id)
+    accounts = _ACCOUNTS.c
+    stmt = update(_ACCOUNTS).where(accounts.id == account_id)
     if amount_milli < 0:
-        stmt = stmt.where(Account.credits_milli >= -amount_milli)
+        stmt = stmt.where(accounts.credits_milli >= -amount_milli)
     if held_delta < 0:
-        stmt = stmt.where(Account.credits_held_milli >= -held_delta)
-    values: dict[str, object] = {"credits_milli": Account.credits_milli + amount_milli}
+        stmt = stmt.where(accounts.credits_held_milli >= -held_delta)
+    values: dict[str, object] = {"credits_milli": accounts.credits_milli + amount_milli}
     if held_delta:
-        values["credits_held_milli"] = Account.credits_held_milli + held_delta
+        values["credits_held_milli"] = accounts.credits_held_milli + held_delta
     if rearm:
         values["recredit_armed"] = case(
-            (Account.credits_milli + amount_milli >= Account.credit_threshold_milli, true()),
-            else_=Account.recredit_armed,
+            (accounts.credits_milli + amount_milli >= accounts.credit_threshold_milli, true()),
+            else_=accounts.recredit_armed,
         )
+    session.flush()  # the account's pending changes first, as an ORM statement would
     row = session.execute(
         stmt.values(**values).returning(
-            Account.credits_milli,
-            Account.credits_held_milli,
-            Account.credit_threshold_milli,
-            Account.automatic_recredit_amount,
-            Account.recredit_armed,
+            accounts.credits_milli,
+            accounts.credits_held_milli,
+            accounts.credit_threshold_milli,
+            accounts.automatic_recredit_amount,
+            accounts.recredit_armed,
         )
     ).one_or_none()
     if row is None:
@@ -114,6 +122,11 @@ def _move_balance(session: Session, account_id: int, amount_milli: int, *, held_
         raise NotEnoughCredits(
             f"Not enough credits: {to_credits(-amount_milli):g} needed, creditsLeft is {to_credits(left):g}"
         )
+    loaded = session.identity_map.get(session.identity_key(Account, account_id))
+    if loaded is not None:
+        set_committed_value(loaded, "credits_milli", row[0])
+        set_committed_value(loaded, "credits_held_milli", row[1])
+        set_committed_value(loaded, "recredit_armed", bool(row[4]))
     return _Moved(row[0], row[1], row[2], row[3], bool(row[4]))
 
 
@@ -174,9 +187,10 @@ def post(session: Session, account_id: int, movement: Movement) -> LedgerEntry:
     return entry
 
 
-def debit_job(session: Session, account_id: int, job_id: int, milli: int, *, actor: str, messages: int) -> LedgerEntry:
-    """Charge a job's whole cost in one entry; ``NotEnoughCredits`` (nothing debited) if it cannot be paid."""
-    return post(session, account_id, Movement(Kind.JOB_DEBIT, -milli, actor=actor, reason=f"job {job_id}: {messages} SMS", job_id=job_id))
+def debit_job(session: Session, account_id: int, job_id: int, milli: int, *, actor: str, messages: int) -> None:
+    """Charge a job's whole cost in one entry; ``NotEnoughCredits`` (nothing debited) if it cannot be paid.
+    The accept path's hot write: the entry is inserted as a plain row (no ORM object)."""
+    post_many(session, account_id, [Movement(Kind.JOB_DEBIT, -milli, actor=actor, reason=f"job {job_id}: {messages} SMS", job_id=job_id)])
 
 
 def post_many(session: Session, account_id: int, movements: list[Movement]) -> None:
@@ -194,7 +208,7 @@ def post_many(session: Session, account_id: int, movements: list[Movement]) -> N
     for m in movements:
         running += m.amount_milli
         rows.append(_entry(account_id, m, running))
-    session.execute(cast(Table, LedgerEntry.__table__).insert(), rows)
+    session.execute(_ENTRIES.insert(), rows if len(rows) > 1 else rows[0])
     _after_move(session, account_id, total, moved, movements[0].actor)
 
 

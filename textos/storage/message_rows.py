@@ -14,7 +14,8 @@ row brings only its own values, a :data:`Row` tuple in :data:`ROW_COLUMNS` order
   that is still producing them (a campaign streamed while it is read).
 
 Both run in the caller's transaction: the job, its debit and its messages commit
-together or not at all.
+together or not at all; the transaction announces its new messages to the dispatchers
+when it commits (``storage.wakeups``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from textos.domain.lifecycle import MessageStatus, codes_of
 from textos.storage.fastsql import db_time, is_sqlite, literal, marks, run, run_many
+from textos.storage.wakeups import note_new_messages
 
 __all__ = ["ROW_COLUMNS", "Row", "Shared", "insert", "insert_chunks", "job_message_ids"]
 
@@ -75,15 +77,22 @@ _INSERT = (
     f"INSERT INTO messages ({', '.join(ROW_COLUMNS + _BOUND)}, status, ptt, dlr, attempts)"
     f" VALUES ({marks(len(ROW_COLUMNS) + len(_BOUND))}, {literal(_STATUS)}, {_PTT}, {_DLR}, 0)"
 )
+_INSERT_RETURNING = _INSERT + " RETURNING id"
 
 
-def insert(session: Session, shared: Shared, rows: list[Row]) -> None:
-    """Write the rows of a small job (an API request's receivers) in the session's transaction."""
+def insert(session: Session, shared: Shared, rows: list[Row]) -> list[int] | None:
+    """Write the rows of a small job (an API request's receivers) in the session's transaction.
+    A job of one row (the most common request) is written with ``RETURNING`` and its id returned;
+    otherwise None (``job_message_ids`` reads them)."""
+    note_new_messages(session)
     common = (
         shared.account_id, shared.job_id, shared.sender, shared.tag, shared.priority, shared.differed_period,
         db_time(session, shared.send_at), db_time(session, shared.expires_at), db_time(session, shared.created_at), False,
     )  # fmt: skip
+    if len(rows) == 1:
+        return [run(session, _INSERT_RETURNING, (*rows[0], *common)).fetchone()[0]]
     run_many(session, _INSERT, [(*row, *common) for row in rows])
+    return None
 
 
 def job_message_ids(session: Session, job_id: int) -> list[int]:
@@ -96,6 +105,7 @@ def job_message_ids(session: Session, job_id: int) -> list[int]:
 
 def insert_chunks(session: Session, shared: Shared, chunks: Iterable[list[Row]]) -> None:
     """Write every chunk of rows in the session's transaction (SQLite ``executemany``, PostgreSQL ``COPY``)."""
+    note_new_messages(session)
     raw = session.connection().connection.driver_connection
     assert raw is not None
     if not is_sqlite(session):

@@ -62,11 +62,8 @@ async def create_job(serviceName: str, body: JobCreate, request: Request, caller
     send = to_send_request(body)
     source = to_source(body)
 
-    def work() -> dict:
-        with st.db.session() as session:
-            account = owned_account(session, caller, serviceName)
-            report = jobs.accept_job(session, account, send, st.settings, caller.actor, concat_for=st.concat_for)
-        return report_view(report)
+    if source is None:  # committed with the jobs arriving meanwhile; the writer wakes the dispatcher
+        return report_view(await st.accept_writer.accept(caller.customer_id, serviceName, send, actor=caller.actor))
 
     def work_document() -> dict:
         # A job from a document is a campaign: it gets a batch row showing its progress.
@@ -79,7 +76,7 @@ async def create_job(serviceName: str, body: JobCreate, request: Request, caller
         report = batches.run(st.db, st.settings, account_id, send, caller.actor, batch_id, source=source, concat_for=st.concat_for)
         return report_view(report)
 
-    result = await run_in_threadpool(work if source is None else work_document)
+    result = await run_in_threadpool(work_document)
     st.wake()
     return result
 

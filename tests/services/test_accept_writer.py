@@ -1,0 +1,108 @@
+"""Group commit: jobs arriving together are accepted in one transaction, each in its own
+savepoint, on SQLite and PostgreSQL; credits stay exact and a refusal touches nobody else."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from signed_calls import new_keys
+from textos.config import Settings
+from textos.domain.errors import BadRequest, NotEnoughCredits, NotFound
+from textos.services.accept_writer import AcceptWriter
+from textos.services.jobs import SendingReport, SendRequest
+from textos.storage import ledger
+from textos.storage.db import Database
+from textos.storage.models import Account, Job, LedgerEntry, Message
+
+
+def _account(db: Database, credits: int) -> tuple[int, str]:
+    """An account holding exactly ``credits``: ``(customer_id, service_name)``."""
+    service = new_keys(db)[0]
+    with db.session() as s:
+        account = s.scalar(select(Account).where(Account.service_name == service))
+        assert account is not None
+        ledger.post(s, account.id, ledger.Movement(ledger.Kind.ADJUSTMENT, ledger.to_milli(credits) - account.credits_milli))
+        return account.customer_id, service
+
+
+def _one(receiver: str, **options: object) -> SendRequest:
+    return SendRequest(message="code 1234", receivers=[receiver], no_stop_clause=True, **options)  # type: ignore[arg-type]
+
+
+def _accept_together(writer: AcceptWriter, customer: int, service: str, requests: list[SendRequest]) -> list[object]:
+    """Hand every request to the writer at once (they form one group); their outcomes in order."""
+
+    async def run() -> list[object]:
+        return await asyncio.gather(*(writer.accept(customer, service, r, actor="test") for r in requests), return_exceptions=True)
+
+    return asyncio.run(run())
+
+
+def test_concurrent_jobs_accept_exactly_what_the_credits_pay(db: Database):
+    customer, service = _account(db, credits=20)
+    woken: list[bool] = []
+    writer = AcceptWriter(db, Settings(), on_accepted=lambda: woken.append(True))
+    outcomes = _accept_together(writer, customer, service, [_one(f"+3361234{i:04d}") for i in range(40)])
+    accepted = [o for o in outcomes if isinstance(o, SendingReport)]
+    refused = [o for o in outcomes if isinstance(o, NotEnoughCredits)]
+    assert len(accepted) == 20 and len(refused) == 20
+    assert woken == [True], "one commit, one wake-up"
+    with db.read() as s:
+        account = s.scalar(select(Account).where(Account.service_name == service))
+        assert account is not None and account.credits_milli == 0
+        assert ledger.verify(s, account.id)
+        assert s.scalar(select(func.count()).select_from(Job)) == 20
+        assert sorted(s.scalars(select(Message.id))) == sorted(i for r in accepted for i in r.ids)
+        debits = s.scalars(select(LedgerEntry.amount_milli).where(LedgerEntry.kind == ledger.Kind.JOB_DEBIT)).all()
+        assert len(debits) == 20 and sum(debits) == -ledger.to_milli(20)
+    writer.close()
+
+
+def test_a_refused_job_in_a_group_is_rolled_back_alone(db: Database):
+    customer, service = _account(db, credits=100)
+    writer = AcceptWriter(db, Settings())
+    requests = [
+        _one("+33612340001"),
+        _one("+33612340002", sender="NOTMINE"),  # not a sender of the account
+        _one("+33612340003"),
+        _one("not a number"),  # no valid receiver
+        SendRequest(message="x", receivers=["+33612340005"], sender="A", sender_for_response=True),
+        _one("+33612340006"),
+    ]
+    outcomes = _accept_together(writer, customer, service, requests)
+    assert isinstance(outcomes[1], BadRequest) and "NOTMINE" in str(outcomes[1])
+    assert isinstance(outcomes[3], BadRequest) and "no valid receiver" in str(outcomes[3])
+    assert isinstance(outcomes[4], BadRequest) and "senderForResponse" in str(outcomes[4])
+    kept = [outcomes[i] for i in (0, 2, 5)]
+    assert all(isinstance(o, SendingReport) and len(o.ids) == 1 for o in kept)
+    with db.read() as s:
+        receivers = sorted(s.scalars(select(Message.receiver)))
+        assert receivers == ["+33612340001", "+33612340003", "+33612340006"]
+        assert s.scalar(select(func.count()).select_from(Job)) == 3
+        account = s.scalar(select(Account).where(Account.service_name == service))
+        assert account is not None and account.credits_milli == ledger.to_milli(97) and ledger.verify(s, account.id)
+    writer.close()
+
+
+def test_another_customers_account_is_not_found_and_wakes_nobody(db: Database):
+    customer, service = _account(db, credits=5)
+    woken: list[bool] = []
+    writer = AcceptWriter(db, Settings(), on_accepted=lambda: woken.append(True))
+    (outcome,) = _accept_together(writer, customer + 1, service, [_one("+33612345678")])
+    assert isinstance(outcome, NotFound) and woken == []
+    writer.close()
+
+
+@pytest.mark.parametrize("size", [1, 120])
+def test_groups_are_bounded_and_every_job_is_answered(db: Database, size: int, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("textos.services.accept_writer.GROUP_JOBS", 50)
+    customer, service = _account(db, credits=1000)
+    commits: list[bool] = []
+    writer = AcceptWriter(db, Settings(), on_accepted=lambda: commits.append(True))
+    outcomes = _accept_together(writer, customer, service, [_one(f"+3361230{i:04d}") for i in range(size)])
+    assert all(isinstance(o, SendingReport) for o in outcomes)
+    assert len(commits) == -(-size // 50), "groups of at most GROUP_JOBS jobs, one wake-up each"
+    writer.close()

@@ -1,0 +1,172 @@
+"""Group commit of small jobs: the jobs arriving together are accepted in one transaction.
+
+An API request with its receivers as a list (``POST /sms/{s}/jobs`` with ``receivers``)
+hands its job to the process's :class:`AcceptWriter` and awaits it. The writer is one
+thread with its own database session: what was handed to it while it wrote is accepted
+in its next transaction, each job through the one accept path (``jobs.accept_job``)
+inside its own SAVEPOINT, so a refused job (not enough credits, a disabled account, a
+bad sender, no valid receiver…) is rolled back alone and answered with its own error.
+Then the transaction commits once, and only then is every request of the group answered:
+a job answered 200 is committed (a crash right after loses nothing). Credits stay exact:
+each job is debited by the ledger's conditional update in turn, inside one transaction.
+
+On SQLite this replaces one ``BEGIN IMMEDIATE`` per request (a convoy on the write lock)
+by one per group; on PostgreSQL one commit per request by one per group. After each
+commit that accepted a job the dispatcher is told once (``on_accepted``; other processes
+hear the transaction's ``NOTIFY``, see ``storage.wakeups``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from textos.config import Settings
+from textos.domain.errors import TextosError
+from textos.services import accounts
+from textos.services.jobs import SendingReport, SendRequest, accept_job
+from textos.services.recipients import ConcatFor
+from textos.storage.db import Database
+from textos.storage.models import Account
+
+__all__ = ["AcceptWriter", "GROUP_JOBS", "GROUP_RECEIVERS"]
+
+log = logging.getLogger("textos.accept")
+
+GROUP_JOBS = 512
+"""At most this many jobs in one transaction (the others wait for the next)."""
+GROUP_RECEIVERS = 20_000
+"""A group stops taking jobs once it holds this many receivers (its transaction stays short)."""
+
+
+_RETRYABLE = ("40P01", "40001")
+"""PostgreSQL's deadlock_detected and serialization_failure: the job may simply be tried again."""
+
+
+_NOT_YET = RuntimeError("not written yet")
+
+
+def _account_id(account: Account | Exception) -> int:
+    return account.id if isinstance(account, Account) else -1
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    customer_id: int
+    service_name: str
+    req: SendRequest
+    actor: str
+    future: asyncio.Future[SendingReport]
+
+
+class AcceptWriter:
+    """One thread accepting the jobs handed to it, those waiting together in one transaction."""
+
+    def __init__(
+        self, db: Database, settings: Settings, *, concat_for: ConcatFor | None = None,
+        on_accepted: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.concat_for = concat_for
+        self.on_accepted = on_accepted
+        """Called (in the event loop) after each commit that accepted at least one job."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textos-accept")
+        self._waiting: list[_Job] = []
+        self._busy = False
+
+    async def accept(self, customer_id: int, service_name: str, req: SendRequest, *, actor: str) -> SendingReport:
+        """Accept ``req`` (its ``receivers`` list) for the customer's account ``service_name``;
+        returns once committed, or raises the job's own refusal."""
+        loop = asyncio.get_running_loop()
+        job = _Job(customer_id, service_name, req, actor, loop.create_future())
+        self._waiting.append(job)
+        if not self._busy:
+            self._busy = True
+            loop.create_task(self._drain())
+        return await job.future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting:
+                group = self._take()
+                try:
+                    outcomes = await loop.run_in_executor(self._executor, self._write, group)
+                except Exception as exc:  # the transaction failed: no job of the group is accepted
+                    log.exception("could not accept a group of %d jobs", len(group))
+                    for job in group:
+                        if not job.future.done():
+                            job.future.set_exception(exc)
+                    continue
+                for job, outcome in zip(group, outcomes):
+                    if job.future.done():  # its request went away; the job stays accepted
+                        continue
+                    if isinstance(outcome, BaseException):
+                        job.future.set_exception(outcome)
+                    else:
+                        job.future.set_result(outcome)
+                if any(not isinstance(outcome, BaseException) for outcome in outcomes):
+                    self.on_accepted()
+        finally:
+            self._busy = False
+
+    def _take(self) -> list[_Job]:
+        """The next group: waiting jobs in arrival order, within ``GROUP_JOBS`` and ``GROUP_RECEIVERS``."""
+        count = receivers = 0
+        for job in self._waiting:
+            if count and (count >= GROUP_JOBS or receivers + len(job.req.receivers) > GROUP_RECEIVERS):
+                break
+            count += 1
+            receivers += len(job.req.receivers)
+        group, self._waiting = self._waiting[:count], self._waiting[count:]
+        return group
+
+    def _write(self, group: list[_Job]) -> list[SendingReport | Exception]:
+        """In the writer's thread: every job of the group in its own savepoint, one commit.
+
+        Jobs are written in the order of their accounts' ids, the order in which transfers
+        lock accounts too (``services.transfers``), so a group never deadlocks with them."""
+        with self.db.session() as session:
+            found: dict[tuple[int, str], Account | Exception] = {}
+            accounts = [self._account(session, found, job) for job in group]
+            outcomes: list[SendingReport | Exception] = [a if isinstance(a, Exception) else _NOT_YET for a in accounts]
+            for i in sorted(range(len(group)), key=lambda i: _account_id(accounts[i])):
+                account = accounts[i]
+                if isinstance(account, Account):
+                    outcomes[i] = self._accept_one(session, account, group[i])
+        return outcomes
+
+    def _accept_one(self, session: Session, account: Account, job: _Job) -> SendingReport | Exception:
+        """One job in its own savepoint: its report, or its refusal (the savepoint rolled back).
+        A job that lost a deadlock (the other transaction locked in another order) is tried once more."""
+        for attempt in (1, 2):
+            try:
+                with session.begin_nested():
+                    return accept_job(session, account, job.req, self.settings, job.actor, concat_for=self.concat_for)
+            except DBAPIError as exc:
+                if attempt == 2 or getattr(exc.orig, "sqlstate", None) not in _RETRYABLE:
+                    return exc
+            except Exception as exc:  # noqa: BLE001 - this job's own refusal, handed to its request
+                return exc
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _account(session: Session, found: dict[tuple[int, str], Account | Exception], job: _Job) -> Account | Exception:
+        """The customer's account (``accounts.customer_account``), or why there is none; once per group."""
+        key = (job.customer_id, job.service_name)
+        if key not in found:
+            try:
+                found[key] = accounts.customer_account(session, job.customer_id, job.service_name)
+            except TextosError as exc:
+                found[key] = exc
+        return found[key]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
