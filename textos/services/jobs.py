@@ -52,7 +52,7 @@ from textos.domain.senders import sender_type
 from textos.services import campaigns, senders
 from textos.services.campaigns import Source
 from textos.services.recipients import ConcatFor, Priced, Recipients, Texts, compose_text, price
-from textos.storage import ledger, message_rows
+from textos.storage import job_rows, ledger, message_rows
 from textos.storage.db import Database
 from textos.storage.message_rows import Row, Shared
 from textos.storage.messages import close_unsent
@@ -152,8 +152,9 @@ def new_job(
     session: Session, sendable: Sendable, req: SendRequest, *, actor: str, created_at: dt.datetime,
     batch_id: str | None = None, priced: Priced | None = None,
 ) -> Job:
-    """The one way a ``Job`` row is built (and flushed, so it has its id). Its totals come
-    from ``priced``, or are set when it is charged (a job written while it is priced)."""
+    """The one way a ``Job`` row is built and written (``storage.job_rows``: plain SQL, the object
+    is not in the session; it has its id). Its totals come from ``priced``, or are set when it is
+    charged (a job written while it is priced)."""
     job = Job(
         account_id=sendable.account_id, text=sendable.text, sender=sendable.sender, sender_type=sendable.sender_type,
         tag=req.tag, priority=req.priority, message_class=req.message_class, no_stop_clause=req.no_stop_clause,
@@ -161,15 +162,13 @@ def new_job(
         validity_period=req.validity_period, receivers=priced.count if priced else 0,
         credits_milli=priced.total_milli if priced else 0, actor=actor, created_at=created_at, batch_id=batch_id,
     )  # fmt: skip
-    session.add(job)
-    session.flush()
-    return job
+    return job_rows.insert(session, job)
 
 
 def _charge(session: Session, job: Job, priced: Priced) -> None:
     """The job's totals, and the debit of its whole cost (``NotEnoughCredits``: nothing debited)."""
     if (job.receivers, job.credits_milli) != (priced.count, priced.total_milli):  # a job written while it was priced
-        job.receivers, job.credits_milli = priced.count, priced.total_milli
+        job_rows.set_totals(session, job, priced.count, priced.total_milli)
     ledger.debit_job(session, job.account_id, job.id, priced.total_milli, actor=job.actor, messages=priced.count)
 
 

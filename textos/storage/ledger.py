@@ -26,15 +26,18 @@ around its threshold and order again).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Callable, cast
+from typing import Callable
 
-from sqlalchemy import Table, case, func, select, true, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from textos.domain.clock import utcnow
 from textos.domain.errors import BadRequest, NotEnoughCredits
 from textos.domain.pricing import MILLI, to_credits, to_milli  # noqa: F401  (ledger.to_milli: credit units)
+from textos.storage.fastsql import db_time, marks, run, run_many
 from textos.storage.models import Account, LedgerEntry
 
 
@@ -76,40 +79,49 @@ class _Moved:
     armed: bool
 
 
-_ACCOUNTS = cast(Table, Account.__table__)
-_ENTRIES = cast(Table, LedgerEntry.__table__)
+@functools.cache
+def _move_sql(debit: bool, held: bool, release: bool, rearm: bool) -> str:
+    """The conditional UPDATE of ``_move_balance`` for one combination of its options
+    (parameters: amount, [held delta], [amount], id, [-amount], [-held delta])."""
+    sets = ["credits_milli = credits_milli + ?"]
+    if held:
+        sets.append("credits_held_milli = credits_held_milli + ?")
+    if rearm:
+        sets.append("recredit_armed = CASE WHEN credits_milli + ? >= credit_threshold_milli THEN TRUE ELSE recredit_armed END")
+    where = ["id = ?"]
+    if debit:
+        where.append("credits_milli >= ?")
+    if release:
+        where.append("credits_held_milli >= ?")
+    return (
+        f"UPDATE accounts SET {', '.join(sets)} WHERE {' AND '.join(where)}"
+        " RETURNING credits_milli, credits_held_milli, credit_threshold_milli, automatic_recredit_amount, recredit_armed"
+    )
 
 
 def _move_balance(session: Session, account_id: int, amount_milli: int, *, held_delta: int = 0, rearm: bool = False) -> _Moved:
     """Add ``amount_milli`` to the free credits and ``held_delta`` to the held ones, neither below zero.
 
     ``rearm``: set the automatic top-up flag again if the new balance is at or above the threshold.
-    A plain (Core) UPDATE: the account loaded in the session, if any, gets the new values.
+    One plain UPDATE … RETURNING (``storage.fastsql``): the account loaded in the session, if any,
+    gets the new values.
     """
-    accounts = _ACCOUNTS.c
-    stmt = update(_ACCOUNTS).where(accounts.id == account_id)
-    if amount_milli < 0:
-        stmt = stmt.where(accounts.credits_milli >= -amount_milli)
-    if held_delta < 0:
-        stmt = stmt.where(accounts.credits_held_milli >= -held_delta)
-    values: dict[str, object] = {"credits_milli": accounts.credits_milli + amount_milli}
+    params: list[object] = [amount_milli]
     if held_delta:
-        values["credits_held_milli"] = accounts.credits_held_milli + held_delta
+        params.append(held_delta)
     if rearm:
-        values["recredit_armed"] = case(
-            (accounts.credits_milli + amount_milli >= accounts.credit_threshold_milli, true()),
-            else_=accounts.recredit_armed,
-        )
+        params.append(amount_milli)
+    params.append(account_id)
+    if amount_milli < 0:
+        params.append(-amount_milli)
+    if held_delta < 0:
+        params.append(-held_delta)
     session.flush()  # the account's pending changes first, as an ORM statement would
-    row = session.execute(
-        stmt.values(**values).returning(
-            accounts.credits_milli,
-            accounts.credits_held_milli,
-            accounts.credit_threshold_milli,
-            accounts.automatic_recredit_amount,
-            accounts.recredit_armed,
-        )
-    ).one_or_none()
+    cur = run(session, _move_sql(amount_milli < 0, bool(held_delta), held_delta < 0, rearm), params)
+    try:
+        row = cur.fetchone()
+    finally:
+        cur.close()
     if row is None:
         current = session.execute(
             select(Account.credits_milli, Account.credits_held_milli).where(Account.id == account_id)
@@ -143,6 +155,13 @@ def _entry(account_id: int, movement: Movement, balance_after: int) -> dict[str,
         "counterpart_account_id": movement.counterpart_account_id,
         "order_id": movement.order_id,
     }
+
+
+_ENTRY_COLUMNS = (
+    "account_id", "kind", "amount_milli", "balance_after_milli", "actor", "reason", "job_id", "message_id",
+    "counterpart_account_id", "order_id",
+)  # fmt: skip
+_INSERT_ENTRY = f"INSERT INTO ledger_entries ({', '.join(_ENTRY_COLUMNS)}, created_at) VALUES ({marks(len(_ENTRY_COLUMNS) + 1)})"
 
 
 def _held_delta(movement: Movement) -> int:
@@ -207,8 +226,10 @@ def post_many(session: Session, account_id: int, movements: list[Movement]) -> N
     rows = []
     for m in movements:
         running += m.amount_milli
-        rows.append(_entry(account_id, m, running))
-    session.execute(_ENTRIES.insert(), rows if len(rows) > 1 else rows[0])
+        entry = _entry(account_id, m, running)
+        rows.append(tuple(entry[c] for c in _ENTRY_COLUMNS))
+    created = db_time(session, utcnow())
+    run_many(session, _INSERT_ENTRY, [(*row, created) for row in rows])
     _after_move(session, account_id, total, moved, movements[0].actor)
 
 

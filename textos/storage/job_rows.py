@@ -1,0 +1,39 @@
+"""New ``jobs`` rows, written as plain SQL (``storage.fastsql``): the accept path's hot write.
+
+A job is built as a :class:`~textos.storage.models.Job` object (every column given) but
+not added to the session: one ``INSERT … RETURNING id`` writes it, without the ORM's
+unit of work, and the object gets its id.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from textos.storage.fastsql import db_time, marks, run
+from textos.storage.models import Job
+
+__all__ = ["insert", "set_totals"]
+
+_COLUMNS = (
+    "account_id", "text", "sender", "sender_type", "tag", "priority", "message_class", "no_stop_clause",
+    "sender_for_response", "differed_period", "validity_period", "receivers", "credits_milli", "actor", "batch_id",
+)  # fmt: skip
+_INSERT = f"INSERT INTO jobs ({', '.join(_COLUMNS)}, created_at) VALUES ({marks(len(_COLUMNS) + 1)}) RETURNING id"
+
+
+def insert(session: Session, job: Job) -> Job:
+    """Write ``job`` (a new object, every column set, not in the session) and give it its id."""
+    params = [getattr(job, column) for column in _COLUMNS]
+    params.append(db_time(session, job.created_at))
+    cur = run(session, _INSERT, params)
+    try:
+        job.id = cur.fetchone()[0]
+    finally:
+        cur.close()
+    return job
+
+
+def set_totals(session: Session, job: Job, receivers: int, credits_milli: int) -> None:
+    """A job written while it was priced: its receivers and cost, once known."""
+    job.receivers, job.credits_milli = receivers, credits_milli
+    run(session, "UPDATE jobs SET receivers = ?, credits_milli = ? WHERE id = ?", (receivers, credits_milli, job.id)).close()
