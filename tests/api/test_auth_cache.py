@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from signed_calls import against, call, new_keys
 from textos.api import auth
-from textos.config import Settings
-from textos.server import build_app
 from textos.services import credentials
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def app(request, make_database):
-    from helpers import BACKENDS
-
-    if request.param not in BACKENDS:
-        pytest.skip(f"{request.param} not selected")
-    app = build_app(Settings(database_url=make_database(request.param), simulator="inprocess"), dispatch=False)
-    yield app
-    app.state.auth_cache.close()
-    app.state.textos.db.dispose()
 
 
 def test_known_keys_are_checked_from_memory_and_a_revoked_one_at_once(app, monkeypatch):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from helpers import Tenant
+from helpers import Tenant, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -45,5 +45,7 @@ def test_presigned_jobs_are_accepted_and_stored(tenant: Tenant):
     wire = raw_exchange(tenant.server.port, requests[3].raw())
     assert wire.startswith(b"HTTP/1.1 200"), wire
     assert len(ids) == 3
+    sent = lambda: set(ids) <= set(tenant.client.get(f"/sms/{tenant.service}/outgoing"))  # noqa: E731 - outgoing lists sent messages
+    wait_until(sent, timeout=30)
     for i, receiver in zip(ids, to):
         assert tenant.client.get(f"/sms/{tenant.service}/outgoing/{i}")["receiver"] == receiver

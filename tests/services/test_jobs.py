@@ -11,7 +11,7 @@ from textos.domain.errors import BadRequest, Forbidden, NotEnoughCredits, NotFou
 from textos.domain.lifecycle import MessageStatus
 from textos.services import admin
 from textos.services.campaigns import local_source
-from textos.services.jobs import SendRequest, accept, accept_job, get_pending_job, pending_ids, stop_job
+from textos.services.jobs import Listed, SendRequest, accept, accept_job, accept_listed, get_pending_job, pending_ids, stop_job
 from textos.storage import ledger
 from textos.storage.models import Account, Job, LedgerEntry, Message, Sender
 
@@ -182,3 +182,54 @@ def test_a_queued_job_is_listed_pending_and_stopping_it_refunds_it(db, account):
         with pytest.raises(NotFound):
             get_pending_job(session, account.id, message_id)  # a cancelled job no longer exists
     assert _written(db, account)[0] == 10  # refunded
+
+
+def test_listed_jobs_accepted_together_are_each_checked_priced_and_charged_in_their_order(db, account):
+    with db.session() as s:
+        other = admin.create_account(s, "jb12345-test", 1)
+    def job(receivers, message="hi", **kw):  # type: ignore[no-untyped-def]
+        return SendRequest(message=message, receivers=receivers, no_stop_clause=True, **kw)
+    with db.session() as s:
+        mine, theirs = s.get_one(Account, account.id), s.get_one(Account, other.id)
+        outcomes = accept_listed(s, [
+            Listed(mine, job(["+33612345678"], tag="a"), "test"),
+            Listed(mine, job(["garbage"]), "test"),                                 # no valid receiver
+            Listed(theirs, job(["+33612345671", "+33612345672"]), "test"),          # 2 credits, the account has 1
+            Listed(mine, job(["+33612345673", "+33612345674", "+33612345675"], message=GSM_306), "test"),  # 6 credits
+            Listed(mine, job(["+33612345676"] * 4), "test"),                       # 1 left before: 1 receiver, fits
+            Listed(mine, job(["+33612345677", "+33612345669"], message=GSM_306), "test"),  # 4 credits, 2 left
+            Listed(theirs, job(["+33612345670"]), "test"),                         # their 1 credit
+            Listed(mine, job(["+33612345668"]), "test"),                           # a later, cheaper job still fits
+        ], SETTINGS)  # fmt: skip
+    first, no_receiver, too_dear, long, dup, broke, last, cheap = outcomes
+    assert isinstance(no_receiver, BadRequest) and "receivers" in no_receiver.message
+    assert isinstance(too_dear, NotEnoughCredits) and isinstance(broke, NotEnoughCredits)
+    assert broke.message == "Not enough credits: 4 needed, creditsLeft is 2"
+    assert [r.total_credits_removed for r in (first, long, dup, last, cheap)] == [1.0, 6.0, 1.0, 1.0, 1.0]
+    assert first.tag == "a" and long.valid_receivers == ["+33612345673", "+33612345674", "+33612345675"]
+    # each job's ids are its own messages, in the order of its receivers
+    assert [m.receiver for m in _messages(db, long.ids)] == long.valid_receivers
+    assert len({m.job_id for m in _messages(db, long.ids)}) == 1
+    assert [m.receiver for m in _messages(db, first.ids + dup.ids + last.ids)] == ["+33612345678", "+33612345676", "+33612345670"]
+    left, jobs, messages, kinds = _written(db, account)
+    assert (left, jobs, messages, kinds) == (1.0, 4, 6, ["adjustment"] + ["job_debit"] * 4)
+    assert _written(db, other)[:3] == (0.0, 1, 1)
+
+
+def test_accepting_listed_jobs_together_writes_what_accepting_them_one_by_one_writes(db, account):
+    with db.session() as s:
+        twin = admin.create_account(s, "jb12345-test", 10)
+    requests = [SendRequest(message=m, receivers=r, tag=t) for m, r, t in (
+        ("hi", ["+33612345678"], "x"), ("é" * 80, ["+33612345679", "+447700900123"], ""), ("hey", ["+33612345670"], "y"),
+    )]  # fmt: skip
+    with db.session() as s:
+        together = accept_listed(s, [Listed(s.get_one(Account, account.id), r, "test") for r in requests], SETTINGS)
+    one_by_one = [accept(db, twin.id, r, SETTINGS, actor="test") for r in requests]
+
+    def rows(report):  # type: ignore[no-untyped-def]
+        return [(m.receiver, m.country, m.text, m.encoding, m.parts, m.credits_milli, m.tag, m.status) for m in _messages(db, report.ids)]
+    for a, b in zip(together, one_by_one):
+        assert (a.valid_receivers, a.invalid_receivers, a.total_credits_removed, a.tag) == (
+            b.valid_receivers, b.invalid_receivers, b.total_credits_removed, b.tag)
+        assert rows(a) == rows(b)
+    assert _written(db, account)[0] == _written(db, twin)[0]

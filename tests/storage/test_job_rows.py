@@ -46,3 +46,15 @@ def test_set_totals_updates_the_row(db):
     with db.read() as s:
         stored = s.get_one(Job, job.id)
         assert (stored.receivers, stored.credits_milli) == (7, 7000) == (job.receivers, job.credits_milli)
+
+
+def test_insert_many_stores_each_job_and_gives_each_its_own_id(db):
+    (account,) = new_accounts(db, 10)
+    jobs = [_job(account.id, tag=f"t{n}", receivers=n, batch_id=None if n % 2 else "b") for n in range(40)]
+    with db.session() as s:
+        written = job_rows.insert_many(s, jobs)
+    assert len({j.id for j in written}) == 40
+    with db.read() as s:
+        for job in written:
+            stored = s.get_one(Job, job.id)
+            assert [getattr(stored, c) for c in COLUMNS] == [getattr(job, c) for c in COLUMNS]

@@ -157,3 +157,15 @@ def test_concurrent_debits_crossing_the_threshold_are_reported_once(db, crossing
         list(pool.map(go, range(10)))
     assert [(a, n) for a, n, _ in crossings] == [(acc.id, 100)]
     assert balances(db, [acc]) == [(70_000, 0)]
+
+
+def test_affordable_pays_debits_in_their_order_each_that_what_is_left_covers(db):
+    (account,) = new_accounts(db, 5)
+    with db.session() as s:
+        refusals = ledger.affordable(s, account.id, [2000, 4000, 3000, 1000, 1])
+    assert [r is None for r in refusals] == [True, False, True, False, False]
+    assert [str(r) for r in refusals if r] == [
+        "Not enough credits: 4 needed, creditsLeft is 3", "Not enough credits: 1 needed, creditsLeft is 0",
+        "Not enough credits: 0.001 needed, creditsLeft is 0",
+    ]
+    assert balances(db, [account]) == [(5000, 0)]  # it decides; nothing is debited

@@ -76,3 +76,17 @@ def test_nothing_is_kept_when_the_transaction_rolls_back(db):
             message_rows.insert_chunks(s, _shared(5), iter([ROWS]))
             raise RuntimeError("the job was refused")
     assert _stored(db, 5) == []
+
+
+def test_several_jobs_written_together_store_what_each_written_alone_stores(db):
+    many = [(n, f"+3361234{n:04d}") for n in range(2500)]  # more rows than one SQLite statement may bind
+    big: list[Row] = [(receiver, "FR", None, "7bits", 2, 1, 1000) for _, receiver in many]
+    with db.session() as s:
+        message_rows.insert(s, _shared(10), ROWS)
+        ids = message_rows.insert_jobs(s, [(_shared(11), ROWS), (_shared(12), ROWS[2:3]), (_shared(13), big)])
+    assert _stored(db, 11) == _stored(db, 10)
+    assert set(ids) == {11, 12, 13} and len(ids[12]) == 1 and len(ids[13]) == len(big)
+    with db.read() as s:
+        for job_id, rows in ((11, ROWS), (12, ROWS[2:3]), (13, big)):
+            assert [s.get_one(Message, i).receiver for i in ids[job_id]] == [r[0] for r in rows]
+            assert {s.get_one(Message, i).job_id for i in ids[job_id][:50]} == {job_id}

@@ -55,12 +55,20 @@ def describe_validation(errors: list[dict[str, Any]]) -> str:
     return "; ".join(messages) or "Invalid request"
 
 
+def response_for(exc: Exception) -> JSONResponse:
+    """The answer to an exception raised while handling a request (OVH's shape; 500 for the unexpected)."""
+    if isinstance(exc, TextosError):
+        return error_response(exc.status, exc.error_class, exc.message, exc.error_code)
+    if isinstance(exc, OverflowError):
+        return error_response(400, "Client::BadRequest", "Invalid value: a number is out of range")
+    if isinstance(exc, DataError):
+        return error_response(400, "Client::BadRequest", "Invalid value: the database refused it (out of range or malformed)")
+    log.exception("unexpected error", exc_info=exc)
+    return error_response(500, "Server::InternalServerError::Unexpected", "Internal server error")
+
+
 def install(app: FastAPI) -> None:
     """Register handlers so every refusal answers in OVH's shape."""
-
-    @app.exception_handler(TextosError)
-    async def _textos(_: Request, exc: TextosError) -> JSONResponse:
-        return error_response(exc.status, exc.error_class, exc.message, exc.error_code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -74,15 +82,8 @@ def install(app: FastAPI) -> None:
             return error_response(405, "Client::MethodNotAllowed", "Method not allowed on this URL")
         return error_response(exc.status_code, "Client::Error", str(exc.detail))
 
-    @app.exception_handler(OverflowError)
-    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
-        return error_response(400, "Client::BadRequest", "Invalid value: a number is out of range")
+    async def _raised(_: Request, exc: Exception) -> JSONResponse:
+        return response_for(exc)
 
-    @app.exception_handler(DataError)
-    async def _data(_: Request, exc: DataError) -> JSONResponse:
-        return error_response(400, "Client::BadRequest", "Invalid value: the database refused it (out of range or malformed)")
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=exc)
-        return error_response(500, "Server::InternalServerError::Unexpected", "Internal server error")
+    for kind in (TextosError, OverflowError, DataError, Exception):  # Exception: the 500 of ServerErrorMiddleware
+        app.add_exception_handler(kind, _raised)

@@ -3,9 +3,10 @@
 An API request with its receivers as a list (``POST /sms/{s}/jobs`` with ``receivers``)
 hands its job to the process's :class:`AcceptWriter` and awaits it. The writer is one
 thread with its own database session: what was handed to it while it wrote is accepted
-in its next transaction, each job through the one accept path (``jobs.accept_job``)
-inside its own SAVEPOINT, so a refused job (not enough credits, a disabled account, a
-bad sender, no valid receiver…) is rolled back alone and answered with its own error.
+in its next transaction, through the one accept path (``jobs.accept_listed``: each job
+checked and priced alone, all written together), so a refused job (not enough credits,
+a disabled account, a bad sender, no valid receiver…) writes nothing and is answered with
+its own error.
 Then the transaction commits once, and only then is every request of the group answered:
 a job answered 200 is committed (a crash right after loses nothing). Credits stay exact:
 each job is debited by the ledger's conditional update in turn, inside one transaction.
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 from textos.config import Settings
 from textos.domain.errors import TextosError
 from textos.services import accounts
-from textos.services.jobs import SendingReport, SendRequest, accept_job
+from textos.services.jobs import Listed, SendingReport, SendRequest, accept_job, accept_listed
 from textos.services.recipients import ConcatFor
 from textos.storage.db import Database
 from textos.storage.models import Account
@@ -129,12 +130,22 @@ class AcceptWriter:
         return group
 
     def _write(self, group: list[_Job]) -> list[SendingReport | Exception]:
-        """In the writer's thread: every job of the group in its own savepoint, one commit.
+        """In the writer's thread: the group's jobs written together (``jobs.accept_listed``), one commit.
 
-        Jobs are written in the order of their accounts' ids, the order in which transfers
-        lock accounts too (``services.transfers``), so a group never deadlocks with them."""
+        Should the database refuse the group's statements (a value it cannot store, a lost
+        deadlock), the group is written again job by job, each in its own savepoint, so
+        only the job at fault is refused."""
+        try:
+            with self.db.session() as session:
+                found: dict[tuple[int, str], Account | Exception] = {}
+                accounts = [self._account(session, found, job) for job in group]
+                listed = [Listed(a, job.req, job.actor) for a, job in zip(accounts, group) if isinstance(a, Account)]
+                accepted = iter(accept_listed(session, listed, self.settings, concat_for=self.concat_for))
+                return [a if isinstance(a, Exception) else next(accepted) for a in accounts]
+        except DBAPIError:
+            log.warning("a group of %d jobs was refused by the database; writing them one by one", len(group), exc_info=True)
         with self.db.session() as session:
-            found: dict[tuple[int, str], Account | Exception] = {}
+            found = {}
             accounts = [self._account(session, found, job) for job in group]
             outcomes: list[SendingReport | Exception] = [a if isinstance(a, Exception) else _NOT_YET for a in accounts]
             for i in sorted(range(len(group)), key=lambda i: _account_id(accounts[i])):

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from textos.config import Settings
 from textos.domain import priority
 from textos.domain.clock import utcnow
-from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound
+from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound, TextosError
 from textos.domain.lifecycle import PENDING, MessageStatus
 from textos.domain.senders import sender_type
 from textos.services import campaigns, senders
@@ -59,8 +59,8 @@ from textos.storage.messages import close_unsent
 from textos.storage.models import Account, Job, Message
 
 __all__ = [
-    "REPORT_LIMIT", "Follower", "SendRequest", "Sendable", "SendingReport", "accept", "accept_job", "check_sendable",
-    "new_job", "resolve_sender",
+    "REPORT_LIMIT", "Follower", "Listed", "SendRequest", "Sendable", "SendingReport", "accept", "accept_job", "accept_listed",
+    "check_sendable", "new_job", "resolve_sender",
 ]  # fmt: skip
 
 REPORT_LIMIT = 10_000
@@ -155,14 +155,19 @@ def new_job(
     """The one way a ``Job`` row is built and written (``storage.job_rows``: plain SQL, the object
     is not in the session; it has its id). Its totals come from ``priced``, or are set when it is
     charged (a job written while it is priced)."""
-    job = Job(
+    return job_rows.insert(session, _job_object(sendable, req, actor=actor, created_at=created_at, batch_id=batch_id, priced=priced))
+
+
+def _job_object(
+    sendable: Sendable, req: SendRequest, *, actor: str, created_at: dt.datetime, batch_id: str | None, priced: Priced | None,
+) -> Job:
+    return Job(
         account_id=sendable.account_id, text=sendable.text, sender=sendable.sender, sender_type=sendable.sender_type,
         tag=req.tag, priority=req.priority, message_class=req.message_class, no_stop_clause=req.no_stop_clause,
         sender_for_response=req.sender_for_response, differed_period=req.differed_period,
         validity_period=req.validity_period, receivers=priced.count if priced else 0,
         credits_milli=priced.total_milli if priced else 0, actor=actor, created_at=created_at, batch_id=batch_id,
     )  # fmt: skip
-    return job_rows.insert(session, job)
 
 
 def _charge(session: Session, job: Job, priced: Priced) -> None:
@@ -236,16 +241,84 @@ def accept_job(
     concat_for: ConcatFor | None = None, follower: Follower | None = None, send_at: dt.datetime | None = None,
 ) -> SendingReport:
     """Accept ``req.receivers`` in the caller's transaction: checked, priced, debited, queued."""
-    sendable = check_sendable(session, account, req, settings, listed=True)
-    rows: list[Row] = []
-    limit = len(req.receivers)
-    priced = price(
-        Recipients.of_list(req.receivers), req.message, _stop_clause(req, settings), sendable.allowed, settings,
-        Texts(concat_for), rows.extend, report_limit=limit,
-    )
-    ids = _write_job(session, sendable, req, priced, lambda shared: message_rows.insert(session, shared, rows),
-                     actor=actor, follower=follower, send_at=send_at, report_limit=limit)
-    return _report(priced, ids, req.tag, limit)
+    outcome = accept_listed(session, [Listed(account, req, actor, follower, send_at)], settings, concat_for=concat_for)[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A job whose receivers are listed in ``req.receivers``, for :func:`accept_listed`."""
+
+    account: Account
+    req: SendRequest
+    actor: str
+    follower: Follower | None = None
+    send_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Priced:
+    index: int
+    job: Listed
+    sendable: Sendable
+    priced: Priced
+    rows: list[Row]
+
+
+def accept_listed(
+    session: Session, jobs: list[Listed], settings: Settings, *, concat_for: ConcatFor | None = None,
+) -> list[SendingReport | TextosError]:
+    """Accept several listed jobs in the caller's transaction, each as :func:`accept_job` would,
+    written together: one statement for their job rows, one balance update and one statement of
+    entries per account, one statement for their messages (``services.accept_writer``'s groups).
+
+    Each job is checked and priced on its own; a refused job (its :class:`TextosError` in its
+    place) writes nothing. An account pays its jobs in their order, each that its credits still
+    cover (``ledger.affordable``); accounts are charged in the order of their ids, the order in
+    which transfers lock them too, so a group never deadlocks with one."""
+    outcomes: list[SendingReport | TextosError | None] = [None] * len(jobs)
+    texts = Texts(concat_for)
+    by_account: dict[int, list[_Priced]] = {}
+    for index, job in enumerate(jobs):
+        try:
+            sendable = check_sendable(session, job.account, job.req, settings, listed=True)
+            rows: list[Row] = []
+            priced = price(
+                Recipients.of_list(job.req.receivers), job.req.message, _stop_clause(job.req, settings), sendable.allowed,
+                settings, texts, rows.extend, report_limit=len(job.req.receivers),
+            )
+        except TextosError as exc:
+            outcomes[index] = exc
+            continue
+        by_account.setdefault(sendable.account_id, []).append(_Priced(index, job, sendable, priced, rows))
+    payable: list[_Priced] = []
+    for account_id in sorted(by_account):
+        waiting = by_account[account_id]
+        for item, refusal in zip(waiting, ledger.affordable(session, account_id, [w.priced.total_milli for w in waiting])):
+            if refusal is None:
+                payable.append(item)
+            else:
+                outcomes[item.index] = refusal
+    if payable:
+        now = utcnow()
+        written = job_rows.insert_many(session, [
+            _job_object(p.sendable, p.job.req, actor=p.job.actor, created_at=now, batch_id=_batch_of(p.job.follower), priced=p.priced)
+            for p in payable
+        ])  # fmt: skip
+        for account_id in sorted(by_account):
+            debits = [ledger.job_debit(row.id, p.priced.total_milli, actor=row.actor, messages=p.priced.count)
+                      for p, row in zip(payable, written) if row.account_id == account_id]  # fmt: skip
+            ledger.post_many(session, account_id, debits)
+        shared = [_shared(row, p.job.req, p.job.send_at) for p, row in zip(payable, written)]
+        ids = message_rows.insert_jobs(session, [(sh, p.rows) for p, sh in zip(payable, shared)])
+        for p, row, sh in zip(payable, written, shared):
+            limit = len(p.job.req.receivers)
+            reported = _written(session, row, sh, p.priced, p.job.follower, limit, ids[row.id])
+            outcomes[p.index] = _report(p.priced, reported, p.job.req.tag, limit)
+    assert all(outcome is not None for outcome in outcomes)
+    return outcomes  # type: ignore[return-value]
 
 
 def accept(

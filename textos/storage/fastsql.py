@@ -94,6 +94,39 @@ def run_many(session: Session, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         cur.close()
 
 
+_SQLITE_VARIABLES = 30_000
+"""Bound values per SQLite statement (its limit is 32,766 since 3.32)."""
+
+
+def insert_returning(session: Session, sql: str, rows: Sequence[Sequence[Any]], returning: str) -> list[tuple[Any, ...]]:
+    """Insert many rows with one statement per chunk (``INSERT INTO t (…) VALUES (?, …)``, as
+    for ``run_many``) and return ``returning`` of every inserted row, in no promised order:
+    callers sort ids (given in insertion order) or match rows by a returned key."""
+    if not rows:
+        return []
+    cur, sqlite = _cursor(session)
+    out: list[tuple[Any, ...]] = []
+    try:
+        if not sqlite:
+            plan = _pg_plan(sql)
+            if plan is not None and plan.fits(list(rows)):
+                cur.execute(plan.sql + f" RETURNING {returning}", [_pg_array(column) for column in zip(*rows)])
+                return [tuple(r) for r in cur.fetchall()]
+            for row in rows:  # pragma: no cover - a statement the plan does not cover
+                cur.execute(_adapt(sql + f" RETURNING {returning}", False), row)
+                out.extend(tuple(r) for r in cur.fetchall())
+            return out
+        head, _, values = sql.partition(" VALUES ")
+        per_chunk = max(1, _SQLITE_VARIABLES // len(rows[0]))
+        for start in range(0, len(rows), per_chunk):
+            chunk = rows[start : start + per_chunk]
+            cur.execute(f"{head} VALUES {', '.join([values] * len(chunk))} RETURNING {returning}", [v for r in chunk for v in r])
+            out.extend(tuple(r) for r in cur.fetchall())
+        return out
+    finally:
+        cur.close()
+
+
 def _pg_element(value: Any) -> str:
     if value is None:
         return "NULL"

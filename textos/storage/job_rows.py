@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from textos.storage.fastsql import db_time, marks, run
+from textos.storage.fastsql import db_time, insert_returning, marks, run
 from textos.storage.models import Job
 
-__all__ = ["insert", "set_totals"]
+__all__ = ["insert", "insert_many", "set_totals"]
 
 _COLUMNS = (
     "account_id", "text", "sender", "sender_type", "tag", "priority", "message_class", "no_stop_clause",
     "sender_for_response", "differed_period", "validity_period", "receivers", "credits_milli", "actor", "batch_id",
 )  # fmt: skip
-_INSERT = f"INSERT INTO jobs ({', '.join(_COLUMNS)}, created_at) VALUES ({marks(len(_COLUMNS) + 1)}) RETURNING id"
+_INSERT_MANY = f"INSERT INTO jobs ({', '.join(_COLUMNS)}, created_at) VALUES ({marks(len(_COLUMNS) + 1)})"
+_INSERT = _INSERT_MANY + " RETURNING id"
 
 
 def insert(session: Session, job: Job) -> Job:
@@ -31,6 +32,18 @@ def insert(session: Session, job: Job) -> Job:
     finally:
         cur.close()
     return job
+
+
+def insert_many(session: Session, jobs: list[Job]) -> list[Job]:
+    """Write several new jobs with one statement and give each its id (ids are handed out in
+    the order the rows are written, so the sorted ids follow ``jobs``)."""
+    if len(jobs) == 1:
+        return [insert(session, jobs[0])]
+    rows = [(*(getattr(job, column) for column in _COLUMNS), db_time(session, job.created_at)) for job in jobs]
+    ids = sorted(row[0] for row in insert_returning(session, _INSERT_MANY, rows, "id"))
+    for job, job_id in zip(jobs, ids, strict=True):
+        job.id = job_id
+    return jobs
 
 
 def set_totals(session: Session, job: Job, receivers: int, credits_milli: int) -> None:

@@ -131,9 +131,7 @@ def _move_balance(session: Session, account_id: int, amount_milli: int, *, held_
             raise BadRequest(
                 f"credits: only {to_credits(held):g} credits are held by quotas, cannot release {to_credits(-held_delta):g}"
             )
-        raise NotEnoughCredits(
-            f"Not enough credits: {to_credits(-amount_milli):g} needed, creditsLeft is {to_credits(left):g}"
-        )
+        raise _not_enough(-amount_milli, left)
     loaded = session.identity_map.get(session.identity_key(Account, account_id))
     if loaded is not None:
         set_committed_value(loaded, "credits_milli", row[0])
@@ -206,10 +204,42 @@ def post(session: Session, account_id: int, movement: Movement) -> LedgerEntry:
     return entry
 
 
+def job_debit(job_id: int, milli: int, *, actor: str, messages: int) -> Movement:
+    """The movement charging a job's whole cost (one entry per job)."""
+    return Movement(Kind.JOB_DEBIT, -milli, actor=actor, reason=f"job {job_id}: {messages} SMS", job_id=job_id)
+
+
 def debit_job(session: Session, account_id: int, job_id: int, milli: int, *, actor: str, messages: int) -> None:
     """Charge a job's whole cost in one entry; ``NotEnoughCredits`` (nothing debited) if it cannot be paid.
-    The accept path's hot write: the entry is inserted as a plain row (no ORM object)."""
-    post_many(session, account_id, [Movement(Kind.JOB_DEBIT, -milli, actor=actor, reason=f"job {job_id}: {messages} SMS", job_id=job_id)])
+    The accept path's hot write: the entry is inserted as a plain row (no ORM object). Several jobs
+    of one account: ``affordable`` then ``post_many`` of their ``job_debit`` movements."""
+    post_many(session, account_id, [job_debit(job_id, milli, actor=actor, messages=messages)])
+
+
+def affordable(session: Session, account_id: int, costs: list[int]) -> list[NotEnoughCredits | None]:
+    """Which of several debits (milli-credits, in this order) the account's free credits pay:
+    None for each that fits in what is left after those before it, ``NotEnoughCredits`` for
+    the others. The account's row stays locked until the transaction ends (SQLite: the
+    transaction holds the write lock), so ``post_many`` of the payable ones cannot fail."""
+    lock = "" if session.get_bind().dialect.name == "sqlite" else " FOR NO KEY UPDATE"
+    cur = run(session, f"SELECT credits_milli FROM accounts WHERE id = ?{lock}", (account_id,))
+    try:
+        row = cur.fetchone()
+    finally:
+        cur.close()
+    left = row[0] if row else 0
+    out: list[NotEnoughCredits | None] = []
+    for cost in costs:
+        if cost <= left:
+            left -= cost
+            out.append(None)
+        else:
+            out.append(_not_enough(cost, left))
+    return out
+
+
+def _not_enough(needed_milli: int, left_milli: int) -> NotEnoughCredits:
+    return NotEnoughCredits(f"Not enough credits: {to_credits(needed_milli):g} needed, creditsLeft is {to_credits(left_milli):g}")
 
 
 def post_many(session: Session, account_id: int, movements: list[Movement]) -> None:

@@ -27,10 +27,10 @@ from typing import Any, Callable, Iterable
 from sqlalchemy.orm import Session
 
 from textos.domain.lifecycle import MessageStatus, codes_of
-from textos.storage.fastsql import db_time, is_sqlite, literal, marks, run, run_many
+from textos.storage.fastsql import db_time, insert_returning, is_sqlite, literal, marks, run, run_many
 from textos.storage.wakeups import note_new_messages
 
-__all__ = ["ROW_COLUMNS", "Row", "Shared", "insert", "insert_chunks", "job_message_ids"]
+__all__ = ["ROW_COLUMNS", "Row", "Shared", "insert", "insert_chunks", "insert_jobs", "job_message_ids"]
 
 Row = tuple[str, str, "str | None", str, int, int, int]
 """``(receiver, country, text or None for the job's text, encoding, characters, parts, credits_milli)``."""
@@ -93,6 +93,25 @@ def insert(session: Session, shared: Shared, rows: list[Row]) -> list[int] | Non
         return [run(session, _INSERT_RETURNING, (*rows[0], *common)).fetchone()[0]]
     run_many(session, _INSERT, [(*row, *common) for row in rows])
     return None
+
+
+def insert_jobs(session: Session, jobs: list[tuple[Shared, list[Row]]]) -> dict[int, list[int]]:
+    """Write the rows of several small jobs with one statement (per chunk); each job's message
+    ids, in the order of its rows (ids are handed out in the order rows are written)."""
+    note_new_messages(session)
+    rows: list[tuple[Any, ...]] = []
+    for shared, job_rows in jobs:
+        common = (
+            shared.account_id, shared.job_id, shared.sender, shared.tag, shared.priority, shared.differed_period,
+            db_time(session, shared.send_at), db_time(session, shared.expires_at), db_time(session, shared.created_at), False,
+        )  # fmt: skip
+        rows.extend((*row, *common) for row in job_rows)
+    ids: dict[int, list[int]] = {shared.job_id: [] for shared, _ in jobs}
+    for message_id, job_id in insert_returning(session, _INSERT, rows, "id, job_id"):
+        ids[job_id].append(message_id)
+    for found in ids.values():
+        found.sort()
+    return ids
 
 
 def job_message_ids(session: Session, job_id: int) -> list[int]:

@@ -1,0 +1,63 @@
+"""The on-the-fly fast path (textos/api/onthefly.py): POST /sms/{s}/jobs with listed receivers is
+answered without FastAPI's routing, exactly as the route answers, refusals included; every
+other request, and a job from a document or slot, goes on to FastAPI unchanged."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+
+from signed_calls import against, call, new_keys
+from textos.api import onthefly
+from textos.domain.signing import sign
+
+
+
+async def raw(client: httpx.AsyncClient, keys: tuple[str, ...], path: str, body: bytes, *, secret: str | None = None) -> httpx.Response:
+    _, app_key, app_secret, consumer_key = keys
+    now = str(int(time.time()))
+    headers = {
+        "X-Ovh-Application": app_key, "X-Ovh-Consumer": consumer_key, "X-Ovh-Timestamp": now,
+        "X-Ovh-Signature": sign(secret or app_secret, consumer_key, "POST", f"http://testserver/1.0{path}", body.decode(), now),
+        "Content-Type": "application/json",
+    }
+    return await client.post(f"/1.0{path}", content=body, headers=headers)
+
+
+def test_listed_jobs_take_the_fast_path_and_answer_as_the_route_does(app, monkeypatch):
+    keys = new_keys(app.state.textos.db)
+    service = keys[0]
+    fast: list[bytes] = []
+    real_send = onthefly._send_json
+
+    async def counted_send(send, content):  # type: ignore[no-untyped-def]
+        fast.append(json.dumps(content).encode())
+        await real_send(send, content)
+
+    monkeypatch.setattr(onthefly, "_send_json", counted_send)
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        report = await call(client, keys, "POST", f"/sms/{service}/jobs",
+                            {"message": "hi", "receivers": ["0612345678", "nope"], "noStopClause": True, "tag": "otp"})
+        assert report["validReceivers"] == ["+33612345678"] and report["invalidReceivers"] == ["nope"]
+        assert report["totalCreditsRemoved"] == 1.0 and report["tag"] == "otp" and len(report["ids"]) == 1
+        assert len(fast) == 1
+        # refusals in OVH's shape, each naming what is wrong
+        bad_signature = await raw(client, keys, f"/sms/{service}/jobs", b'{"message":"hi","receivers":["0612345678"]}', secret="wrong")
+        assert bad_signature.status_code in (400, 403) and bad_signature.json()["errorCode"] == "INVALID_SIGNATURE"
+        broke = await raw(client, keys, f"/sms/{service}/jobs", json.dumps({"message": "x", "receivers": [f"06123456{n:02d}" for n in range(20)]}).encode())
+        assert broke.status_code == 403 and broke.json()["class"] == "Client::Forbidden::NotEnoughCredits"
+        assert broke.json()["message"] == "Not enough credits: 20 needed, creditsLeft is 9"
+        not_mine = await raw(client, keys, "/sms/sms-zz99999-1/jobs", b'{"message":"hi","receivers":["0612345678"]}')
+        assert not_mine.status_code == 404 and "class" in not_mine.json()
+        assert len(fast) == 1  # refusals were answered, not reports
+        # an invalid body and a document job go on to FastAPI, which answers as always
+        invalid = await raw(client, keys, f"/sms/{service}/jobs", b'{"message":"hi","receivers":"0612345678"}')
+        assert invalid.status_code == 400 and "receivers" in invalid.json()["message"]
+        document = await raw(client, keys, f"/sms/{service}/jobs", b'{"message":"hi","receiversSlotId":"nope"}')
+        assert document.status_code == 400 and "receiversSlotId" in document.json()["message"]
+        assert len(fast) == 1
+
+    against(app, scenario)
