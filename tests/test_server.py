@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from signed_calls import against, call, new_keys
 from textos.config import Settings
-from textos.server import build_app
+from textos.server import Runtime, build_app
 from textos.services import topup
 from textos.services.prices import PriceBook
 from textos.storage import ledger
@@ -79,3 +79,23 @@ def test_jobs_are_charged_the_parts_of_their_route(settings):
     concat_for = app.state.textos.concat_for
     assert (concat_for("+33612345678").value, concat_for("+447400123456").value) == ("udh16", "udh8")
     app.state.textos.db.dispose()
+
+
+def test_the_embedded_simulator_gives_up_on_receipts_sooner_than_a_carrier(settings):
+    """Its receipts come within ``simulator_receipt_delay``, and die with the process: the receipt
+    deadline is the shorter of ``receipt_timeout`` and ``simulator_receipt_timeout``."""
+    db = Database(settings.database_url)
+    db.migrate()
+    runtime = Runtime(settings.replace(receipt_timeout=3600.0, simulator_receipt_timeout=90.0), db)
+
+    async def started() -> float | None:
+        await runtime.start()
+        try:
+            return runtime.dispatcher.receipt_timeout if runtime.dispatcher else None
+        finally:
+            await runtime.stop()
+
+    assert asyncio.run(started()) == 90.0
+    assert settings.replace(receipt_timeout=60.0).receipt_deadline(embedded_simulator=True) == 60.0  # the shorter one
+    assert Settings().receipt_deadline(embedded_simulator=False) == 259_200.0  # a carrier: 72 h
+    db.dispose()

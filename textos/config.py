@@ -50,6 +50,12 @@ class Settings:
     simulator_port: int = 0
     """Port of the embedded SMPP simulator (0: any free port on 127.0.0.1)."""
     simulator_receipt_delay: float = 0.2
+    receipt_timeout: float = 259_200.0
+    """Seconds a sent message waits for its delivery receipt (72 h, as large aggregators use);
+    then it settles as *no_receipt* (ptt 6). A receipt that comes later still settles it."""
+    simulator_receipt_timeout: float = 120.0
+    """The receipt deadline when the embedded simulator is the carrier (no carrier configured):
+    the shorter of this and ``receipt_timeout`` (see ``receipt_deadline``)."""
     simulator_outcomes: dict[str, str] = field(default_factory=dict)
     """Scripted simulator outcomes by receiver prefix: ``{"+3369900": "UNDELIV"}`` (or ``REJECT``)."""
     dispatcher_interval: float = 0.05
@@ -81,6 +87,14 @@ class Settings:
     def credit_rate(self, country: str) -> float:
         return self.rates.per_part(country)
 
+    def receipt_deadline(self, *, embedded_simulator: bool) -> float:
+        """Seconds a sent message waits for its receipt: ``receipt_timeout``, or with the embedded
+        simulator as the carrier (whose receipts come within ``simulator_receipt_delay``, and are
+        lost if the process is killed) the shorter of it and ``simulator_receipt_timeout``."""
+        if embedded_simulator:
+            return min(self.receipt_timeout, self.simulator_receipt_timeout)
+        return self.receipt_timeout
+
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
@@ -103,6 +117,8 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_SIMULATOR_PORT": "simulator_port",
     "TEXTOS_SIMULATOR_RECEIPT_DELAY": "simulator_receipt_delay",
     "TEXTOS_SIMULATOR_OUTCOMES": "simulator_outcomes",
+    "TEXTOS_RECEIPT_TIMEOUT": "receipt_timeout",
+    "TEXTOS_SIMULATOR_RECEIPT_TIMEOUT": "simulator_receipt_timeout",
     "TEXTOS_DISPATCHER_INTERVAL": "dispatcher_interval",
     "TEXTOS_DISPATCHER_BATCH": "dispatcher_batch",
     "TEXTOS_DISPATCHER_INFLIGHT": "dispatcher_inflight",

@@ -69,11 +69,13 @@ class Runtime:
     async def start(self) -> None:
         settings = self.settings
         connectors = carrier_connectors(settings)
-        if not connectors and settings.embedded_simulator:
+        embedded = not connectors and settings.embedded_simulator
+        if embedded:
             connectors = {"simulator": await self._embedded_simulator()}
         self.dispatcher = Dispatcher(
             self.db, build_router(settings.routes, connectors), batch=settings.dispatcher_batch, interval=settings.dispatcher_interval,
             max_inflight=settings.dispatcher_inflight, part_ttl=settings.incoming_part_ttl,
+            receipt_timeout=settings.receipt_deadline(embedded_simulator=embedded),
         )
         await self.dispatcher.start()
         self._batches = asyncio.create_task(_complete_batches(self.db), name="textos-batches")

@@ -178,16 +178,20 @@ def test_listeners_hear_of_messages_expired_and_rejected(db, account):
 
 
 class OnePartCarrier:
-    """A carrier that takes every message in one part, whatever it was charged for."""
+    """A carrier that takes every message in one part, whatever it was charged for, and
+    sends no receipt until told to (``report``)."""
 
     name = "one-part"
     is_up = True
 
     async def start(self, events) -> None:  # type: ignore[no-untyped-def]
-        pass
+        self.events = events
 
     async def submit(self, messages):  # type: ignore[no-untyped-def]
         return [SubmitResult(m.id, SubmitOutcome.ACCEPTED, part_ids=(f"p{m.id}",)) for m in messages]
+
+    async def report(self, message_id: int, state: DeliveryState) -> None:
+        await self.events.on_receipts([Receipt(f"p{message_id}", state)])
 
     async def close(self) -> None:
         pass
@@ -231,3 +235,24 @@ def test_a_wake_up_during_an_empty_claim_is_not_lost(db, account):
             await dispatcher.stop()
 
     assert asyncio.run(main()) < 1.0 and [m.id for m in sim.submitted] == sent
+
+
+def test_a_message_whose_receipt_never_comes_settles_as_no_receipt_after_receipt_timeout(db, account):
+    lost, late = send(db, account, ["+33612345678", "+33612345679"])
+    heard: list[int] = []
+    db.changes.subscribe(heard.extend)
+    carrier = OnePartCarrier()
+
+    async def until() -> None:
+        await until_status(db, [lost, late], "sent")
+        await until_status(db, [lost, late], "no_receipt")
+        await carrier.report(late, DeliveryState.DELIVERED)  # after the deadline: the real outcome wins
+        await until_status(db, [late], "delivered")
+
+    run_dispatcher(db, carrier, until, receipt_timeout=0.5)
+    assert statuses(db, [lost, late]) == ["no_receipt", "delivered"]
+    with db.read() as s:
+        assert [(m.ptt, m.dlr) for m in (s.get_one(Message, lost), s.get_one(Message, late))] == [(6, 2), (4, 1)]
+    assert heard.count(lost) == 2 and heard.count(late) == 3  # sent, no_receipt (, delivered): each published
+    assert credits(db, account) == 98  # both were sent: charged
+

@@ -10,6 +10,7 @@ import smsutil
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from textos.domain.errors import BadRequest
 from textos.domain.encoding import (
     BASIC_TABLE,
     EXTENSION_TABLE,
@@ -17,12 +18,14 @@ from textos.domain.encoding import (
     Encoding,
     TextInfo,
     analyze,
+    check_characters,
     decode_gsm7,
     decode_ucs2,
     detect_encoding,
     encode,
     encode_gsm7,
     encode_ucs2,
+    first_unsendable,
     is_gsm7,
     pack_septets,
     split,
@@ -342,3 +345,30 @@ def test_parts_depend_on_the_concatenation(text: str, udh8: int, udh16: int, sar
         assert analyze(text, concat).parts == parts
         assert len(split(text, concat=concat)) == parts
         assert "".join(split(text, concat=concat)) == text
+
+
+# --- characters no network delivers
+
+
+UNSENDABLE_CHARS = [chr(c) for c in (*range(0x00, 0x0A), 0x0B, *range(0x0E, 0x20), *range(0x7F, 0xA0), 0xFFFE, 0xFFFF)]
+
+
+@pytest.mark.parametrize("char", UNSENDABLE_CHARS, ids=[f"U+{ord(c):04X}" for c in UNSENDABLE_CHARS])
+def test_control_characters_and_noncharacters_are_refused_by_code_point_and_position(char: str) -> None:
+    assert first_unsendable(f"Hello{char} you") == (6, char)
+    with pytest.raises(BadRequest) as caught:
+        check_characters(f"Hi ж{char}")
+    assert caught.value.message.startswith(f"message: character U+{ord(char):04X} at position 5 ")
+    assert caught.value.status == 400
+
+
+def test_the_controls_gsm_carries_are_sent_and_so_is_any_other_character() -> None:
+    assert first_unsendable("line\nfeed\r\nform\ffeed") is None  # LF, CR; FF is GSM's page break
+    assert all(first_unsendable(c) is None for c in [*BASIC, *EXT])  # the whole GSM alphabet
+    assert first_unsendable("Żółć 😀 \u00a0\ufffd\U0001fffe") is None  # UCS-2 text, NBSP, replacement char
+    check_characters("Bonjour\nSTOP 36111")
+
+
+def test_only_the_first_unsendable_character_is_named() -> None:
+    with pytest.raises(BadRequest, match=r"^sms: character U\+0085 at position 2 "):
+        check_characters("a\x85b\x00", "sms")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from textos.domain.lifecycle import (
+    AWAITING_RECEIPT,
+    FAILED_STATUSES,
     FINAL,
     IN_FLIGHT,
     PENDING,
@@ -41,6 +43,7 @@ STATUSES = {
     S.REJECTED: (20, 16),
     S.EXPIRED: (8, 16),
     S.CANCELLED: (0, 16),
+    S.NO_RECEIPT: (6, 2),  # "cannot determine delivered or failed", as a carrier's own UNKNOWN report
 }
 
 
@@ -81,3 +84,10 @@ def test_the_status_sets():
     assert IN_FLIGHT == {S.SUBMITTING, S.SENT}
     assert FINAL == set(MessageStatus) - PENDING - {S.SENT} and all(s.is_final for s in FINAL)
     assert REFUNDED == {S.REJECTED, S.EXPIRED, S.CANCELLED} <= FINAL
+
+
+def test_no_receipt_is_final_and_charged_and_a_late_final_receipt_still_settles_it():
+    assert S.NO_RECEIPT.is_final and S.NO_RECEIPT not in REFUNDED
+    assert S.NO_RECEIPT in FAILED_STATUSES  # batch statistics have no "unknown"
+    assert AWAITING_RECEIPT == IN_FLIGHT | {S.NO_RECEIPT}
+    assert codes_of(S.NO_RECEIPT) == (6, 2) and PTT[6].duration == "indeterminated"

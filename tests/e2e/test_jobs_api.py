@@ -45,6 +45,17 @@ def test_bad_bodies_are_400_naming_the_field(tenant, body, field):
     assert tenant.credits() == 100.0
 
 
+@pytest.mark.parametrize("message, named", [("bell\u0007", "U+0007 at position 5"), ("a\u0085", "U+0085 at position 2"), ("\ufffe", "U+FFFE at position 1")])
+def test_a_message_with_a_character_no_network_delivers_is_400_naming_it(tenant, message, named):
+    for path, body in ((f"/sms/{tenant.service}/jobs", {"receivers": ["+33612345678"]}),
+                       (f"/sms/{tenant.service}/batches", {"name": "ctl", "to": ["+33612345678"]})):
+        with pytest.raises(ovh.exceptions.BadParametersError) as caught:
+            tenant.client.post(path, message=message, **body)
+        answer = caught.value.response.json()
+        assert answer["class"] == "Client::BadRequest" and answer["message"].startswith(f"message: character {named} "), answer
+    assert tenant.credits() == 100.0
+
+
 def test_non_json_body_is_400(server, tenant):
     import time
 

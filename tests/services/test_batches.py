@@ -206,12 +206,15 @@ def test_the_ingesting_process_keeps_its_batch_fresh(db, account, monkeypatch):
     assert utcnow() - seen[0] < dt.timedelta(seconds=5)
 
 
-def test_complete_finished_moves_inserted_batches_with_nothing_left_to_send(db, account):
+def test_a_batch_completes_only_once_every_message_is_final(db, account):
     batch_id, req = _new(db, account)
     _run(db, account, batch_id, req)
     assert complete_finished(db) == 0  # messages still queued
     assert _batch(db, batch_id).status == "INSERTED"
     _settle(db, batch_id, MessageStatus.SENT)
+    assert complete_finished(db, batch_id) == 0  # sent: their receipts may still come
+    assert _batch(db, batch_id).status == "INSERTED"
+    _settle(db, batch_id, MessageStatus.NO_RECEIPT)  # receipt_timeout gave up on them: final
     assert complete_finished(db, batch_id) == 1
     batch = _batch(db, batch_id)
     assert batch.status == "COMPLETED" and batch.finished_at is not None
@@ -224,8 +227,8 @@ def test_a_batch_still_sending_is_checked_less_and_less_often(db, account, monke
     batch_id, req = _new(db, account)
     _run(db, account, batch_id, req)
     checked: list[float] = []
-    pending_left = batches._pending_left
-    monkeypatch.setattr(batches, "_pending_left", lambda s, job_id: checked.append(now[0]) or pending_left(s, job_id))
+    unfinished_left = batches._unfinished_left
+    monkeypatch.setattr(batches, "_unfinished_left", lambda s, job_id: checked.append(now[0]) or unfinished_left(s, job_id))
     for _ in range(40):  # 20 s, half a second at a time
         complete_finished(db)
         now[0] += 0.5
@@ -294,6 +297,19 @@ def test_statistics_count_messages_by_outcome(db, account):
     with db.read() as s:
         stats = batches.batch_stats(s, s.get_one(Batch, batch_id))
     assert (stats.delivered, stats.failed, stats.pending, stats.sent, stats.total) == (1, 1, 1, 0, 3)
+
+
+def test_statistics_count_messages_without_receipt_as_failed_and_on_their_own(db, account):
+    batch_id, req = _new(db, account, ["+33612345678", "+33612345679", "+33612345670"])
+    _run(db, account, batch_id, req)
+    with db.session() as s:
+        ids = sorted(s.scalars(select(Message.id).where(Message.job_id == s.get_one(Batch, batch_id).job_id)))
+        for message_id, status in zip(ids, (MessageStatus.NO_RECEIPT, MessageStatus.FAILED, MessageStatus.SENT)):
+            s.execute(update(Message).where(Message.id == message_id).values(status=status.value))
+    with db.read() as s:
+        batch = s.get_one(Batch, batch_id)
+        view = batches.statistics_view(batch, batches.batch_stats(s, batch))
+    assert (view["failed"], view["noReceipt"], view["sent"], view["pending"]) == (2, 1, 1, 0)
 
 
 def test_only_an_ended_batch_is_removed_and_its_job_stays(db, account):

@@ -106,6 +106,25 @@ def test_refusals_before_anything_is_written(db, account):
     assert _written(db, account)[1:3] == (0, 0)
 
 
+def test_a_control_character_is_refused_by_code_point_and_position_before_anything_is_charged(db, account, tmp_path):
+    with pytest.raises(BadRequest, match=r"^message: character U\+0007 at position 6 "):
+        _send(db, account, ["+33612345678"], message="Hello\x07")
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("number\n+33612345678\n")
+    with pytest.raises(BadRequest, match=r"^message: character U\+FFFF at position 1 "):  # documents, slots, batches too
+        accept(db, account.id, SendRequest(message="\uffffhi"), SETTINGS, actor="test", source=local_source(contacts))
+    assert _written(db, account) == (10.0, 0, 0, ["adjustment"])
+
+
+def test_a_merged_row_with_a_control_character_refuses_the_job_naming_its_row(db, account, tmp_path):
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("number;name\n+33612345678;Anne\n+33612345679;Bo\x1bb\n", encoding="utf-8")
+    req = SendRequest(message="Hi #name#", no_stop_clause=True)
+    with pytest.raises(BadRequest, match=r"^message: receivers CSV row 3: character U\+001B at position 6 "):
+        accept(db, account.id, req, SETTINGS, actor="test", source=local_source(contacts))
+    assert _written(db, account) == (10.0, 0, 0, ["adjustment"])
+
+
 def test_sender_rules(db, account):
     with db.session() as s:
         s.add(Sender(account_id=account.id, sender="Shop", status="enable", type="alpha"))

@@ -15,7 +15,8 @@ from lifecycle_helpers import credits, new_account, send, statuses
 from textos.delivery.connector import SubmitOutcome, SubmitResult
 from textos.domain.lifecycle import MessageStatus, codes_of
 from textos.storage import messages
-from textos.storage.messages import Claimant, claim_due, close_unsent, expire_overdue, requeue
+from textos.storage.fastsql import run
+from textos.storage.messages import Claimant, claim_due, close_unsent, close_without_receipt, expire_overdue, requeue
 from textos.storage.models import LedgerEntry, Message, utcnow
 
 
@@ -251,3 +252,54 @@ def test_cancel_refunds_queued_messages_only_and_once(db, account):
     assert statuses(db, [claimed, queued]) == ["submitting", "cancelled"]
     assert (message(db, queued).ptt, message(db, queued).dlr) == codes_of(MessageStatus.CANCELLED)
     assert credits(db, account) == 99
+
+
+# Sent, and no receipt came
+
+
+def sent_long_ago(db, account, receivers: list[str], ages: list[float]) -> list[int]:
+    """Messages sent (accepted by their carrier) ``ages`` seconds ago, their receipts not come."""
+    ids = send(db, account, receivers)
+    claim(db)
+    with db.session() as s:
+        messages.store_sent(s, [sent(mid, f"c{mid}") for mid in ids], {mid: "sim" for mid in ids}, {mid: 1 for mid in ids})
+        for mid, age in zip(ids, ages):
+            s.execute(update(Message).where(Message.id == mid).values(sent_at=utcnow() - dt.timedelta(seconds=age)))
+    return ids
+
+
+def test_sent_messages_whose_receipt_is_overdue_settle_as_no_receipt_and_stay_charged(db, account):
+    overdue, waiting = sent_long_ago(db, account, ["+33612345678", "+33612345679"], [120, 10])
+    heard: list[int] = []
+    db.changes.subscribe(heard.extend)
+    with db.session() as s:
+        assert close_without_receipt(s, timeout=60) == [overdue]
+    with db.session() as s:
+        assert close_without_receipt(s, timeout=60) == []
+    m = message(db, overdue)
+    assert (m.status, m.ptt, m.dlr, m.credits_milli) == ("no_receipt", 6, 2, 1000)
+    assert m.error == "no receipt within 60 s"
+    assert statuses(db, [waiting]) == ["sent"]
+    assert heard == [overdue]  # published like any other state change, once committed
+    assert credits(db, account) == 98  # sent: charged, never refunded
+    assert ledger_kinds(db, account) == ["adjustment", "job_debit"]
+
+
+def test_overdue_receipts_are_settled_oldest_first_in_bounded_batches(db, account):
+    ids = sent_long_ago(db, account, ["+33612345671", "+33612345672", "+33612345673"], [300, 100, 200])
+    with db.session() as s:
+        assert close_without_receipt(s, timeout=60, limit=2) == [ids[0], ids[2]]
+    with db.session() as s:
+        assert close_without_receipt(s, timeout=60, limit=2) == [ids[1]]
+
+
+def test_the_look_for_overdue_receipts_reads_only_the_index_of_sent_messages(db):
+    with db.session() as s:
+        if db.is_sqlite:
+            explain = "EXPLAIN QUERY PLAN "
+        else:
+            explain = "EXPLAIN "
+            run(s, "SET LOCAL enable_seqscan = off")  # an empty test table would be scanned anyway
+        plan = " ".join(str(row) for row in run(s, explain + messages._OVERDUE_RECEIPTS, (utcnow(), 10)).fetchall())
+    assert "ix_messages_awaiting_receipt" in plan, plan
+    assert "SCAN messages" not in plan and "Seq Scan" not in plan, plan

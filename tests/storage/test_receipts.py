@@ -3,18 +3,19 @@ long messages, and receipts racing ahead of their submit results (kept, then app
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from lifecycle_helpers import new_account, send, statuses
 from textos.delivery.connector import Receipt, SubmitOutcome, SubmitResult
 from textos.domain.lifecycle import DeliveryState, MessageStatus, outcome_of
 from textos.storage import messages
 from textos.storage.fastsql import run
-from textos.storage.models import Message, MessagePart, PendingReceipt
+from textos.storage.models import Message, MessagePart, PendingReceipt, utcnow
 from textos.storage.receipts import apply_receipts, canonical_carrier_id, carrier_id_variants, replay_pending
 
 
@@ -132,6 +133,51 @@ def test_a_long_message_fails_when_one_part_fails(db, account):
     with db.read() as s:
         m = s.get_one(Message, mid)
         assert (m.status, m.ptt, m.dlr, m.error) == ("failed", *outcome_of(DeliveryState.UNDELIVERABLE)[1:], "001")
+
+
+# Receipts after the receipt deadline (the real outcome wins over "no receipt")
+
+
+def given_up(db, *mids: int) -> None:
+    """As ``receipt_timeout`` leaves them: sent long ago, settled as *no_receipt*."""
+    with db.session() as s:
+        s.execute(update(Message).where(Message.id.in_(mids)).values(sent_at=utcnow() - dt.timedelta(hours=1)))
+    with db.session() as s:
+        assert sorted(messages.close_without_receipt(s, timeout=60)) == sorted(mids)
+
+
+def test_a_final_receipt_after_the_deadline_settles_the_message_with_its_real_outcome(db, account):
+    delivered, failed = send(db, account, ["+33612345601", "+33612345602"])
+    claim(db)
+    with db.session() as s:
+        store_sent(s, delivered, "late1")
+        store_sent(s, failed, "late2")
+    given_up(db, delivered, failed)
+    with db.session() as s:
+        changed, pending = apply_receipts(s, [Receipt("late1", DeliveryState.DELIVERED), Receipt("late2", DeliveryState.UNDELIVERABLE, "001")])
+    assert (sorted(changed), pending) == (sorted([delivered, failed]), 0)
+    assert outcome(db, delivered) == ("delivered", 4, 1)
+    assert outcome(db, failed) == ("failed", 5, 2)
+
+
+def test_a_late_intermediate_receipt_leaves_a_message_without_receipt_as_it_is(db, account):
+    mid = send(db, account, ["+33612345601"])[0]
+    claim(db)
+    with db.session() as s:
+        store_sent(s, mid, "slow")
+    given_up(db, mid)
+    report(db, Receipt("slow", DeliveryState.ENROUTE))
+    assert outcome(db, mid) == ("no_receipt", 6, 2)  # not back to "sent": that would only wait for the deadline again
+
+
+def test_a_long_message_without_receipt_is_settled_by_its_late_parts(db, account):
+    mid = long_message_sent(db, account, "l1", "l2", "l3")
+    report(db, Receipt("l1", DeliveryState.DELIVERED))
+    given_up(db, mid)
+    report(db, Receipt("l2", DeliveryState.DELIVERED), Receipt("l3", DeliveryState.ACCEPTED))
+    assert outcome(db, mid)[0] == "no_receipt"  # one part still unknown
+    report(db, Receipt("l3", DeliveryState.DELIVERED))
+    assert outcome(db, mid) == ("delivered", 4, 1)
 
 
 # Receipts ahead of their submit results

@@ -1,7 +1,8 @@
 """The dispatcher: claims due messages, hands them to connectors, persists every step.
 
 Every state change (``storage.messages``, the message lifecycle) is written before the
-next step starts: claim, submit, store the results, apply receipts, expire.
+next step starts: claim, submit, store the results, apply receipts, expire, and settle
+as *no_receipt* what waited for its receipt longer than ``receipt_timeout``.
 
 Guarantee: a message accepted by the API is submitted at least once, and more than
 once only if its submit result is lost: its dispatcher stops, or cannot store the
@@ -43,17 +44,23 @@ ORPHAN_SWEEP = 2.0
 """Seconds between looks for messages in flight that nobody holds any more: those of
 stopped dispatchers (PostgreSQL), and our own whose submit results could not be stored."""
 
+RECEIPT_CHUNKS = 10
+"""Transactions of ``storage.messages.CHUNK`` overdue messages settled as *no_receipt* per sweep (at most)."""
+
 
 class Dispatcher:
     """Runs the delivery loop inside the server's event loop; the database does the remembering."""
 
     def __init__(
         self, db: Database, router: Router, *, batch: int = 500, interval: float = 0.05, max_inflight: int = 4,
-        part_ttl: float = PART_TTL,
+        part_ttl: float = PART_TTL, receipt_timeout: float | None = None,
     ) -> None:
         self.db = db
         self.part_ttl = part_ttl
         """Seconds to wait for the missing parts of a long incoming message."""
+        self.receipt_timeout = receipt_timeout
+        """Seconds a sent message waits for its receipt before it settles as *no_receipt*
+        (``Settings.receipt_deadline``); ``None``: for ever."""
         self.router = router
         self.batch = batch
         self.interval = interval
@@ -219,6 +226,19 @@ class Dispatcher:
         missing = [SubmitResult(m.id, SubmitOutcome.RETRY, error="no result", retry_after=1.0) for m in batch if m.id not in seen]
         return list(results) + missing
 
+    def _close_without_receipt(self, timeout: float) -> None:
+        """Settle sent messages whose receipt is overdue as *no_receipt*: a few bounded
+        transactions per sweep, so a backlog never holds the writer for long."""
+        closed = 0
+        for _ in range(RECEIPT_CHUNKS):
+            with self.db.session() as s:
+                moved = len(messages.close_without_receipt(s, timeout))
+            closed += moved
+            if moved < messages.CHUNK:
+                break
+        if closed:
+            log.warning("%d sent messages got no receipt within %g s: settled as no_receipt", closed, timeout)
+
     def _requeue_stranded(self, holding: frozenset[int]) -> None:
         """Queue again our own *submitting* messages that no batch of ours holds any more:
         their submit results could not be stored (the database was away). Like a crash,
@@ -236,6 +256,8 @@ class Dispatcher:
             expired = messages.expire_overdue(s)
         if expired:
             log.info("expired %d messages", expired)
+        if self.receipt_timeout is not None:
+            self._close_without_receipt(self.receipt_timeout)
         now = time.monotonic()
         if self.instance is not None and now - self._last_orphans >= self.orphan_sweep:
             self._last_orphans = now

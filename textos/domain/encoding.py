@@ -4,6 +4,11 @@ GSM text is counted in septets (an extension-table character costs two: ESC
 plus its code); any other text travels as UCS-2 and is counted in UTF-16 code
 units (a character outside the BMP costs two). Concatenated parts never split
 an escape pair or a surrogate pair.
+
+Characters no network delivers are refused before anything is charged
+(``check_characters``): control characters other than the three GSM 03.38 itself
+carries (line feed, carriage return, and form feed, its extension table's page
+break), DEL, the C1 controls and the noncharacters U+FFFE and U+FFFF.
 """
 
 from __future__ import annotations
@@ -13,17 +18,22 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from textos.domain.errors import BadRequest
+
 __all__ = [
+    "UNSENDABLE",
     "Concatenation",
     "Encoding",
     "TextInfo",
     "analyze",
+    "check_characters",
     "decode_gsm7",
     "decode_ucs2",
     "detect_encoding",
     "encode",
     "encode_gsm7",
     "encode_ucs2",
+    "first_unsendable",
     "is_gsm7",
     "pack_septets",
     "split",
@@ -65,6 +75,10 @@ class Concatenation(str, Enum):
         return UCS2_MULTI - 1 if self is Concatenation.UDH16 else UCS2_MULTI
 
 ESC = 0x1B
+
+UNSENDABLE = re.compile("[\x00-\x09\x0b\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+"""Characters no network delivers: C0 controls but LF, CR and FF (GSM 03.38 has those three),
+DEL, C1 controls, and the noncharacters U+FFFE and U+FFFF."""
 
 #: Basic table, indexed by septet value. 0x1B is the escape, never a character.
 BASIC_TABLE = (
@@ -198,6 +212,24 @@ def analyze(text: str, concat: Concatenation = Concatenation.UDH8) -> TextInfo:
     else:
         parts = len(_part_starts(text, _ASTRAL_RE, limit))
     return TextInfo(Encoding.UCS2, units, parts, limit)
+
+
+def first_unsendable(text: str) -> tuple[int, str] | None:
+    """The first character of ``text`` that no network delivers (``UNSENDABLE``) and its
+    position, counted in characters from 1; None when every character can be sent."""
+    found = UNSENDABLE.search(text)
+    return None if found is None else (found.start() + 1, found.group())
+
+
+def check_characters(text: str, where: str = "message") -> None:
+    """Refuse (``BadRequest``, naming ``where``) a text holding a character no network delivers."""
+    found = first_unsendable(text)
+    if found is not None:
+        position, char = found
+        raise BadRequest(
+            f"{where}: character U+{ord(char):04X} at position {position} cannot be sent by SMS "
+            "(control characters other than line feed, carriage return and form feed, and U+FFFE/U+FFFF, are refused)"
+        )
 
 
 def split(text: str, encoding: Encoding | None = None, concat: Concatenation = Concatenation.UDH8) -> list[str]:

@@ -1,6 +1,7 @@
 """The life of an outgoing message: its statuses, what carriers report, and the OVH codes of each.
 
     queued ──claim──▶ submitting ──accepted──▶ sent ──receipt──▶ delivered | failed
+       │                  │                    └──receipt_timeout──▶ no_receipt ──late final receipt──▶ delivered | failed
        │                  │  └──retry──▶ queued (later)
        │                  └──refused──▶ rejected (refunded)
        ├──validity over──▶ expired (refunded)
@@ -20,6 +21,7 @@ from enum import Enum
 from textos.domain.ptt import Dlr
 
 __all__ = [
+    "AWAITING_RECEIPT",
     "DELIVERY_OUTCOMES",
     "DeliveryState",
     "MessageStatus",
@@ -48,6 +50,10 @@ class MessageStatus(str, Enum):
     """Its validity ended before it could be sent (refunded)."""
     CANCELLED = "cancelled"
     """Cancelled before it was sent (refunded)."""
+    NO_RECEIPT = "no_receipt"
+    """Sent, but no receipt came within ``receipt_timeout``: whether it was delivered cannot be
+    determined (OVH's ptt 6). Final and charged (it was sent); a receipt that still comes
+    settles it with the real outcome (``AWAITING_RECEIPT``)."""
 
     @property
     def is_final(self) -> bool:
@@ -62,13 +68,18 @@ class MessageStatus(str, Enum):
 PENDING = frozenset({MessageStatus.QUEUED, MessageStatus.SUBMITTING})
 IN_FLIGHT = frozenset({MessageStatus.SUBMITTING, MessageStatus.SENT})
 """Statuses a receipt may settle (a receipt can overtake its submit result)."""
+AWAITING_RECEIPT = IN_FLIGHT | {MessageStatus.NO_RECEIPT}
+"""Statuses a *final* receipt may settle: in flight, or given up on after ``receipt_timeout``
+(a late receipt's real outcome wins over "no receipt"; a late intermediate one changes nothing)."""
 FINAL = frozenset({
     MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED, MessageStatus.CANCELLED,
+    MessageStatus.NO_RECEIPT,
 })  # fmt: skip
 REFUNDED = frozenset({MessageStatus.REJECTED, MessageStatus.EXPIRED, MessageStatus.CANCELLED})
 """Never sent: their credits go back to the account, once."""
-FAILED_STATUSES = frozenset({MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED})
-"""What batch statistics count as failed."""
+FAILED_STATUSES = frozenset({MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED, MessageStatus.NO_RECEIPT})
+"""What batch statistics count as failed (``sms.BatchStatistics`` has no "unknown": a message
+without a receipt is counted there, as its ``deliveryReceipt`` 2 says, and also on its own)."""
 
 
 class DeliveryState(str, Enum):
@@ -117,8 +128,14 @@ STATUS_CODES: dict[MessageStatus, tuple[int, int]] = {
     MessageStatus.REJECTED: (20, Dlr.NOT_BILLED),
     MessageStatus.EXPIRED: (8, Dlr.NOT_BILLED),
     MessageStatus.CANCELLED: (0, Dlr.NOT_BILLED),
+    MessageStatus.NO_RECEIPT: (6, Dlr.FAILED),
 }
-"""A status's ``(ptt, deliveryReceipt)`` when no carrier report says more."""
+"""A status's ``(ptt, deliveryReceipt)`` when no carrier report says more.
+
+``NO_RECEIPT`` has OVH's ptt 6 ("cannot determine whether delivered or failed: no final status
+from the operator"). OVH's DLR ids have no "unknown": of its final ones (1 success, 2 failed,
+16 not billed) it takes 2, as a carrier's own ``UNKNOWN`` report does (the message was
+charged, and not confirmed delivered); ptt 6 tells the two kinds of failure apart."""
 
 
 def outcome_of(state: DeliveryState | str) -> Outcome:

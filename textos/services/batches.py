@@ -2,7 +2,7 @@
 
 A batch row follows one acceptance (``services.jobs.accept``) from the outside:
 
-    PENDING → INSERTING → INSERTED → COMPLETED        (messages written, then none left to hand to a carrier)
+    PENDING → INSERTING → INSERTED → COMPLETED        (messages written, then every one final: delivered, failed, no_receipt…)
                  │  └──────────────→ FAILED          (refused: nothing written nor charged)
                  └─ cancel → TO_CANCEL → CANCELED    (stopped while its receivers were read)
     INSERTED ── cancel → CANCELING → CANCELED        (queued messages cancelled and refunded)
@@ -33,7 +33,7 @@ from textos.config import Settings
 from textos.domain.clock import iso, utcnow
 from textos.domain.pricing import to_credits
 from textos.domain.errors import Conflict, NotFound, TextosError
-from textos.domain.lifecycle import FAILED_STATUSES, PENDING, MessageStatus
+from textos.domain.lifecycle import FAILED_STATUSES, FINAL, PENDING, MessageStatus
 from textos.services.campaigns import Source
 from textos.services.jobs import REPORT_LIMIT, SendingReport, SendRequest, accept
 from textos.services.recipients import ConcatFor, Priced
@@ -71,6 +71,8 @@ class BatchStatus(str, Enum):
 INGESTING = (BatchStatus.PENDING.value, BatchStatus.INSERTING.value, BatchStatus.TO_CANCEL.value)
 ENDED = (BatchStatus.COMPLETED.value, BatchStatus.CANCELED.value, BatchStatus.FAILED.value)
 _PENDING = [s.value for s in PENDING]
+_UNFINISHED = [s.value for s in MessageStatus if s not in FINAL]
+"""Statuses of a message whose outcome may still change on its own (queued, submitting, sent)."""
 
 
 INTERRUPTED = "interrupted: the server stopped before the batch was inserted; nothing was charged"
@@ -230,10 +232,11 @@ def start(
 # --------------------------------------------------------------------------- completion
 
 
-def _pending_left(session: Session, job_id: int) -> bool:
-    """Whether a message of the job is still to hand to a carrier (the newest ids first: they go last)."""
+def _unfinished_left(session: Session, job_id: int) -> bool:
+    """Whether a message of the job is not final yet: still to hand to a carrier, or sent and
+    waiting for its receipt (the newest ids first: they go last)."""
     return session.scalar(
-        select(Message.id).where(Message.job_id == job_id, Message.status.in_(_PENDING)).order_by(Message.id.desc()).limit(1)
+        select(Message.id).where(Message.job_id == job_id, Message.status.in_(_UNFINISHED)).order_by(Message.id.desc()).limit(1)
     ) is not None
 
 
@@ -261,7 +264,8 @@ def _due(batch_id: str) -> bool:
 def complete_finished(db: Database, batch_id: str | None = None) -> int:
     """Move batches on (all, or ``batch_id``); returns how many moved. Run by a writer, never on a read.
 
-    - INSERTED with no message left to hand to a carrier → COMPLETED;
+    - INSERTED whose messages are all final (a sent one waits for its receipt, or for
+      ``receipt_timeout`` to settle it as *no_receipt*) → COMPLETED;
     - PENDING/INSERTING/TO_CANCEL not ingested by this process and not touched for
       ``ABANDONED_AFTER`` seconds (their process stopped) → FAILED, or CANCELED when a
       cancel was asked; nothing was written nor charged for them.
@@ -277,7 +281,7 @@ def complete_finished(db: Database, batch_id: str | None = None) -> int:
             select(Batch.id, Batch.job_id).where(Batch.status == BatchStatus.INSERTED.value, Batch.job_id.is_not(None), *only)
         ).all()
         due = inserted if batch_id is not None else [(bid, job_id) for bid, job_id in inserted if _due(bid)]
-        finished = [bid for bid, job_id in due if job_id is not None and not _pending_left(session, job_id)]
+        finished = [bid for bid, job_id in due if job_id is not None and not _unfinished_left(session, job_id)]
         left = session.execute(
             select(Batch.id, Batch.status).where(Batch.status.in_(INGESTING), Batch.updated_at < stale, *only)
         ).all()
@@ -309,6 +313,8 @@ class Stats:
     sent: int = 0
     cancelled: int = 0
     credits_milli: int = 0
+    no_receipt: int = 0
+    """Of ``failed``: sent, but no receipt came within ``receipt_timeout``."""
 
     @property
     def total(self) -> int:
@@ -334,6 +340,7 @@ def batch_stats(session: Session, batch: Batch) -> Stats:
         sent=counts.get(MessageStatus.SENT.value, 0),
         cancelled=counts.get(MessageStatus.CANCELLED.value, 0),
         credits_milli=credits,
+        no_receipt=counts.get(MessageStatus.NO_RECEIPT.value, 0),
     )
 
 
@@ -372,7 +379,7 @@ def cancel_batch(db: Database, batch_id: str, actor: str) -> None:
 def remove_batch(session: Session, batch: Batch) -> None:
     """Delete a batch that has ended (its job and SMS stay in the history, without it)."""
     ended = batch.status in ENDED or (
-        batch.status == BatchStatus.INSERTED.value and batch.job_id is not None and not _pending_left(session, batch.job_id)
+        batch.status == BatchStatus.INSERTED.value and batch.job_id is not None and not _unfinished_left(session, batch.job_id)
     )
     if not ended:
         raise Conflict(f"id: batch {batch.id} is {batch.status}; cancel it or wait for it to complete before removing it")
@@ -423,13 +430,14 @@ def batch_view(batch: Batch) -> dict[str, Any]:
 
 
 def statistics_view(batch: Batch, stats: Stats) -> dict[str, Any]:
-    """``sms.BatchStatistics``."""
+    """``sms.BatchStatistics``, and ``noReceipt`` (Textos's): those of ``failed`` whose receipt never came."""
     return {
         "credits": to_credits(stats.credits_milli),
         "delivered": stats.delivered,
         "estimatedCredits": to_credits(batch.estimated_credits_milli),
         "failed": stats.failed,
         "id": batch.id,
+        "noReceipt": stats.no_receipt,
         "pending": stats.pending,
         "sent": stats.sent,
         "stoplisted": 0,

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from textos.config import Settings
 from textos.domain import priority
 from textos.domain.clock import utcnow
+from textos.domain.encoding import check_characters
 from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound, TextosError
 from textos.domain.lifecycle import PENDING, MessageStatus
 from textos.domain.senders import sender_type
@@ -139,6 +140,7 @@ def check_sendable(session: Session, account: Account, req: SendRequest, setting
         raise Forbidden(f"serviceName: the SMS account {account.service_name} is disabled")
     if not req.message or not req.message.strip():
         raise BadRequest("message: must not be empty")
+    check_characters(req.message)
     if listed and not req.receivers:
         raise BadRequest("receivers: at least one receiver is required (receivers, receiversDocumentUrl or receiversSlotId)")
     sender, kind = resolve_sender(session, account, req, settings)

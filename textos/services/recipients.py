@@ -7,7 +7,8 @@ so that memory stays bounded whatever the size of the document:
 - each number is normalised (``FastReceivers``: a fast path, phonenumbers otherwise)
   and kept when its country is allowed; the first occurrence of a number wins;
 - with a document whose columns the message names (``#prenom#``), each recipient's
-  text is rendered (mail merge) — a missing column or an empty value refuses the job;
+  text is rendered (mail merge) — a missing column, an empty value or a character no
+  network delivers (``domain.encoding.check_characters``) refuses the job;
 - each recipient is charged for the parts its text is sent in on *its* route:
   ``analyze(text, concat_for(e164))`` (a carrier tying parts with a 16-bit reference
   fits one septet less per part), times the credit rate of its country.
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 from textos.config import Settings
-from textos.domain.encoding import Concatenation, TextInfo, analyze
+from textos.domain.encoding import Concatenation, TextInfo, analyze, check_characters
 from textos.domain.errors import BadRequest
 from textos.domain.numbers import INVALID, FastReceivers, InvalidReceiver
 from textos.receivers.merge import MergeError, Template, find_placeholders
@@ -200,6 +201,7 @@ def price(
                     text = template.render(row, line_num()) + stop_clause
                 except MergeError as exc:
                     raise BadRequest(f"message: {exc}") from None
+                check_characters(text, f"message: receivers CSV row {line_num()}")
                 info = describe(text, e164)
                 cost = cost_of(info.parts, country)
                 chunk.append((e164, country, text, info.encoding.value, info.characters, info.parts, cost))

@@ -1,6 +1,7 @@
 """The message lifecycle: every statement that changes ``messages.status``.
 
     queued ──claim_due──▶ submitting ──store_sent──▶ sent ──storage.receipts──▶ delivered | failed
+       │                     │                          └──close_without_receipt──▶ no_receipt (charged)
        │                     │ └──requeue (retry, restart, orphans, stranded)──▶ queued
        │                     └──store_rejected──▶ rejected (refunded)
        ├──expire_overdue──▶ expired (refunded)
@@ -51,6 +52,10 @@ _QUEUED = literal(MessageStatus.QUEUED.value)
 _SUBMITTING = literal(MessageStatus.SUBMITTING.value)
 _SENT = literal(MessageStatus.SENT.value)
 _SENT_PTT, _SENT_DLR = codes_of(MessageStatus.SENT)
+_NO_RECEIPT = literal(MessageStatus.NO_RECEIPT.value)
+_NO_RECEIPT_PTT, _NO_RECEIPT_DLR = codes_of(MessageStatus.NO_RECEIPT)
+_OVERDUE_RECEIPTS = f"SELECT id FROM messages WHERE status = {_SENT} AND sent_at < ? ORDER BY sent_at LIMIT ?"
+"""Sent messages waiting for their receipt since before ``?``, the oldest first: a range of ``ix_messages_awaiting_receipt``."""
 
 _CLAIM = {
     sqlite: f"UPDATE messages SET status = {_SUBMITTING}, attempts = attempts + 1, claimed_by = ? WHERE id IN ("
@@ -320,3 +325,28 @@ def expire_overdue(session: Session, limit: int = 5000) -> int:
             reason="validityPeriod elapsed before sending", error="validityPeriod elapsed",
         )
     )
+
+
+# Sent, and no receipt came
+
+
+def close_without_receipt(session: Session, timeout: float, limit: int = CHUNK) -> list[int]:
+    """Messages *sent* more than ``timeout`` seconds ago whose receipt never came: *no_receipt*
+    (final, still charged: they were sent). The oldest first, at most ``limit``; returns their ids.
+
+    One range read of the partial index ``ix_messages_awaiting_receipt`` (``sent_at`` of sent
+    messages only), so a table of millions of settled messages costs nothing here. A receipt
+    that comes later still settles them (``storage.receipts``)."""
+    ids = [row[0] for row in run(
+        session, _OVERDUE_RECEIPTS, (db_time(session, utcnow() - dt.timedelta(seconds=timeout)), limit)
+    ).fetchall()]
+    if not ids:
+        return []
+    moved = [row[0] for row in run(
+        session,
+        f"UPDATE messages SET status = {_NO_RECEIPT}, ptt = {_NO_RECEIPT_PTT}, dlr = {_NO_RECEIPT_DLR}, error = ? "
+        f"WHERE status = {_SENT} AND id IN ({marks(len(ids))}) RETURNING id",
+        (f"no receipt within {timeout:g} s", *ids),
+    ).fetchall()]
+    events.changed(session, moved)
+    return moved

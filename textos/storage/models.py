@@ -203,6 +203,12 @@ class Message(Base):
             sqlite_where=sql_text("status = 'submitting'"),
             postgresql_where=sql_text("status = 'submitting'"),
         ),
+        Index(
+            "ix_messages_awaiting_receipt",
+            "sent_at",
+            sqlite_where=sql_text("status = 'sent'"),
+            postgresql_where=sql_text("status = 'sent'"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))

@@ -1,7 +1,10 @@
 """Delivery receipts: match carrier ids to messages and parts, whatever their form, and settle.
 
 Part of the message lifecycle (``storage.messages``): sent messages become delivered
-or failed here, by ``domain.lifecycle.outcome_of`` of what the carrier reported.
+or failed here, by ``domain.lifecycle.outcome_of`` of what the carrier reported. A
+final receipt arriving after ``receipt_timeout`` still settles its *no_receipt*
+message: the real outcome wins (``lifecycle.AWAITING_RECEIPT``); a late intermediate
+one (enroute, accepted) leaves it as it is.
 
 Carriers answer ``submit_sm`` with an id in one form and sometimes report it in
 receipts in another (hex ``1a2b`` in the response, decimal ``6699`` in the receipt).
@@ -28,16 +31,25 @@ from typing import Iterable, NamedTuple, Protocol, Sequence
 from sqlalchemy.orm import Session
 
 from textos.domain.clock import naive_utc, utcnow
-from textos.domain.lifecycle import IN_FLIGHT, DeliveryState, MessageStatus, outcome_of
+from textos.domain.lifecycle import AWAITING_RECEIPT, FINAL, IN_FLIGHT, DeliveryState, MessageStatus, outcome_of
 from textos.storage import events
 from textos.storage.fastsql import db_time, literal, marks, read_time, run, run_many, time_formatter
 
 _HEX = set("0123456789abcdef")
 CHUNK = 5000
 
-_IN_FLIGHT = "(" + ", ".join(sorted(literal(s.value) for s in IN_FLIGHT)) + ")"
-"""``('sent', 'submitting')``: the statuses a receipt settles (it may overtake its submit result)."""
-_SETTLE = f"UPDATE messages SET status = ?, ptt = ?, dlr = ?, delivered_at = ?, error = ? WHERE id = ? AND status IN {_IN_FLIGHT}"
+
+def _statuses(statuses: Iterable[MessageStatus]) -> str:
+    return "(" + ", ".join(sorted(literal(s.value) for s in statuses)) + ")"
+
+
+_SETTLE = {
+    final: f"UPDATE messages SET status = ?, ptt = ?, dlr = ?, delivered_at = ?, error = ? WHERE id = ? AND status IN {_statuses(settles)}"
+    for final, settles in ((False, IN_FLIGHT), (True, AWAITING_RECEIPT))
+}
+"""By whether the outcome is final: an intermediate one settles a message in flight (a receipt
+may overtake its submit result), a final one also a message given up on (*no_receipt*)."""
+_FINAL = frozenset(s.value for s in FINAL)
 _DELIVERED = MessageStatus.DELIVERED.value
 _FAILED = MessageStatus.FAILED.value
 
@@ -175,7 +187,7 @@ def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], time
             status, ptt, dlr = _outcome(r.state.value)
             delivered = done(r.done_at) if status == _DELIVERED else None
             updates.append((status, ptt, dlr, delivered, r.error_code if status == _FAILED else None, mid))
-        run_many(session, _SETTLE, updates)
+        _settle(session, updates)
         changed.extend(mid for mid, _ in singles)
     if not left:
         return left
@@ -220,8 +232,16 @@ def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list
         elif any(s in (DeliveryState.ENROUTE.value, DeliveryState.ACCEPTED.value) for s in states):
             status, ptt, dlr = _outcome(DeliveryState.ENROUTE.value)
             updates.append((status, ptt, dlr, None, None, mid))
-    run_many(session, _SETTLE, updates)
+    _settle(session, updates)
     return [u[-1] for u in updates]
+
+
+def _settle(session: Session, updates: Sequence[tuple[object, ...]]) -> None:
+    """Write ``(status, ptt, dlr, delivered_at, error, id)`` outcomes, each guarded by ``_SETTLE``."""
+    final = [u for u in updates if u[0] in _FINAL]
+    run_many(session, _SETTLE[True], final)
+    if len(final) < len(updates):
+        run_many(session, _SETTLE[False], [u for u in updates if u[0] not in _FINAL])
 
 
 def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -> int:

@@ -1,0 +1,24 @@
+"""Settings (``textos.config``): the receipt deadline and where it is read from."""
+
+from __future__ import annotations
+
+import pytest
+
+from textos.config import Settings, load_settings
+
+
+def test_a_sent_message_waits_72_hours_for_its_receipt_by_default():
+    assert Settings().receipt_timeout == 259_200.0
+    assert Settings().receipt_deadline(embedded_simulator=False) == 259_200.0
+
+
+def test_the_embedded_simulator_uses_the_shorter_of_its_own_deadline_and_receipt_timeout():
+    assert Settings().receipt_deadline(embedded_simulator=True) == Settings().simulator_receipt_timeout == 120.0
+    assert Settings(receipt_timeout=30.0).receipt_deadline(embedded_simulator=True) == 30.0
+
+
+def test_receipt_deadlines_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    monkeypatch.setenv("TEXTOS_RECEIPT_TIMEOUT", "600")
+    monkeypatch.setenv("TEXTOS_SIMULATOR_RECEIPT_TIMEOUT", "5.5")
+    settings = load_settings(tmp_path / "absent.toml")
+    assert (settings.receipt_timeout, settings.simulator_receipt_timeout) == (600.0, 5.5)
