@@ -7,6 +7,7 @@ Helpers the tests import by name are in helpers.py.
 
 from __future__ import annotations
 
+import os
 import secrets
 from typing import Callable, Iterator
 
@@ -15,6 +16,19 @@ import pytest
 
 from helpers import BACKENDS, PG_ADMIN_URL, Server, Tenant, start_server, stop_server
 from textos.storage.db import Database
+
+@pytest.fixture(scope="session", autouse=True)
+def key_files_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Key files of test PostgreSQL databases (``~/.config/textos/…`` by default) go to a temporary
+    folder, for this process and the servers it starts (SQLite ones sit beside their database)."""
+    before = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = before
+
 
 @pytest.fixture(scope="session")
 def pg_server_url() -> str:

@@ -35,6 +35,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stored_bytes(database_url: str) -> bytes:
+    """Everything the database holds, raw: a SQLite file with its ``-wal`` and ``-shm``, or every
+    row of every PostgreSQL table (as JSON text)."""
+    if database_url.startswith("sqlite"):
+        path = database_url.split(":///", 1)[1]
+        return b"".join(Path(path + suffix).read_bytes() for suffix in ("", "-wal", "-shm") if Path(path + suffix).exists())
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        rows = [r[0] for t in tables for r in conn.execute(f'SELECT row_to_json(t)::text FROM "{t}" t')]
+    return "\n".join(rows).encode()
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "condition") -> Any:
     """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -78,6 +78,12 @@ class Settings:
     """``[[routes]] prefix = "+33", carriers = ["a", "b"]`` (failover order)."""
     smsc_urls: list[str] = field(default_factory=list)
     """Extra carriers (``smpp://system_id:password@host:port?window=64``)."""
+    secret_key: str | None = None
+    """Key sealing application secrets in the database: 32 random bytes in URL-safe base64.
+    Unset: read from ``secret_key_file`` (``storage.at_rest``)."""
+    secret_key_file: str | None = None
+    """File holding that key, created 0600 on first start. Unset: beside a SQLite database
+    (``textos.db.key``); for PostgreSQL ``~/.config/textos/HOST-PORT-DATABASE.key``."""
 
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
@@ -128,6 +134,8 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_BULK_MAX_ROWS": "bulk_max_rows",
     "TEXTOS_BULK_MAX_BYTES": "bulk_max_bytes",
     "TEXTOS_SMSC": "smsc_urls",
+    "TEXTOS_SECRET_KEY": "secret_key",
+    "TEXTOS_SECRET_KEY_FILE": "secret_key_file",
 }
 
 

@@ -135,7 +135,7 @@ def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True
     """The API on ``settings``' database; with ``dispatch``, the dispatcher (and embedded
     simulator) run in its lifespan. The price book is built here, once, for the routes and
     the automatic top-up."""
-    db = Database(settings.database_url)
+    db = Database.of(settings)
     if migrate:
         db.migrate()
     prices = PriceBook.from_settings(settings)
@@ -161,7 +161,7 @@ def _preflight(settings: Settings, *, dispatch: bool) -> None:
         from textos.delivery.ownership import AnotherDispatcher, Instance
 
         try:
-            Instance(Database(settings.database_url)).close()
+            Instance(Database.of(settings)).close()
         except AnotherDispatcher as exc:
             raise SystemExit(f"textos: {exc}") from None
 
@@ -228,7 +228,7 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
     _preflight(settings, dispatch=dispatch)
     options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_level="info", access_log=False, **http_stack())
     if settings.workers > 1:
-        db = Database(settings.database_url)
+        db = Database.of(settings)
         db.migrate()
         db.dispose()
         with tempfile.TemporaryDirectory(prefix="textos-workers-") as tmp:
@@ -264,7 +264,7 @@ def dispatch(settings: Settings) -> None:
     number of dispatchers share the queue (``delivery.ownership``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _preflight(settings, dispatch=True)
-    db = Database(settings.database_url)
+    db = Database.of(settings)
     db.migrate()
     runtime = Runtime(settings, db)
 

@@ -16,9 +16,9 @@ def test_known_keys_are_checked_from_memory_and_a_revoked_one_at_once(app, monke
     lookups: list[str] = []
     real_lookup = auth._lookup
 
-    def counted(st, request):  # type: ignore[no-untyped-def]
+    def counted(st, request, consumer_key_hash):  # type: ignore[no-untyped-def]
         lookups.append(request.url.path)
-        return real_lookup(st, request)
+        return real_lookup(st, request, consumer_key_hash)
 
     monkeypatch.setattr(auth, "_lookup", counted)
 
@@ -57,6 +57,7 @@ def test_new_rules_allowed_ips_and_expiry_apply_to_a_cached_key_at_once(app):
 
     from sqlalchemy import select
 
+    from textos.storage.at_rest import key_digest
     from textos.storage.models import Credential
 
     db = app.state.textos.db
@@ -64,7 +65,7 @@ def test_new_rules_allowed_ips_and_expiry_apply_to_a_cached_key_at_once(app):
 
     def change(**values) -> None:  # type: ignore[no-untyped-def]
         with db.session() as s:
-            cred = s.scalar(select(Credential).where(Credential.consumer_key == keys[3]))
+            cred = s.scalar(select(Credential).where(Credential.consumer_key_hash == key_digest(keys[3])))
             for name, value in values.items():
                 setattr(cred, name, value)
 

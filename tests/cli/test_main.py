@@ -19,8 +19,8 @@ def textos(make_database, tmp_path, monkeypatch):
     url = make_database("sqlite")
     runner = CliRunner()
 
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(app, [*args, "--database-url", url, "--json"])
+    def run(*args: str, ok: bool = True, as_json: bool = True):
+        result = runner.invoke(app, [*args, "--database-url", url, *(["--json"] if as_json else [])])
         if ok:
             assert result.exit_code == 0, result.output
             return json.loads(result.stdout)
@@ -52,7 +52,12 @@ def test_keys_need_well_formed_rules(textos):
     assert code == 2
 
 
-def test_quickstart_is_made_once(textos):
+def test_quickstart_is_made_once_and_a_rerun_says_its_consumer_key_is_new(textos):
     first, again = textos("quickstart"), textos("quickstart")
     assert first["password"] and "password" not in again
-    assert {k: first[k] for k in ("serviceName", "consumerKey")} == {k: again[k] for k in ("serviceName", "consumerKey")}
+    assert {k: first[k] for k in ("serviceName", "applicationKey", "applicationSecret")} == {
+        k: again[k] for k in ("serviceName", "applicationKey", "applicationSecret")
+    }
+    assert again["consumerKey"] != first["consumerKey"] and again["newConsumerKey"] is True
+    code, shown = textos("quickstart", ok=False, as_json=False)
+    assert code == 0 and "new consumer key" in shown and "cannot be shown again" in shown

@@ -10,16 +10,22 @@ from typer.testing import CliRunner
 from textos.cli.main import app as cli_app
 
 
-def test_quickstart_is_idempotent_and_prints_the_keys(server):
+def test_quickstart_is_idempotent_and_a_rerun_issues_a_new_working_key(server):
+    """Consumer keys are stored as digests: a rerun cannot print the earlier key, so it issues a new
+    one and says so; customer, account and application stay the same, and both keys work."""
     runner = CliRunner()
     first = runner.invoke(cli_app, ["quickstart", "--database-url", server.database_url, "--json"])
     second = runner.invoke(cli_app, ["quickstart", "--database-url", server.database_url, "--json"])
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     a, b = json.loads(first.stdout), json.loads(second.stdout)
-    for key in ("endpoint", "nic", "applicationKey", "applicationSecret", "consumerKey", "serviceName"):
+    for key in ("endpoint", "nic", "applicationKey", "applicationSecret", "serviceName"):
         assert a[key] == b[key], key
+    assert a["consumerKey"] != b["consumerKey"] and b["newConsumerKey"] is True
     assert a["endpoint"].endswith("/1.0")
     assert a["serviceName"].startswith("sms-") and a["serviceName"].endswith("-1")
+    for qs in (a, b):
+        client = server.client(qs["applicationKey"], qs["applicationSecret"], qs["consumerKey"])
+        assert qs["serviceName"] in client.get("/sms")
 
 
 def test_send_three_receivers_with_tag_and_see_them_delivered(server):

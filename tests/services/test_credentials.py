@@ -18,8 +18,9 @@ def app_key(db):
 
 def test_operator_keys_are_validated_for_a_customer(db, app_key):
     with db.session() as s:
-        cred = credentials.create_credential(s, app_key, "ab12345-keys", ["GET /sms/*", {"method": "POST", "path": "/sms/*/jobs"}])
-        assert cred.state == "validated" and cred.validation_token is None
+        issued = credentials.create_credential(s, app_key, "ab12345-keys", ["GET /sms/*", {"method": "POST", "path": "/sms/*/jobs"}])
+        cred = issued.credential
+        assert cred.state == "validated" and issued.validation_token is None and cred.validation_token_hash is None
         assert cred.rules == [{"method": "GET", "path": "/sms/*"}, {"method": "POST", "path": "/sms/*/jobs"}]
         with pytest.raises(BadRequest, match="^nic: "):
             credentials.create_credential(s, app_key, None, ["GET /*"])
@@ -31,8 +32,8 @@ def test_operator_keys_are_validated_for_a_customer(db, app_key):
 
 def test_a_requested_key_is_validated_by_its_customer_once(db, app_key):
     with db.session() as s:
-        cred = credentials.create_credential(s, app_key, None, ["GET /*"], validated=False, redirection="https://crm.example.com/ok")
-        token, cred_id = cred.validation_token, cred.id
+        issued = credentials.create_credential(s, app_key, None, ["GET /*"], validated=False, redirection="https://crm.example.com/ok")
+        token, cred_id = issued.validation_token, issued.credential.id
     with db.session() as s:
         assert credentials.pending(s, token)[1].app_key == app_key
         assert credentials.decide(s, token, accept=True, nic="ab12345-keys", password="wrong") == (credentials.BAD_LOGIN, None)

@@ -38,3 +38,58 @@ def test_0008_renames_stored_part_states_to_the_domain_words(make_database, back
         assert set(DOMAIN_STATES) == {state.value for state in DeliveryState}
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_0011_stores_keys_and_tokens_as_digests_and_seals_secrets_of_a_plaintext_database(make_database, backend):
+    """A database of before 0011 holds keys in clear: after it, none is left, and the old keys still sign."""
+    import json
+
+    from helpers import stored_bytes
+    from signed_calls import against, call
+    from textos.config import Settings
+    from textos.server import build_app
+    from textos.services import admin, credentials
+
+    url = make_database(backend)
+    db = Database(url)
+    app_key, secret, key, token = "AK0011plaintext1", "SECRET0011" + "s" * 22, "CK0011" + "k" * 26, "TOKEN0011" + "t" * 39
+    try:
+        db.migrate("0009_auth")
+        with db.session() as s:
+            customer, _ = admin.create_customer(s, "ab12345-old", "pw")
+            customer_id = customer.id
+        with db.engine.begin() as conn:
+            now = dt.datetime(2026, 1, 1)
+            app_id = conn.execute(
+                text("INSERT INTO applications (app_key, app_secret, name, description, status, customer_id, created_at) "
+                     "VALUES (:k, :s, 'old', '', 'active', :c, :now) RETURNING id"),
+                {"k": app_key, "s": secret, "c": customer_id, "now": now},
+            ).scalar_one()
+            rules = json.dumps([{"method": m, "path": "/*"} for m in ("GET", "POST", "PUT", "DELETE")])
+            for ck, state, tok in ((key, "validated", None), ("CKpending" + "p" * 23, "pendingValidation", token)):
+                conn.execute(
+                    text("INSERT INTO credentials (consumer_key, application_id, customer_id, state, rules, validation_token, created_at) "
+                         "VALUES (:ck, :a, :c, :state, :rules, :tok, :now)"),
+                    {"ck": ck, "a": app_id, "c": customer_id, "state": state, "rules": rules, "tok": tok, "now": now},
+                )
+        assert key.encode() in stored_bytes(url)
+        db.migrate()
+        db.dispose()
+        raw = stored_bytes(url)
+        for clear in (secret, key, token):
+            assert clear.encode() not in raw, clear
+        with db.session() as s:
+            assert credentials.pending(s, token)[1].app_key == app_key
+    finally:
+        db.dispose()
+
+    app = build_app(Settings(database_url=url, simulator="inprocess"), dispatch=False)
+    try:
+        async def scenario(client) -> None:  # type: ignore[no-untyped-def]
+            assert (await call(client, ("", app_key, secret, key), "GET", "/auth/currentCredential"))["status"] == "validated"
+
+        against(app, scenario)
+    finally:
+        app.state.auth_cache.close()
+        app.state.textos.db.dispose()

@@ -1,5 +1,8 @@
 """OVH authentication: application key, consumer key, timestamp window, signature, access rules.
 
+The consumer key is found by its SHA-256 (the database and the cache hold no key in clear); the
+signature is checked with the key the request sent.
+
 Checks run in OVH's order and refuse with OVH's ``errorCode`` values, which the
 official clients turn into their exception classes (``InvalidKey``,
 ``InvalidCredential``, ``NotGrantedCall``, …).
@@ -20,7 +23,9 @@ from textos.api.auth_cache import AuthCache, Found, KnownApplication, KnownCrede
 from textos.api.state import AppState, state_of
 from textos.domain.access_rules import is_allowed
 from textos.domain.signing import sign, signature_matches
+from textos.services.admin import application_secret
 from textos.services.credentials import CredentialState
+from textos.storage.at_rest import key_digest
 from textos.storage.models import Application, Credential, Customer, utcnow
 
 API_PREFIX = "/1.0"
@@ -87,17 +92,16 @@ def auth_cache_of(request: Request) -> AuthCache:
     return request.app.state.auth_cache
 
 
-def _lookup(st: AppState, request: Request) -> Found:
-    """The application, consumer key and customer of a request, from the database."""
+def _lookup(st: AppState, request: Request, consumer_key_hash: str | None) -> Found:
+    """The application (its secret opened), consumer key (found by its digest) and customer of a request, from the database."""
     with st.db.read() as session:
         app = application_from_headers(request, session)
-        ck = request.headers.get("x-ovh-consumer")
-        if not ck:
+        if not consumer_key_hash:
             raise AuthError("You must login first: X-Ovh-Consumer header is missing", error_code="NOT_CREDENTIAL")
-        cred = session.scalar(select(Credential).where(Credential.consumer_key == ck))
+        cred = session.scalar(select(Credential).where(Credential.consumer_key_hash == consumer_key_hash))
         customer = session.get(Customer, cred.customer_id) if cred and cred.customer_id else None
         return (
-            KnownApplication.of(app),
+            KnownApplication.of(app, application_secret(session, app)),
             None if cred is None else KnownCredential.of(cred),
             None if customer is None else KnownCustomer.of(customer),
         )
@@ -110,11 +114,12 @@ async def authenticate(request: Request) -> Caller:
     cache = auth_cache_of(request)
     version = cache.version()
     app_key, ck = request.headers.get("x-ovh-application"), request.headers.get("x-ovh-consumer")
-    found = cache.get(app_key, ck) if app_key and ck and version is not None else None
+    ck_hash = key_digest(ck) if ck else None  # the one digest of this request: keys are known by it
+    found = cache.get(app_key, ck_hash) if app_key and ck_hash and version is not None else None
     if found is None:
-        found = await run_in_threadpool(_lookup, st, request)
-        if app_key and ck:
-            cache.put(version, app_key, ck, found)
+        found = await run_in_threadpool(_lookup, st, request, ck_hash)
+        if app_key and ck_hash:
+            cache.put(version, app_key, ck_hash, found)
     app, cred, customer = found
     if cred is None or cred.application_id != app.id:
         raise AuthError("Invalid credential: this consumer key does not exist for this application", error_code="INVALID_CREDENTIAL")
@@ -128,7 +133,7 @@ async def authenticate(request: Request) -> Caller:
     if abs(int(timestamp) - int(time.time())) > st.settings.time_window:
         raise AuthError("Query out of time: X-Ovh-Timestamp is outside the allowed window (see GET /auth/time)", error_code="QUERY_TIME_OUT")
     given = request.headers.get("x-ovh-signature", "")
-    expected = sign(app.app_secret, cred.consumer_key, request.method, signed_url(request, st.settings.public_url), body, timestamp)
+    expected = sign(app.app_secret, ck or "", request.method, signed_url(request, st.settings.public_url), body, timestamp)
     if not signature_matches(expected, given):
         raise AuthError("Invalid signature", error_code="INVALID_SIGNATURE")
     if not _check_ip(cred.allowed_ips, request.client.host if request.client else None):

@@ -4,7 +4,9 @@ An entry is used only while ``storage.auth_version.Versions.current()`` still gi
 version it was read under: any change to a credential or an application (revocation,
 validation, logout, new rules, expiry, allowed IPs), made through the API, the CLI or another
 process, empties the cache before the next request is checked. Unknown keys are never kept
-(a miss asks the database). Checking the signature and the rules stays in ``api.auth``.
+(a miss asks the database). Consumer keys are known by their digest (``storage.at_rest.key_digest``),
+as the database knows them; application secrets are kept opened. Checking the signature and the
+rules stays in ``api.auth``.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ class KnownApplication:
     id: int
     app_key: str
     app_secret: str
+    """In clear: opened once when read from the database."""
     status: str
 
     @classmethod
-    def of(cls, app: Application) -> "KnownApplication":
-        return cls(app.id, app.app_key, app.app_secret, app.status)
+    def of(cls, app: Application, app_secret: str) -> "KnownApplication":
+        return cls(app.id, app.app_key, app_secret, app.status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,6 @@ class KnownCredential:
     """What authentication reads of a ``Credential``."""
 
     id: int
-    consumer_key: str
     application_id: int
     customer_id: int | None
     state: str
@@ -51,7 +53,7 @@ class KnownCredential:
     def of(cls, cred: Credential) -> "KnownCredential":
         ips = None if cred.allowed_ips is None else tuple(cred.allowed_ips)
         rules = tuple(dict(r) for r in cred.rules)
-        return cls(cred.id, cred.consumer_key, cred.application_id, cred.customer_id, cred.state, rules, ips, cred.expires_at)
+        return cls(cred.id, cred.application_id, cred.customer_id, cred.state, rules, ips, cred.expires_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +86,15 @@ class AuthCache:
             self._apps, self._keys, self._version = {}, {}, version
         return version
 
-    def get(self, app_key: str, consumer_key: str) -> Found | None:
+    def get(self, app_key: str, consumer_key_hash: str) -> Found | None:
         """Both known under the current version (call ``version()`` first), else ``None``."""
         app = self._apps.get(app_key)
-        key = self._keys.get(consumer_key)
+        key = self._keys.get(consumer_key_hash)
         if app is None or key is None:
             return None
         return app, key[0], key[1]
 
-    def put(self, version: Hashable | None, app_key: str, consumer_key: str, found: Found) -> None:
+    def put(self, version: Hashable | None, app_key: str, consumer_key_hash: str, found: Found) -> None:
         """Keep what was read under ``version`` (read before the lookup), if still current."""
         app, cred, customer = found
         if version is None or version != self._version or cred is None:
@@ -100,7 +102,7 @@ class AuthCache:
         if len(self._keys) >= MAX_KEYS:
             self._apps, self._keys = {}, {}
         self._apps[app_key] = app
-        self._keys[consumer_key] = (cred, customer)
+        self._keys[consumer_key_hash] = (cred, customer)
 
     def close(self) -> None:
         self.versions.close()

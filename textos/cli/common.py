@@ -53,7 +53,7 @@ def session_for(database_url: str | None) -> Iterator[Session]:
     """A migrated database's write session, the top-up installed; domain errors end the command with exit code 2."""
     settings = settings_for(database_url)
     install_top_up(settings)
-    db = Database(settings.database_url)
+    db = Database.of(settings)
     try:
         db.migrate()
         with db.session() as session:

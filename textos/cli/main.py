@@ -74,7 +74,7 @@ def dispatch(
 @app.command()
 def migrate(database_url: Optional[str] = DbOption) -> None:
     """Apply database migrations (``serve`` does it at start too)."""
-    db = Database(settings_for(database_url).database_url)
+    db = Database.of(settings_for(database_url))
     db.migrate()
     db.dispose()
     console.print("database is up to date")
@@ -86,7 +86,10 @@ def quickstart(
     as_json: bool = JsonOption,
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="API endpoint to print (default from settings)."),
 ) -> None:
-    """Create (once) a demo customer, account with 100 credits, application and all-rights key."""
+    """Create (once) a demo customer, account with 100 credits and application; issue an all-rights key.
+
+    Consumer keys are stored as digests: a key issued by an earlier run cannot be shown again, so
+    every run issues a new one (earlier ones keep working until revoked)."""
     settings = settings_for(database_url)
     with session_for(database_url) as session:
         qs = set_up_demo(session)
@@ -98,6 +101,7 @@ def quickstart(
         "applicationSecret": qs.application_secret,
         "consumerKey": qs.consumer_key,
         "serviceName": qs.service_name,
+        "newConsumerKey": True,
     }
     if qs.password:
         data["password"] = qs.password
@@ -105,6 +109,11 @@ def quickstart(
         print(json.dumps(data))
         return
     emit(data, False, "Textos quickstart" + (" (created)" if qs.created else " (already set up)"))
+    if not qs.created:
+        console.print(
+            "This is a [bold]new consumer key[/bold]: keys are stored hashed and cannot be shown again.\n"
+            "Keys printed by earlier runs keep working (revoke one with: textos credential revoke KEY)."
+        )
     console.print(
         "\n[bold]Try it:[/bold]\n"
         "  import ovh\n"

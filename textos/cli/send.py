@@ -49,7 +49,7 @@ def send(
     console = Console(stderr=as_json)
     settings = load_settings(database_url=database_url)
     install_top_up(settings)
-    db = Database(settings.database_url)
+    db = Database.of(settings)
     try:
         db.migrate()
         req = SendRequest(message=message, sender=sender, no_stop_clause=no_stop_clause, tag=tag)

@@ -7,13 +7,14 @@ import hmac
 import re
 import secrets
 import string
+from dataclasses import dataclass
 from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from textos.storage import auth_version  # noqa: F401  (changes to applications bump the auth version)
-from textos.storage import ledger
+from textos.storage import at_rest, ledger
 from textos.domain.errors import BadRequest, Conflict, NotFound
 from textos.storage.models import Account, Application, Customer
 
@@ -118,12 +119,31 @@ def add_credits(session: Session, service_name: str, credits: float, *, actor: s
     return ledger.to_credits(entry.balance_after_milli)
 
 
-def create_application(session: Session, name: str = "", description: str = "", nic: str | None = None) -> Application:
+@dataclass(frozen=True)
+class NewApplication:
+    """A new application, and its secret in clear: shown once, stored sealed (``storage.at_rest``)."""
+
+    application: Application
+    app_secret: str
+
+    @property
+    def app_key(self) -> str:
+        return self.application.app_key
+
+
+def create_application(session: Session, name: str = "", description: str = "", nic: str | None = None) -> NewApplication:
     customer_id = get_customer(session, nic).id if nic else None
-    app = Application(app_key=random_token(16), app_secret=random_token(32), name=name, description=description, customer_id=customer_id)
+    app_key, secret = random_token(16), random_token(32)
+    sealed = at_rest.box_of(session).seal(secret, app_key)
+    app = Application(app_key=app_key, secret_sealed=sealed, name=name, description=description, customer_id=customer_id)
     session.add(app)
     session.flush()
-    return app
+    return NewApplication(app, secret)
+
+
+def application_secret(session: Session, app: Application) -> str:
+    """The secret of ``app``, opened with the database's secret key."""
+    return at_rest.box_of(session).open(app.secret_sealed, app.app_key)
 
 
 def get_application(session: Session, app_key: str) -> Application:

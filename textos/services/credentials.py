@@ -6,6 +6,7 @@ Every change to a credential is seen at once by the processes that keep keys in 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from textos.domain.clock import iso
 from textos.domain.errors import BadRequest, NotFound
 from textos.services.admin import check_password, get_application, get_customer, random_token
 from textos.storage import auth_version  # noqa: F401  (changes to credentials bump the auth version)
+from textos.storage.at_rest import key_digest
 from textos.storage.models import Application, Credential, Customer
 
 
@@ -32,6 +34,16 @@ class CredentialState:
     EXPIRED = "expired"
 
 
+@dataclass(frozen=True)
+class Issued:
+    """A new consumer key: its row, and the key and validation token in clear. Shown once:
+    the database keeps only their digests (``storage.at_rest``)."""
+
+    credential: Credential
+    consumer_key: str
+    validation_token: str | None
+
+
 def create_credential(
     session: Session,
     app_key: str,
@@ -41,7 +53,7 @@ def create_credential(
     validated: bool = True,
     allowed_ips: list[str] | None = None,
     redirection: str | None = None,
-) -> Credential:
+) -> Issued:
     """Create a consumer key for ``app_key``; validated for ``nic`` unless ``validated`` is False."""
     app = get_application(session, app_key)
     parsed = [AccessRule.parse(r) if isinstance(r, str) else AccessRule.of(r) for r in rules]
@@ -50,24 +62,25 @@ def create_credential(
     customer_id = get_customer(session, nic).id if nic else None
     if validated and customer_id is None:
         raise BadRequest("nic: a validated consumer key needs a customer")
+    consumer_key, token = random_token(32), None if validated else random_token(48)
     cred = Credential(
-        consumer_key=random_token(32),
+        consumer_key_hash=key_digest(consumer_key),
         application_id=app.id,
         customer_id=customer_id,
         state=CredentialState.VALIDATED if validated else CredentialState.PENDING,
         rules=[r.as_dict() for r in parsed],
         allowed_ips=allowed_ips,
-        validation_token=None if validated else random_token(48),
+        validation_token_hash=None if token is None else key_digest(token),
         redirection=redirection,
     )
     session.add(cred)
     session.flush()
-    return cred
+    return Issued(cred, consumer_key, token)
 
 
 def pending(session: Session, token: str) -> tuple[Credential, Application]:
     """The credential waiting for validation under ``token``, and its application; 404 otherwise."""
-    cred = session.scalar(select(Credential).where(Credential.validation_token == token))
+    cred = session.scalar(select(Credential).where(Credential.validation_token_hash == key_digest(token)))
     if cred is None or cred.state != CredentialState.PENDING:
         raise NotFound("credentialToken: unknown or already used")
     return cred, session.get_one(Application, cred.application_id)
@@ -80,12 +93,12 @@ def decide(session: Session, token: str, *, accept: bool, nic: str, password: st
     ``password`` match (outcome ``BAD_LOGIN`` when they do not, and nothing changes)."""
     cred, _ = pending(session, token)
     if not accept:
-        cred.state, cred.validation_token = CredentialState.REFUSED, None
+        cred.state, cred.validation_token_hash = CredentialState.REFUSED, None
         return CredentialState.REFUSED, cred.redirection
     customer = session.scalar(select(Customer).where(Customer.nic == nic))
     if customer is None or not check_password(password, customer.password_hash):
         return BAD_LOGIN, None
-    cred.state, cred.customer_id, cred.validation_token = CredentialState.VALIDATED, customer.id, None
+    cred.state, cred.customer_id, cred.validation_token_hash = CredentialState.VALIDATED, customer.id, None
     return CredentialState.VALIDATED, cred.redirection
 
 
@@ -96,7 +109,7 @@ def expire(session: Session, credential_id: int) -> None:
 
 def revoke(session: Session, consumer_key: str) -> int:
     """Revoke a consumer key (it stops working at once, in every process); returns its id."""
-    cred = session.scalar(select(Credential).where(Credential.consumer_key == consumer_key))
+    cred = session.scalar(select(Credential).where(Credential.consumer_key_hash == key_digest(consumer_key)))
     if cred is None:
         raise NotFound("consumerKey: no such consumer key")
     cred.state = CredentialState.EXPIRED

@@ -1,4 +1,7 @@
-"""``textos quickstart``: a demo customer, account, application and all-rights key, made once."""
+"""``textos quickstart``: a demo customer, account and application, made once, and an all-rights key.
+
+Consumer keys are stored as digests (``storage.at_rest``), so a key issued earlier cannot be shown
+again: each run issues a fresh validated key (earlier ones keep working until revoked)."""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from textos.services import admin
-from textos.services.credentials import CredentialState, create_credential
-from textos.storage.models import Account, Application, Credential, Customer
+from textos.services.credentials import create_credential
+from textos.storage.models import Account, Application, Customer
 
 QUICKSTART_NIC = "tx00001-textos"
 QUICKSTART_APP = "quickstart"
@@ -25,10 +28,11 @@ class Quickstart:
     application_secret: str
     consumer_key: str
     created: bool
+    """The customer, account or application was made by this run (the consumer key always is)."""
 
 
 def quickstart(session: Session, credits: float = 100) -> Quickstart:
-    """Idempotently set up a demo customer, account, application and all-methods key."""
+    """Idempotently set up a demo customer, account and application; issue a fresh all-methods key."""
     created = False
     password: str | None = None
     customer = session.scalar(select(Customer).where(Customer.nic == QUICKSTART_NIC))
@@ -43,22 +47,18 @@ def quickstart(session: Session, credits: float = 100) -> Quickstart:
         select(Application).where(Application.customer_id == customer.id, Application.name == QUICKSTART_APP)
     )
     if app is None:
-        app = admin.create_application(session, QUICKSTART_APP, "Created by textos quickstart", nic=QUICKSTART_NIC)
+        new = admin.create_application(session, QUICKSTART_APP, "Created by textos quickstart", nic=QUICKSTART_NIC)
+        app, secret = new.application, new.app_secret
         created = True
-    cred = session.scalar(
-        select(Credential)
-        .where(Credential.application_id == app.id, Credential.customer_id == customer.id, Credential.state == CredentialState.VALIDATED)
-        .order_by(Credential.id)
-    )
-    if cred is None:
-        cred = create_credential(session, app.app_key, QUICKSTART_NIC, ALL_RULES)
-        created = True
+    else:
+        secret = admin.application_secret(session, app)
+    issued = create_credential(session, app.app_key, QUICKSTART_NIC, ALL_RULES)
     return Quickstart(
         nic=customer.nic,
         password=password,
         service_name=account.service_name,
         application_key=app.app_key,
-        application_secret=app.app_secret,
-        consumer_key=cred.consumer_key,
+        application_secret=secret,
+        consumer_key=issued.consumer_key,
         created=created,
     )

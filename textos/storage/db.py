@@ -6,11 +6,16 @@ while read sessions stay deferred and never wait for a writer.
 
 After each write transaction commits, the message state changes it noted are told
 to the database's listeners (``Database.changes``, see ``storage.events``).
+
+A SQLite file is created readable by its owner only (0600; SQLite gives its ``-wal`` and
+``-shm`` files the same mode), and each ``Database`` holds the key its application secrets are
+sealed with (``storage.at_rest``), found in its sessions' ``info``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -21,7 +26,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from textos.storage import models_billing, models_bulk  # noqa: F401  (register their tables)
+from textos.config import Settings
+from textos.storage import at_rest, models_billing, models_bulk  # noqa: F401  (register their tables)
 from textos.storage.events import Changes
 from textos.storage.wakeups import announce
 
@@ -35,6 +41,17 @@ def normalize_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+def _create_private(url: str) -> None:
+    """Create a SQLite database's file, empty, readable by its owner only (if it does not exist)."""
+    database = make_url(url).database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
@@ -65,17 +82,22 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
 class Database:
     """The project's database: one writer engine, one reader engine (same on PostgreSQL)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, secret_key: str | None = None, secret_key_file: str | None = None) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            _create_private(self.url)
+        self.secrets = at_rest.box_for(self.url, secret_key, secret_key_file)
+        """The key application secrets are sealed with (``secret_key``, else the key file)."""
         if self.is_sqlite:
             self.engine = _sqlite_engine(self.url, immediate=True)
             self.read_engine = _sqlite_engine(self.url, immediate=False)
         else:
             self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self.read_engine = self.engine
-        self._writer = sessionmaker(self.engine, expire_on_commit=False)
-        self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        info = {at_rest.SESSION_KEY: self.secrets}
+        self._writer = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self._reader = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
         self._one_writer: contextlib.AbstractContextManager[object] = (
             threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         )
@@ -86,6 +108,11 @@ class Database:
         meet at the file's lock."""
         self.changes = Changes()
         """Listeners to message state changes, told after each commit (``storage.events``)."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Database":
+        """The database of ``settings``, with the secret key they name."""
+        return cls(settings.database_url, secret_key=settings.secret_key, secret_key_file=settings.secret_key_file)
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
@@ -105,13 +132,20 @@ class Database:
             yield session
 
     def migrate(self, revision: str = "heads") -> None:
-        """Bring the schema to ``revision`` (by default the latest)."""
+        """Bring the schema to ``revision`` (by default the latest), then check that this
+        process's secret key is the one the database's secrets are sealed with. Migrations
+        that seal secrets (0011) are handed the key (``attributes["secret_box"]``)."""
         cfg = alembic_config(self.url)
+        cfg.attributes["secret_box"] = self.secrets
         with self.engine.connect() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
             if conn.in_transaction():
                 conn.commit()
+            with conn.begin():
+                at_rest.check_key(conn, self.secrets)
+            if self.is_sqlite:  # rewritten pages reach the file now: no old copy lingers there (0011)
+                conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -59,12 +59,13 @@ class Customer(Base):
 
 
 class Application(Base):
-    """An API application: application key + secret."""
+    """An API application: application key + secret (sealed, ``storage.at_rest``)."""
 
     __tablename__ = "applications"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     app_key: Mapped[str] = mapped_column(String(64), unique=True)
-    app_secret: Mapped[str] = mapped_column(String(64))
+    secret_sealed: Mapped[str] = mapped_column(String(128))
+    """The application secret sealed with AES-GCM under the database's secret key (migration 0011)."""
     name: Mapped[str] = mapped_column(String(256), default="")
     description: Mapped[str] = mapped_column(String(1024), default="")
     status: Mapped[str] = mapped_column(String(16), default="active")
@@ -77,13 +78,15 @@ class Credential(Base):
 
     __tablename__ = "credentials"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    consumer_key: Mapped[str] = mapped_column(String(64), unique=True)
+    consumer_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the consumer key (``at_rest.key_digest``); the key itself is never stored (0011)."""
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
     state: Mapped[str] = mapped_column(String(32), default="pendingValidation")
     rules: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     allowed_ips: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
-    validation_token: Mapped[str | None] = mapped_column(String(96), unique=True, nullable=True)
+    validation_token_hash: Mapped[str | None] = mapped_column(String(96), unique=True, nullable=True)
+    """SHA-256 of the token of the validation page, while the key waits for it."""
     redirection: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

@@ -30,17 +30,15 @@ async def auth_time() -> Response:
 def request_credential(body: CredentialRequest, request: Request, app: Application = Depends(application_only)) -> dict:
     st = state_of(request)
     with st.db.session() as session:
-        cred = credentials.create_credential(
+        issued = credentials.create_credential(
             session, app.app_key, None, [r.model_dump() for r in body.accessRules],
             validated=False, allowed_ips=body.allowedIPs, redirection=body.redirection,
         )
-        token = cred.validation_token
-        consumer_key = cred.consumer_key
     base = public_base(request)
     return {
-        "consumerKey": consumer_key,
+        "consumerKey": issued.consumer_key,
         "state": credentials.CredentialState.PENDING,
-        "validationUrl": f"{base}/auth/?{urlencode({'credentialToken': token})}",
+        "validationUrl": f"{base}/auth/?{urlencode({'credentialToken': issued.validation_token})}",
     }
 
 
