@@ -60,7 +60,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(TextosError)
     async def _textos(_: Request, exc: TextosError) -> JSONResponse:
-        return error_response(exc.status, exc.error_class, exc.message, exc.error_code)
+        response = error_response(exc.status, exc.error_class, exc.message, exc.error_code)
+        response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
