@@ -70,6 +70,14 @@ class Settings:
     bulk_max_rows: int = 2_000_000
     bulk_max_bytes: int = 200 * 1024 * 1024
     fetch_timeout: float = 60.0
+    password_max_failures: int = 5
+    """Wrong passwords one name may get before it is locked out (the right one too, until the lockout ends)."""
+    password_address_max_failures: int = 20
+    """Wrong passwords one client address (an IPv6 /64) may send, for any names, before it is locked out."""
+    password_lockout_seconds: float = 60.0
+    """The first lockout; each further one of the same name or address lasts twice the one before."""
+    password_lockout_max_seconds: float = 3600.0
+    """The longest lockout."""
     prices: dict[str, Any] = field(default_factory=dict)
     """The price book (``[prices]`` table of textos.toml): packs, tax rate, credits by country."""
     carriers: dict[str, Any] = field(default_factory=dict)
@@ -136,6 +144,10 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_SMSC": "smsc_urls",
     "TEXTOS_SECRET_KEY": "secret_key",
     "TEXTOS_SECRET_KEY_FILE": "secret_key_file",
+    "TEXTOS_PASSWORD_MAX_FAILURES": "password_max_failures",
+    "TEXTOS_PASSWORD_ADDRESS_MAX_FAILURES": "password_address_max_failures",
+    "TEXTOS_PASSWORD_LOCKOUT_SECONDS": "password_lockout_seconds",
+    "TEXTOS_PASSWORD_LOCKOUT_MAX_SECONDS": "password_lockout_max_seconds",
 }
 
 

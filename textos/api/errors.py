@@ -58,7 +58,9 @@ def describe_validation(errors: list[dict[str, Any]]) -> str:
 def response_for(exc: Exception) -> JSONResponse:
     """The answer to an exception raised while handling a request (OVH's shape; 500 for the unexpected)."""
     if isinstance(exc, TextosError):
-        return error_response(exc.status, exc.error_class, exc.message, exc.error_code)
+        response = error_response(exc.status, exc.error_class, exc.message, exc.error_code)
+        response.headers.update(exc.headers)
+        return response
     if isinstance(exc, OverflowError):
         return error_response(400, "Client::BadRequest", "Invalid value: a number is out of range")
     if isinstance(exc, DataError):

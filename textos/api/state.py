@@ -14,6 +14,7 @@ from fastapi import Request
 from textos.config import Settings
 from textos.domain.encoding import Concatenation
 from textos.services.accept_writer import AcceptWriter
+from textos.services.password_guard import PasswordGuard, PasswordLimits
 from textos.services.prices import PriceBook
 from textos.storage.db import Database
 
@@ -40,9 +41,12 @@ class AppState:
     accept_writer: AcceptWriter = field(init=False)
     """Accepts the jobs whose receivers are listed, those arriving together in one transaction;
     wakes the dispatcher after each commit."""
+    password_guard: PasswordGuard = field(init=False)
+    """Every password check: rate-limited per name and client address, counted in the database."""
 
     def __post_init__(self) -> None:
         self.accept_writer = AcceptWriter(self.db, self.settings, concat_for=self.concat_for, on_accepted=lambda: self.wake())
+        self.password_guard = PasswordGuard(self.db, PasswordLimits.of(self.settings))
 
 
 def state_of(request: Request) -> AppState:

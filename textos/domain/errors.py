@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 
 class TextosError(Exception):
     """A refusal to show to the caller: HTTP status, OVH error class and a message naming the field."""
 
     status = 400
     error_class = "Client::BadRequest"
+    headers: Mapping[str, str] = {}
+    """Extra response headers (``Retry-After``)."""
 
     def __init__(self, message: str, *, error_code: str | None = None) -> None:
         super().__init__(message)
@@ -36,3 +40,15 @@ class Forbidden(TextosError):
 
 class NotEnoughCredits(Forbidden):
     error_class = "Client::Forbidden::NotEnoughCredits"
+
+
+class TooManyRequests(TextosError):
+    """Refused for now: ask again in ``retry_after`` seconds (sent as ``Retry-After``)."""
+
+    status = 429
+    error_class = "Client::TooManyRequests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}

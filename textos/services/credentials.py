@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from textos.domain.access_rules import AccessRule
 from textos.domain.clock import iso
 from textos.domain.errors import BadRequest, NotFound
-from textos.services.admin import check_password, get_application, get_customer, random_token
+from textos.services.admin import get_application, get_customer, random_token
+from textos.services.password_guard import PasswordGuard
 from textos.storage import auth_version  # noqa: F401  (changes to credentials bump the auth version)
 from textos.storage.at_rest import key_digest
+from textos.storage.db import Database
 from textos.storage.models import Application, Credential, Customer
 
 
@@ -86,20 +88,29 @@ def pending(session: Session, token: str) -> tuple[Credential, Application]:
     return cred, session.get_one(Application, cred.application_id)
 
 
-def decide(session: Session, token: str, *, accept: bool, nic: str, password: str) -> tuple[str, str | None]:
+def decide(
+    db: Database, guard: PasswordGuard, token: str, *, accept: bool, nic: str, password: str, address: str | None
+) -> tuple[str, str | None]:
     """The customer's answer on the validation page: ``(outcome, redirection)``.
 
     Refusing needs no login; accepting binds the key to the customer whose ``nic`` and
-    ``password`` match (outcome ``BAD_LOGIN`` when they do not, and nothing changes)."""
-    cred, _ = pending(session, token)
+    ``password`` match (outcome ``BAD_LOGIN`` when they do not, and nothing changes). The
+    password is checked by ``guard`` (limited per nic and client ``address``; 429 once locked out)."""
     if not accept:
-        cred.state, cred.validation_token_hash = CredentialState.REFUSED, None
-        return CredentialState.REFUSED, cred.redirection
-    customer = session.scalar(select(Customer).where(Customer.nic == nic))
-    if customer is None or not check_password(password, customer.password_hash):
+        with db.session() as session:
+            cred, _ = pending(session, token)
+            cred.state, cred.validation_token_hash = CredentialState.REFUSED, None
+            return CredentialState.REFUSED, cred.redirection
+    with db.read() as session:
+        pending(session, token)  # an unknown token costs no password check
+        customer = session.execute(select(Customer.id, Customer.password_hash).where(Customer.nic == nic)).one_or_none()
+    right = guard.check(nic, address, password, customer.password_hash if customer is not None else None)
+    if customer is None or not right:
         return BAD_LOGIN, None
-    cred.state, cred.customer_id, cred.validation_token_hash = CredentialState.VALIDATED, customer.id, None
-    return CredentialState.VALIDATED, cred.redirection
+    with db.session() as session:
+        cred, _ = pending(session, token)
+        cred.state, cred.customer_id, cred.validation_token_hash = CredentialState.VALIDATED, customer.id, None
+        return CredentialState.VALIDATED, cred.redirection
 
 
 def expire(session: Session, credential_id: int) -> None:

@@ -90,9 +90,12 @@ def validation_page(request: Request, credentialToken: str) -> HTMLResponse:
 
 @validation_router.post("/auth/", response_class=HTMLResponse)
 async def validate(request: Request, credentialToken: str = Form(...), nic: str = Form(...), password: str = Form(...), decision: str = Form("accept")):  # type: ignore[no-untyped-def]
+    st, address = state_of(request), request.client.host if request.client else None
+
     def work() -> tuple[str, str | None]:
-        with state_of(request).db.session() as session:
-            return credentials.decide(session, credentialToken, accept=decision != "refuse", nic=nic, password=password)
+        return credentials.decide(
+            st.db, st.password_guard, credentialToken, accept=decision != "refuse", nic=nic, password=password, address=address
+        )
 
     outcome, redirection = await run_in_threadpool(work)
     if outcome == credentials.BAD_LOGIN:
