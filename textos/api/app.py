@@ -13,6 +13,7 @@ from textos import __version__
 from textos.api import errors
 from textos.api.routes import accounts, auth, batches, billing, jobs, outgoing, rates, receivers, senders
 from textos.api.auth_cache import AuthCache
+from textos.api.body_limit import BodyLimitMiddleware
 from textos.api.state import AppState
 from textos.storage.auth_version import Versions
 
@@ -63,5 +64,6 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
     for module in (auth, rates, billing, accounts, jobs, outgoing, senders, receivers, batches):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(auth.validation_router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)  # right inside QueryIdMiddleware
     app.add_middleware(QueryIdMiddleware)
     return app
