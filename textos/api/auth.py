@@ -19,7 +19,7 @@ from textos.api.errors import AuthError
 from textos.api.auth_cache import AuthCache, Found, KnownApplication, KnownCredential, KnownCustomer
 from textos.api.state import AppState, state_of
 from textos.domain.access_rules import is_allowed
-from textos.domain.signing import sign, signature_matches
+from textos.domain.signing import parse_timestamp, sign, signature_matches
 from textos.services.credentials import CredentialState
 from textos.storage.models import Application, Credential, Customer, utcnow
 
@@ -123,9 +123,10 @@ async def authenticate(request: Request) -> Caller:
     if cred.expires_at is not None and cred.expires_at < utcnow():
         raise AuthError("Invalid credential: this consumer key has expired", error_code="INVALID_CREDENTIAL")
     timestamp = request.headers.get("x-ovh-timestamp", "")
-    if not timestamp.lstrip("-").isdigit():
+    moment = parse_timestamp(timestamp)
+    if moment is None:
         raise AuthError("Invalid signature: X-Ovh-Timestamp header is missing or not a number", error_code="INVALID_SIGNATURE")
-    if abs(int(timestamp) - int(time.time())) > st.settings.time_window:
+    if abs(moment - int(time.time())) > st.settings.time_window:
         raise AuthError("Query out of time: X-Ovh-Timestamp is outside the allowed window (see GET /auth/time)", error_code="QUERY_TIME_OUT")
     given = request.headers.get("x-ovh-signature", "")
     expected = sign(app.app_secret, cred.consumer_key, request.method, signed_url(request, st.settings.public_url), body, timestamp)
