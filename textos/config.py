@@ -31,6 +31,11 @@ class Settings:
     Unset: taken from each request's scheme and Host header."""
     time_window: int = 180
     """Seconds a signed request's timestamp may differ from the server clock."""
+    max_body_bytes: int = 4 * 1024 * 1024
+    """Largest request body accepted, in bytes; larger ones get a 413 while they arrive, before
+    authentication. 4 MiB holds a ``POST /sms/{s}/jobs`` with 100,000 receivers written
+    ``"+33 6 12 34 56 78", `` (21 bytes each: 2.1 MB) and a 10,000-character message sent
+    as ``\\uXXXX`` escapes (60 kB), with room to spare."""
     allowed_countries: tuple[str, ...] = DEFAULT_COUNTRIES
     """Default destination countries of a new SMS account (ISO 3166 alpha-2)."""
     default_region: str = "FR"
@@ -120,6 +125,7 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_WORKERS": "workers",
     "TEXTOS_PUBLIC_URL": "public_url",
     "TEXTOS_TIME_WINDOW": "time_window",
+    "TEXTOS_MAX_BODY_BYTES": "max_body_bytes",
     "TEXTOS_ALLOWED_COUNTRIES": "allowed_countries",
     "TEXTOS_DEFAULT_REGION": "default_region",
     "TEXTOS_STOP_CLAUSE": "stop_clause",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from textos.domain.access_rules import AccessRule, RuleError, is_allowed
+from textos.domain.access_rules import AccessRule, RuleError, check_allowed_ips, is_allowed
 
 
 @pytest.mark.parametrize(
@@ -32,8 +32,18 @@ def test_rule_matching(rule, method, path, allowed):
 
 @pytest.mark.parametrize("text", ["FETCH /sms", "GET sms", "", "GET"])
 def test_malformed_rules_are_refused(text):
-    with pytest.raises(RuleError):
+    with pytest.raises(RuleError, match="^accessRules: ") as refused:
         AccessRule.parse(text)
+    assert refused.value.status == 400  # a BadRequest: the caller is told which field
+
+
+def test_allowed_ips_are_addresses_or_networks():
+    assert check_allowed_ips(None) is None
+    assert check_allowed_ips(["192.0.2.1", "198.51.100.0/24", "2001:db8::/32", "10.1.2.3/8"]) == [
+        "192.0.2.1", "198.51.100.0/24", "2001:db8::/32", "10.1.2.3/8"]
+    for bad in ["not-an-ip", "10.0.0.300", "192.0.2.0/33", ""]:
+        with pytest.raises(RuleError, match=f"^allowedIPs: {bad!r} is not an IP address or network$"):
+            check_allowed_ips(["127.0.0.1", bad])
 
 
 @settings(derandomize=True, max_examples=200, database=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ovh
 from hypothesis import given, settings, strategies as st
 
-from textos.domain.signing import sign, signature_matches
+from textos.domain.signing import parse_timestamp, sign, signature_matches
 
 
 @settings(derandomize=True, max_examples=100, database=None)
@@ -27,3 +27,10 @@ def test_matches_python_ovh_client(secret, method, body):
     mine = sign(secret, "CK", method, captured["url"], captured["data"], h["X-Ovh-Timestamp"])
     assert signature_matches(mine, h["X-Ovh-Signature"])
     assert not signature_matches(sign(secret + "x", "CK", method, captured["url"], captured["data"], h["X-Ovh-Timestamp"]), h["X-Ovh-Signature"])
+
+
+def test_a_timestamp_is_ascii_digits_only():
+    assert parse_timestamp("1764633600") == 1764633600
+    assert parse_timestamp("-5") == -5
+    for bad in ["", "-", "²", "¹²³", "-²", "١٢٣", "12a", " 12", "12\n", "+12", "9" * 21, "9" * 5000]:
+        assert parse_timestamp(bad) is None, bad

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+import ovh
 import pytest
 
 BAD = [
@@ -47,3 +49,52 @@ def test_bad_input_is_refused_in_ovh_shape(tenant, method, path, body, status):
         data = answer.json()
         assert data["class"].startswith("Client::") and data["message"]
     assert tenant.client.get(f"/sms/{tenant.service}")["creditsLeft"] == 100.0
+
+
+# ----------------------------------------------------------------- inputs that used to answer 500
+
+
+@pytest.mark.parametrize("timestamp", ["²".encode("latin-1"), "¹²³".encode("latin-1"), "-²".encode("latin-1"), b"9" * 5000])
+def test_a_timestamp_that_is_no_ascii_number_is_an_invalid_signature(server, tenant, timestamp):
+    headers = {"X-Ovh-Application": tenant.app_key, "X-Ovh-Consumer": tenant.consumer_key,
+               "X-Ovh-Timestamp": timestamp, "X-Ovh-Signature": "$1$" + "0" * 40}
+    answer = httpx.get(f"{server.endpoint}/sms", headers=headers)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["errorCode"] == "INVALID_SIGNATURE"
+
+
+def _request_credential(server, tenant, body):  # type: ignore[no-untyped-def]
+    return httpx.post(f"{server.endpoint}/auth/credential", json=body, headers={"X-Ovh-Application": tenant.app_key})
+
+
+def test_a_credential_request_with_a_relative_rule_path_is_refused_naming_the_field(server, tenant):
+    answer = _request_credential(server, tenant, {"accessRules": [{"method": "GET", "path": "sms/*"}]})
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {"class": "Client::BadRequest", "message": "accessRules: path 'sms/*' must start with '/'"}
+
+
+def test_allowed_ips_that_are_no_addresses_are_refused_when_the_key_is_made(server, tenant):
+    answer = _request_credential(server, tenant, {"accessRules": [{"method": "GET", "path": "/*"}], "allowedIPs": ["not-an-ip"]})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["message"] == "allowedIPs: 'not-an-ip' is not an IP address or network"
+    assert "allowedIPs" in server.cli_fails("credential", "create", "--app", tenant.app_key, "--nic", tenant.nic,
+                                            "--rule", "GET /*", "--allowed-ip", "10.0.0.300")
+    fine = _request_credential(server, tenant, {"accessRules": [{"method": "GET", "path": "/*"}], "allowedIPs": ["127.0.0.1", "2001:db8::/32"]})
+    assert fine.status_code == 200, fine.text
+
+
+@pytest.mark.parametrize("field", ["sender", "receiver"])
+def test_an_injected_mo_with_an_address_outside_latin1_is_refused(server, field):
+    body = {"sender": "+33612345678", "receiver": "36111", "text": "STOP", field: "+3361234€"}
+    answer = httpx.post(f"http://127.0.0.1:{server.port}/_simulator/mo", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["message"].startswith(f"Invalid value for {field}: ")
+
+
+@pytest.mark.parametrize("deferred", ["9999-12-31T00:00:00+00:00", "0001-01-01T00:00:00+01:00"])
+def test_a_batch_deferred_beyond_a_year_or_the_calendar_is_refused_naming_the_field(tenant, deferred):
+    with pytest.raises(ovh.exceptions.BadParametersError, match="^deferred: "):
+        tenant.client.post(f"/sms/{tenant.service}/batches", name="far", message="hi", to=["+33612345678"],
+                           deferred=deferred, noStop=True)
+    assert tenant.client.get(f"/sms/{tenant.service}/batches") == []
+

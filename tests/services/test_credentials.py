@@ -37,6 +37,14 @@ def test_operator_keys_are_validated_for_a_customer(db, app_key):
 def decide(db, token, **answer):
     guard = PasswordGuard(db, LIMITS)
     return credentials.decide(db, guard, token, **{"nic": "", "password": "", "address": "192.0.2.1", **answer})
+def test_keys_are_refused_with_rules_or_allowed_ips_that_mean_nothing(db, app_key):
+    with db.session() as s:
+        with pytest.raises(BadRequest, match="^accessRules: path 'sms/[*]' must start with '/'$"):
+            credentials.create_credential(s, app_key, None, [{"method": "GET", "path": "sms/*"}], validated=False)
+        with pytest.raises(BadRequest, match="^allowedIPs: 'not-an-ip' "):
+            credentials.create_credential(s, app_key, None, ["GET /*"], validated=False, allowed_ips=["not-an-ip"])
+        cred = credentials.create_credential(s, app_key, "ab12345-keys", ["GET /*"], allowed_ips=["192.0.2.0/24"])
+        assert cred.credential.allowed_ips == ["192.0.2.0/24"]
 
 
 def test_a_requested_key_is_validated_by_its_customer_once(db, app_key):

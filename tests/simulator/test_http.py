@@ -23,6 +23,10 @@ def test_hook_answers_loopback_callers_with_the_counters():
         assert bad.status_code == 400 and bad.json() == {"class": "Client::BadRequest", "message": "concat: udh8, udh16 or sar"}
         missing = await client.post("/_simulator/mo", json={"sender": "x"})
         assert missing.status_code == 400 and "receiver" in missing.json()["message"]
+        for field, address in [("sender", "+3361234€"), ("receiver", "3611１"), ("sender", "36\x001"), ("receiver", "3" * 21)]:
+            body = {"sender": "+33612345678", "receiver": "36111", "text": "STOP", field: address}
+            refused = await client.post("/_simulator/mo", json=body)
+            assert refused.status_code == 400 and refused.json()["message"].startswith(f"Invalid value for {field}: "), refused.text
 
     against(hook_app(sim, install_errors=install), scenario)
 

@@ -14,6 +14,7 @@ from textos.api import errors
 from textos.api.routes import accounts, auth, batches, billing, jobs, outgoing, rates, receivers, senders
 from textos.api.auth_cache import AuthCache
 from textos.api.onthefly import OnTheFlyJobs
+from textos.api.body_limit import BodyLimitMiddleware
 from textos.api.state import AppState
 from textos.storage.auth_version import Versions
 
@@ -64,6 +65,7 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
     for module in (auth, rates, billing, accounts, jobs, outgoing, senders, receivers, batches):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(auth.validation_router)
-    app.add_middleware(OnTheFlyJobs)  # inside QueryIdMiddleware and FastAPI's error handling
+    app.add_middleware(OnTheFlyJobs)  # inside the body limit, QueryIdMiddleware and FastAPI's error handling
+    app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)  # right inside QueryIdMiddleware
     app.add_middleware(QueryIdMiddleware)
     return app

@@ -22,7 +22,7 @@ from textos.api.errors import AuthError
 from textos.api.auth_cache import AuthCache, Found, KnownApplication, KnownCredential, KnownCustomer
 from textos.api.state import AppState, state_of
 from textos.domain.access_rules import is_allowed
-from textos.domain.signing import sign, signature_matches
+from textos.domain.signing import parse_timestamp, sign, signature_matches
 from textos.services.admin import application_secret
 from textos.services.credentials import CredentialState
 from textos.storage.at_rest import key_digest
@@ -80,12 +80,21 @@ def application_from_headers(request: Request, session) -> Application:  # type:
 
 
 def _check_ip(allowed: tuple[str, ...] | None, client: str | None) -> bool:
+    """The client is in one of the key's ``allowedIPs`` (none: any client). Blocks are checked
+    when a key is made; one stored before that check and meaning nothing grants nothing."""
     if not allowed:
         return True
-    if client is None:
+    try:
+        addr = ipaddress.ip_address(client or "")
+    except ValueError:
         return False
-    addr = ipaddress.ip_address(client)
-    return any(addr in ipaddress.ip_network(block, strict=False) for block in allowed)
+    for block in allowed:
+        try:
+            if addr in ipaddress.ip_network(block, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def auth_cache_of(request: Request) -> AuthCache:
@@ -128,9 +137,10 @@ async def authenticate(request: Request) -> Caller:
     if cred.expires_at is not None and cred.expires_at < utcnow():
         raise AuthError("Invalid credential: this consumer key has expired", error_code="INVALID_CREDENTIAL")
     timestamp = request.headers.get("x-ovh-timestamp", "")
-    if not timestamp.lstrip("-").isdigit():
+    moment = parse_timestamp(timestamp)
+    if moment is None:
         raise AuthError("Invalid signature: X-Ovh-Timestamp header is missing or not a number", error_code="INVALID_SIGNATURE")
-    if abs(int(timestamp) - int(time.time())) > st.settings.time_window:
+    if abs(moment - int(time.time())) > st.settings.time_window:
         raise AuthError("Query out of time: X-Ovh-Timestamp is outside the allowed window (see GET /auth/time)", error_code="QUERY_TIME_OUT")
     given = request.headers.get("x-ovh-signature", "")
     expected = sign(app.app_secret, ck or "", request.method, signed_url(request, st.settings.public_url), body, timestamp)

@@ -20,6 +20,9 @@ SenderType = Literal["alpha", "numeric", "shortcode", "virtual"]
 SenderStatus = Literal["disable", "enable", "refused", "waitingValidation"]
 ResponseType = Literal["cgi", "none", "text"]
 
+MAX_DEFERRAL_MINUTES = 525_600
+"""How far ahead a job (``differedPeriod``) or a batch (``deferred``) may be sent: one year."""
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -46,7 +49,7 @@ class JobCreate(Body):
     charset: Charset | None = None
     class_: SmsClass | None = Field(default=None, alias="class")
     coding: Coding | None = None
-    differedPeriod: int | None = Field(default=0, ge=0, le=525_600)
+    differedPeriod: int | None = Field(default=0, ge=0, le=MAX_DEFERRAL_MINUTES)
     noStopClause: bool | None = False
     priority: Priority | None = "high"
     tag: str | None = Field(default=None, max_length=128)

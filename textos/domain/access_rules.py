@@ -7,16 +7,19 @@ covers the path without that suffix (``GET /sms/sms-ab12345-1/*`` grants
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Mapping
 
+from textos.domain.errors import BadRequest
+
 METHODS = ("GET", "POST", "PUT", "DELETE")
 
 
-class RuleError(ValueError):
-    """A rule that cannot be understood."""
+class RuleError(BadRequest):
+    """A rule (or an allowed address) that cannot be understood: a 400 naming the field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,19 @@ def _pattern(rule_path: str) -> re.Pattern[str]:
     if base is not None:
         regex = f"(?:{regex}|{'.*'.join(re.escape(c) for c in base.split('*'))})"
     return re.compile(regex)
+
+
+def check_allowed_ips(blocks: Iterable[str] | None) -> list[str] | None:
+    """``allowedIPs`` of a consumer key, each an address or a network (``192.0.2.0/24``), as given."""
+    if blocks is None:
+        return None
+    checked = list(blocks)
+    for block in checked:
+        try:
+            ipaddress.ip_network(block, strict=False)
+        except ValueError:
+            raise RuleError(f"allowedIPs: {block!r} is not an IP address or network") from None
+    return checked
 
 
 def is_allowed(rules: Iterable[Mapping[str, object]], method: str, path: str) -> bool:

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from textos.domain.access_rules import AccessRule
+from textos.domain.access_rules import AccessRule, check_allowed_ips
 from textos.domain.clock import iso
 from textos.domain.errors import BadRequest, NotFound
 from textos.services.admin import get_application, get_customer, random_token
@@ -71,7 +71,7 @@ def create_credential(
         customer_id=customer_id,
         state=CredentialState.VALIDATED if validated else CredentialState.PENDING,
         rules=[r.as_dict() for r in parsed],
-        allowed_ips=allowed_ips,
+        allowed_ips=check_allowed_ips(allowed_ips),
         validation_token_hash=None if token is None else key_digest(token),
         redirection=redirection,
     )

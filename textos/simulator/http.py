@@ -11,7 +11,7 @@ import ipaddress
 from typing import Callable
 
 from fastapi import APIRouter, FastAPI, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textos.domain.errors import BadRequest, Forbidden, NotFound
 from textos.simulator.smsc import SmscSimulator
@@ -21,11 +21,19 @@ PREFIX = "/_simulator"
 
 class IncomingInjection(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sender: str
-    receiver: str
+    sender: str = Field(min_length=1, max_length=20)
+    receiver: str = Field(min_length=1, max_length=20)
+    """SMPP addresses: at most 20 Latin-1 characters (21 octets with the terminating NUL)."""
     text: str
     concat: str = "udh8"
     """How a long text is split: ``udh8``, ``udh16`` or ``sar``."""
+
+    @field_validator("sender", "receiver")
+    @classmethod
+    def _smpp_address(cls, value: str) -> str:
+        if "\x00" in value or any(ord(c) > 0xFF for c in value):
+            raise ValueError("must be Latin-1 characters other than NUL (an SMPP address)")
+        return value
 
 
 def stats_of(sim: SmscSimulator) -> dict:

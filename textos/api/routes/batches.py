@@ -9,9 +9,9 @@ from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import owned_account
-from textos.domain.clock import naive_utc
-from textos.api.schemas import BatchCreate, BatchUpdate
+from textos.api.schemas import MAX_DEFERRAL_MINUTES, BatchCreate, BatchUpdate
 from textos.api.state import state_of
+from textos.domain.clock import naive_utc, utcnow
 from textos.domain.errors import BadRequest
 from textos.services import batches, jobs, slots
 from textos.services.campaigns import Source
@@ -21,15 +21,18 @@ router = APIRouter(tags=["batches"])
 
 
 def _parse_deferred(value: str | None) -> dt.datetime | None:
+    """When a batch is sent: at most a year ahead."""
     if not value:
         return None
     try:
-        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        moment = naive_utc(dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
     except ValueError:
         raise BadRequest(f"deferred: {value!r} is not an ISO 8601 datetime") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return naive_utc(moment)
+    except OverflowError:  # before year 1 once moved to UTC
+        raise BadRequest(f"deferred: {value!r} is out of range") from None
+    if moment - utcnow() > dt.timedelta(minutes=MAX_DEFERRAL_MINUTES):
+        raise BadRequest(f"deferred: {value!r} is more than {MAX_DEFERRAL_MINUTES} minutes (a year) ahead")
+    return moment
 
 
 @router.get("/sms/{serviceName}/batches", summary="Batches (sms.Batch[])")
