@@ -34,5 +34,10 @@ class Forbidden(TextosError):
     error_class = "Client::Forbidden"
 
 
+class TooManyRequests(TextosError):
+    status = 429
+    error_class = "Client::TooManyRequests"
+
+
 class NotEnoughCredits(Forbidden):
     error_class = "Client::Forbidden::NotEnoughCredits"
