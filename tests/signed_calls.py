@@ -44,7 +44,15 @@ def against(app: FastAPI, scenario: Callable[[httpx.AsyncClient], Awaitable[None
 
 
 async def call(client: httpx.AsyncClient, keys: tuple[str, ...], method: str, path: str, body: Any = None) -> Any:
-    """A signed call, as the ``ovh`` client makes it."""
+    """A signed call, as the ``ovh`` client makes it; it must answer 200: its JSON."""
+    answer = await signed(client, keys, method, path, body)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def signed(client: httpx.AsyncClient, keys: tuple[str, ...], method: str, path: str, body: Any = None) -> httpx.Response:
+    """A signed call, as the ``ovh`` client makes it, signed for ``http://testserver`` (a real server
+    started with ``TEXTOS_PUBLIC_URL=http://testserver`` checks the same); the answer, whatever it is."""
     _, app_key, app_secret, consumer_key = keys
     data = "" if body is None else json.dumps(body)
     now = str(int(time.time()))
@@ -53,6 +61,4 @@ async def call(client: httpx.AsyncClient, keys: tuple[str, ...], method: str, pa
         "X-Ovh-Signature": sign(app_secret, consumer_key, method, f"http://testserver/1.0{path}", data, now),
         "Content-Type": "application/json",
     }
-    answer = await client.request(method, f"/1.0{path}", content=data or None, headers=headers)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    return await client.request(method, f"/1.0{path}", content=data or None, headers=headers)

@@ -71,10 +71,14 @@ class Settings:
     incoming_part_ttl: float = 1800.0
     """Seconds to wait for the missing parts of a long incoming message before storing what came."""
     fetch_allow_private: bool = False
-    """Allow receiver CSV URLs on private/loopback addresses (``[fetch] allow_private`` in TOML)."""
+    """Allow receiver CSV URLs and callback URLs on private/loopback addresses (``[fetch] allow_private`` in TOML)."""
     bulk_max_rows: int = 2_000_000
     bulk_max_bytes: int = 200 * 1024 * 1024
     fetch_timeout: float = 60.0
+    """Seconds a receivers document may take to download, whole (however slowly its server trickles)."""
+    fetch_max_per_account: int = 4
+    """Receivers documents one account may have downloading at once; a request over it is refused (429),
+    a background batch waits its turn."""
     password_max_failures: int = 5
     """Wrong passwords one name may get before it is locked out (the right one too, until the lockout ends)."""
     password_address_max_failures: int = 20
@@ -145,6 +149,7 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_INCOMING_PART_TTL": "incoming_part_ttl",
     "TEXTOS_FETCH_ALLOW_PRIVATE": "fetch_allow_private",
     "TEXTOS_FETCH_TIMEOUT": "fetch_timeout",
+    "TEXTOS_FETCH_MAX_PER_ACCOUNT": "fetch_max_per_account",
     "TEXTOS_BULK_MAX_ROWS": "bulk_max_rows",
     "TEXTOS_BULK_MAX_BYTES": "bulk_max_bytes",
     "TEXTOS_SMSC": "smsc_urls",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
-from typing import IO
 
 import pytest
+from receiver_documents import serve_offline
 
 from textos.config import Settings
 from textos.domain.errors import BadRequest, NotFound
@@ -22,17 +23,10 @@ DOCUMENTS = {
 }
 
 
-def _download(url: str, dest: IO[bytes], settings: Settings, field: str, max_bytes: int | None = None) -> int:
-    if url not in DOCUMENTS:
-        raise BadRequest(f"{field}: HTTP 404")
-    return dest.write(DOCUMENTS[url])
-
-
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
     """Documents come from DOCUMENTS; temporary files go to tmp_path/tmp."""
-    monkeypatch.setattr(campaigns, "download", _download)
-    monkeypatch.setattr(slots, "download", _download)
+    serve_offline(monkeypatch, DOCUMENTS)
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
 
@@ -57,7 +51,7 @@ def test_a_document_url_is_downloaded_read_and_removed(db, account, tmp_path):
 
 
 def test_a_refused_download_names_the_field_and_leaves_nothing(db, account, tmp_path):
-    with pytest.raises(BadRequest, match="receiversDocumentUrl: HTTP 404"):
+    with pytest.raises(BadRequest, match="receiversDocumentUrl: the server answered HTTP 404"):
         _rows(db, account, Source(document_url="https://files.example/missing.csv"))
     assert list((tmp_path / "tmp").iterdir()) == []
 
@@ -81,6 +75,26 @@ def test_a_slot_is_read_from_the_database_and_refreshed_when_auto_updated(db, ac
         assert slots.get_slot(s, account.id, 2).records == 2
     with pytest.raises(NotFound, match="receiversSlotId: receivers slot 5 does not exist"):
         _rows(db, account, Source(slot_id=5))
+
+
+def test_prefetched_sources_are_read_without_downloading_again(db, account, tmp_path, monkeypatch):
+    """A request awaits the download (prefetched); open_source, in a worker thread, then downloads nothing."""
+
+    async def read(source: Source) -> list[list[dict[str, str]]]:
+        async with campaigns.prefetched(db, account.id, source, SETTINGS) as ready:
+            serve_offline(monkeypatch, {})  # any download from here on would be refused
+            seen = [_rows(db, account, ready)[2] for _ in range(2)]
+        serve_offline(monkeypatch, DOCUMENTS)
+        return seen
+
+    by_url = asyncio.run(read(Source(document_url="https://files.example/cookbook.csv")))
+    assert [[r["prenom"] for r in rows] for rows in by_url] == [["Pierre", "Jean"]] * 2
+    assert list((tmp_path / "tmp").iterdir()) == []
+    with db.session() as s:
+        s.add(ReceiverSlot(account_id=account.id, slot_id=3, description="", csv_url="https://files.example/new.csv",
+                           auto_update=True, records=1, content=b"number\n+33612345631\n"))
+    by_slot = asyncio.run(read(Source(slot_id=3)))
+    assert [[r["number"] for r in rows] for rows in by_slot] == [["+33612345632", "+33612345633"]] * 2
 
 
 def test_a_mail_merge_campaign_stores_each_receivers_text(db, account):

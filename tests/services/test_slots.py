@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import IO
+import asyncio
+from typing import Any
 
 import pytest
+from receiver_documents import serve_offline
 
 from textos.config import Settings
 from textos.domain.errors import BadRequest, Conflict, NotFound
 from textos.services import admin, slots
 from textos.storage.models import Account
+from textos.storage.models_bulk import ReceiverSlot
 
 SETTINGS = Settings()
 SLOT_CSV = b"number;prenom\n+33612345621;Ana\nbad;Bob\n+33612345621;Ana again\n+33612345622;Cy\n"
@@ -17,13 +20,14 @@ SLOT_CSV = b"number;prenom\n+33612345621;Ana\nbad;Bob\n+33612345621;Ana again\n+
 
 @pytest.fixture
 def account(db, monkeypatch) -> Account:  # type: ignore[no-untyped-def]
-    def download(url: str, dest: IO[bytes], settings: Settings, field: str, max_bytes: int | None = None) -> int:
-        return dest.write(SLOT_CSV)
-
-    monkeypatch.setattr(slots, "download", download)
+    serve_offline(monkeypatch, {"https://files.example/x.csv": SLOT_CSV})
     with db.session() as s:
         admin.create_customer(s, "sl12345-test", "pw")
         return admin.create_account(s, "sl12345-test", 100)
+
+
+def create(*args: Any, **kw: Any) -> ReceiverSlot:
+    return asyncio.run(slots.create_slot(*args, **kw))
 
 
 @pytest.mark.parametrize("value, slot_id", [("3", 3), (" 9 ", 9), (1, 1)])
@@ -38,17 +42,17 @@ def test_bad_slot_numbers_name_the_field(value, problem):
 
 
 def test_a_slot_is_created_once_with_its_record_count(db, account):
-    slot = slots.create_slot(db, account.id, 3, "https://files.example/x.csv", SETTINGS, description="clients")
+    slot = create(db, account.id, 3, "https://files.example/x.csv", SETTINGS, description="clients")
     assert (slot.slot_id, slot.records, slot.description, slot.content) == (3, 4, "clients", SLOT_CSV)
     with pytest.raises(Conflict, match="slot 3 already holds a document"):
-        slots.create_slot(db, account.id, 3, "https://files.example/x.csv", SETTINGS)
+        create(db, account.id, 3, "https://files.example/x.csv", SETTINGS)
     with db.read() as s:
         with pytest.raises(NotFound, match="slotId: receivers slot 4 does not exist"):
             slots.get_slot(s, account.id, 4)
 
 
 def test_cleaning_drops_invalid_and_duplicate_rows_and_keeps_the_header(db, account):
-    slots.create_slot(db, account.id, 1, "https://files.example/x.csv", SETTINGS)
+    create(db, account.id, 1, "https://files.example/x.csv", SETTINGS)
     with db.session() as s:
         report = slots.clean_slot(s, slots.get_slot(s, account.id, 1), SETTINGS, apply=False)
         assert slots.get_slot(s, account.id, 1).content == SLOT_CSV  # priceOnly: nothing changes
@@ -61,12 +65,9 @@ def test_cleaning_drops_invalid_and_duplicate_rows_and_keeps_the_header(db, acco
 
 
 def test_refresh_downloads_again_only_with_auto_update(db, account, monkeypatch):
-    slots.create_slot(db, account.id, 2, "https://files.example/x.csv", SETTINGS)
+    create(db, account.id, 2, "https://files.example/x.csv", SETTINGS)
 
-    def newer(url: str, dest: IO[bytes], settings: Settings, field: str, max_bytes: int | None = None) -> int:
-        return dest.write(b"number\n+33612345699\n")
-
-    monkeypatch.setattr(slots, "download", newer)
+    serve_offline(monkeypatch, {"https://files.example/x.csv": b"number\n+33612345699\n"})
     slots.refresh_slot(db, account.id, 2, SETTINGS, "receiversSlotId")
     with db.read() as s:
         assert slots.get_slot(s, account.id, 2).records == 4

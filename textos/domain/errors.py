@@ -43,12 +43,13 @@ class NotEnoughCredits(Forbidden):
 
 
 class TooManyRequests(TextosError):
-    """Refused for now: ask again in ``retry_after`` seconds (sent as ``Retry-After``)."""
+    """Refused for now; ask again later (in ``retry_after`` seconds, sent as ``Retry-After``, when known)."""
 
     status = 429
     error_class = "Client::TooManyRequests"
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-        self.headers = {"Retry-After": str(retry_after)}
+        if retry_after is not None:
+            self.headers = {"Retry-After": str(retry_after)}

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable
-from urllib.parse import urlparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from textos.config import Settings
 from textos.domain.errors import BadRequest, NotFound
+from textos.domain.public_urls import UrlRefused, check_public_url
 from textos.storage.ledger import to_credits, to_milli
 from textos.storage.models import Account
 
@@ -53,22 +56,48 @@ def credits_left(session: Session, account_id: int) -> float | None:
     return None if milli is None else to_credits(milli)
 
 
-def check_url(field: str, value: str | None) -> str | None:
-    """Callback URLs must be absolute http(s) URLs; empty clears them."""
+@dataclass(frozen=True)
+class AccountChanges:
+    """What ``PUT /sms/{serviceName}`` sends (the ``sms.Account`` fields given), checked by :func:`check_changes`."""
+
+    values: dict[str, Any]
+
+
+def _callback_url(field: str, value: str | None, settings: Settings) -> str | None:
+    """A callback URL the server may call later (``public_urls``: the receiver documents' guard); empty clears it."""
     if value is None or value == "":
         return None
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise BadRequest(f"{field}: {value!r} is not an http(s) URL")
-    return value
+    try:
+        return check_public_url(value, allow_private=settings.fetch_allow_private, timeout=min(10.0, settings.fetch_timeout))
+    except UrlRefused as exc:
+        raise BadRequest(f"{field}: {exc.message}") from None
 
 
-def update_account(account: Account, changes: dict[str, Any]) -> None:
-    """Apply ``PUT /sms/{serviceName}``: ``changes`` holds the ``sms.Account`` fields the caller sent."""
+def check_changes(changes: dict[str, Any], settings: Settings) -> AccountChanges:
+    """Check a ``PUT``'s fields before any transaction (a callback URL's host is resolved):
+    callback URLs are http(s) on public addresses only, templates known; BadRequest naming the field."""
+    values = dict(changes)
+    for field in ("callBack", "stopCallBack"):
+        if field in values:
+            values[field] = _callback_url(field, values[field], settings)
+    if values.get("smsResponse") is not None and "cgiUrl" in values["smsResponse"]:
+        response = dict(values["smsResponse"])
+        response["cgiUrl"] = _callback_url("smsResponse.cgiUrl", response["cgiUrl"], settings)
+        values["smsResponse"] = response
+    if values.get("templates") is not None:
+        unknown = set(values["templates"]) - set(DEFAULT_TEMPLATES)
+        if unknown:
+            raise BadRequest(f"templates: unknown field(s) {', '.join(sorted(unknown))}")
+    return AccountChanges(values)
+
+
+def update_account(account: Account, checked: AccountChanges) -> None:
+    """Apply ``PUT /sms/{serviceName}``'s checked fields."""
+    changes = checked.values
     if "callBack" in changes:
-        account.callback = check_url("callBack", changes["callBack"])
+        account.callback = changes["callBack"]
     if "stopCallBack" in changes:
-        account.stop_callback = check_url("stopCallBack", changes["stopCallBack"])
+        account.stop_callback = changes["stopCallBack"]
     if changes.get("description") is not None:
         account.description = changes["description"]
     if "automaticRecreditAmount" in changes:
@@ -76,14 +105,8 @@ def update_account(account: Account, changes: dict[str, Any]) -> None:
     if changes.get("creditThresholdForAutomaticRecredit") is not None:
         account.credit_threshold_milli = to_milli(changes["creditThresholdForAutomaticRecredit"])
     if changes.get("smsResponse") is not None:
-        response = dict(changes["smsResponse"])
-        if "cgiUrl" in response:
-            response["cgiUrl"] = check_url("smsResponse.cgiUrl", response["cgiUrl"])
-        account.sms_response = {**(account.sms_response or {}), **response}
+        account.sms_response = {**(account.sms_response or {}), **changes["smsResponse"]}
     if changes.get("templates") is not None:
-        unknown = set(changes["templates"]) - set(DEFAULT_TEMPLATES)
-        if unknown:
-            raise BadRequest(f"templates: unknown field(s) {', '.join(sorted(unknown))}")
         account.templates = {**(account.templates or {}), **changes["templates"]}
 
 

@@ -6,24 +6,28 @@ from one of the account's receiver slots (downloaded again first when the slot h
 ``autoUpdate``), or a local file (``textos send --csv``). :func:`open_source` gives
 its rows as :class:`~textos.services.recipients.Recipients`, which the accept path
 (``services.jobs.accept``) prices and writes.
+
+A request first awaits :func:`prefetched` (the download on the event loop, no thread
+held), so that :func:`open_source`, run in a worker thread, downloads nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from textos.config import Settings
 from textos.services import slots
-from textos.services.documents import download, read_rows
+from textos.services.documents import download, fetched, read_rows
 from textos.services.recipients import Recipients
 from textos.storage.db import Database
 
-__all__ = ["Source", "local_source", "open_source"]
+__all__ = ["Source", "local_source", "open_source", "prefetched"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,10 @@ class Source:
     document_url: str | None = None
     slot_id: int | None = None
     csv_path: str | None = None
+    fetched_path: str | None = None
+    """``document_url``'s document, already downloaded to this file (:func:`prefetched`)."""
+    refreshed: bool = False
+    """The slot's ``autoUpdate`` download is done (:func:`prefetched`)."""
 
     @property
     def field(self) -> str:
@@ -55,15 +63,14 @@ def open_source(db: Database, account_id: int, source: Source, settings: Setting
     No transaction is held meanwhile (downloads take seconds)."""
     tmp_path: str | None = None
     try:
-        if source.csv_path is not None:
-            path = source.csv_path
-        else:
-            if source.slot_id is not None:
+        path = source.csv_path or source.fetched_path
+        if path is None:
+            if source.slot_id is not None and not source.refreshed:
                 slots.refresh_slot(db, account_id, source.slot_id, settings, source.field)
             fd, tmp_path = tempfile.mkstemp(prefix="textos-receivers-", suffix=".csv")
             with os.fdopen(fd, "wb") as out:
                 if source.document_url is not None:
-                    download(source.document_url, out, settings, source.field)
+                    download(source.document_url, out, settings, source.field, account_id)
                 else:
                     assert source.slot_id is not None
                     with db.read() as session:
@@ -75,3 +82,19 @@ def open_source(db: Database, account_id: int, source: Source, settings: Setting
     finally:
         if tmp_path is not None:
             os.unlink(tmp_path)
+
+
+@contextlib.asynccontextmanager
+async def prefetched(db: Database, account_id: int, source: Source, settings: Settings) -> AsyncIterator[Source]:
+    """``source`` with its download done, awaited: no thread waits on the document's server.
+
+    A document URL is fetched to a temporary file (removed on exit); a slot with
+    ``autoUpdate`` is downloaded again. :func:`open_source` then downloads nothing."""
+    if source.document_url is not None and source.fetched_path is None:
+        async with fetched(source.document_url, settings, source.field, account_id) as path:
+            yield dataclasses.replace(source, fetched_path=path)
+        return
+    if source.slot_id is not None and not source.refreshed:
+        await slots.refresh_slot_async(db, account_id, source.slot_id, settings, source.field)
+        source = dataclasses.replace(source, refreshed=True)
+    yield source

@@ -4,10 +4,15 @@ An account has up to nine slots (as the control panel offers). A slot's document
 downloaded once from its ``csvUrl`` and stored in the database; with ``autoUpdate``
 it is downloaded again before each campaign that uses it. Cleaning a slot drops its
 invalid, duplicate and blacklisted rows.
+
+Requests download awaited (:func:`create_slot`, :func:`refresh_slot_async`: no thread
+waits on the document's server); a background batch refreshes its slot blocking
+(:func:`refresh_slot`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import tempfile
@@ -22,13 +27,13 @@ from textos.domain.clock import utcnow
 from textos.domain.errors import BadRequest, Conflict, NotFound
 from textos.domain.numbers import FastReceivers, InvalidReceiver
 from textos.receivers.receivers_csv import CsvError
-from textos.services.documents import count_rows, download, read_rows
+from textos.services.documents import count_rows, download, fetched, read_rows
 from textos.storage.db import Database
 from textos.storage.models_bulk import ReceiverSlot
 
 __all__ = [
-    "CleanReport", "SLOTS", "blacklisted_numbers", "clean_slot", "create_slot", "fetch_slot_document", "get_slot",
-    "parse_slot_id", "refresh_slot",
+    "CleanReport", "SLOTS", "blacklisted_numbers", "clean_slot", "create_slot", "get_slot", "parse_slot_id",
+    "read_slot_document", "refresh_slot", "refresh_slot_async",
 ]  # fmt: skip
 
 SLOTS = range(1, 10)  # the control panel offers 9 contact lists
@@ -57,14 +62,15 @@ def parse_slot_id(value: Any, field: str) -> int:
     return slot_id
 
 
-def fetch_slot_document(url: str, settings: Settings, field: str = "csvUrl") -> tuple[bytes, int]:
-    """Download and check a slot document; returns ``(content, records)``."""
-    with tempfile.NamedTemporaryFile(prefix="textos-slot-", suffix=".csv") as tmp:
-        download(url, tmp, settings, field, max_bytes=min(settings.bulk_max_bytes, SLOT_MAX_BYTES))
-        tmp.flush()
-        records = count_rows(tmp.name, settings, field)
-        tmp.seek(0)
-        return tmp.read(), records
+def _max_bytes(settings: Settings) -> int:
+    return min(settings.bulk_max_bytes, SLOT_MAX_BYTES)
+
+
+def read_slot_document(path: str, settings: Settings, field: str = "csvUrl") -> tuple[bytes, int]:
+    """A downloaded slot document, checked: ``(content, records)``."""
+    records = count_rows(path, settings, field)
+    with open(path, "rb") as document:
+        return document.read(), records
 
 
 def _taken(session: Session, account_id: int, slot_id: int) -> None:
@@ -72,13 +78,15 @@ def _taken(session: Session, account_id: int, slot_id: int) -> None:
         raise Conflict(f"slotId: slot {slot_id} already holds a document (DELETE it first)")
 
 
-def create_slot(
-    db: Database, account_id: int, slot_id: int, url: str, settings: Settings, *, description: str = "", auto_update: bool = False,
-) -> ReceiverSlot:
-    """Download ``url`` into an empty slot (no transaction is held while downloading)."""
+def _check_free(db: Database, account_id: int, slot_id: int) -> None:
     with db.read() as session:
         _taken(session, account_id, slot_id)
-    content, records = fetch_slot_document(url, settings, "csvUrl")
+
+
+def _store_new(
+    db: Database, account_id: int, slot_id: int, url: str, path: str, settings: Settings, description: str, auto_update: bool,
+) -> ReceiverSlot:
+    content, records = read_slot_document(path, settings, "csvUrl")
     with db.session() as session:
         _taken(session, account_id, slot_id)
         slot = ReceiverSlot(
@@ -90,19 +98,49 @@ def create_slot(
         return slot
 
 
-def refresh_slot(db: Database, account_id: int, slot_id: int, settings: Settings, field: str) -> None:
-    """``autoUpdate``: download the slot's URL again before it is used."""
+async def create_slot(
+    db: Database, account_id: int, slot_id: int, url: str, settings: Settings, *, description: str = "", auto_update: bool = False,
+) -> ReceiverSlot:
+    """Download ``url`` into an empty slot (awaited; no transaction is held while downloading)."""
+    await asyncio.to_thread(_check_free, db, account_id, slot_id)
+    async with fetched(url, settings, "csvUrl", account_id, _max_bytes(settings)) as path:
+        return await asyncio.to_thread(_store_new, db, account_id, slot_id, url, path, settings, description, auto_update)
+
+
+def _auto_update_url(db: Database, account_id: int, slot_id: int, field: str) -> str | None:
+    """The URL to download the slot from again before it is used (None: use it as it is)."""
     with db.read() as session:
         slot = get_slot(session, account_id, slot_id, field)
-        url, auto = slot.csv_url, slot.auto_update
-    if not auto or not url:
-        return
-    content, records = fetch_slot_document(url, settings, field)
+        return slot.csv_url if slot.auto_update and slot.csv_url else None
+
+
+def _store_refreshed(db: Database, account_id: int, slot_id: int, path: str, settings: Settings, field: str) -> None:
+    content, records = read_slot_document(path, settings, field)
     with db.session() as session:
         session.execute(
             update(ReceiverSlot).where(ReceiverSlot.account_id == account_id, ReceiverSlot.slot_id == slot_id)
             .values(content=content, records=records, updated_at=utcnow())
         )
+
+
+def refresh_slot(db: Database, account_id: int, slot_id: int, settings: Settings, field: str) -> None:
+    """``autoUpdate``: download the slot's URL again before it is used (blocking: background batches)."""
+    url = _auto_update_url(db, account_id, slot_id, field)
+    if url is None:
+        return
+    with tempfile.NamedTemporaryFile(prefix="textos-slot-", suffix=".csv") as tmp:
+        download(url, tmp, settings, field, account_id, _max_bytes(settings))
+        tmp.flush()
+        _store_refreshed(db, account_id, slot_id, tmp.name, settings, field)
+
+
+async def refresh_slot_async(db: Database, account_id: int, slot_id: int, settings: Settings, field: str) -> None:
+    """:func:`refresh_slot`, awaited (requests)."""
+    url = await asyncio.to_thread(_auto_update_url, db, account_id, slot_id, field)
+    if url is None:
+        return
+    async with fetched(url, settings, field, account_id, _max_bytes(settings)) as path:
+        await asyncio.to_thread(_store_refreshed, db, account_id, slot_id, path, settings, field)
 
 
 def blacklisted_numbers(session: Session, account_id: int) -> set[str]:

@@ -27,8 +27,10 @@ def get_account(serviceName: str, request: Request, caller: Caller = Depends(aut
 
 @router.put("/sms/{serviceName}", summary="Alter the SMS account's properties")
 def put_account(serviceName: str, body: AccountUpdate, request: Request, caller: Caller = Depends(authenticate)) -> None:
-    with state_of(request).db.session() as session:
-        accounts.update_account(owned_account(session, caller, serviceName), body.model_dump(exclude_unset=True))
+    st = state_of(request)
+    changes = accounts.check_changes(body.model_dump(exclude_unset=True), st.settings)  # DNS lookups: before the transaction
+    with st.db.session() as session:
+        accounts.update_account(owned_account(session, caller, serviceName), changes)
 
 
 @router.get("/sms/{serviceName}/serviceInfos", summary="Billing information (services.Service)")

@@ -10,7 +10,7 @@ from textos.api.deps import Id, owned_account
 from textos.api.schemas import JobCreate
 from textos.api.state import state_of
 from textos.domain.errors import BadRequest
-from textos.services import batches, jobs, slots
+from textos.services import batches, campaigns, jobs, slots
 from textos.services.campaigns import Source
 from textos.services.jobs import SendingReport, SendRequest
 from textos.services.outgoing import job_view
@@ -65,18 +65,24 @@ async def create_job(serviceName: str, body: JobCreate, request: Request, caller
     if source is None:  # committed with the jobs arriving meanwhile; the writer wakes the dispatcher
         return report_view(await st.accept_writer.accept(caller.customer_id, serviceName, send, actor=caller.actor))
 
-    def work_document() -> dict:
+    def check() -> int:
+        with st.db.read() as session:
+            account = owned_account(session, caller, serviceName)
+            jobs.check_sendable(session, account, send, st.settings)  # refuse early (sender, disabled account), before downloading
+            return account.id
+
+    def work_document(ready: Source) -> dict:
         # A job from a document is a campaign: it gets a batch row showing its progress.
-        assert source is not None
         with st.db.session() as session:
             account = owned_account(session, caller, serviceName)
-            jobs.check_sendable(session, account, send, st.settings)  # refuse early (sender, disabled account)
-            batch = batches.new_batch(session, account, send, send.tag or f"job from {source.field}", slot_id=source.slot_id)
+            batch = batches.new_batch(session, account, send, send.tag or f"job from {ready.field}", slot_id=ready.slot_id)
             account_id, batch_id = account.id, batch.id
-        report = batches.run(st.db, st.settings, account_id, send, caller.actor, batch_id, source=source, concat_for=st.concat_for)
+        report = batches.run(st.db, st.settings, account_id, send, caller.actor, batch_id, source=ready, concat_for=st.concat_for)
         return report_view(report)
 
-    result = await run_in_threadpool(work_document)
+    # The download is awaited here, on the event loop: no request thread waits on the document's server.
+    async with campaigns.prefetched(st.db, await run_in_threadpool(check), source, st.settings) as ready:
+        result = await run_in_threadpool(work_document, ready)
     st.wake()
     return result
 

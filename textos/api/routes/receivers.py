@@ -52,14 +52,14 @@ async def create_slot(serviceName: str, body: ReceiverCreate, request: Request, 
         raise BadRequest("csvUrl: the URL of the CSV document is required")
     url = body.csvUrl.strip()
 
-    def work() -> dict:
+    def account_id() -> int:
         with st.db.read() as session:
-            account_id = owned_account(session, caller, serviceName).id
-        slot = slots.create_slot(st.db, account_id, slot_id, url, st.settings,
-                                 description=body.description or "", auto_update=bool(body.autoUpdate))
-        return receiver_view(slot)
+            return owned_account(session, caller, serviceName).id
 
-    return await run_in_threadpool(work)
+    # The download is awaited: no request thread waits on the document's server.
+    slot = await slots.create_slot(st.db, await run_in_threadpool(account_id), slot_id, url, st.settings,
+                                   description=body.description or "", auto_update=bool(body.autoUpdate))
+    return receiver_view(slot)
 
 
 @router.get("/sms/{serviceName}/receivers/{slotId}", summary="A receiver slot (sms.Receiver)")
