@@ -7,7 +7,7 @@ drives them from a separate process, ``wrk``, at a fixed connection count for a
 duration. ``GET /1.0/auth/time`` (no auth, no database: the HTTP stack's own cost) is
 measured first in the same run, on the same server.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/api.py [--backend sqlite|postgresql|both] [--connections 32] [--duration 10] [--json]
+    PYTHONPATH=$PWD .venv/bin/python bench/api.py [--backend sqlite|postgresql|both] [--connections 32] [--duration 10] [--workers N] [--json]
 
 Needs ``wrk`` (``apt-get install wrk``). ``non_2xx`` counts answers ≥ 400 (wrk's own
 count); socket errors are wrk's connect/read/write errors and time-outs (``--timeout``,
@@ -31,14 +31,14 @@ from presign import job_requests, receivers, server_time, time_request  # noqa: 
 from wrkrun import require_wrk, run_wrk, summary, write_requests  # noqa: E402
 
 
-def run(backend: str, connections: int, duration: float, threads: int, timeout: float, presigned: int) -> dict:
+def run(backend: str, connections: int, duration: float, threads: int, timeout: float, presigned: int, workers: int = 1) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="textos-bench-api-"))
     db, pg_name = make_db(backend, tmp)
     procs = []
     try:
         tenant = make_tenant(db, credits=10_000_000)
         port = free_port()
-        procs.append(start_serve(db, tmp, port))
+        procs.append(start_serve(db, tmp, port, *(["--workers", str(workers)] if workers > 1 else [])))
         endpoint = f"http://127.0.0.1:{port}/1.0"
         server = procs[0].pid
 
@@ -58,6 +58,7 @@ def run(backend: str, connections: int, duration: float, threads: int, timeout: 
         ok = post["requests"] - post["non_2xx"]
         return {
             "backend": backend,
+            "workers": workers,
             "connections": connections,
             "duration_s": duration,
             "wrk_threads": threads,
@@ -71,7 +72,7 @@ def run(backend: str, connections: int, duration: float, threads: int, timeout: 
 
 
 def show(r: dict) -> None:
-    print(f"{r['backend']}: {r['connections']} connections, {r['duration_s']} s each, wrk threads {r['wrk_threads']}")
+    print(f"{r['backend']}{', ' + str(r['workers']) + ' API processes' if r['workers'] > 1 else ''}: {r['connections']} connections, {r['duration_s']} s each, wrk threads {r['wrk_threads']}")
     for name, f in (("POST /sms/{s}/jobs (1 receiver)", r["post_jobs"]), ("GET /auth/time", r["auth_time"])):
         errors = ", ".join(f"{k} {v}" for k, v in f["socket_errors"].items() if v) or "none"
         print(f"  {name:32} {f['req_per_s']:>7,} req/s  p50 {f['p50_ms']:.1f} ms  p99 {f['p99_ms']:.1f} ms  max {f['max_ms']:.0f} ms"
@@ -88,13 +89,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1 leaves the most CPU to the server)")
     parser.add_argument("--timeout", type=int, default=2, help="wrk's time-out per request, seconds")
     parser.add_argument("--presigned", type=int, default=0, help="requests signed ahead (default: 6,000 per second of --duration)")
+    parser.add_argument("--workers", type=int, default=1, help="API processes of textos serve (PostgreSQL only)")
     parser.add_argument("--json", action="store_true", help="one JSON object per backend")
     args = parser.parse_args()
     require_wrk()
     presigned = args.presigned or int(6000 * args.duration)
     print(machine_line(), file=sys.stderr if args.json else sys.stdout)
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
-        result = run(backend, args.connections, args.duration, args.threads, args.timeout, presigned)
+        result = run(backend, args.connections, args.duration, args.threads, args.timeout, presigned, args.workers)
         if args.json:
             print(json.dumps(result), flush=True)
         else:
