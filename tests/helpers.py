@@ -10,6 +10,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -71,10 +72,17 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     runner: CliRunner = field(default_factory=CliRunner)
+    ca: Path | None = None
+    """The certificate clients trust when the server speaks HTTPS (``textos serve --tls-cert``)."""
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/1.0"
+        return f"{'https' if self.ca else 'http'}://127.0.0.1:{self.port}/1.0"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What ``httpx`` verifies this server's certificate with."""
+        return ssl.create_default_context(cafile=self.ca) if self.ca else True
 
     def cli(self, *args: str) -> dict[str, Any]:
         """Run a ``textos`` admin command against this server's database; returns its JSON."""
@@ -89,12 +97,15 @@ class Server:
 
     def client(self, app_key: str, app_secret: str, consumer_key: str | None) -> ovh.Client:
         ovh.client.ENDPOINTS[f"textos-{self.port}"] = self.endpoint
-        return ovh.Client(
+        client = ovh.Client(
             endpoint=f"textos-{self.port}",
             application_key=app_key,
             application_secret=app_secret,
             consumer_key=consumer_key,
         )
+        if self.ca:  # requests would take REQUESTS_CA_BUNDLE from the environment over the session's CA
+            client._session.verify, client._session.trust_env = str(self.ca), False
+        return client
 
     def tenant(self, credits: float = 100, rules: list[str] | None = None) -> "Tenant":
         """A new customer with one SMS account, an application and a consumer key."""
@@ -144,8 +155,12 @@ class Tenant:
         return wait_until(done, timeout=timeout, interval=0.1, what=f"final state of {ids}")
 
 
-def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str, str] | None = None, args: list[str] | None = None) -> Server:
+def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str, str] | None = None, args: list[str] | None = None,
+                 tls: tuple[Path, Path] | None = None) -> Server:
+    """A ``textos serve`` on a free port; with ``tls`` (certificate, key), over HTTPS."""
     port = free_port()
+    if tls:
+        args = [*(args or []), "--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     log_path = tmp / f"server-{port}.log"
     env = {
         **os.environ,
@@ -165,13 +180,13 @@ def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str
             env=env,
             cwd=tmp,
         )
-    server = Server(backend, database_url, port, process, log_path)
+    server = Server(backend, database_url, port, process, log_path, ca=tls[0] if tls else None)
 
     def up() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"server exited early:\n{server.log()}")
         try:
-            return httpx.get(f"{server.endpoint}/auth/time", timeout=1).status_code == 200
+            return httpx.get(f"{server.endpoint}/auth/time", timeout=1, verify=server.verify).status_code == 200
         except httpx.HTTPError:
             return False
 

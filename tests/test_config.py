@@ -22,3 +22,13 @@ def test_receipt_deadlines_come_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("TEXTOS_SIMULATOR_RECEIPT_TIMEOUT", "5.5")
     settings = load_settings(tmp_path / "absent.toml")
     assert (settings.receipt_timeout, settings.simulator_receipt_timeout) == (600.0, 5.5)
+
+
+def test_the_tls_pair_comes_from_textos_toml_then_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    config = tmp_path / "textos.toml"
+    config.write_text('tls_cert = "/etc/textos/cert.pem"\ntls_key = "/etc/textos/key.pem"\n')
+    assert (load_settings(config).tls_cert, load_settings(config).tls_key) == ("/etc/textos/cert.pem", "/etc/textos/key.pem")
+    monkeypatch.setenv("TEXTOS_TLS_CERT", "/run/cert.pem")
+    monkeypatch.setenv("TEXTOS_TLS_KEY", "/run/key.pem")
+    assert (load_settings(config).tls_cert, load_settings(config).tls_key) == ("/run/cert.pem", "/run/key.pem")
+    assert (Settings().tls_cert, Settings().tls_key) == (None, None)  # plain HTTP by default

@@ -99,3 +99,21 @@ def test_the_embedded_simulator_gives_up_on_receipts_sooner_than_a_carrier(setti
     assert settings.replace(receipt_timeout=60.0).receipt_deadline(embedded_simulator=True) == 60.0  # the shorter one
     assert Settings().receipt_deadline(embedded_simulator=False) == 259_200.0  # a carrier: 72 h
     db.dispose()
+
+
+@pytest.mark.parametrize("cert, key", [("cert.pem", None), (None, "key.pem")])
+def test_a_tls_certificate_without_its_key_stops_serve_in_one_line(tmp_path, cert, key):
+    from textos.server import serve
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/t.db", tls_cert=cert, tls_key=key)
+    with pytest.raises(SystemExit, match=r"^textos: configuration error: tls_cert and tls_key go together: give both"):
+        serve(settings)
+
+
+def test_a_tls_pair_that_does_not_load_stops_serve_naming_its_files(tmp_path):
+    from textos.server import serve
+
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/t.db", tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "key.pem"))
+    with pytest.raises(SystemExit, match=r"^textos: configuration error: cannot use the TLS certificate .*cert\.pem with the key .*key\.pem"):
+        serve(settings)

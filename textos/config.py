@@ -29,6 +29,11 @@ class Settings:
     public_url: str | None = None
     """Base URL clients sign against (``https://sms.example.com``), for reverse proxies.
     Unset: taken from each request's scheme and Host header."""
+    tls_cert: str | None = None
+    """PEM certificate (chain) file: with ``tls_key``, ``textos serve`` speaks HTTPS itself
+    (``textos tls selfsigned`` makes a pair for local use). Unset: plain HTTP."""
+    tls_key: str | None = None
+    """PEM private key file of ``tls_cert``."""
     time_window: int = 180
     """Seconds a signed request's timestamp may differ from the server clock."""
     max_body_bytes: int = 4 * 1024 * 1024
@@ -128,6 +133,8 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_PORT": "port",
     "TEXTOS_WORKERS": "workers",
     "TEXTOS_PUBLIC_URL": "public_url",
+    "TEXTOS_TLS_CERT": "tls_cert",
+    "TEXTOS_TLS_KEY": "tls_key",
     "TEXTOS_TIME_WINDOW": "time_window",
     "TEXTOS_MAX_BODY_BYTES": "max_body_bytes",
     "TEXTOS_ALLOWED_COUNTRIES": "allowed_countries",

@@ -38,6 +38,7 @@ from textos.services import batches, topup
 from textos.services.prices import PriceBook
 from textos.simulator.http import hook_router
 from textos.storage.db import Database
+from textos.tls import check_pair
 
 log = logging.getLogger("textos")
 
@@ -150,11 +151,12 @@ def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True
 
 
 def _preflight(settings: Settings, *, dispatch: bool) -> None:
-    """Check carriers, routes and prices (and, on SQLite, that no other dispatcher runs) before
+    """Check carriers, routes, prices and the TLS pair (and, on SQLite, that no other dispatcher runs) before
     anything starts: a mistake is one line, not a traceback."""
     try:
         build_router(settings.routes, carrier_connectors(settings))
         PriceBook.from_settings(settings)
+        check_pair(settings.tls_cert, settings.tls_key)
     except (KeyError, TypeError, ValueError) as exc:
         raise SystemExit(f"textos: configuration error: {exc}") from None
     if dispatch and settings.database_url.startswith("sqlite"):
@@ -227,6 +229,8 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
         raise SystemExit("textos: --workers > 1 needs PostgreSQL (SQLite has one writer); use --workers 1")
     _preflight(settings, dispatch=dispatch)
     options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_level="info", access_log=False, **http_stack())
+    if settings.tls_cert:
+        options.update(ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
     if settings.workers > 1:
         db = Database.of(settings)
         db.migrate()

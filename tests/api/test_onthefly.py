@@ -46,7 +46,7 @@ def test_listed_jobs_take_the_fast_path_and_answer_as_the_route_does(app, monkey
         assert len(fast) == 1
         # refusals in OVH's shape, each naming what is wrong
         bad_signature = await raw(client, keys, f"/sms/{service}/jobs", b'{"message":"hi","receivers":["0612345678"]}', secret="wrong")
-        assert bad_signature.status_code in (400, 403) and bad_signature.json()["errorCode"] == "INVALID_SIGNATURE"
+        assert bad_signature.status_code == 400 and bad_signature.json()["errorCode"] == "INVALID_SIGNATURE"
         broke = await raw(client, keys, f"/sms/{service}/jobs", json.dumps({"message": "x", "receivers": [f"06123456{n:02d}" for n in range(20)]}).encode())
         assert broke.status_code == 403 and broke.json()["class"] == "Client::Forbidden::NotEnoughCredits"
         assert broke.json()["message"] == "Not enough credits: 20 needed, creditsLeft is 9"
@@ -59,5 +59,27 @@ def test_listed_jobs_take_the_fast_path_and_answer_as_the_route_does(app, monkey
         document = await raw(client, keys, f"/sms/{service}/jobs", b'{"message":"hi","receiversSlotId":"nope"}')
         assert document.status_code == 400 and "receiversSlotId" in document.json()["message"]
         assert len(fast) == 1
+
+    against(app, scenario)
+
+
+
+def test_a_signature_over_the_url_without_its_port_is_accepted_on_the_fast_path_as_on_the_routes(app):
+    """The Node.js client signs ``https://`` + host + path without the port its Host header names."""
+    service, app_key, app_secret, consumer_key = new_keys(app.state.textos.db)
+    job = '{"message":"hi","receivers":["0612345678"],"noStopClause":true}'
+
+    async def signed(client: httpx.AsyncClient, method: str, path: str, signed_over: str, body: str = "") -> httpx.Response:
+        now = str(int(time.time()))
+        headers = {"Host": "testserver:8443", "X-Ovh-Application": app_key, "X-Ovh-Consumer": consumer_key, "X-Ovh-Timestamp": now,
+                   "X-Ovh-Signature": sign(app_secret, consumer_key, method, signed_over, body, now), "Content-Type": "application/json"}
+        return await client.request(method, path, content=body or None, headers=headers)
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        for method, path, body in [("POST", f"/1.0/sms/{service}/jobs", job), ("GET", f"/1.0/sms/{service}", "")]:
+            assert (await signed(client, method, path, f"http://testserver:8443{path}", body)).status_code == 200
+            assert (await signed(client, method, path, f"http://testserver{path}", body)).status_code == 200
+            other_port = await signed(client, method, path, f"http://testserver:8444{path}", body)
+            assert other_port.status_code == 400 and other_port.json()["errorCode"] == "INVALID_SIGNATURE"
 
     against(app, scenario)

@@ -51,12 +51,14 @@ def test_missing_consumer_key_is_not_credential(server, tenant):
     assert answer.json()["errorCode"] == "NOT_CREDENTIAL"
 
 
-def test_wrong_secret_is_invalid_signature(server, tenant):
+def test_wrong_secret_is_invalid_signature_a_bad_request_as_ovh_answers(server, tenant):
     client = server.client(tenant.app_key, "not-the-secret", tenant.consumer_key)
-    with pytest.raises(ovh.exceptions.APIError) as caught:
+    with pytest.raises(ovh.exceptions.BadParametersError) as caught:
         client.get("/sms")
-    assert caught.value.response.status_code == 403
-    assert caught.value.response.json()["errorCode"] == "INVALID_SIGNATURE"
+    assert caught.value.response.status_code == 400
+    assert caught.value.response.json() == {
+        "class": "Client::BadRequest", "message": "Invalid signature", "errorCode": "INVALID_SIGNATURE", "httpCode": "400 Bad Request",
+    }
 
 
 def test_tampered_body_is_invalid_signature(server, tenant):
@@ -72,18 +74,37 @@ def test_tampered_body_is_invalid_signature(server, tenant):
         "Content-Type": "application/json",
     }
     answer = httpx.post(url, content=sent_body, headers=headers)
-    assert answer.status_code == 403
+    assert answer.status_code == 400
     assert answer.json()["errorCode"] == "INVALID_SIGNATURE"
     assert tenant.client.get(f"/sms/{tenant.service}/jobs") == []
 
 
-def test_timestamp_outside_window_is_query_time_out(server, tenant):
+def test_timestamp_outside_window_is_query_time_out_a_bad_request(server, tenant):
     client = tenant.client
     client._time_delta = -3600  # the client believes the server is an hour behind
-    with pytest.raises(ovh.exceptions.APIError) as caught:
+    with pytest.raises(ovh.exceptions.BadParametersError) as caught:
         client.get("/sms")
-    assert caught.value.response.status_code == 403
+    assert caught.value.response.status_code == 400
     assert caught.value.response.json()["errorCode"] == "QUERY_TIME_OUT"
+
+
+def _signed_get(tenant, url: str, signed_over: str) -> httpx.Response:  # type: ignore[no-untyped-def]
+    ts = str(int(time.time()))
+    headers = {"X-Ovh-Application": tenant.app_key, "X-Ovh-Consumer": tenant.consumer_key, "X-Ovh-Timestamp": ts,
+               "X-Ovh-Signature": sign(tenant.app_secret, tenant.consumer_key, "GET", signed_over, "", ts)}
+    return httpx.get(url, headers=headers)
+
+
+def test_a_signature_over_the_url_without_its_port_is_accepted_as_the_node_client_signs(server, tenant):
+    url = f"http://127.0.0.1:{server.port}/1.0/sms/{tenant.service}/outgoing?tag=x"
+    assert _signed_get(tenant, url, url).status_code == 200
+    assert _signed_get(tenant, url, f"http://127.0.0.1/1.0/sms/{tenant.service}/outgoing?tag=x").status_code == 200
+    for wrong in (f"http://127.0.0.1:{server.port + 1}/1.0/sms/{tenant.service}/outgoing?tag=x",   # another port
+                  f"http://localhost/1.0/sms/{tenant.service}/outgoing?tag=x",                      # another host
+                  f"https://127.0.0.1/1.0/sms/{tenant.service}/outgoing?tag=x",                     # another scheme
+                  f"http://127.0.0.1/1.0/sms/{tenant.service}/outgoing?tag=y"):                     # another query
+        refused = _signed_get(tenant, url, wrong)
+        assert refused.status_code == 400 and refused.json()["errorCode"] == "INVALID_SIGNATURE", wrong
 
 
 def test_scoped_key_cannot_read_nor_send_from_another_account(server):
@@ -160,10 +181,26 @@ def test_signature_uses_the_public_url_behind_a_proxy(tmp_path, make_database):
         base = {"X-Ovh-Application": t.app_key, "X-Ovh-Consumer": t.consumer_key, "X-Ovh-Timestamp": ts}
         assert httpx.get(f"http://127.0.0.1:{srv.port}{path}", headers={**base, "X-Ovh-Signature": good}).status_code == 200
         refused = httpx.get(f"http://127.0.0.1:{srv.port}{path}", headers={**base, "X-Ovh-Signature": bad})
-        assert refused.status_code == 403 and refused.json()["errorCode"] == "INVALID_SIGNATURE"
+        assert refused.status_code == 400 and refused.json()["errorCode"] == "INVALID_SIGNATURE"
     finally:
         stop_server(srv)
 
+
+
+def test_behind_a_local_proxy_keeping_host_and_scheme_both_clients_signatures_are_accepted(server, tenant):
+    """README's second proxy recipe: the client's Host (with its port) and X-Forwarded-Proto forwarded
+    by a proxy on 127.0.0.1; the Python client signs with the port, the Node.js client without."""
+    ts = str(int(time.time()))
+    path = f"/1.0/sms/{tenant.service}"
+    proxied = {"Host": "sms.example.test:8443", "X-Forwarded-Proto": "https", "X-Ovh-Application": tenant.app_key,
+               "X-Ovh-Consumer": tenant.consumer_key, "X-Ovh-Timestamp": ts}
+    for signed_over in (f"https://sms.example.test:8443{path}", f"https://sms.example.test{path}"):
+        signature = sign(tenant.app_secret, tenant.consumer_key, "GET", signed_over, "", ts)
+        answer = httpx.get(f"http://127.0.0.1:{server.port}{path}", headers={**proxied, "X-Ovh-Signature": signature})
+        assert answer.status_code == 200, (signed_over, answer.text)
+    plain = sign(tenant.app_secret, tenant.consumer_key, "GET", f"http://sms.example.test{path}", "", ts)
+    refused = httpx.get(f"http://127.0.0.1:{server.port}{path}", headers={**proxied, "X-Ovh-Signature": plain})
+    assert refused.status_code == 400 and refused.json()["errorCode"] == "INVALID_SIGNATURE"
 
 class _Load:
     """Signed requests with one key from a few threads, each noting when it started and whether it was let in."""

@@ -59,7 +59,7 @@ def test_a_timestamp_that_is_no_ascii_number_is_an_invalid_signature(server, ten
     headers = {"X-Ovh-Application": tenant.app_key, "X-Ovh-Consumer": tenant.consumer_key,
                "X-Ovh-Timestamp": timestamp, "X-Ovh-Signature": "$1$" + "0" * 40}
     answer = httpx.get(f"{server.endpoint}/sms", headers=headers)
-    assert answer.status_code == 403, answer.text
+    assert answer.status_code == 400, answer.text
     assert answer.json()["errorCode"] == "INVALID_SIGNATURE"
 
 

@@ -18,11 +18,11 @@ from fastapi import Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from textos.api.errors import AuthError
+from textos.api.errors import AuthError, BadSignature
 from textos.api.auth_cache import AuthCache, Found, KnownApplication, KnownCredential, KnownCustomer
 from textos.api.state import AppState, state_of
 from textos.domain.access_rules import is_allowed
-from textos.domain.signing import parse_timestamp, sign, signature_matches
+from textos.domain.signing import parse_timestamp, signature_accepted
 from textos.services.admin import application_secret
 from textos.services.credentials import CredentialState
 from textos.storage.at_rest import key_digest
@@ -139,13 +139,12 @@ async def authenticate(request: Request) -> Caller:
     timestamp = request.headers.get("x-ovh-timestamp", "")
     moment = parse_timestamp(timestamp)
     if moment is None:
-        raise AuthError("Invalid signature: X-Ovh-Timestamp header is missing or not a number", error_code="INVALID_SIGNATURE")
+        raise BadSignature("Invalid signature: X-Ovh-Timestamp header is missing or not a number", error_code="INVALID_SIGNATURE")
     if abs(moment - int(time.time())) > st.settings.time_window:
-        raise AuthError("Query out of time: X-Ovh-Timestamp is outside the allowed window (see GET /auth/time)", error_code="QUERY_TIME_OUT")
+        raise BadSignature("Query out of time: X-Ovh-Timestamp is outside the allowed window (see GET /auth/time)", error_code="QUERY_TIME_OUT")
     given = request.headers.get("x-ovh-signature", "")
-    expected = sign(app.app_secret, ck or "", request.method, signed_url(request, st.settings.public_url), body, timestamp)
-    if not signature_matches(expected, given):
-        raise AuthError("Invalid signature", error_code="INVALID_SIGNATURE")
+    if not signature_accepted(given, app.app_secret, ck or "", request.method, signed_url(request, st.settings.public_url), body, timestamp):
+        raise BadSignature("Invalid signature", error_code="INVALID_SIGNATURE")
     if not _check_ip(cred.allowed_ips, request.client.host if request.client else None):
         raise AuthError("This call has not been granted from this IP address", error_code="NOT_GRANTED_CALL")
     path = api_path(request)

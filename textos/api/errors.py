@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,17 +18,26 @@ log = logging.getLogger("textos.api")
 
 
 class AuthError(TextosError):
-    """A refused authentication: 403 with OVH's ``errorCode``."""
+    """A refused authentication: 403 with OVH's ``errorCode`` (``INVALID_KEY``, ``INVALID_CREDENTIAL``,
+    ``NOT_CREDENTIAL``, ``NOT_GRANTED_CALL``)."""
 
     status = 403
     error_class = "Client::Forbidden"
+
+
+class BadSignature(AuthError):
+    """A request whose signature or timestamp is wrong: 400, as OVH answers ``INVALID_SIGNATURE``
+    (and ``QUERY_TIME_OUT``), so python-ovh raises ``BadParametersError``."""
+
+    status = 400
+    error_class = "Client::BadRequest"
 
 
 def error_response(status: int, error_class: str, message: str, error_code: str | None = None) -> JSONResponse:
     body: dict[str, Any] = {"class": error_class, "message": message}
     if error_code:
         body["errorCode"] = error_code
-        body["httpCode"] = f"{status} {'Forbidden' if status == 403 else ''}".strip()
+        body["httpCode"] = f"{status} {HTTPStatus(status).phrase}"
     return JSONResponse(body, status_code=status)
 
 

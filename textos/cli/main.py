@@ -46,11 +46,15 @@ def serve(
         False, "--no-dispatch", help="Serve the API only; textos dispatch processes deliver (PostgreSQL)."
     ),
     workers: int = typer.Option(None, "--workers", min=1, help="API processes (default 1); more than one needs PostgreSQL."),
+    tls_cert: Optional[str] = typer.Option(None, "--tls-cert", help="Serve HTTPS with this PEM certificate (textos tls selfsigned makes one)."),
+    tls_key: Optional[str] = typer.Option(None, "--tls-key", help="The PEM private key of --tls-cert."),
 ) -> None:
     """Run the API, the dispatcher and the built-in SMSC simulator in one process."""
     from textos.server import serve as run
 
-    settings = load_settings(config, database_url=database_url, host=host, port=port, public_url=public_url, workers=workers)
+    settings = load_settings(
+        config, database_url=database_url, host=host, port=port, public_url=public_url, workers=workers, tls_cert=tls_cert, tls_key=tls_key
+    )
     if smsc:
         settings.smsc_urls = [*settings.smsc_urls, *smsc]
     run(settings, dispatch=not no_dispatch)
@@ -93,7 +97,8 @@ def quickstart(
     settings = settings_for(database_url)
     with session_for(database_url) as session:
         qs = set_up_demo(session)
-    base = endpoint or (settings.public_url.rstrip("/") + "/1.0" if settings.public_url else f"http://{settings.host}:{settings.port}/1.0")
+    scheme = "https" if settings.tls_cert else "http"
+    base = endpoint or (settings.public_url.rstrip("/") + "/1.0" if settings.public_url else f"{scheme}://{settings.host}:{settings.port}/1.0")
     data = {
         "endpoint": base,
         "nic": qs.nic,
@@ -288,9 +293,9 @@ def sender_validate(
 
 
 def _register_subcommands() -> None:
-    from textos.cli import billing, send, smsc
+    from textos.cli import billing, send, smsc, tls
 
-    for module in (smsc, send, billing):
+    for module in (smsc, send, billing, tls):
         module.register(app)
 
 
