@@ -1,6 +1,6 @@
 """The on-the-fly fast path (textos/api/onthefly.py): POST /sms/{s}/jobs with listed receivers is
 answered without FastAPI's routing, exactly as the route answers, refusals included; every
-other request, and a job from a document or slot, goes on to FastAPI unchanged."""
+other request (a job from a document or slot, a query string), goes on to FastAPI unchanged."""
 
 from __future__ import annotations
 
@@ -58,6 +58,9 @@ def test_listed_jobs_take_the_fast_path_and_answer_as_the_route_does(app, monkey
         assert invalid.status_code == 400 and "receivers" in invalid.json()["message"]
         document = await raw(client, keys, f"/sms/{service}/jobs", b'{"message":"hi","receiversSlotId":"nope"}')
         assert document.status_code == 400 and "receiversSlotId" in document.json()["message"]
+        # so does a query string: the route's rule refuses what it does not declare (api/query_params.py)
+        queried = await raw(client, keys, f"/sms/{service}/jobs?tag=otp", b'{"message":"hi","receivers":["0612345678"]}')
+        assert queried.status_code == 400 and queried.json()["message"] == "Unknown parameter: tag"
         assert len(fast) == 1
 
     against(app, scenario)

@@ -205,6 +205,20 @@ def test_slot_auto_update_refetches_before_each_use(tenant, csvs):
     assert tenant.client.get(f"{svc}/receivers/1")["records"] == 2
 
 
+def test_a_slot_is_named_by_a_number_as_well_as_a_string(tenant, csvs):
+    srv, base = csvs
+    svc = f"/sms/{tenant.service}"
+    srv.routes["/numbered.csv"] = b"number\n+33612345641\n"
+    tenant.client.post(f"{svc}/receivers", csvUrl=base + "/numbered.csv", description="n", slotId=4, autoUpdate=False)
+    # OVH's schema types receiversSlotId and slotID as strings; its clients send 4 as well as "4"
+    assert _post_job(tenant, message="hi", noStopClause=True, receiversSlotId=4)["validReceivers"] == ["+33612345641"]
+    later = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=300)).replace(microsecond=0)
+    batch = tenant.client.post(f"{svc}/batches", name="numbered", message="hi", slotID=4, deferred=later.isoformat(), noStop=True)
+    assert _wait_batch(tenant, batch["id"], ("INSERTED",))["slotID"] == "4"
+    assert "receiversSlotId" in _bad(tenant, f"{svc}/jobs", message="hi", receiversSlotId=12)["message"]
+    assert "receiversSlotId" in _bad(tenant, f"{svc}/jobs", message="hi", receiversSlotId=True)["message"]
+
+
 # --------------------------------------------------------------------------- batches
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import httpx
 import ovh
 import pytest
@@ -178,11 +181,15 @@ def test_deferred_job_is_pending_and_delete_refunds_it(tenant):
     assert tenant.client.get(f"/sms/{tenant.service}/jobs") == [report["ids"][1]]
 
 
-def test_sent_job_cannot_be_deleted(tenant):
+def test_a_job_is_gone_once_handed_to_the_carrier(tenant):
     report = tenant.client.post(f"/sms/{tenant.service}/jobs", message="now", noStopClause=True, receivers=["+33612345678"])
     tenant.wait_final(report["ids"])
-    with pytest.raises(ovh.exceptions.ResourceConflictError):
+    assert tenant.client.get(f"/sms/{tenant.service}/jobs") == []
+    with pytest.raises(ovh.exceptions.ResourceNotFoundError):  # as GET /jobs says: it is in /outgoing now
+        tenant.client.get(f"/sms/{tenant.service}/jobs/{report['ids'][0]}")
+    with pytest.raises(ovh.exceptions.ResourceNotFoundError):
         tenant.client.delete(f"/sms/{tenant.service}/jobs/{report['ids'][0]}")
+    assert tenant.client.get(f"/sms/{tenant.service}/outgoing/{report['ids'][0]}")["ptt"] == 4
     assert tenant.credits() == 99.0
 
 
@@ -217,6 +224,7 @@ def test_outgoing_filters(tenant):
     assert tenant.client.get(svc, **{"creationDatetime.to": "2000-01-01T00:00:00+00:00"}) == []
     one = tenant.client.get(f"{svc}/{a['ids'][0]}")
     assert tenant.client.get(svc, messageID=one["messageID"]) == a["ids"]
+    assert tenant.client.get(svc, messageID=one["messageID"].upper()) == a["ids"]
     with pytest.raises(ovh.exceptions.BadParametersError) as caught:
         tenant.client.get(svc, **{"creationDatetime.from": "yesterday"})
     assert "creationDatetime.from" in caught.value.response.json()["message"]
@@ -224,3 +232,59 @@ def test_outgoing_filters(tenant):
     assert tenant.client.get(svc, tag="A") == []
     with pytest.raises(ovh.exceptions.ResourceNotFoundError):
         tenant.client.get(f"{svc}/{a['ids'][0]}")
+
+
+def test_outgoing_filters_are_checked_against_their_types(tenant):
+    svc = f"/sms/{tenant.service}/outgoing"
+    for name in ("batchID", "messageID"):
+        with pytest.raises(ovh.exceptions.BadParametersError) as caught:
+            tenant.client.get(svc, **{name: "not-a-uuid"})
+        assert caught.value.response.json()["message"].startswith(f"Invalid value for {name}: 'not-a-uuid'")
+        assert tenant.client.get(svc, **{name: str(uuid.uuid4())}) == []
+
+
+def test_message_id_is_a_uuid_and_the_carrier_id_a_textos_extension(tenant):
+    report = tenant.client.post(f"/sms/{tenant.service}/jobs", message="hi", noStopClause=True, receivers=["+33612345678", "+33612345679"])
+    first, second = tenant.wait_final(report["ids"])
+    svc = f"/sms/{tenant.service}/outgoing"
+    for sms in (first, second):
+        assert str(uuid.UUID(sms["messageID"])) == sms["messageID"]  # sms.Outgoing.messageID: uuid
+        assert isinstance(sms["carrierMessageId"], str) and sms["carrierMessageId"]  # what the carrier called it
+        assert tenant.client.get(svc, messageID=sms["messageID"]) == [sms["id"]]
+    assert first["messageID"] != second["messageID"] and first["carrierMessageId"] != second["carrierMessageId"]
+    with pytest.raises(ovh.exceptions.BadParametersError):  # the carrier's id is not a messageID
+        tenant.client.get(svc, messageID=first["carrierMessageId"])
+
+
+def _shifted(stamp: str, seconds: int = 0, offset: str = "") -> str:
+    """A shown time (``…+00:00``) moved by ``seconds``, naive, or with ``offset`` (``+01:00``)."""
+    moment = dt.datetime.fromisoformat(stamp) + dt.timedelta(seconds=seconds)
+    if offset:
+        hours = int(offset[:3])
+        return (moment + dt.timedelta(hours=hours)).replace(tzinfo=None).isoformat() + offset
+    return moment.replace(tzinfo=None).isoformat()
+
+
+def test_date_filters_read_a_time_without_offset_as_utc_and_cover_the_second_shown(tenant):
+    svc = f"/sms/{tenant.service}"
+    report = tenant.client.post(f"{svc}/jobs", message="hi", noStopClause=True, receivers=["+33612345678"])
+    [sms] = tenant.wait_final(report["ids"])
+    order = tenant.client.post(f"/order/sms/{tenant.service}/credits", quantity=100)
+    entry = tenant.client.get(f"{svc}/ledger", kind="job_debit")[0]
+    filters = [  # (path, from, to, the time shown, what is found)
+        (f"{svc}/outgoing", "creationDatetime.from", "creationDatetime.to", sms["creationDatetime"], sms["id"]),
+        (f"{svc}/ledger", "from", "to", entry["date"], entry),
+        ("/me/order", "date.from", "date.to", tenant.client.get(f"/me/order/{order['orderId']}")["date"], order["orderId"]),
+    ]
+    for path, since, until, shown, found in filters:
+        def get(**params: str) -> list:
+            return [x for x in tenant.client.get(path, **params) if x == found]
+        day = shown[:10]
+        for same in (shown, _shifted(shown), _shifted(shown, offset="+01:00"), _shifted(shown, offset="-05:00")):
+            assert get(**{since: same}) == [found], (path, since, same)
+            assert get(**{until: same}) == [found], (path, until, same)  # the whole second shown
+        assert get(**{since: _shifted(shown, 1)}) == [], (path, since)  # naive: UTC, not another zone
+        assert get(**{until: _shifted(shown, -1)}) == [], (path, until)
+        assert get(**{since: day}) == [found], (path, since, day)  # a date alone: its midnight, UTC
+        previous = (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+        assert get(**{until: previous}) == [], (path, until, previous)

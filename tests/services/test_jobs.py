@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from textos.config import Settings
+from textos.delivery.connector import SubmitOutcome, SubmitResult
 from textos.domain.encoding import Concatenation
 from textos.domain.errors import BadRequest, Forbidden, NotEnoughCredits, NotFound
 from textos.domain.lifecycle import MessageStatus
@@ -13,6 +14,7 @@ from textos.services import admin
 from textos.services.campaigns import local_source
 from textos.services.jobs import Listed, SendRequest, accept, accept_job, accept_listed, get_pending_job, pending_ids, stop_job
 from textos.storage import ledger
+from textos.storage.messages import claim_due, store_sent
 from textos.storage.models import Account, Job, LedgerEntry, Message, Sender
 
 SETTINGS = Settings()
@@ -201,6 +203,22 @@ def test_a_queued_job_is_listed_pending_and_stopping_it_refunds_it(db, account):
         with pytest.raises(NotFound):
             get_pending_job(session, account.id, message_id)  # a cancelled job no longer exists
     assert _written(db, account)[0] == 10  # refunded
+
+
+def test_a_job_is_gone_once_handed_to_the_carrier_as_the_pending_list_says(db, account):
+    (message_id,) = _send(db, account, ["+33612345678"]).ids
+    with db.session() as session:
+        claim_due(session, 10, lambda *fields: fields)
+    with db.session() as session:
+        assert get_pending_job(session, account.id, message_id)[0].status == MessageStatus.SUBMITTING.value  # still pending
+        store_sent(session, [SubmitResult(message_id, SubmitOutcome.ACCEPTED, ("c1",))], {message_id: "sim"}, {message_id: 1})
+    with db.session() as session:
+        assert pending_ids(session, account.id) == []
+        with pytest.raises(NotFound, match=f"^id: job {message_id} does not exist"):
+            get_pending_job(session, account.id, message_id)
+        with pytest.raises(NotFound):
+            stop_job(session, account.id, message_id, actor="test")
+    assert _written(db, account)[0] == 9  # charged, not refunded
 
 
 def test_listed_jobs_accepted_together_are_each_checked_priced_and_charged_in_their_order(db, account):

@@ -6,7 +6,7 @@ import secrets
 from contextlib import AbstractAsyncContextManager
 from typing import Callable
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textos import __version__
@@ -15,6 +15,7 @@ from textos.api.routes import accounts, auth, batches, billing, jobs, outgoing, 
 from textos.api.auth_cache import AuthCache
 from textos.api.onthefly import OnTheFlyJobs
 from textos.api.body_limit import BodyLimitMiddleware
+from textos.api.query_params import refuse_unknown_query
 from textos.api.state import AppState
 from textos.storage.auth_version import Versions
 
@@ -55,6 +56,7 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_unknown_query)],  # every route, before its own parameters and authentication
         # Textos exports no OpenTelemetry: FastAPI 0.163 would otherwise ask the global
         # providers on every request (about a fifth of a small request's time).
         telemetry={"tracing": False, "metrics": False, "logs": False},

@@ -7,7 +7,9 @@ one request shape directly, with the same parts the route uses: the same body mo
 (``schemas.JobCreate``, so validation and the OpenAPI document stay one rule), the same
 ``authenticate``, the same conversion (``routes.jobs.to_send_request``/``report_view``),
 the same accept writer and the same error shapes. Anything else, including a job from a
-receivers document or slot, goes on to FastAPI (the body is handed on unchanged).
+receivers document or slot and any request with a query string (which the route's rule
+on query parameters, ``api/query_params.py``, answers), goes on to FastAPI (the body is
+handed on unchanged).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class OnTheFlyJobs:
             await self.app(scope, receive, send)
             return
         match = _JOBS_PATH.match(scope["path"])
-        if match is None:
+        if match is None or scope.get("query_string"):  # a query string: the route's rules (api/query_params.py) answer
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)

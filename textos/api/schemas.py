@@ -43,7 +43,8 @@ class JobCreate(Body):
     message: str = Field(min_length=1, max_length=10_000)
     receivers: list[str] | None = Field(default=None, max_length=100_000)
     receiversDocumentUrl: str | None = None
-    receiversSlotId: str | None = None
+    receiversSlotId: str | None = Field(default=None, coerce_numbers_to_str=True)
+    """A string in OVH's schema; OVH's clients send ``1`` as well as ``"1"``."""
     sender: str | None = None
     senderForResponse: bool | None = False
     charset: Charset | None = None
@@ -149,7 +150,7 @@ class BatchCreate(Body):
     name: str | None = Field(default="", max_length=1024)
     noStop: bool | None = False
     senderForResponse: bool | None = False
-    slotID: str | None = None
+    slotID: str | None = Field(default=None, coerce_numbers_to_str=True)
     tag: str | None = Field(default=None, max_length=128)
     to: list[str] | None = Field(default=None, max_length=100_000)
 

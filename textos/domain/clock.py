@@ -16,9 +16,20 @@ def naive_utc(moment: dt.datetime) -> dt.datetime: ...
 @overload
 def naive_utc(moment: None) -> None: ...
 def naive_utc(moment: dt.datetime | None) -> dt.datetime | None:
-    """An aware datetime converted to naive UTC (a naive one is taken as UTC already)."""
+    """An aware datetime converted to naive UTC; a naive one (``2026-12-01T10:00``, or a date alone,
+    its midnight) is taken as UTC already. Every date filter of the API reads its value so."""
     if moment is not None and moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def naive_utc_until(moment: dt.datetime | None) -> dt.datetime | None:
+    """The upper bound of a ``….to`` filter, in naive UTC (as ``naive_utc``): a time given to the
+    second covers that whole second, since times are shown to the second (``iso``), so filtering
+    up to a message's own ``creationDatetime`` finds it."""
+    moment = naive_utc(moment)
+    if moment is not None and moment.microsecond == 0:
+        moment = moment.replace(microsecond=999_999)
     return moment
 
 

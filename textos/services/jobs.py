@@ -475,9 +475,10 @@ def pending_ids(session: Session, account_id: int) -> list[int]:
 
 
 def get_pending_job(session: Session, account_id: int, message_id: int) -> tuple[Message, Job]:
-    """A job (one message) of the account and its job row; a cancelled one no longer exists."""
+    """A job (one message) of the account not yet handed to a carrier, and its job row: as for
+    ``pending_ids``, a job is gone (404) once sent (it is in ``/outgoing`` then) or cancelled."""
     message = session.scalar(select(Message).where(Message.id == message_id, Message.account_id == account_id))
-    if message is None or message.status == MessageStatus.CANCELLED.value:
+    if message is None or not MessageStatus(message.status).is_pending:
         raise NotFound(f"id: job {message_id} does not exist")
     return message, session.get_one(Job, message.job_id)
 

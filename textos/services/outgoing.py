@@ -4,6 +4,7 @@ OVH shapes of a message: ``sms.Job`` and ``sms.Outgoing``."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,8 @@ class OutgoingFilter:
     created_to: dt.datetime | None = None
     delivery_receipt: int | None = None
     differed_delivery: int | None = None
-    message_id: str | None = None
+    message_id: uuid.UUID | None = None
+    """``messageID``: the message's uuid (``message_uuid``)."""
     ptt: int | None = None
     receiver: str | None = None
     sender: str | None = None
@@ -59,7 +61,7 @@ def outgoing_ids(session: Session, account_id: int, where: OutgoingFilter, regio
     if where.differed_delivery is not None:
         stmt = stmt.where(Message.differed_period == where.differed_delivery)
     if where.message_id is not None:
-        stmt = stmt.where(Message.carrier_id == where.message_id)
+        stmt = stmt.where(Message.id == message_of_uuid(where.message_id))  # None (not ours): no message
     if where.ptt is not None:
         stmt = stmt.where(Message.ptt == where.ptt)
     if where.receiver is not None:
@@ -96,6 +98,25 @@ def hide_outgoing(session: Session, account_id: int, message_id: int) -> None:
 
 # --- views --------------------------------------------------------------------------------------
 
+_UUID_PREFIX = (0x7465_7874_6F73_8000 << 2) | 0b10
+"""The 66 bits above a message id in its uuid: ``textos`` in ASCII, version 8 (RFC 9562: custom
+layout), the RFC variant; the id takes the 62 bits left."""
+_UUID_ID_BITS = 62
+
+
+def message_uuid(message_id: int) -> str:
+    """``sms.Outgoing.messageID`` (a uuid in OVH's schema) of message ``message_id``: derived from
+    the id, so nothing is stored and ``message_of_uuid`` reads it back
+    (10001 → ``74657874-6f73-8000-8000-000000002711``)."""
+    return str(uuid.UUID(int=(_UUID_PREFIX << _UUID_ID_BITS) | message_id))
+
+
+def message_of_uuid(value: uuid.UUID) -> int | None:
+    """The message id whose ``message_uuid`` is ``value``; None for any other uuid."""
+    if value.int >> _UUID_ID_BITS != _UUID_PREFIX:
+        return None
+    return value.int & ((1 << _UUID_ID_BITS) - 1)
+
 
 def job_view(message: Message, job: Job) -> dict[str, Any]:
     """``sms.Job``."""
@@ -117,12 +138,14 @@ def job_view(message: Message, job: Job) -> dict[str, Any]:
 
 
 def outgoing_view(message: Message, job: Job) -> dict[str, Any]:
-    """``sms.Outgoing``: the job's fields, and where the message went."""
+    """``sms.Outgoing``: the job's fields, and where the message went; ``carrierMessageId`` (a
+    Textos extension) is the id the carrier gave it (its first part's), None before one did."""
     view = job_view(message, job)
     view.update(
         {
             "batchID": job.batch_id,
-            "messageID": message.carrier_id,
+            "carrierMessageId": message.carrier_id,
+            "messageID": message_uuid(message.id),
             "tag": message.tag,
             "tariffCode": message.country,
         }

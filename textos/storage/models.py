@@ -242,7 +242,7 @@ class Message(Base):
     """The dispatcher instance that claimed it last (see ``delivery.ownership``)."""
     connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
     carrier_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    """Carrier id of the first part (``messageID``), canonical form (see ``storage.receipts``)."""
+    """Carrier id of the first part (``carrierMessageId`` in ``sms.Outgoing``), canonical form (see ``storage.receipts``)."""
     error: Mapped[str | None] = mapped_column(String(256), nullable=True)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     """Deleted from the customer's history (DELETE /outgoing/{id}); kept for the ledger."""

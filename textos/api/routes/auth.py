@@ -69,11 +69,13 @@ def logout(request: Request, caller: Caller = Depends(authenticate)) -> None:
 
 validation_router = APIRouter(include_in_schema=False)
 
+# The form posts to ``./`` (``/auth/`` without the query string): the token travels in the form, and
+# ``POST /auth/`` declares no query parameter (api/query_params.py refuses undeclared ones).
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Textos — authorise an application</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem}}
 code{{background:#eee;padding:0 .2rem}}label{{display:block;margin:.6rem 0}}</style></head><body>
 <h1>Authorise “{app}”</h1><p>This application asks for these rights:</p><ul>{rules}</ul>
-{error}<form method="post"><input type="hidden" name="credentialToken" value="{token}">
+{error}<form method="post" action="./"><input type="hidden" name="credentialToken" value="{token}">
 <label>Account (nic) <input name="nic" required></label>
 <label>Password <input name="password" type="password" required></label>
 <button name="decision" value="accept">Authorise</button> <button name="decision" value="refuse">Refuse</button>

@@ -14,7 +14,7 @@ from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, granted_services, owned_account, public_base
 from textos.api.schemas import OrderCredits, TransferCredits
 from textos.api.state import state_of
-from textos.domain.clock import naive_utc
+from textos.domain.clock import naive_utc, naive_utc_until
 from textos.domain.errors import NotFound
 from textos.services import movements, orders, payments, transfers
 from textos.storage.models_billing import Order
@@ -69,7 +69,7 @@ def my_orders(
     date_to: dt.datetime | None = Query(default=None, alias="date.to"),
 ) -> list[int]:
     with state_of(request).db.read() as session:
-        found = orders.list_orders(session, customer_id=caller.customer_id, since=naive_utc(date_from), until=naive_utc(date_to))
+        found = orders.list_orders(session, customer_id=caller.customer_id, since=naive_utc(date_from), until=naive_utc_until(date_to))
     return [o.id for o in found]
 
 
@@ -126,7 +126,7 @@ def ledger_history(
     kinds = movements.parse_kinds(kind)
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
-        entries = movements.history(session, account.id, since=naive_utc(date_from), until=naive_utc(date_to), kinds=kinds, limit=limit)
+        entries = movements.history(session, account.id, since=naive_utc(date_from), until=naive_utc_until(date_to), kinds=kinds, limit=limit)
         names = movements.counterpart_names(session, entries)
     return [movements.entry_view(e, names) for e in entries]
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, OptionalLong, owned_account
 from textos.api.state import state_of
-from textos.domain.clock import naive_utc
+from textos.domain.clock import naive_utc, naive_utc_until
 from textos.services import outgoing
 
 router = APIRouter(tags=["outgoing"])
@@ -20,12 +21,12 @@ def list_outgoing(
     serviceName: str,
     request: Request,
     caller: Caller = Depends(authenticate),
-    batchID: str | None = Query(default=None),
+    batchID: uuid.UUID | None = Query(default=None),
     creation_from: dt.datetime | None = Query(default=None, alias="creationDatetime.from"),
     creation_to: dt.datetime | None = Query(default=None, alias="creationDatetime.to"),
     deliveryReceipt: OptionalLong = None,
     differedDelivery: OptionalLong = None,
-    messageID: str | None = Query(default=None),
+    messageID: uuid.UUID | None = Query(default=None, description="The message's uuid, as `sms.Outgoing.messageID` shows it"),
     ptt: OptionalLong = None,
     receiver: str | None = Query(default=None),
     sender: str | None = Query(default=None),
@@ -33,7 +34,7 @@ def list_outgoing(
 ) -> list[int]:
     st = state_of(request)
     where = outgoing.OutgoingFilter(
-        batch_id=batchID, created_from=naive_utc(creation_from), created_to=naive_utc(creation_to),
+        batch_id=str(batchID) if batchID else None, created_from=naive_utc(creation_from), created_to=naive_utc_until(creation_to),
         delivery_receipt=deliveryReceipt, differed_delivery=differedDelivery, message_id=messageID, ptt=ptt,
         receiver=receiver, sender=sender, tag=tag,
     )
