@@ -85,11 +85,28 @@ def test_an_unauthenticated_50mb_body_is_refused_at_once_without_being_held(serv
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413 "), answer[:300]
     assert b"connection: close" in head.lower()
-    assert json.loads(body) == {"class": "Client::RequestEntityTooLarge",
-                                "message": f"Request body too large: at most {LIMIT} bytes are accepted (max_body_bytes)"}
+    # The server closes with the client's unread bytes still in its socket: TCP then resets the
+    # connection, which may drop the answer's body before the client reads it (the body's shape
+    # is checked where nothing is left unread: test_the_refusal_is_in_ovh_shape).
+    assert body in (b"", json.dumps(REFUSAL, separators=(",", ":")).encode()) or json.loads(body) == REFUSAL
     assert seconds < 5, f"answered after {seconds:.1f} s"
     assert sent < FIFTY_MB / 2, f"{sent} bytes sent before the answer"
     assert grown_mib < 30, f"the server grew by {grown_mib:.0f} MiB"
+
+
+REFUSAL = {"class": "Client::RequestEntityTooLarge",
+           "message": f"Request body too large: at most {LIMIT} bytes are accepted (max_body_bytes)"}
+
+
+def test_the_refusal_is_in_ovh_shape(server: Server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"POST /1.0/sms/sms-xx00000-1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (LIMIT + 1))
+        answer = b""
+        while chunk := sock.recv(65536):  # the server answers without waiting for the body, then closes
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ") and json.loads(body) == REFUSAL
 
 
 def _signed_job(server: Server, tenant: Tenant, size: int) -> tuple[str, bytes, dict[str, str]]:
