@@ -4,12 +4,19 @@ wakes its dispatcher through the API's state, and mounts the simulator's hook.""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
 import time
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from helpers import start_server, stop_server, wait_until
 from signed_calls import against, call, new_keys
 from textos.config import Settings
 from textos.server import Runtime, build_app
@@ -117,3 +124,26 @@ def test_a_tls_pair_that_does_not_load_stops_serve_naming_its_files(tmp_path):
     settings = Settings(database_url=f"sqlite:///{tmp_path}/t.db", tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "key.pem"))
     with pytest.raises(SystemExit, match=r"^textos: configuration error: cannot use the TLS certificate .*cert\.pem with the key .*key\.pem"):
         serve(settings)
+def test_serve_says_where_it_listens_and_what_to_do_first(make_database, tmp_path):
+    """On a fresh database: no migration chatter, the endpoint and the docs, and the very command to run
+    next, naming this server's port and database (``textos quickstart`` does not see ``serve``'s flags)."""
+    server = start_server(make_database("sqlite"), tmp_path, "sqlite")
+    try:
+        said = wait_until(lambda: "quickstart" in server.log() and server.log(), what="first steps")
+        assert "alembic" not in said, said
+        assert f"listening on http://127.0.0.1:{server.port}" in said
+        assert f"API docs      {server.endpoint}/docs" in said
+        command = re.search(r"No customer yet: in another terminal, run (textos quickstart .+) for a demo", said)
+        assert command, said
+        words = shlex.split(command.group(1))
+        env = {**os.environ, "TEXTOS_CONFIG": str(tmp_path / "absent.toml")}
+        env.pop("TEXTOS_DATABASE_URL", None)
+        done = subprocess.run([sys.executable, "-m", "textos.cli.main", *words[1:], "--json"], capture_output=True,
+                              text=True, timeout=60, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        keys = json.loads(done.stdout)
+        assert keys["endpoint"] == server.endpoint
+        client = server.client(keys["applicationKey"], keys["applicationSecret"], keys["consumerKey"])
+        assert client.get("/sms") == [keys["serviceName"]]
+    finally:
+        stop_server(server)

@@ -19,6 +19,7 @@ import importlib.util
 import logging
 import os
 import json
+import shlex
 import signal
 import sys
 import tempfile
@@ -26,10 +27,12 @@ from typing import Any, AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
-from textos.api.app import create_app
+from textos.api.app import API_PREFIX, create_app
 from textos.api.state import AppState
-from textos.config import Settings
+from textos.config import DEFAULT_DATABASE_URL, Settings
 from textos.delivery.connector import Connector
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher
@@ -37,7 +40,8 @@ from textos.delivery.routing import build_router, carrier_configs, concatenation
 from textos.services import batches, topup
 from textos.services.prices import PriceBook
 from textos.simulator.http import hook_router
-from textos.storage.db import Database
+from textos.storage.db import Database, normalize_url
+from textos.storage.models import Customer
 from textos.tls import check_pair
 
 log = logging.getLogger("textos")
@@ -177,6 +181,68 @@ def _settle_gc() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
+def _configure_logging() -> None:
+    """Textos's and uvicorn's INFO lines; Alembic's only when something is wrong (on a fresh
+    database it would say one line per migration, burying what matters)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def first_steps(base_url: str, settings: Settings, *, has_customers: bool) -> str:
+    """What ``textos serve`` says once it listens on ``base_url``: the endpoint, the docs, what to do next."""
+    public = (settings.public_url or base_url).rstrip("/")
+    lines = [
+        f"Textos is listening on {base_url} (Ctrl-C to stop)",
+        f"  API endpoint  {public}{API_PREFIX}",
+        f"  API docs      {public}{API_PREFIX}/docs",
+    ]
+    quickstart = _quickstart_command(settings, f"{public}{API_PREFIX}")
+    if has_customers:
+        lines.append(f"Administration: textos --help; a demo consumer key: {quickstart}")
+    else:
+        lines.append(f"No customer yet: in another terminal, run {quickstart} for a demo account and API keys.")
+    return "\n".join(lines)
+
+
+def _quickstart_command(settings: Settings, endpoint: str) -> str:
+    """``textos quickstart`` naming this server's endpoint and database (it does not see ``serve``'s flags);
+    a database URL holding a password is left out rather than printed."""
+    words = ["textos", "quickstart", "--endpoint", endpoint]
+    if settings.database_url != DEFAULT_DATABASE_URL and make_url(normalize_url(settings.database_url)).password is None:
+        words += ["--database-url", settings.database_url]
+    return shlex.join(words)
+
+
+def local_url(scheme: str, host: str, port: int) -> str:
+    """The URL reaching a server bound to ``host``:``port`` from this machine (loopback for a wildcard address)."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def _has_customers(db: Database) -> bool:
+    with db.read() as session:
+        return session.scalar(select(Customer.id).limit(1)) is not None
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, printing ``first_steps`` once it listens."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings, db: Database) -> None:
+        super().__init__(config)
+        self.settings, self.db = settings, db
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            port = self.servers[0].sockets[0].getsockname()[1]
+            url = local_url("https" if self.config.is_ssl else "http", self.config.host, port)
+            has_customers = await asyncio.to_thread(_has_customers, self.db)
+            print(first_steps(url, self.settings, has_customers=has_customers), flush=True)
+
+
 WORKER_SETTINGS_ENV = "TEXTOS_WORKER_SETTINGS"
 """How ``serve`` hands its settings to the ``--workers`` processes uvicorn spawns."""
 _dispatch_lock: int | None = None
@@ -224,7 +290,7 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
 
     With ``settings.workers`` > 1 (PostgreSQL only), uvicorn runs that many API processes
     (``textos.server.worker_app``); delivery runs in exactly one of them (``_take_dispatch_lock``)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     if settings.workers > 1 and settings.database_url.startswith("sqlite"):
         raise SystemExit("textos: --workers > 1 needs PostgreSQL (SQLite has one writer); use --workers 1")
     _preflight(settings, dispatch=dispatch)
@@ -234,9 +300,12 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
     if settings.workers > 1:
         db = Database.of(settings)
         db.migrate()
+        has_customers = _has_customers(db)
         db.dispose()
         with tempfile.TemporaryDirectory(prefix="textos-workers-") as tmp:
             os.environ[WORKER_SETTINGS_ENV] = _encode_worker_settings(settings, dispatch=dispatch, lock_path=os.path.join(tmp, "dispatch.lock"))
+            scheme = "https" if options.get("ssl_certfile") else "http"
+            print(first_steps(local_url(scheme, settings.host, settings.port), settings, has_customers=has_customers), flush=True)
             uvicorn.run("textos.server:worker_app", factory=True, workers=settings.workers, **options)
         return
     app = build_app(settings, dispatch=dispatch)
@@ -244,13 +313,19 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
     # API requests stay responsive while a campaign of a million rows is read in a worker
     # thread: the GIL changes hands every 0.5 ms instead of 5 (cuts GET tail latency, docs/BENCHMARKS.md).
     sys.setswitchinterval(0.0005)
-    uvicorn.run(app, **options)
+    server = _Server(uvicorn.Config(app, **options), settings, app.state.textos.db)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run
 
 
 def worker_app() -> FastAPI:
     """The app of one ``--workers`` process (uvicorn's factory): settings from the parent; the
     dispatcher (and embedded simulator) only in the process that holds the dispatch lock."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     settings, dispatch, lock_path = _decode_worker_settings(os.environ[WORKER_SETTINGS_ENV])
     runs_delivery = dispatch and _take_dispatch_lock(lock_path)
     app = build_app(settings, migrate=False, dispatch=runs_delivery)
@@ -266,7 +341,7 @@ def dispatch(settings: Settings) -> None:
 
     Beside ``textos serve --no-dispatch`` or another ``textos serve``, on PostgreSQL: any
     number of dispatchers share the queue (``delivery.ownership``)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     _preflight(settings, dispatch=True)
     db = Database.of(settings)
     db.migrate()

@@ -93,3 +93,14 @@ def test_transfers_and_quotas(textos):
     assert (held["creditsLeft"], held["creditsHoldByQuota"]) == (2.5, 5.0)
     released = textos("quota", "release", "--service", mine, "--credits", "5")
     assert (released["creditsLeft"], released["creditsHoldByQuota"]) == (7.5, 0.0)
+
+
+def test_quota_help_says_what_holding_does_without_users_textos_lacks():
+    """Textos has no SMS users (``/sms/{s}/users``) yet: the commands say what they do to the account."""
+    runner = CliRunner()
+    group = runner.invoke(app, ["quota", "--help"], terminal_width=200).output
+    assert "creditsHoldByQuota" in group and "not spent or transferred until released" in group
+    assert "Textos does not have yet" in group
+    for command in ("hold", "release"):
+        shown = runner.invoke(app, ["quota", command, "--help"], terminal_width=200).output
+        assert "creditsLeft" in shown and "creditsHoldByQuota" in shown and "user" not in shown, shown

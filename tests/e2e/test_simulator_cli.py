@@ -3,6 +3,7 @@ SMS injected from the command line reaches a Textos server bound to that simulat
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -13,8 +14,9 @@ from helpers import free_port, start_server, stop_process, stop_server, wait_unt
 from textos.storage.db import normalize_url
 
 
-def textos(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "textos.cli.main", *args], capture_output=True, text=True, timeout=60)
+def textos(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "textos.cli.main", *args], capture_output=True, text=True, timeout=60,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def test_textos_mo_through_a_standalone_simulator(make_database, tmp_path):
@@ -64,3 +66,37 @@ def test_textos_mo_through_a_standalone_simulator(make_database, tmp_path):
             stop_server(server)
         stop_process(smsc)
         log.close()
+
+
+def test_textos_mo_finds_textos_serve_as_the_other_commands_do(make_database, tmp_path):
+    """Without --url, ``textos mo`` reaches the server the settings name (TEXTOS_PORT, textos.toml's
+    ``port``), or the one --port names; its answer is a line."""
+    database_url = make_database("sqlite")
+    server = start_server(database_url, tmp_path, "sqlite")
+    try:
+        toml = tmp_path / "textos.toml"
+        toml.write_text(f"port = {server.port}\n")
+        elsewhere = str(tmp_path / "absent.toml")
+        by_env = textos("mo", "--sender", "+33612345678", "--receiver", "36111", "--text", "one",
+                        env={"TEXTOS_PORT": str(server.port), "TEXTOS_CONFIG": elsewhere})
+        by_flag = textos("mo", "--port", str(server.port), "--sender", "+33612345678", "--receiver", "36111", "--text", "two",
+                         env={"TEXTOS_PORT": "1", "TEXTOS_CONFIG": elsewhere})
+        by_file = textos("mo", "--config", str(toml), "--sender", "+33612345678", "--receiver", "36111", "--text", "three",
+                         env={"TEXTOS_CONFIG": elsewhere})
+        for done in (by_env, by_flag, by_file):
+            assert done.returncode == 0, done.stderr
+            assert done.stdout == f"injected in 1 part(s) at http://127.0.0.1:{server.port}\n"
+        engine = create_engine(normalize_url(database_url))
+
+        def stored() -> list:
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT text FROM incoming ORDER BY id")).scalars().all()
+            return rows if len(rows) == 3 else []
+
+        assert wait_until(stored, what="incoming stored") == ["one", "two", "three"]
+        engine.dispose()
+        nobody = textos("mo", "--port", str(free_port()), "--sender", "+336", "--receiver", "1", "--text", "x",
+                        env={"TEXTOS_CONFIG": elsewhere})
+        assert nobody.returncode == 1 and nobody.stderr.endswith("--url, --port)\n"), nobody.stderr
+    finally:
+        stop_server(server)

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textos import __version__
-from textos.api import errors
+from textos.api import docs, errors
 from textos.api.routes import accounts, auth, batches, billing, jobs, outgoing, rates, receivers, senders
 from textos.api.auth_cache import AuthCache
 from textos.api.onthefly import OnTheFlyJobs
@@ -53,7 +53,7 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
         version=__version__,
         description="Self-hosted SMS platform, wire-compatible with the OVHcloud SMS API (/1.0/sms).",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # docs.install: Swagger UI without a CDN
         redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(refuse_unknown_query)],  # every route, before its own parameters and authentication
@@ -67,6 +67,7 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
     for module in (auth, rates, billing, accounts, jobs, outgoing, senders, receivers, batches):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(auth.validation_router)
+    docs.install(app, f"{API_PREFIX}/docs")
     app.add_middleware(OnTheFlyJobs)  # inside the body limit, QueryIdMiddleware and FastAPI's error handling
     app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)  # right inside QueryIdMiddleware
     app.add_middleware(QueryIdMiddleware)

@@ -17,7 +17,11 @@ __all__ = ["register"]
 
 order_app = typer.Typer(help="Credit purchase orders: list, pay (confirm payment), cancel.", no_args_is_help=True)
 transfer_app = typer.Typer(help="Credit transfers between SMS accounts.", no_args_is_help=True)
-quota_app = typer.Typer(help="Credits held for users' quotas (creditsHoldByQuota).", no_args_is_help=True)
+quota_app = typer.Typer(
+    help="Credits set aside on an account (creditsHoldByQuota): not spent or transferred until released. "
+    "OVH holds them for the quotas of an account's SMS users, which Textos does not have yet: here an administrator sets them aside.",
+    no_args_is_help=True,
+)
 
 
 # --- orders -----------------------------------------------------------------------------------
@@ -118,7 +122,7 @@ def transfer_revoke(
     database_url: Optional[str] = DbOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Withdraw a permission given by ``transfer allow``."""
+    """Withdraw a permission given by textos transfer allow."""
     with session_for(database_url) as session:
         transfers.revoke(session, admin.get_account(session, source), admin.get_account(session, target))
     emit({"from": source, "to": target, "allowed": False}, as_json)
@@ -164,7 +168,7 @@ def quota_hold(
     database_url: Optional[str] = DbOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Hold free credits for users' quotas (they leave creditsLeft for creditsHoldByQuota)."""
+    """Set free credits aside: they move from creditsLeft to creditsHoldByQuota."""
     _quota(service, credits, True, reason, database_url, as_json)
 
 
@@ -176,7 +180,7 @@ def quota_release(
     database_url: Optional[str] = DbOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Give quota-held credits back to the free credits."""
+    """Give set-aside credits back: they move from creditsHoldByQuota to creditsLeft."""
     _quota(service, credits, False, reason, database_url, as_json)
 
 

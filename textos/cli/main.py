@@ -15,10 +15,16 @@ from textos.services.quickstart import quickstart as set_up_demo
 from textos.storage import ledger
 from textos.storage.db import Database
 
+SmscOption = typer.Option(
+    [], "--smsc", metavar="URL", help="Add a carrier (repeatable): smpp://system_id:password@host:port?window=64&tps=500"
+)
+
 app = typer.Typer(
     help="Textos: a self-hostable SMS platform, wire-compatible with the OVHcloud SMS API.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Click's plain help: typer's rich one labels every flag "<bool>" as if it took a value.
+    rich_markup_mode=None,
 )
 customer_app = typer.Typer(help="Customers (nic handles).", no_args_is_help=True)
 account_app = typer.Typer(help="SMS accounts (serviceName).", no_args_is_help=True)
@@ -40,7 +46,7 @@ def serve(
     port: int = typer.Option(None, "--port", help="Port (default 8080)."),
     database_url: Optional[str] = DbOption,
     public_url: Optional[str] = typer.Option(None, "--public-url", help="Base URL clients sign against, behind a reverse proxy."),
-    smsc: list[str] = typer.Option([], "--smsc", help="Add a carrier: smpp://system_id:password@host:port?window=64&tps=500"),
+    smsc: list[str] = SmscOption,
     config: Optional[str] = typer.Option(None, "--config", help="TOML settings file (default ./textos.toml)."),
     no_dispatch: bool = typer.Option(
         False, "--no-dispatch", help="Serve the API only; textos dispatch processes deliver (PostgreSQL)."
@@ -63,7 +69,7 @@ def serve(
 @app.command()
 def dispatch(
     database_url: Optional[str] = DbOption,
-    smsc: list[str] = typer.Option([], "--smsc", help="Add a carrier: smpp://system_id:password@host:port?window=64&tps=500"),
+    smsc: list[str] = SmscOption,
     config: Optional[str] = typer.Option(None, "--config", help="TOML settings file (default ./textos.toml)."),
 ) -> None:
     """Run a dispatcher without the API. On PostgreSQL several can share the queue."""
@@ -77,7 +83,7 @@ def dispatch(
 
 @app.command()
 def migrate(database_url: Optional[str] = DbOption) -> None:
-    """Apply database migrations (``serve`` does it at start too)."""
+    """Apply database migrations (textos serve does it at start too)."""
     db = Database.of(settings_for(database_url))
     db.migrate()
     db.dispose()
@@ -119,14 +125,20 @@ def quickstart(
             "This is a [bold]new consumer key[/bold]: keys are stored hashed and cannot be shown again.\n"
             "Keys printed by earlier runs keep working (revoke one with: textos credential revoke KEY)."
         )
-    console.print(
-        "\n[bold]Try it:[/bold]\n"
-        "  import ovh\n"
-        f"  ovh.client.ENDPOINTS['textos'] = '{base}'\n"
-        f"  client = ovh.Client(endpoint='textos', application_key='{qs.application_key}',\n"
-        f"                      application_secret='{qs.application_secret}', consumer_key='{qs.consumer_key}')\n"
-        f"  client.post('/sms/{qs.service_name}/jobs', message='Hello', receivers=['+33612345678'], noStopClause=True)\n"
-    )
+    console.print("\n[bold]Try it[/bold] (Python, pip install ovh):")
+    print(try_it(base, qs.application_key, qs.application_secret, qs.consumer_key, qs.service_name))
+
+
+def try_it(endpoint: str, application_key: str, application_secret: str, consumer_key: str, service_name: str) -> str:
+    """Python sending a first SMS with these keys: unindented and one statement a line (printed as is, never
+    wrapped, so that it can be pasted into Python from a terminal or a file)."""
+    return "\n".join([
+        "import ovh",
+        f"ovh.client.ENDPOINTS['textos'] = {endpoint!r}",
+        f"client = ovh.Client(endpoint='textos', application_key={application_key!r}, "
+        f"application_secret={application_secret!r}, consumer_key={consumer_key!r})",
+        f"print(client.post('/sms/{service_name}/jobs', message='Hello', receivers=['+33612345678'], noStopClause=True))",
+    ])
 
 
 @customer_app.command("create")
@@ -169,8 +181,13 @@ def account_list(database_url: Optional[str] = DbOption, as_json: bool = JsonOpt
         data = accounts.balances(session)
     if as_json:
         print(json.dumps({"accounts": [{"serviceName": k, "creditsLeft": v} for k, v in data.items()]}))
-    else:
-        emit(data, False, "SMS accounts (credits left)")
+        return
+    table = Table(title="SMS accounts")
+    table.add_column("serviceName")
+    table.add_column("creditsLeft", justify="right")
+    for service_name, credits in data.items():
+        table.add_row(service_name, str(credits))
+    console.print(table)
 
 
 @credits_app.command("add")
@@ -235,8 +252,8 @@ def application_create(
 def credential_create(
     app_key: str = typer.Option(..., "--app", help="Application key."),
     nic: str = typer.Option(..., "--nic"),
-    rule: list[str] = typer.Option(..., "--rule", help='Access rule "METHOD /path" (repeatable), e.g. "GET /sms/*".'),
-    allowed_ip: list[str] = typer.Option([], "--allowed-ip", help="IP block allowed to use the key (repeatable)."),
+    rule: list[str] = typer.Option(..., "--rule", metavar="RULE", help='Access rule "METHOD /path" (repeatable), e.g. "GET /sms/*".'),
+    allowed_ip: list[str] = typer.Option([], "--allowed-ip", metavar="CIDR", help="IP block allowed to use the key (repeatable)."),
     database_url: Optional[str] = DbOption,
     as_json: bool = JsonOption,
 ) -> None:

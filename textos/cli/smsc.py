@@ -21,7 +21,7 @@ def smsc(
     password: str = typer.Option("", help="Password for --system-id."),
     receipt_delay: float = typer.Option(0.05, help="Seconds before a delivery receipt is sent."),
     tps: Optional[float] = typer.Option(None, help="Answer ESME_RTHROTTLED beyond this many submits/s."),
-    rule: list[str] = typer.Option([], help="PATTERN=OUTCOME[:STATUS], e.g. 3370=undeliverable, re:999$=rejected:0x0b."),
+    rule: list[str] = typer.Option([], metavar="RULE", help="PATTERN=OUTCOME[:STATUS] (repeatable), e.g. 3370=undeliverable, re:999$=rejected:0x0b."),
     drop_after: Optional[int] = typer.Option(None, help="Cut the connection once after N submits."),
     receipt_loss_every: int = typer.Option(0, help="Lose every k-th receipt (0: none)."),
     receipt_id_format: str = typer.Option("same", help="Receipt ids: same | decimal | hex."),
@@ -87,22 +87,32 @@ def mo(
     receiver: str = typer.Option(..., help="The number it is sent to, e.g. 36111."),
     text: str = typer.Option(..., help="The message (a long one is sent in parts)."),
     concat: str = typer.Option("udh8", help="How a long message is split: udh8, udh16 or sar."),
-    url: str = typer.Option("http://127.0.0.1:8080", help="textos serve (embedded simulator) or textos smsc --http-port."),
+    url: Optional[str] = typer.Option(
+        None, help="The simulator's HTTP hook: a textos serve (embedded simulator) or textos smsc --http-port. Default: textos serve's host and port."
+    ),
+    port: Optional[int] = typer.Option(None, help="Port of the textos serve to reach (default: the port setting, TEXTOS_PORT, 8080)."),
+    config: Optional[str] = typer.Option(None, help="TOML settings file (default ./textos.toml)."),
 ) -> None:
     """Inject an incoming SMS (a reply, a STOP) into a running simulator."""
     import httpx
 
+    from textos.config import load_settings
+    from textos.server import local_url
+
+    if url is None:
+        settings = load_settings(config, port=port)
+        url = local_url("http", settings.host, settings.port)
     try:
         answer = httpx.post(
             url.rstrip("/") + "/_simulator/mo", json={"sender": sender, "receiver": receiver, "text": text, "concat": concat}, timeout=10
         )
     except httpx.HTTPError as exc:
-        typer.echo(f"no simulator at {url}: {exc}", err=True)
+        typer.echo(f"no simulator at {url}: {exc} (is textos serve running there? see --url, --port)", err=True)
         raise typer.Exit(1) from None
     if answer.status_code != 200:
         typer.echo(f"{answer.status_code}: {answer.text}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"injected in {answer.json()['parts']} part(s)")
+    typer.echo(f"injected in {answer.json()['parts']} part(s) at {url}")
 
 
 def register(app: typer.Typer) -> None:

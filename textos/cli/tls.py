@@ -19,7 +19,7 @@ def selfsigned(
     cert: Path = typer.Option(Path("textos-cert.pem"), "--cert", help="Certificate file to write."),
     key: Path = typer.Option(Path("textos-key.pem"), "--key", help="Private key file to write (mode 0600)."),
     name: list[str] = typer.Option(
-        list(LOCAL_NAMES), "--name", help="Host name or IP address the certificate is for (repeatable; default localhost, 127.0.0.1, ::1)."
+        list(LOCAL_NAMES), "--name", metavar="NAME", help="Host name or IP address the certificate is for (repeatable; default localhost, 127.0.0.1, ::1)."
     ),
     days: int = typer.Option(825, "--days", min=1, help="Days the certificate is valid."),
     force: bool = typer.Option(False, "--force", help="Replace existing files."),
