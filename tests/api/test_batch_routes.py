@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from textos.api.app import create_app
 from textos.api.auth import Caller, authenticate
 from textos.api.state import AppState
 from textos.config import Settings
+from textos.domain.clock import iso
 from textos.domain.lifecycle import MessageStatus
 from textos.services import admin, batches
 from textos.services.jobs import SendRequest
@@ -70,3 +72,20 @@ def test_the_writer_completes_it(db, finished_batch):
     assert batches.complete_finished(db) == 1
     shown = _get(app, f"{base}/{batch_id}")
     assert shown["status"] == "COMPLETED" and shown["finishedAt"] is not None
+
+
+def test_renaming_it_changes_updated_at(db, finished_batch):
+    app, base, batch_id = finished_batch
+    long_ago = dt.datetime(2026, 1, 1)
+    with db.session() as s:
+        s.execute(update(Batch).where(Batch.id == batch_id).values(updated_at=long_ago))
+
+    async def put() -> Any:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://textos") as client:
+            answer = await client.put(f"{base}/{batch_id}", json={"name": "summer"})
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+    renamed = asyncio.run(put())
+    assert renamed["name"] == "summer" and renamed["updatedAt"] > iso(long_ago)
+    assert _get(app, f"{base}/{batch_id}")["updatedAt"] == renamed["updatedAt"]

@@ -29,6 +29,25 @@ def key_for(server, tenant, rules):
 # --- prices -----------------------------------------------------------------------------------
 
 
+# sms.json's models of /sms/rates/* (its order.Price has no priceInUcents, unlike order.json's)
+RATES_MODELS = {
+    "sms.DestinationRates": {"country", "countryCode", "credit", "price"},
+    "sms.PackDetails": {"countryCode", "credit", "creditPrice", "creditQuantityMax", "creditQuantityMin", "discountCreditPrice",
+                        "discountPercentage", "discountSmsPrice", "smsPrice", "smsQuantityMax", "smsQuantityMin"},
+    "order.Price": {"currencyCode", "text", "value"},
+}
+
+
+def test_rates_answer_sms_json_models_exactly(server):
+    rate = httpx.get(f"{server.endpoint}/sms/rates/destinations", params={"country": "gb"}).json()
+    assert set(rate) == RATES_MODELS["sms.DestinationRates"] and set(rate["price"]) == RATES_MODELS["order.Price"]
+    for country in ("fr", "all"):
+        for pack in httpx.get(f"{server.endpoint}/sms/rates/packs", params={"country": country}).json():
+            assert set(pack) == RATES_MODELS["sms.PackDetails"]
+            for field in ("creditPrice", "smsPrice", "discountCreditPrice", "discountSmsPrice"):
+                assert pack[field] is None or set(pack[field]) == RATES_MODELS["order.Price"], (field, pack[field])
+
+
 def test_default_price_book(server):
     packs = httpx.get(f"{server.endpoint}/sms/rates/packs", params={"country": "fr"}).json()
     assert [(p["creditQuantityMin"], p["creditQuantityMax"], p["creditPrice"]["value"]) for p in packs] == [
@@ -37,7 +56,7 @@ def test_default_price_book(server):
     assert packs[0]["creditPrice"]["currencyCode"] == "EUR" and packs[0]["creditPrice"]["text"] == "0.08 €"
     rate = httpx.get(f"{server.endpoint}/sms/rates/destinations", params={"country": "fr", "billingCountry": "fr"}).json()
     assert rate == {"country": "France", "countryCode": "fr", "credit": 1.0,
-                    "price": {"currencyCode": "EUR", "priceInUcents": 8000000, "text": "0.08 €", "value": 0.08}}
+                    "price": {"currencyCode": "EUR", "text": "0.08 €", "value": 0.08}}
     for params, field in (({"country": "zz"}, "country"), ({}, "country"), ({"country": "fr", "billingCountry": "us"}, "billingCountry")):
         bad = httpx.get(f"{server.endpoint}/sms/rates/packs", params=params)
         assert bad.status_code == 400 and field in bad.json()["message"]
@@ -103,6 +122,41 @@ def test_order_preview_create_pay_twice_credits_once(server, tenant):
     assert [(e["credits"], e["orderId"], e["creditsLeft"]) for e in purchases] == [(1000.0, oid, 1100.0)]
     listed = server.cli("order", "list", "--service", tenant.service)["orders"]
     assert [(o["orderId"], o["status"], o["reason"]) for o in listed] == [(oid, "delivered", "manual")]
+
+
+def test_order_a_new_account_created_when_paid(server, tenant):
+    c = tenant.client
+    preview = c.get("/order/sms/new", quantity=1000, channel="transactional")
+    assert preview["orderId"] is None and preview["url"] is None
+    assert preview["prices"] == c.get(f"/order/sms/{tenant.service}/credits", quantity=1000)["prices"]
+    (detail,) = preview["details"]
+    assert (detail["quantity"], detail["domain"], detail["detailType"]) == (1000, "*", "QUANTITY")
+    for params, field in (({"quantity": 5}, "quantity"), ({"quantity": 100, "channel": "spam"}, "channel"),
+                          ({"quantity": 100, "smpp": True}, "smpp")):
+        for call in (c.get, c.post):
+            with pytest.raises(ovh.exceptions.BadParametersError) as caught:
+                call("/order/sms/new", **params)
+            assert field in caught.value.response.json()["message"]
+
+    order = c.post("/order/sms/new", quantity=1000, channel="transactional", smpp=False)
+    oid = order["orderId"]
+    assert order["prices"] == preview["prices"] and c.get(f"/me/order/{oid}/status") == "notPaid"
+    assert "created when paid" in httpx.get(order["url"]).text
+    assert c.get("/sms") == [tenant.service]                           # nothing exists before the payment
+
+    paid = server.cli("order", "pay", str(oid))
+    new = paid["serviceName"]
+    assert paid["credited"] is True and paid["creditsLeft"] == 1000.0 and new != tenant.service
+    assert c.get("/sms") == [tenant.service, new]
+    account = c.get(f"/sms/{new}")
+    assert (account["creditsLeft"], account["channel"], account["status"]) == (1000.0, "transactional", "enable")
+    assert [(e["kind"], e["orderId"]) for e in c.get(f"/sms/{new}/ledger")] == [("purchase", oid)]
+    assert c.get(f"/me/order/{oid}/status") == "delivered"
+    again = server.cli("order", "pay", str(oid))                       # paid twice: still one account, credited once
+    assert (again["credited"], again["serviceName"], again["creditsLeft"]) == (False, new, 1000.0)
+    assert c.get("/sms") == [tenant.service, new]
+    report = c.post(f"/sms/{new}/jobs", message="hi", receivers=["+33612345678"], noStopClause=True)
+    assert report["totalCreditsRemoved"] == 1.0
 
 
 def test_order_refusals(server, tenant):

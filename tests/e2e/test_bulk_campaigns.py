@@ -181,11 +181,24 @@ def test_slot_lifecycle(tenant, csvs):
     assert report["validReceivers"] == ["+33612345621", "+33612345622"]
     assert report["invalidReceivers"] == ["bad"]
 
+    priced = tenant.client.post(f"{svc}/receivers/3/clean", freemium=True, priceOnly=True)
+    assert priced["textosCleanReport"]["applied"] is False and tenant.client.get(f"{svc}/receivers/3")["records"] == 4
     cleaned = tenant.client.post(f"{svc}/receivers/3/clean", freemium=True, priceOnly=False)
-    assert (cleaned["taskId"], cleaned["totalCreditsRemoved"]) == (0, 0.0)
-    assert (cleaned["records"], cleaned["invalidReceivers"], cleaned["duplicates"], cleaned["blacklisted"]) == (2, 1, 1, 0)
+    assert set(cleaned) == {"taskId", "totalCreditsRemoved", "textosCleanReport"}  # sms.ReceiversAsynchronousCleanReport + extension
+    assert cleaned["totalCreditsRemoved"] == 0.0 and cleaned["taskId"] > priced["taskId"] > 0
+    assert cleaned["textosCleanReport"] == {"records": 2, "invalidReceivers": 1, "duplicates": 1, "blacklisted": 0, "applied": True}
     assert tenant.client.get(f"{svc}/receivers/3")["records"] == 2
     assert "bad" not in tenant.client.get(f"{svc}/receivers/3/csv")
+    assert tenant.client.get(f"{svc}/task/{cleaned['taskId']}") == {
+        "function": "cleanSmsReceivers", "status": "done", "step": "finishing", "taskId": cleaned["taskId"]}
+    assert tenant.client.get(f"{svc}/task") == tenant.client.get(f"{svc}/task", status="done") == [priced["taskId"], cleaned["taskId"]]
+    assert tenant.client.get(f"{svc}/task", status="todo") == []
+    with pytest.raises(ovh.exceptions.BadParametersError) as caught:
+        tenant.client.get(f"{svc}/task", status="finished")
+    assert "status" in caught.value.response.json()["message"]
+    other = tenant.server.tenant()
+    with pytest.raises(ovh.exceptions.ResourceNotFoundError):
+        other.client.get(f"/sms/{other.service}/task/{cleaned['taskId']}")
 
     tenant.client.delete(f"{svc}/receivers/3")
     assert tenant.client.get(f"{svc}/receivers") == []
@@ -249,7 +262,12 @@ def test_batch_with_receivers_statistics_after_delivery(tenant):
     ids = tenant.client.get(f"{svc}/outgoing", batchID=batch["id"])
     assert len(ids) == 3
     assert tenant.client.get(f"{svc}/outgoing/{ids[0]}")["batchID"] == batch["id"]
-    assert tenant.client.put(f"{svc}/batches/{batch['id']}", name="spring sale")["name"] == "spring sale"
+    done = _wait_batch(tenant, batch["id"])  # finished when its last SMS settled, however late it was seen
+    sent = [tenant.client.get(f"{svc}/outgoing/{i}")["sentAt"] for i in ids]
+    assert max(sent) <= done["finishedAt"] <= done["updatedAt"]
+    renamed = tenant.client.put(f"{svc}/batches/{batch['id']}", name="spring sale")
+    assert renamed["name"] == "spring sale" and renamed["updatedAt"] >= done["updatedAt"]
+    assert renamed["finishedAt"] == done["finishedAt"]
     assert [b["id"] for b in tenant.client.get(f"{svc}/batches")] == [batch["id"]]
     tenant.client.delete(f"{svc}/batches/{batch['id']}")
     assert tenant.client.get(f"{svc}/batches") == []

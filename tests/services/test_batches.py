@@ -14,12 +14,12 @@ from sqlalchemy import event, select, update
 from textos.config import Settings
 from textos.domain.clock import utcnow
 from textos.domain.errors import BadRequest, Conflict
-from textos.domain.lifecycle import MessageStatus
+from textos.domain.lifecycle import DeliveryState, MessageStatus
 from textos.services import admin, batches
 from textos.services.batches import BatchStatus, Canceled, complete_finished
 from textos.services.campaigns import local_source
 from textos.services.jobs import SendRequest
-from textos.storage import ledger
+from textos.storage import ledger, messages, receipts
 from textos.storage.models import Account, Job, Message
 from textos.storage.models_bulk import Batch
 
@@ -219,6 +219,38 @@ def test_a_batch_completes_only_once_every_message_is_final(db, account):
     batch = _batch(db, batch_id)
     assert batch.status == "COMPLETED" and batch.finished_at is not None
     assert complete_finished(db) == 0
+
+
+def test_a_batch_finished_when_its_last_message_settled_however_late_it_is_seen(db, account, monkeypatch):
+    """``finishedAt`` is when the last message settled (a receipt, the receipt deadline), not
+    when ``complete_finished`` noticed: here it runs an hour later, and changes nothing of it."""
+    batch_id, req = _new(db, account)
+    _run(db, account, batch_id, req)
+    with db.session() as s:
+        first, second = s.scalars(select(Message.id).where(Message.job_id == _batch(db, batch_id).job_id).order_by(Message.id))
+        s.execute(update(Message).where(Message.id == first).values(status="sent", sent_at=utcnow(), carrier_id="c1"))
+        s.execute(update(Message).where(Message.id == second).values(status="sent", sent_at=utcnow()))
+    before = utcnow()
+    with db.session() as s:
+        receipts.apply_receipts(s, [receipts.KeptReceipt("c1", DeliveryState.DELIVERED, None, None)])
+    with db.session() as s:
+        assert messages.close_without_receipt(s, timeout=0) == [second]
+    after = utcnow()
+    assert (_batch(db, batch_id).status, _batch(db, batch_id).finished_at) == ("INSERTED", None)  # read: nothing written
+    monkeypatch.setattr(batches, "utcnow", lambda: after + dt.timedelta(hours=1))
+    assert complete_finished(db, batch_id) == 1
+    batch = _batch(db, batch_id)
+    assert batch.status == "COMPLETED" and before <= batch.finished_at <= after
+    assert batch.updated_at == after + dt.timedelta(hours=1)  # the row changed then
+
+
+def test_renaming_a_batch_changes_its_updated_at(db, account, monkeypatch):
+    batch_id, _ = _new(db, account)
+    created = _batch(db, batch_id).updated_at
+    monkeypatch.setattr(batches, "utcnow", lambda: created + dt.timedelta(minutes=5))
+    with db.session() as s:
+        batches.rename_batch(s.get_one(Batch, batch_id), "summer")
+    assert (_batch(db, batch_id).name, _batch(db, batch_id).updated_at) == ("summer", created + dt.timedelta(minutes=5))
 
 
 def test_a_batch_still_sending_is_checked_less_and_less_often(db, account, monkeypatch):

@@ -65,19 +65,24 @@ def test_created_order_keeps_its_price_and_its_views(db):
             orders.get_order(s, order.id, customer_id=order.customer_id + 1)
 
 
-def test_order_paid_twice_or_concurrently_credits_once(db):
-    (acc,) = new_accounts(db, 0)
-    with db.session() as s:
-        order = orders.create_order(s, s.get(Account, acc.id), 1000, actor="t", book=BOOK)
-    barrier = threading.Barrier(8)
+def _pay_at_once(db, order_id: int, times: int) -> list[bool]:  # type: ignore[no-untyped-def]
+    """Confirm the order's payment from ``times`` threads at once; whether each credited."""
+    barrier = threading.Barrier(times)
 
     def pay(_):
         barrier.wait()
         with db.session() as s:
-            return orders.confirm_payment(s, order.id, actor="t").credited
+            return orders.confirm_payment(s, order_id, actor="t").credited
 
-    with ThreadPoolExecutor(8) as pool:
-        credited = list(pool.map(pay, range(8)))
+    with ThreadPoolExecutor(times) as pool:
+        return list(pool.map(pay, range(times)))
+
+
+def test_order_paid_twice_or_concurrently_credits_once(db):
+    (acc,) = new_accounts(db, 0)
+    with db.session() as s:
+        order = orders.create_order(s, s.get(Account, acc.id), 1000, actor="t", book=BOOK)
+    credited = _pay_at_once(db, order.id, 8)
     with db.session() as s:
         again = orders.confirm_payment(s, order.id, actor="t")
     assert credited.count(True) == 1 and again.credited is False and again.status == "delivered"
@@ -86,6 +91,29 @@ def test_order_paid_twice_or_concurrently_credits_once(db):
         o = s.get(Order, order.id)
         assert (o.status, o.payment_confirmations) == ("delivered", 9)
         assert s.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.order_id == order.id)) == 1
+
+
+def test_an_order_of_a_new_account_creates_it_once_when_paid(db):
+    (acc,) = new_accounts(db, 0)
+    wanted = orders.check_new_account("500", "marketing", False)
+    with db.session() as s:
+        order = orders.create_new_account_order(s, acc.customer_id, wanted, actor="t", book=BOOK)
+        assert (order.account_id, order.new_account) == (None, {"channel": "marketing"})
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Account)) == 1
+    assert sorted(_pay_at_once(db, order.id, 4)) == [False, False, False, True]
+    with db.read() as s:
+        (created,) = s.scalars(select(Account).where(Account.id != acc.id))
+        assert (created.customer_id, created.channel, created.credits_milli) == (acc.customer_id, "marketing", 500_000)
+        assert s.get_one(Order, order.id).account_id == created.id
+
+
+@pytest.mark.parametrize("quantity, channel, smpp, field", [
+    ("lots", None, None, "quantity"), (100, "sms", None, "channel"), (100, "both", True, "smpp")])
+def test_new_account_refusals_name_the_field(quantity, channel, smpp, field):
+    with pytest.raises(BadRequest, match=f"^{field}: "):
+        orders.check_new_account(quantity, channel, smpp)
+    assert orders.check_new_account(100, None, False) == orders.NewAccount(100, "both")
 
 
 def test_cancelled_order_cannot_be_paid_and_paid_order_cannot_be_cancelled(db):

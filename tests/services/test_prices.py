@@ -63,11 +63,12 @@ def test_destination_rates_and_pack_details_announce_the_rate_jobs_are_charged()
     book = PriceBook.from_settings(Settings(credit_rates={"GB": 1.5}, prices={"packs": {"50": 0.1, "500": 0.09}}))
     assert prices.destination_rates(book, "gb") == {
         "country": "United Kingdom", "countryCode": "gb", "credit": 1.5,
-        "price": {"currencyCode": "EUR", "priceInUcents": 15_000_000, "text": "0.15 €", "value": 0.15}}
+        "price": {"currencyCode": "EUR", "text": "0.15 €", "value": 0.15}}  # sms.json's order.Price: no priceInUcents
     rows = prices.pack_details(book, "gb")
     assert [(r["creditQuantityMin"], r["creditQuantityMax"], r["smsQuantityMin"], r["smsQuantityMax"]) for r in rows] == [
         (50, 500, 34, 333), (500, None, 334, None)]
     assert rows[1]["smsPrice"]["text"] == "0.135 €"
+    assert {key for r in rows for price in (r["creditPrice"], r["smsPrice"]) for key in price} == {"currencyCode", "text", "value"}
 
 
 def test_money_shows_two_to_four_decimals_and_micro_cents():

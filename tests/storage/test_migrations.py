@@ -93,3 +93,42 @@ def test_0011_stores_keys_and_tokens_as_digests_and_seals_secrets_of_a_plaintext
     finally:
         app.state.auth_cache.close()
         app.state.textos.db.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_0013_keeps_orders_and_lets_an_order_of_a_new_account_have_none_yet(make_database, backend):
+    """``orders`` is rebuilt on SQLite to let ``account_id`` be empty: its rows, indexes and keys stay."""
+    from sqlalchemy import inspect
+
+    from textos.services import admin
+
+    db = Database(make_database(backend))
+    try:
+        db.migrate("0012_password_attempts")
+        with db.session() as s:
+            admin.create_customer(s, "mg12345-old", "pw")
+            account = admin.create_account(s, "mg12345-old")
+            ids = (account.customer_id, account.id)
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO orders (customer_id, account_id, quantity, currency, without_tax_cents, tax_cents, with_tax_cents, "
+                     "priced, status, reason, token, actor, created_at, payment_confirmations) VALUES (:c, :a, 100, 'EUR', 800, 160, 960, "
+                     "'{}', 'notPaid', 'manual', 'tok-0013', 'old', :now, 0)"),
+                {"c": ids[0], "a": ids[1], "now": dt.datetime(2026, 1, 1)},
+            )
+        db.migrate()
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT account_id, token, new_account FROM orders")).one() == (ids[1], "tok-0013", None)
+            conn.execute(
+                text("INSERT INTO orders (customer_id, account_id, quantity, currency, without_tax_cents, tax_cents, with_tax_cents, "
+                     "priced, status, reason, token, actor, created_at, payment_confirmations) VALUES (:c, NULL, 100, 'EUR', 800, 160, "
+                     "960, '{}', 'notPaid', 'manual', 'tok-new', 'new', :now, 0)"),
+                {"c": ids[0], "now": dt.datetime(2026, 1, 2)},
+            )
+        found = inspect(db.engine)
+        assert {i["name"] for i in found.get_indexes("orders")} >= {"ix_orders_account_id", "ix_orders_customer_created"}
+        assert {tuple(k["referred_columns"]) + (k["referred_table"],) for k in found.get_foreign_keys("orders")} == {
+            ("id", "accounts"), ("id", "customers")}
+        assert "settled_at" in {c["name"] for c in found.get_columns("messages")}
+    finally:
+        db.dispose()

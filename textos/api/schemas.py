@@ -172,3 +172,10 @@ class OrderCredits(Body):
     """``POST /order/sms/{serviceName}/credits``."""
 
     quantity: int = Field(le=2**63 - 1)
+
+
+class OrderNewAccount(OrderCredits):
+    """``POST /order/sms/new`` (checked by ``services.orders.check_new_account``)."""
+
+    channel: str | None = None
+    smpp: bool | None = None

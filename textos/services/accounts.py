@@ -50,8 +50,11 @@ def balances(session: Session) -> dict[str, float]:
     return {name: to_credits(milli) for name, milli in rows}
 
 
-def credits_left(session: Session, account_id: int) -> float | None:
-    """An account's free credits (``creditsLeft``); ``None`` when there is no such account."""
+def credits_left(session: Session, account_id: int | None) -> float | None:
+    """An account's free credits (``creditsLeft``); ``None`` when there is no such account (yet:
+    an unpaid order of a new account has none)."""
+    if account_id is None:
+        return None
     milli = session.scalar(select(Account.credits_milli).where(Account.id == account_id))
     return None if milli is None else to_credits(milli)
 

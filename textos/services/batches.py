@@ -44,7 +44,7 @@ from textos.storage.models_bulk import Batch
 
 __all__ = [
     "BatchStatus", "Canceled", "Stats", "batch_stats", "cancel_batch", "complete_finished", "deferred_minutes",
-    "new_batch", "remove_batch", "run", "start",
+    "new_batch", "remove_batch", "rename_batch", "run", "start",
 ]  # fmt: skip
 
 log = logging.getLogger("textos.batches")
@@ -240,6 +240,12 @@ def _unfinished_left(session: Session, job_id: int) -> bool:
     ) is not None
 
 
+def _settled_at(session: Session, job_id: int, default: dt.datetime) -> dt.datetime:
+    """When the job's last message settled (``messages.settled_at``); ``default`` when none says
+    (messages settled before migration 0013)."""
+    return session.scalar(select(func.max(Message.settled_at)).where(Message.job_id == job_id)) or default
+
+
 _checks: dict[str, tuple[float, float]] = {}
 """INSERTED batch id → (monotonic time of its next check, interval): a batch still sending is
 checked less and less often (1 s, 2 s, … 16 s), since the check may scan its job's messages."""
@@ -265,7 +271,8 @@ def complete_finished(db: Database, batch_id: str | None = None) -> int:
     """Move batches on (all, or ``batch_id``); returns how many moved. Run by a writer, never on a read.
 
     - INSERTED whose messages are all final (a sent one waits for its receipt, or for
-      ``receipt_timeout`` to settle it as *no_receipt*) → COMPLETED;
+      ``receipt_timeout`` to settle it as *no_receipt*) → COMPLETED, finished when its last
+      message settled (not when this call saw it: the same whenever it runs);
     - PENDING/INSERTING/TO_CANCEL not ingested by this process and not touched for
       ``ABANDONED_AFTER`` seconds (their process stopped) → FAILED, or CANCELED when a
       cancel was asked; nothing was written nor charged for them.
@@ -281,7 +288,8 @@ def complete_finished(db: Database, batch_id: str | None = None) -> int:
             select(Batch.id, Batch.job_id).where(Batch.status == BatchStatus.INSERTED.value, Batch.job_id.is_not(None), *only)
         ).all()
         due = inserted if batch_id is not None else [(bid, job_id) for bid, job_id in inserted if _due(bid)]
-        finished = [bid for bid, job_id in due if job_id is not None and not _unfinished_left(session, job_id)]
+        finished = [(bid, _settled_at(session, job_id, now)) for bid, job_id in due
+                    if job_id is not None and not _unfinished_left(session, job_id)]
         left = session.execute(
             select(Batch.id, Batch.status).where(Batch.status.in_(INGESTING), Batch.updated_at < stale, *only)
         ).all()
@@ -291,9 +299,9 @@ def complete_finished(db: Database, batch_id: str | None = None) -> int:
         return 0
     moved = 0
     with db.session() as session:
-        for bid in finished:
+        for bid, settled in finished:
             moved += _moved(session, update(Batch).where(Batch.id == bid, Batch.status == BatchStatus.INSERTED.value)
-                            .values(status=BatchStatus.COMPLETED.value, finished_at=now, updated_at=now))
+                            .values(status=BatchStatus.COMPLETED.value, finished_at=settled, updated_at=now))
         for bid, status in abandoned:
             ended = BatchStatus.CANCELED if status == BatchStatus.TO_CANCEL.value else BatchStatus.FAILED
             moved += _moved(session, update(Batch).where(Batch.id == bid, Batch.status == status, Batch.updated_at < stale).values(
@@ -374,6 +382,12 @@ def cancel_batch(db: Database, batch_id: str, actor: str) -> None:
                          actor=actor, reason=f"batch {batch_id} canceled")
         session.execute(update(Batch).where(Batch.id == batch_id).values(
             status=BatchStatus.CANCELED.value, finished_at=utcnow(), updated_at=utcnow()))
+
+
+def rename_batch(batch: Batch, name: str) -> None:
+    """``PUT /batches/{id}``: a new name, and ``updatedAt`` says when it changed."""
+    batch.name = name
+    batch.updated_at = utcnow()
 
 
 def remove_batch(session: Session, batch: Batch) -> None:

@@ -1,9 +1,10 @@
-"""Purchase orders of credits: create, pay, cancel, list, and their shapes.
+"""Purchase orders of credits, or of a new account with its credits: create, pay, cancel, list, and their shapes.
 
 An order is ``notPaid`` until a payment is confirmed, then ``delivered`` (credited by
-one ``purchase`` ledger entry), or ``cancelled``. Confirming a payment goes through
-:func:`confirm_payment` whatever the provider (``services.payments``): the first
-confirmation credits the account, later ones only count (``payment_confirmations``).
+one ``purchase`` ledger entry; an order of a new account creates the account first), or
+``cancelled``. Confirming a payment goes through :func:`confirm_payment` whatever the
+provider (``services.payments``): the first confirmation credits the account, later ones
+only count (``payment_confirmations``).
 Orders are priced by the ``PriceBook`` they are given (``services.prices``); the
 priced ``order.Order`` is stored with the order, so a later change of prices does not
 change it.
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from textos.domain.clock import iso
 from textos.domain.errors import BadRequest, Conflict, NotFound
+from textos.services import admin
 from textos.services.prices import CURRENCY_SYMBOLS, PriceBook, money
 from textos.storage import ledger
 from textos.storage.models import Account, Customer, utcnow
@@ -72,6 +74,16 @@ def contracts(book: PriceBook) -> list[dict[str, str]]:
 
 def order_body(book: PriceBook, quantity: int, service_name: str) -> dict[str, Any]:
     """``order.Order`` of ``quantity`` credits for ``service_name``, without ``orderId`` and ``url`` (the preview)."""
+    return _priced(book, quantity, service_name, f"{quantity} SMS credits for {service_name}")
+
+
+def new_account_body(book: PriceBook, account: "NewAccount") -> dict[str, Any]:
+    """``order.Order`` of a new SMS account holding ``account.quantity`` credits (the preview of ``/order/sms/new``)."""
+    return _priced(book, account.quantity, NEW_ACCOUNT_DOMAIN,
+                   f"New SMS account ({account.channel}) with {account.quantity} SMS credits")
+
+
+def _priced(book: PriceBook, quantity: int, domain: str, description: str) -> dict[str, Any]:
     q = book.quote(quantity)
     cur = book.currency
     reductions = []
@@ -88,9 +100,9 @@ def order_body(book: PriceBook, quantity: int, service_name: str) -> dict[str, A
         })
     detail = {
         "cartItemID": None,
-        "description": f"{quantity} SMS credits for {service_name}",
+        "description": description,
         "detailType": "QUANTITY",
-        "domain": service_name,
+        "domain": domain,
         "originalTotalPrice": money(q.original_without_tax, cur),
         "quantity": quantity,
         "reductionTotalPrice": money(q.reduction, cur),
@@ -113,16 +125,48 @@ def order_body(book: PriceBook, quantity: int, service_name: str) -> dict[str, A
     }
 
 
+# --- new accounts -------------------------------------------------------------------------------
+
+CHANNELS = ("both", "marketing", "transactional")
+"""``sms.ChannelEnum``: what an account is for."""
+NEW_ACCOUNT_DOMAIN = "*"
+"""``domain`` of an order's detail when its account does not exist yet."""
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """What ``/order/sms/new`` orders: an account for ``channel`` holding ``quantity`` credits."""
+
+    quantity: int
+    channel: str
+
+
+def check_new_account(quantity: Any, channel: str | None, smpp: bool | None) -> NewAccount:
+    """``/order/sms/new``'s parameters: ``quantity`` a long, ``channel`` an ``sms.ChannelEnum``
+    (default ``both``), ``smpp`` false (customers get no SMPP access here)."""
+    if channel is not None and channel not in CHANNELS:
+        raise BadRequest(f"channel: {channel!r} is not one of {', '.join(CHANNELS)}")
+    if smpp:
+        raise BadRequest("smpp: this server offers no SMPP access to customers; order an account for the API")
+    return NewAccount(parse_quantity(quantity), channel or "both")
+
+
 # --- create -------------------------------------------------------------------------------------
 
 
 def _create(session: Session, account: Account, quantity: int, *, reason: str, actor: str, book: PriceBook) -> Order:
-    body = order_body(book, quantity, account.service_name)
+    return _store(session, account.customer_id, account.id, quantity, order_body(book, quantity, account.service_name),
+                  new_account=None, reason=reason, actor=actor, book=book)
+
+
+def _store(session: Session, customer_id: int, account_id: int | None, quantity: int, body: dict[str, Any], *,
+           new_account: dict[str, Any] | None, reason: str, actor: str, book: PriceBook) -> Order:
     q = book.quote(quantity)
     now = utcnow()
     order = Order(
-        customer_id=account.customer_id,
-        account_id=account.id,
+        customer_id=customer_id,
+        account_id=account_id,
+        new_account=new_account,
         quantity=quantity,
         currency=book.currency,
         without_tax_cents=int(q.without_tax * 100),
@@ -145,6 +189,13 @@ def _create(session: Session, account: Account, quantity: int, *, reason: str, a
 def create_order(session: Session, account: Account, quantity: int, *, actor: str, book: PriceBook) -> Order:
     """``POST /order/sms/{serviceName}/credits``: a priced, unpaid order."""
     return _create(session, account, quantity, reason=Reason.MANUAL, actor=actor, book=book)
+
+
+def create_new_account_order(session: Session, customer_id: int, account: NewAccount, *, actor: str, book: PriceBook) -> Order:
+    """``POST /order/sms/new``: a priced, unpaid order of a new account; the account is
+    created, holding the credits, when the order is paid (:func:`confirm_payment`)."""
+    return _store(session, customer_id, None, account.quantity, new_account_body(book, account),
+                  new_account={"channel": account.channel}, reason=Reason.MANUAL, actor=actor, book=book)
 
 
 def create_automatic_order(session: Session, account_id: int, quantity: int, *, book: PriceBook, cause: str = "system") -> Order:
@@ -238,6 +289,8 @@ def confirm_payment(session: Session, order_id: int, *, actor: str, provider: st
             raise Conflict(f"orderId: order {order_id} is cancelled and cannot be paid")
         return PaymentResult(order_id, False, counted[0], counted[1], None)
     account_id, quantity, confirmations = row
+    if account_id is None:  # an order of a new account: it exists from now on
+        account_id = _open_ordered_account(session, order_id, actor=actor)
     entry = ledger.post(
         session, account_id,
         ledger.Movement(ledger.Kind.PURCHASE, quantity * ledger.MILLI, actor=actor,
@@ -245,6 +298,19 @@ def confirm_payment(session: Session, order_id: int, *, actor: str, provider: st
                         order_id=order_id),
     )
     return PaymentResult(order_id, True, OrderStatus.DELIVERED, confirmations, ledger.to_credits(entry.balance_after_milli))
+
+
+def _open_ordered_account(session: Session, order_id: int, *, actor: str) -> int:
+    """Create the account a paid order of a new account ordered (with no credits: the purchase
+    entry brings them), and make the order point at it."""
+    order = get_order(session, order_id)
+    nic = session.scalar(select(Customer.nic).where(Customer.id == order.customer_id))
+    assert nic is not None and order.new_account is not None
+    account = admin.create_account(session, nic, description=f"ordered (order {order_id})", actor=actor)
+    account.channel = order.new_account.get("channel") or "both"
+    order.account_id = account.id
+    session.flush()
+    return account.id
 
 
 def cancel_order(session: Session, order_id: int, *, actor: str) -> Order:
@@ -318,7 +384,8 @@ def order_summary(session: Session, order: Order) -> dict[str, Any]:
 
 def payment_page_rows(session: Session, order: Order) -> list[tuple[str, str]]:
     """What the payment page shows of an order, row by row."""
-    service = session.scalar(select(Account.service_name).where(Account.id == order.account_id)) or ""
+    service = session.scalar(select(Account.service_name).where(Account.id == order.account_id)) or (
+        f"a new account ({order.new_account.get('channel')}), created when paid" if order.new_account else "")
     prices = order.priced.get("prices", {})
     state = {OrderStatus.NOT_PAID: "awaiting payment", OrderStatus.DELIVERED: "paid — credits added",
              OrderStatus.CANCELLED: "cancelled"}.get(order.status, order.status)

@@ -172,18 +172,17 @@ def check_billing_country(value: str | None) -> None:
 # --- views --------------------------------------------------------------------------------------
 
 
-def money(value: Decimal | float, currency: str) -> dict[str, Any]:
-    """``order.Price``: value, text, currency and micro-cents (``priceInUcents``, 1 € = 10⁸)."""
+def money(value: Decimal | float, currency: str, *, ucents: bool = True) -> dict[str, Any]:
+    """``order.Price``: value, text, currency and, as ``order.json`` has it (orders), micro-cents
+    (``priceInUcents``, 1 € = 10⁸); ``sms.json``'s ``order.Price`` (``/sms/rates/*``) has none: ``ucents=False``."""
     amount = Decimal(str(value))
     exponent = amount.normalize().as_tuple().exponent
     digits = max(2, min(4, -exponent)) if amount and isinstance(exponent, int) else 2
     symbol = CURRENCY_SYMBOLS.get(currency, currency)
-    return {
-        "currencyCode": currency,
-        "priceInUcents": int((amount * 100_000_000).to_integral_value(ROUND_HALF_UP)),
-        "text": f"{amount:.{digits}f} {symbol}",
-        "value": float(amount),
-    }
+    price: dict[str, Any] = {"currencyCode": currency}
+    if ucents:
+        price["priceInUcents"] = int((amount * 100_000_000).to_integral_value(ROUND_HALF_UP))
+    return {**price, "text": f"{amount:.{digits}f} {symbol}", "value": float(amount)}
 
 
 def destination_rates(book: PriceBook, country: str) -> dict[str, Any]:
@@ -192,7 +191,7 @@ def destination_rates(book: PriceBook, country: str) -> dict[str, Any]:
         "country": country_name(country),
         "countryCode": country,
         "credit": book.credit_rate(country),
-        "price": money(book.sms_price(country), book.currency),
+        "price": money(book.sms_price(country), book.currency, ucents=False),
     }
 
 
@@ -204,13 +203,13 @@ def pack_details(book: PriceBook, country: str) -> list[dict[str, Any]]:
         rows.append({
             "countryCode": country.lower(),
             "credit": credit,
-            "creditPrice": money(pack.credit_price, book.currency),
+            "creditPrice": money(pack.credit_price, book.currency, ucents=False),
             "creditQuantityMax": pack.max_quantity,
             "creditQuantityMin": pack.min_quantity,
             "discountCreditPrice": None,
             "discountPercentage": None,
             "discountSmsPrice": None,
-            "smsPrice": money(pack.credit_price * Decimal(str(credit)), book.currency),
+            "smsPrice": money(pack.credit_price * Decimal(str(credit)), book.currency, ucents=False),
             "smsQuantityMax": None if pack.max_quantity is None or not credit else math.floor(pack.max_quantity / credit),
             "smsQuantityMin": math.ceil(pack.min_quantity / credit) if credit else 0,
         })

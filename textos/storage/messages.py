@@ -297,7 +297,7 @@ def close_unsent(
     moved = session.execute(
         update(Message)
         .where(Message.id.in_([r.id for r in rows]), Message.status.in_(froms))
-        .values(status=status.value, ptt=ptt, dlr=dlr, credits_milli=0, error=error)
+        .values(status=status.value, ptt=ptt, dlr=dlr, credits_milli=0, error=error, settled_at=utcnow())
         .returning(Message.id),
         execution_options={"synchronize_session": False},
     ).scalars().all()
@@ -344,9 +344,9 @@ def close_without_receipt(session: Session, timeout: float, limit: int = CHUNK) 
         return []
     moved = [row[0] for row in run(
         session,
-        f"UPDATE messages SET status = {_NO_RECEIPT}, ptt = {_NO_RECEIPT_PTT}, dlr = {_NO_RECEIPT_DLR}, error = ? "
+        f"UPDATE messages SET status = {_NO_RECEIPT}, ptt = {_NO_RECEIPT_PTT}, dlr = {_NO_RECEIPT_DLR}, error = ?, settled_at = ? "
         f"WHERE status = {_SENT} AND id IN ({marks(len(ids))}) RETURNING id",
-        (f"no receipt within {timeout:g} s", *ids),
+        (f"no receipt within {timeout:g} s", db_time(session, utcnow()), *ids),
     ).fetchall()]
     events.changed(session, moved)
     return moved

@@ -237,6 +237,8 @@ class Message(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    """When it reached its final status (migration 0013): a batch finishes when its last message settles."""
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
     claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """The dispatcher instance that claimed it last (see ``delivery.ownership``)."""

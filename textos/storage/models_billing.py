@@ -17,14 +17,17 @@ from textos.storage.models import Base, Id, LedgerEntry, utcnow
 
 
 class Order(Base):
-    """A purchase order of SMS credits for one account (``order.Order`` / ``billing.Order``)."""
+    """A purchase order of SMS credits for one account, or of a new account with its credits (``order.Order`` / ``billing.Order``)."""
 
     __tablename__ = "orders"
     __table_args__ = (Index("ix_orders_customer_created", "customer_id", "created_at"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     """``orderId``."""
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True, nullable=True)
+    """The account credited; empty until an order of a new account is paid (migration 0013)."""
+    new_account: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """What account paying the order creates (``{"channel": …}``, ``POST /order/sms/new``); empty for credits."""
     quantity: Mapped[int] = mapped_column(BigInteger)
     """Credits bought."""
     currency: Mapped[str] = mapped_column(String(8), default="EUR")

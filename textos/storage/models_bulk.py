@@ -1,4 +1,4 @@
-"""Models of bulk sending: receiver slots (preloaded CSV documents) and batches (campaigns)."""
+"""Models of bulk sending: receiver slots (preloaded CSV documents), their clean tasks, and batches (campaigns)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,21 @@ class ReceiverSlot(Base):
     auto_update: Mapped[bool] = mapped_column(Boolean, default=False)
     records: Mapped[int] = mapped_column(Integer, default=0)
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SmsTask(Base):
+    """``sms.Task``: an operation on an account (``cleanSmsReceivers``), with its report (migration 0013)."""
+
+    __tablename__ = "sms_tasks"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    """``taskId``."""
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    function: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str] = mapped_column(String(16))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

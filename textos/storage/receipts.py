@@ -44,11 +44,12 @@ def _statuses(statuses: Iterable[MessageStatus]) -> str:
 
 
 _SETTLE = {
-    final: f"UPDATE messages SET status = ?, ptt = ?, dlr = ?, delivered_at = ?, error = ? WHERE id = ? AND status IN {_statuses(settles)}"
-    for final, settles in ((False, IN_FLIGHT), (True, AWAITING_RECEIPT))
+    final: f"UPDATE messages SET status = ?, ptt = ?, dlr = ?, delivered_at = ?, error = ?{settled} WHERE id = ? AND status IN {_statuses(settles)}"
+    for final, settles, settled in ((False, IN_FLIGHT, ""), (True, AWAITING_RECEIPT, ", settled_at = ?"))
 }
 """By whether the outcome is final: an intermediate one settles a message in flight (a receipt
-may overtake its submit result), a final one also a message given up on (*no_receipt*)."""
+may overtake its submit result), a final one also a message given up on (*no_receipt*), and
+records when (``settled_at``)."""
 _FINAL = frozenset(s.value for s in FINAL)
 _DELIVERED = MessageStatus.DELIVERED.value
 _FAILED = MessageStatus.FAILED.value
@@ -238,7 +239,8 @@ def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list
 
 def _settle(session: Session, updates: Sequence[tuple[object, ...]]) -> None:
     """Write ``(status, ptt, dlr, delivered_at, error, id)`` outcomes, each guarded by ``_SETTLE``."""
-    final = [u for u in updates if u[0] in _FINAL]
+    now = db_time(session, utcnow())
+    final = [(*u[:-1], now, u[-1]) for u in updates if u[0] in _FINAL]
     run_many(session, _SETTLE[True], final)
     if len(final) < len(updates):
         run_many(session, _SETTLE[False], [u for u in updates if u[0] not in _FINAL])

@@ -85,7 +85,7 @@ def update_batch(serviceName: str, id: str, body: BatchUpdate, request: Request,
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
         batch = batches.get_batch(session, account.id, id)
-        batch.name = body.name
+        batches.rename_batch(batch, body.name)
         return batches.batch_view(batch)
 
 

@@ -1,4 +1,4 @@
-"""Money routes: ordering credits (``/order/sms``), the customer's orders (``/me/order``),
+"""Money routes: ordering credits and new accounts (``/order/sms``), the customer's orders (``/me/order``),
 credit transfers, the ledger history (a Textos extension) and the payment page."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, granted_services, owned_account, public_base
-from textos.api.schemas import OrderCredits, TransferCredits
+from textos.api.schemas import OrderCredits, OrderNewAccount, TransferCredits
 from textos.api.state import state_of
 from textos.domain.clock import naive_utc, naive_utc_until
 from textos.domain.errors import NotFound
@@ -31,6 +31,27 @@ ORDER_OPTIONS = ["credits"]
 def order_services(request: Request, caller: Caller = Depends(authenticate)) -> list[str]:
     with state_of(request).db.read() as session:
         return granted_services(session, caller, "GET", lambda n: f"/order/sms/{n}")
+
+
+# Before /order/sms/{serviceName}: "new" is not a service name.
+@router.get("/order/sms/new", summary="Prices and contracts of a new SMS account with its credits (order.Order)")
+def order_new_account_preview(
+    request: Request,
+    quantity: str = Query(..., description="Sms credit quantity"),
+    channel: str | None = Query(default=None, description="sms.ChannelEnum: what the account is for (default both)"),
+    smpp: bool | None = Query(default=None, description="SMPP access: not offered (false only)"),
+    caller: Caller = Depends(authenticate),
+) -> dict:
+    return orders.new_account_body(state_of(request).prices, orders.check_new_account(quantity, channel, smpp))
+
+
+@router.post("/order/sms/new", summary="Order a new SMS account with its credits (order.Order); created when the order is paid")
+def order_new_account(body: OrderNewAccount, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    st = state_of(request)
+    wanted = orders.check_new_account(body.quantity, body.channel, body.smpp)
+    with st.db.session() as session:
+        order = orders.create_new_account_order(session, caller.customer_id, wanted, actor=caller.actor, book=st.prices)
+        return orders.order_view(order, public_base(request))
 
 
 @router.get("/order/sms/{serviceName}", summary="Allowed options of an SMS account's orders", response_model=list[str])

@@ -1,21 +1,22 @@
-"""``/sms/{serviceName}/receivers``: receiver slots, CSV documents kept for later campaigns."""
+"""``/sms/{serviceName}/receivers``: receiver slots, CSV documents kept for later campaigns, and
+``/sms/{serviceName}/task``: the tasks their cleans leave."""
 
 from __future__ import annotations
 
 import codecs
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import owned_account
+from textos.api.deps import Id, owned_account
 from textos.domain.clock import iso
 from textos.api.schemas import ReceiverClean, ReceiverCreate, ReceiverUpdate
 from textos.api.state import state_of
 from textos.domain.errors import BadRequest
-from textos.services import slots
+from textos.services import slots, tasks
 from textos.storage.models_bulk import ReceiverSlot
 
 SlotId = Annotated[int, Path(ge=-(2**63), le=2**63 - 1, description="Slot number")]
@@ -103,8 +104,20 @@ def slot_csv(serviceName: str, slotId: SlotId, request: Request, caller: Caller 
     return JSONResponse(text)
 
 
-@router.post("/sms/{serviceName}/receivers/{slotId}/clean",
-             summary="Drop invalid, duplicate and blacklisted receivers (sms.ReceiversAsynchronousCleanReport)")
+CLEAN_REPORT = "textosCleanReport"
+"""Textos extension of ``sms.ReceiversAsynchronousCleanReport``: what the clean found."""
+
+
+@router.post(
+    "/sms/{serviceName}/receivers/{slotId}/clean",
+    summary="Drop invalid, duplicate and blacklisted receivers (sms.ReceiversAsynchronousCleanReport)",
+    description=(
+        "Syntactic checks only (no HLR lookups): free, and done at once. `taskId` is a task already `done` "
+        "(`GET /sms/{serviceName}/task/{taskId}`). Textos extension: `textosCleanReport` gives `records` "
+        "(receivers kept), `invalidReceivers`, `duplicates`, `blacklisted` (rows dropped) and `applied` "
+        "(false with `priceOnly`: the slot is left as it was)."
+    ),
+)
 async def clean_slot(serviceName: str, slotId: SlotId, request: Request, body: ReceiverClean | None = None,
                      caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
@@ -114,15 +127,29 @@ async def clean_slot(serviceName: str, slotId: SlotId, request: Request, body: R
         with st.db.session() as session:
             account = owned_account(session, caller, serviceName)
             slot = slots.get_slot(session, account.id, slotId)
-            report = slots.clean_slot(session, slot, st.settings, apply=not price_only)
-        # Syntactic checks only (no HLR): free, done at once; taskId 0 means "no task to follow".
-        return {
-            "taskId": 0,
-            "totalCreditsRemoved": 0.0,
-            "records": report.records,
-            "invalidReceivers": report.invalid,
-            "duplicates": report.duplicates,
-            "blacklisted": report.blacklisted,
-        }
+            found = slots.clean_slot(session, slot, st.settings, apply=not price_only)
+            report = {"records": found.records, "invalidReceivers": found.invalid, "duplicates": found.duplicates,
+                      "blacklisted": found.blacklisted, "applied": not price_only}
+            task = tasks.record_done(session, account.id, tasks.CLEAN_RECEIVERS, {"slotId": slotId, **report})
+            return {"taskId": task.id, "totalCreditsRemoved": 0.0, CLEAN_REPORT: report}
 
     return await run_in_threadpool(work)
+
+
+# --- tasks (sms.Task): the cleans ---------------------------------------------------------------
+
+
+@router.get("/sms/{serviceName}/task", summary="The account's tasks (ids)", response_model=list[int])
+def list_tasks(serviceName: str, request: Request, caller: Caller = Depends(authenticate),
+               status: str | None = Query(default=None, description="telephony.TaskStatusEnum")) -> list[int]:
+    wanted = tasks.parse_status(status)
+    with state_of(request).db.read() as session:
+        account = owned_account(session, caller, serviceName)
+        return tasks.task_ids(session, account.id, wanted)
+
+
+@router.get("/sms/{serviceName}/task/{taskId}", summary="A task (sms.Task)")
+def get_task(serviceName: str, taskId: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    with state_of(request).db.read() as session:
+        account = owned_account(session, caller, serviceName)
+        return tasks.task_view(tasks.get_task(session, account.id, taskId))
