@@ -137,16 +137,14 @@ class AcceptWriter:
         only the job at fault is refused."""
         try:
             with self.db.session() as session:
-                found: dict[tuple[int, str], Account | Exception] = {}
-                accounts = [self._account(session, found, job) for job in group]
+                accounts = self._accounts(session, group)
                 listed = [Listed(a, job.req, job.actor) for a, job in zip(accounts, group) if isinstance(a, Account)]
                 accepted = iter(accept_listed(session, listed, self.settings, concat_for=self.concat_for))
                 return [a if isinstance(a, Exception) else next(accepted) for a in accounts]
         except DBAPIError:
             log.warning("a group of %d jobs was refused by the database; writing them one by one", len(group), exc_info=True)
         with self.db.session() as session:
-            found = {}
-            accounts = [self._account(session, found, job) for job in group]
+            accounts = self._accounts(session, group)
             outcomes: list[SendingReport | Exception] = [a if isinstance(a, Exception) else _NOT_YET for a in accounts]
             for i in sorted(range(len(group)), key=lambda i: _account_id(accounts[i])):
                 account = accounts[i]
@@ -167,6 +165,12 @@ class AcceptWriter:
             except Exception as exc:  # noqa: BLE001 - this job's own refusal, handed to its request
                 return exc
         raise AssertionError("unreachable")
+
+    @classmethod
+    def _accounts(cls, session: Session, group: list[_Job]) -> list[Account | Exception]:
+        """Each job's account, or why there is none; each account read once per group."""
+        found: dict[tuple[int, str], Account | Exception] = {}
+        return [cls._account(session, found, job) for job in group]
 
     @staticmethod
     def _account(session: Session, found: dict[tuple[int, str], Account | Exception], job: _Job) -> Account | Exception:
