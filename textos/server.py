@@ -37,7 +37,7 @@ from textos.delivery.connector import Connector
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher
 from textos.delivery.routing import build_router, carrier_configs, concatenation_rule
-from textos.services import batches, topup
+from textos.services import batches, incoming, topup
 from textos.services.prices import PriceBook
 from textos.simulator.http import hook_router
 from textos.storage.db import Database, normalize_url
@@ -80,6 +80,7 @@ class Runtime:
         self.dispatcher = Dispatcher(
             self.db, build_router(settings.routes, connectors), batch=settings.dispatcher_batch, interval=settings.dispatcher_interval,
             max_inflight=settings.dispatcher_inflight, part_ttl=settings.incoming_part_ttl,
+            on_incoming=lambda session, incoming_id: incoming.handle(session, incoming_id, settings),
             receipt_timeout=settings.receipt_deadline(embedded_simulator=embedded),
         )
         await self.dispatcher.start()

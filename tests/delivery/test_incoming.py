@@ -73,8 +73,8 @@ def test_parts_that_never_come_are_given_up_with_what_did(db):
     store(db, part("one ", 1))
     store(db, part("three", 3))
     with db.session() as s:
-        assert sweep_parts(s, ttl=1800) == 0  # still waiting
+        assert sweep_parts(s, ttl=1800) == []  # still waiting
     with db.session() as s:
-        assert sweep_parts(s, ttl=1800, now=utcnow() + dt.timedelta(seconds=1801)) == 1
+        assert len(sweep_parts(s, ttl=1800, now=utcnow() + dt.timedelta(seconds=1801))) == 1
     assert messages(db) == [("+33612345678", "36111", "one three")]
     assert kept_parts(db) == 0

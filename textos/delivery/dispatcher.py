@@ -26,7 +26,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+from sqlalchemy.orm import Session
 
 from textos.delivery.connector import Connector, IncomingMessage, OutboundMessage, Receipt, SubmitOutcome, SubmitResult
 from textos.delivery.incoming import PART_TTL, store_incoming, sweep_parts
@@ -44,6 +46,10 @@ ORPHAN_SWEEP = 2.0
 """Seconds between looks for messages in flight that nobody holds any more: those of
 stopped dispatchers (PostgreSQL), and our own whose submit results could not be stored."""
 
+IncomingHandler = Callable[[Session, int], None]
+"""What an incoming message causes (attribution, charging, STOP, automatic answers, callbacks),
+done in the transaction that stores it: called with that session and the message's id."""
+
 RECEIPT_CHUNKS = 10
 """Transactions of ``storage.messages.CHUNK`` overdue messages settled as *no_receipt* per sweep (at most)."""
 
@@ -53,9 +59,12 @@ class Dispatcher:
 
     def __init__(
         self, db: Database, router: Router, *, batch: int = 500, interval: float = 0.05, max_inflight: int = 4,
-        part_ttl: float = PART_TTL, receipt_timeout: float | None = None,
+        part_ttl: float = PART_TTL, receipt_timeout: float | None = None, on_incoming: IncomingHandler | None = None,
     ) -> None:
         self.db = db
+        self.on_incoming_stored = on_incoming
+        """Called for each whole incoming message in the transaction that stores it (the composition
+        root passes ``services.incoming.handle``): the SMSC is acknowledged only after both commit."""
         self.part_ttl = part_ttl
         """Seconds to wait for the missing parts of a long incoming message."""
         self.receipt_timeout = receipt_timeout
@@ -100,7 +109,10 @@ class Dispatcher:
 
         def work() -> int | None:
             with self.db.session() as s:
-                return store_incoming(s, message)
+                incoming_id = store_incoming(s, message)
+                if incoming_id is not None and self.on_incoming_stored is not None:
+                    self.on_incoming_stored(s, incoming_id)
+                return incoming_id
 
         await self._receipter.call(work)
 
@@ -272,4 +284,6 @@ class Dispatcher:
             with self.db.session() as s:
                 replay_pending(s)
             with self.db.session() as s:
-                sweep_parts(s, self.part_ttl)
+                for incoming_id in sweep_parts(s, self.part_ttl):
+                    if self.on_incoming_stored is not None:
+                        self.on_incoming_stored(s, incoming_id)

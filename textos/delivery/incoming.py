@@ -69,9 +69,9 @@ def _complete(session: Session, key: tuple[str, str, str, int, int], *, force: b
     return _store_whole(session, sender, receiver, "".join(r[1] for r in rows), connector or None, first)
 
 
-def sweep_parts(session: Session, ttl: float = PART_TTL, now: dt.datetime | None = None) -> int:
+def sweep_parts(session: Session, ttl: float = PART_TTL, now: dt.datetime | None = None) -> list[int]:
     """Complete sets whose parts are all stored, and those waited for longer than ``ttl``
-    seconds (with the parts that came). Returns the number of messages written."""
+    seconds (with the parts that came). Returns the ids of the messages written."""
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=ttl)
     sets = run(
@@ -79,10 +79,11 @@ def sweep_parts(session: Session, ttl: float = PART_TTL, now: dt.datetime | None
         "SELECT connector, sender, receiver, ref, total, COUNT(*), MIN(received_at) FROM incoming_parts"
         " GROUP BY connector, sender, receiver, ref, total",
     ).fetchall()
-    written = 0
+    written: list[int] = []
     for connector, sender, receiver, ref, total, count, first in sets:
         stale = (read_time(first) or now) <= cutoff
         if count >= total or stale:
-            if _complete(session, (connector, sender, receiver, ref, total), force=True) is not None:
-                written += 1
+            incoming_id = _complete(session, (connector, sender, receiver, ref, total), force=True)
+            if incoming_id is not None:
+                written.append(incoming_id)
     return written

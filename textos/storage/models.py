@@ -311,3 +311,42 @@ class IncomingSms(Base):
     credits_milli: Mapped[int] = mapped_column(BigInteger, default=0)
     connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CallbackEvent(Base):
+    """One event to tell a customer's URL (the callbacks outbox, ``storage.outbox``)."""
+
+    __tablename__ = "callback_events"
+    __table_args__ = (
+        Index(
+            "ix_callback_events_due",
+            "next_attempt_at",
+            "id",
+            sqlite_where=sql_text("status = 'pending'"),
+            postgresql_where=sql_text("status = 'pending'"),
+        ),
+        Index("ix_callback_events_order", "order_key", "id"),
+        Index("ix_callback_events_account", "account_id", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    user_login: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The user whose callback this is (``sms.User.callBack``), or none for the account's."""
+    kind: Mapped[str] = mapped_column(String(16))
+    """``delivery`` (→ ``callBack``), ``stop`` (→ ``stopCallBack``) or ``reply`` (→ ``smsResponse.cgiUrl``)."""
+    url: Mapped[str] = mapped_column(String(2048))
+    host: Mapped[str] = mapped_column(String(255))
+    """The URL's host: requests in flight are bounded per host."""
+    params: Mapped[dict[str, str]] = mapped_column(JSON)
+    """Added to the URL's query string."""
+    order_key: Mapped[str] = mapped_column(String(64))
+    """Events with the same key (``message:<id>``, ``incoming:<id>``) are delivered in id order."""
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """``pending``, ``delivered`` or ``failed``."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """HTTP status of the last attempt (none: no answer)."""
+    last_error: Mapped[str | None] = mapped_column(String(512), nullable=True)
