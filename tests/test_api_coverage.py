@@ -75,6 +75,9 @@ E2E: dict[str, str] = {
     "GET /me/order/{orderId}/status": "e2e/test_billing_api.py::test_order_preview_create_pay_twice_credits_once",
     "POST /sms/{serviceName}/transferCredits": "e2e/test_billing_api.py::test_transfers_between_accounts",
     "GET /sms/{serviceName}/ledger": "e2e/test_billing_api.py::test_ledger_api_filters",
+    "GET /sms/{serviceName}/callbacks": "e2e/test_callback_delivery.py::test_events_are_listed_shown_and_replayed_through_the_api",
+    "GET /sms/{serviceName}/callbacks/{id}": "e2e/test_callback_delivery.py::test_events_are_listed_shown_and_replayed_through_the_api",
+    "POST /sms/{serviceName}/callbacks/{id}/replay": "e2e/test_callback_delivery.py::test_events_are_listed_shown_and_replayed_through_the_api",
 }
 
 OPERATION = re.compile(r"`((?:GET|POST|PUT|DELETE)(?:/(?:GET|POST|PUT|DELETE))*) (/[^`\s]*)`")

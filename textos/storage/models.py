@@ -350,3 +350,5 @@ class CallbackEvent(Base):
     last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """HTTP status of the last attempt (none: no answer)."""
     last_error: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    replayed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    """When it was last replayed (migration 0015): ``callback_max_age`` counts from then."""

@@ -1,0 +1,23 @@
+"""callback_events.replayed_at: a replayed event gets a new ``callback_max_age``
+
+Revision ID: 0015_callbacks_replay
+Revises: 0014_callback_outbox
+Create Date: 2026-12-02
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0015_callbacks_replay"
+down_revision = "0014_callback_outbox"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("callback_events") as batch:
+        batch.add_column(sa.Column("replayed_at", sa.DateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("callback_events") as batch:
+        batch.drop_column("replayed_at")
