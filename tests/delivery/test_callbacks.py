@@ -77,3 +77,32 @@ def test_an_unreachable_receiver_is_a_failed_attempt():
         url = sink.url("/x")
     status, error = attempt(url, {}, fetch_allow_private=True)
     assert status is None and "ConnectError" in error
+
+
+def test_postgresql_a_gone_workers_leases_are_due_again_at_the_next_sweep(db):
+    if db.is_sqlite:
+        pytest.skip("SQLite has one worker, which makes every pending event due at its start")
+    from lifecycle_helpers import new_account
+    from textos.delivery.ownership import CALLBACKS_LOCK_SPACE, Instance
+    from textos.storage import outbox
+
+    account = new_account(db)
+    with db.session() as s:
+        outbox.enqueue(s, account_id=account.id, kind="stop", url="http://a.example/", params={}, order_key="k")
+    gone = Instance(db, CALLBACKS_LOCK_SPACE)
+    with db.session() as s:
+        [leased] = outbox.claim(s, capacity={}, default_capacity=8, limit=10, lease=30, max_age=60, claimed_by=gone.number)
+    survivor = CallbackWorker(db, Settings())
+    survivor.instance = Instance(db, CALLBACKS_LOCK_SPACE)
+    survivor.number = survivor.instance.number
+    try:
+        survivor._sweep()  # its owner still runs: the lease stands
+        with db.read() as s:
+            assert not outbox.due_exists(s)
+        gone.close()  # killed: its lock is free
+        survivor._sweep()
+        with db.read() as s:
+            assert outbox.due_exists(s)
+            assert s.get_one(outbox.CallbackEvent, leased.id).claimed_by is None
+    finally:
+        survivor.instance.close()

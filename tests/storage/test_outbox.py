@@ -159,3 +159,18 @@ def test_replay_makes_any_event_pending_with_a_new_max_age(db, account):
         outbox.replay(s, s.get_one(CallbackEvent, c.id))
     [again] = claim(db, max_age=86400)
     assert again.deadline > utcnow() + dt.timedelta(hours=23)
+
+
+def test_leases_are_known_by_owner_and_released_by_owner(db, account):
+    enqueue(db, account, "http://a.example/x", "k1")
+    enqueue(db, account, "http://b.example/x", "k2")
+    with db.session() as s:
+        [first] = outbox.claim(s, capacity={"b.example": 0}, default_capacity=8, limit=10, lease=30, max_age=60, claimed_by=7)
+        [second] = outbox.claim(s, capacity={}, default_capacity=8, limit=10, lease=30, max_age=60, claimed_by=9)
+    with db.read() as s:
+        assert outbox.lease_owners(s, 30) == {7, 9}
+    with db.session() as s:
+        assert outbox.release_leases(s, 7) == 1
+    assert [c.id for c in claim(db)] == [first.id]
+    with db.read() as s:
+        assert outbox.lease_owners(s, 30) == {1, 9}

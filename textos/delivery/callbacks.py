@@ -14,9 +14,12 @@ event (or its replay) has passed; then it is *failed*.
   slots, never another host's nor the dispatcher (the worker only reads and writes the
   outbox, in transactions of its own).
 * Several workers (PostgreSQL): claims skip rows another worker is claiming (``SKIP LOCKED``)
-  and lease what they take (``next_attempt_at`` moved ``LEASE`` seconds ahead); a worker
-  killed mid-request leaves its events pending, due again when the lease ends. SQLite has
-  one worker (beside its one dispatcher), which at start makes every pending event due.
+  and lease what they take (``next_attempt_at`` moved ``LEASE`` seconds ahead, ``claimed_by``
+  the worker's number, held by an advisory lock as dispatchers hold theirs,
+  ``delivery.ownership``). A worker killed mid-request leaves its events pending: due again
+  as soon as another worker (or its own restart) finds its lock free, every ``SWEEP`` seconds,
+  or at the latest when the lease ends. A worker that stops makes its leases due at once.
+  SQLite has one worker (beside its one dispatcher), which at start makes every pending event due.
 * At most once more: an event whose answer came but whose *delivered* mark was not yet
   stored when the process died is sent again, once (the next attempt stores it).
 * Server-side request forgery: at each attempt the host is resolved, every address must be
@@ -38,6 +41,7 @@ from typing import Callable
 import httpx
 
 from textos.config import Settings
+from textos.delivery.ownership import CALLBACKS_LOCK_SPACE, Instance
 from textos.domain.public_urls import UrlRefused, parse_url, send_pinned, vetted_addresses
 from textos.storage import outbox
 from textos.storage.db import Database
@@ -52,6 +56,8 @@ LEASE = TOTAL_TIMEOUT + 15.0
 POLL = 0.5
 """Seconds between two looks at the outbox when nothing wakes the worker."""
 CLAIM_BATCH = 200
+SWEEP = 2.0
+"""PostgreSQL: seconds between two looks for leases of workers that are gone."""
 
 
 def backoff(attempts: int, *, first: float, longest: float, draw: Callable[[], float] = random.random) -> float:
@@ -89,6 +95,9 @@ class CallbackWorker:
         self._requests: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self.instance: Instance | None = None
+        """PostgreSQL: this worker's number, held by an advisory lock (``delivery.ownership``)."""
+        self.number = 1
 
     def wake(self) -> None:
         self._wake.set()
@@ -96,9 +105,12 @@ class CallbackWorker:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._client = httpx.AsyncClient(trust_env=False, follow_redirects=False, verify=_default_tls())
-        if self.db.is_sqlite:
-            with self.db.session() as session:
-                outbox.release_leases(session)
+        if self.db.is_sqlite:  # the one worker (beside the one dispatcher): every lease is a dead worker's
+            await asyncio.to_thread(self._release, None)
+        else:
+            self.instance = await asyncio.to_thread(Instance, self.db, CALLBACKS_LOCK_SPACE)
+            self.number = self.instance.number
+            await asyncio.to_thread(self._sweep)
         self._unsubscribe = self.db.changes.subscribe(lambda _ids: self._wake.set(), loop=loop)
         self._task = asyncio.create_task(self._run(), name="textos-callbacks")
 
@@ -115,12 +127,39 @@ class CallbackWorker:
             await asyncio.gather(*self._requests, return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self._store, self._take_outcomes())
+        with contextlib.suppress(Exception):  # what was cancelled in flight is due again at once
+            await asyncio.to_thread(self._release, self.number)
+        if self.instance is not None:
+            self.instance.close()
         if self._client is not None:
             await self._client.aclose()
 
+    def _release(self, owner: int | None) -> None:
+        with self.db.session() as session:
+            outbox.release_leases(session, owner)
+
+    def _sweep(self) -> None:
+        """PostgreSQL: make due now what workers that are gone had leased (their advisory lock is free)."""
+        assert self.instance is not None
+        self.instance.alive()
+        with self.db.read() as session:
+            owners = outbox.lease_owners(session, LEASE) - {self.number}
+        for owner in owners:
+            if not self.instance.owner_gone(owner):
+                continue
+            try:
+                self._release(owner)
+            finally:
+                self.instance.release(owner)
+
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time() + SWEEP
         while True:
             try:
+                if self.instance is not None and loop.time() >= next_sweep:
+                    next_sweep = loop.time() + SWEEP
+                    await asyncio.to_thread(self._sweep)
                 await asyncio.to_thread(self._store, self._take_outcomes())
                 for event in await asyncio.to_thread(self._claim):
                     self._launch(event)
@@ -139,7 +178,7 @@ class CallbackWorker:
         with self.db.session() as session:
             return outbox.claim(
                 session, capacity=capacity, default_capacity=limit, limit=CLAIM_BATCH, lease=LEASE,
-                max_age=self.settings.callback_max_age,
+                max_age=self.settings.callback_max_age, claimed_by=self.number,
             )
 
     def _take_outcomes(self) -> list[outbox.Outcome]:

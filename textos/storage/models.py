@@ -352,3 +352,5 @@ class CallbackEvent(Base):
     last_error: Mapped[str | None] = mapped_column(String(512), nullable=True)
     replayed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     """When it was last replayed (migration 0015): ``callback_max_age`` counts from then."""
+    claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The callbacks worker leasing it while it sends it (migration 0015, ``delivery.callbacks``)."""

@@ -14,8 +14,9 @@ account has a ``callBack`` (nothing is inserted, and nothing else is read, when 
 
 A row's life: *pending* (due at ``next_attempt_at``) → *delivered* (a 2xx answer) or
 *failed* (no 2xx before ``callback_max_age``); ``replay`` makes any row pending again.
-A worker *leases* the rows it sends (``next_attempt_at`` moved past the request's time-out):
-a worker that dies mid-request leaves them pending, due again when the lease ends.
+A worker *leases* the rows it sends (``next_attempt_at`` moved past the request's time-out,
+``claimed_by`` its instance number): a worker that dies mid-request leaves them pending, due
+again when the lease ends, or as soon as another worker finds it gone (``release_leases``).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from textos.storage.fastsql import db_time, is_sqlite, marks, run
 from textos.storage.models import CallbackEvent, utcnow
 
 __all__ = [
-    "KINDS", "STATUSES", "Claimed", "Outcome", "claim", "due_exists", "enqueue", "get_event", "list_ids", "note_deliveries",
-    "record", "release_leases", "replay", "url_host",
+    "KINDS", "STATUSES", "Claimed", "Outcome", "claim", "due_exists", "enqueue", "get_event", "lease_owners", "list_ids",
+    "note_deliveries", "record", "release_leases", "replay", "url_host",
 ]  # fmt: skip
 
 KINDS = ("delivery", "stop", "reply")
@@ -185,10 +186,11 @@ def due_exists(session: Session) -> bool:
 
 def claim(
     session: Session, *, capacity: Mapping[str, int], default_capacity: int, limit: int, lease: float, max_age: float,
+    claimed_by: int = 1,
 ) -> list[Claimed]:
-    """Lease due events, oldest first, never one whose ``order_key`` has an earlier pending event,
-    at most ``capacity[host]`` (else ``default_capacity``) per host; hosts with no capacity left
-    are not read. PostgreSQL: rows other workers are claiming are skipped (``SKIP LOCKED``)."""
+    """Lease due events to worker ``claimed_by``, oldest first, never one whose ``order_key`` has an
+    earlier pending event, at most ``capacity[host]`` (else ``default_capacity``) per host; hosts with
+    no capacity left are not read. PostgreSQL: rows other workers are claiming are skipped (``SKIP LOCKED``)."""
     sqlite = is_sqlite(session)
     now = utcnow()
     full = sorted(host for host, left in capacity.items() if left <= 0)
@@ -213,8 +215,9 @@ def claim(
     if chosen:
         ids = [c.id for c in chosen]
         run(
-            session, f"UPDATE callback_events SET attempts = attempts + 1, next_attempt_at = ? WHERE id IN ({marks(len(ids))})",
-            (db_time(session, now + dt.timedelta(seconds=lease)), *ids),
+            session,
+            f"UPDATE callback_events SET attempts = attempts + 1, next_attempt_at = ?, claimed_by = ? WHERE id IN ({marks(len(ids))})",
+            (db_time(session, now + dt.timedelta(seconds=lease)), claimed_by, *ids),
         )
     return chosen
 
@@ -226,20 +229,38 @@ def record(session: Session, outcomes: Sequence[Outcome]) -> None:
         error = (o.error or "")[:500] or None
         if o.delivered:
             run(session, "UPDATE callback_events SET status = 'delivered', delivered_at = ?, next_attempt_at = ?, "
-                "last_status = ?, last_error = NULL WHERE id = ?", (now, now, o.http_status, o.id))
+                "last_status = ?, last_error = NULL, claimed_by = NULL WHERE id = ?", (now, now, o.http_status, o.id))
         elif o.retry_at is not None:
-            run(session, "UPDATE callback_events SET next_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?",
+            run(session, "UPDATE callback_events SET next_attempt_at = ?, last_status = ?, last_error = ?, claimed_by = NULL "
+                "WHERE id = ?",
                 (db_time(session, o.retry_at), o.http_status, error, o.id))
         else:
-            run(session, "UPDATE callback_events SET status = 'failed', next_attempt_at = ?, last_status = ?, last_error = ? "
-                "WHERE id = ?", (now, o.http_status, error, o.id))
+            run(session, "UPDATE callback_events SET status = 'failed', next_attempt_at = ?, last_status = ?, last_error = ?, "
+                "claimed_by = NULL WHERE id = ?", (now, o.http_status, error, o.id))
 
 
-def release_leases(session: Session) -> int:
-    """SQLite, at the start of its one worker: every pending event is due now (leases of a worker
-    that died included; retries waiting for their backoff are tried at once)."""
-    return run(session, "UPDATE callback_events SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ?",
-               (db_time(session, utcnow()),) * 2).rowcount or 0
+def release_leases(session: Session, owner: int | None = None) -> int:
+    """Make due now the pending events leased to worker ``owner`` (gone, or stopping); ``owner`` None:
+    every pending event (SQLite, at the start of its one worker: leases of a worker that died
+    included; retries waiting for their backoff are tried at once)."""
+    now = db_time(session, utcnow())
+    params: tuple[Any, ...]
+    if owner is None:
+        sql, params = "UPDATE callback_events SET next_attempt_at = ?, claimed_by = NULL WHERE status = 'pending' AND next_attempt_at > ?", (now, now)
+    else:
+        sql = ("UPDATE callback_events SET next_attempt_at = ?, claimed_by = NULL "
+               "WHERE status = 'pending' AND next_attempt_at > ? AND claimed_by = ?")
+        params = (now, now, owner)
+    return run(session, sql, params).rowcount or 0
+
+
+def lease_owners(session: Session, lease: float) -> set[int]:
+    """The workers holding leases now (a range of the due index: leases end within ``lease`` seconds)."""
+    now = utcnow()
+    sql = ("SELECT DISTINCT claimed_by FROM callback_events WHERE status = 'pending' AND next_attempt_at > ? "
+           "AND next_attempt_at <= ? AND claimed_by IS NOT NULL")
+    rows = run(session, sql, (db_time(session, now), db_time(session, now + dt.timedelta(seconds=lease + 1)))).fetchall()
+    return {row[0] for row in rows}
 
 
 # Visible and replayable
@@ -274,6 +295,7 @@ def replay(session: Session, event: CallbackEvent) -> None:
     event.next_attempt_at = now
     event.replayed_at = now
     event.delivered_at = None
+    event.claimed_by = None
 
 
 def _as_datetime(value: Any) -> dt.datetime:

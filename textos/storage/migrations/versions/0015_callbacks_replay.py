@@ -1,4 +1,5 @@
-"""callback_events.replayed_at: a replayed event gets a new ``callback_max_age``
+"""callback_events.replayed_at (a replayed event gets a new ``callback_max_age``) and claimed_by
+(the callbacks worker leasing an event: its leases end as soon as it is known to be gone)
 
 Revision ID: 0015_callbacks_replay
 Revises: 0014_callback_outbox
@@ -16,8 +17,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("callback_events") as batch:
         batch.add_column(sa.Column("replayed_at", sa.DateTime(), nullable=True))
+        batch.add_column(sa.Column("claimed_by", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("callback_events") as batch:
+        batch.drop_column("claimed_by")
         batch.drop_column("replayed_at")
