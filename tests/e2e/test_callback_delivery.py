@@ -4,6 +4,9 @@ message, bounded per host, and loses nothing to a kill -9; the API lists and rep
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -12,7 +15,7 @@ from typing import Callable, Iterator
 import pytest
 
 from callback_sink import CallbackSink, SinkRequest
-from helpers import BACKENDS, Server, start_server, stop_server, wait_until
+from helpers import BACKENDS, Server, start_server, stop_process, stop_server, wait_until
 
 FAST_RETRIES = {
     "TEXTOS_CALLBACK_BACKOFF": "0.2",
@@ -72,6 +75,8 @@ def test_events_are_listed_shown_and_replayed_through_the_api(server: Server, si
     ids = wait_until(lambda: len(tenant.client.get(base, status="delivered")) == 2 and tenant.client.get(base, status="delivered"),
                      what="both events delivered")
     assert tenant.client.get(base, status="pending") == [] and tenant.client.get(base) == ids
+    with pytest.raises(Exception, match="status"):
+        tenant.client.get(base, status="lost")
     newest = tenant.client.get(f"{base}/{ids[0]}")
     assert newest["kind"] == "delivery" and newest["status"] == "delivered" and newest["orderKey"] == f"message:{mid}"
     assert newest["params"]["ptt"] == "4" and newest["attempts"] == 1 and newest["lastHttpStatus"] == 200
@@ -202,4 +207,29 @@ def test_kill_9_with_events_pending_loses_none(backend, make_database, tmp_path,
         time.sleep(0.5)
         assert sorted((int(r.query["id"]), r.query["ptt"]) for r in ok) == sorted((m, p) for m in ids for p in ("3", "4"))
     finally:
+        stop_server(server)
+
+
+def test_postgresql_textos_callbacks_workers_share_the_outbox(make_database, tmp_path, sink: CallbackSink):
+    """``textos callbacks`` beside ``textos serve``: every event sent once, in order per message."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("textos callbacks runs beside other processes on PostgreSQL only")
+    database_url = make_database("postgresql")
+    server = start_server(database_url, tmp_path, "postgresql")
+    env = {**os.environ, "TEXTOS_DATABASE_URL": database_url, "TEXTOS_FETCH_ALLOW_PRIVATE": "1",
+           "TEXTOS_CONFIG": str(tmp_path / "absent.toml")}
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "textos.cli.main", "callbacks"], stdout=log, stderr=subprocess.STDOUT,
+                                  env=env, cwd=tmp_path)
+    try:
+        wait_until(lambda: "callbacks worker is running" in (tmp_path / "worker.log").read_text(), what="the worker's start")
+        tenant = server.tenant()
+        set_callback(tenant, sink.url("/dlr"))
+        ids = send(tenant, [f"+336123456{i:02d}" for i in range(30)])
+        wait_until(lambda: len(sink.received("/dlr")) >= 60, timeout=30, what="every event")
+        time.sleep(0.5)
+        requests = by_message(sink.received("/dlr"))
+        assert {mid: [r.query["ptt"] for r in rs] for mid, rs in requests.items()} == {mid: ["3", "4"] for mid in ids}
+    finally:
+        stop_process(worker)
         stop_server(server)

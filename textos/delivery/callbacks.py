@@ -55,6 +55,8 @@ LEASE = TOTAL_TIMEOUT + 15.0
 """Seconds a claimed event stays leased: its request's time-out, and time to store the outcome."""
 POLL = 0.5
 """Seconds between two looks at the outbox when nothing wakes the worker."""
+ROUND_MIN = 0.05
+"""Seconds a round lasts at least: message state changes and answers wake the worker, at most 20 times a second."""
 CLAIM_BATCH = 200
 SWEEP = 2.0
 """PostgreSQL: seconds between two looks for leases of workers that are gone."""
@@ -156,6 +158,8 @@ class CallbackWorker:
         loop = asyncio.get_running_loop()
         next_sweep = loop.time() + SWEEP
         while True:
+            started = loop.time()
+            self._wake.clear()  # what happens from now on wakes the next round
             try:
                 if self.instance is not None and loop.time() >= next_sweep:
                     next_sweep = loop.time() + SWEEP
@@ -165,9 +169,11 @@ class CallbackWorker:
                     self._launch(event)
             except Exception:  # noqa: BLE001 - the next round tries again
                 log.exception("callbacks: a round failed")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL)
+            rest = ROUND_MIN - (loop.time() - started)
+            if rest > 0:  # commits and answers come by thousands a second: rounds, at most 1 / ROUND_MIN
+                await asyncio.sleep(rest)
 
     def _claim(self) -> list[outbox.Claimed]:
         with self.db.read() as session:
