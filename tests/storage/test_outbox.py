@@ -174,3 +174,15 @@ def test_leases_are_known_by_owner_and_released_by_owner(db, account):
     assert [c.id for c in claim(db)] == [first.id]
     with db.read() as s:
         assert outbox.lease_owners(s, 30) == {1, 9}
+
+
+def test_a_saturated_hosts_backlog_hides_other_hosts_only_until_the_claim_reads_past_it(db, account):
+    for i in range(5):
+        enqueue(db, account, "http://slow.example/x", f"s{i}")
+    enqueue(db, account, "http://fast.example/x", "f")
+    with db.session() as s:  # the 3 oldest due events are the saturated host's: a short read sees nothing else
+        assert outbox.claim(s, capacity={"slow.example": 0}, default_capacity=8, limit=3, lease=30, max_age=60,
+                            past_full_hosts=False) == []
+    with db.session() as s:
+        [taken] = outbox.claim(s, capacity={"slow.example": 0}, default_capacity=8, limit=3, lease=30, max_age=60)
+    assert taken.host == "fast.example"

@@ -36,6 +36,7 @@ import functools
 import logging
 import random
 import ssl
+import time
 from typing import Callable
 
 import httpx
@@ -100,6 +101,8 @@ class CallbackWorker:
         self.instance: Instance | None = None
         """PostgreSQL: this worker's number, held by an advisory lock (``delivery.ownership``)."""
         self.number = 1
+        self._next_long_claim = 0.0
+        """When a claim may next read past the due events of hosts at their bound (``outbox.claim``)."""
 
     def wake(self) -> None:
         self._wake.set()
@@ -181,11 +184,16 @@ class CallbackWorker:
                 return []
         limit = self.settings.callback_concurrency
         capacity = {host: limit - n for host, n in self.inflight.items()}
+        now = time.monotonic()
+        past_full_hosts = now >= self._next_long_claim
         with self.db.session() as session:
-            return outbox.claim(
+            claimed = outbox.claim(
                 session, capacity=capacity, default_capacity=limit, limit=CLAIM_BATCH, lease=LEASE,
-                max_age=self.settings.callback_max_age, claimed_by=self.number,
+                max_age=self.settings.callback_max_age, claimed_by=self.number, past_full_hosts=past_full_hosts,
             )
+        if past_full_hosts:
+            self._next_long_claim = now + POLL
+        return claimed
 
     def _take_outcomes(self) -> list[outbox.Outcome]:
         outcomes, self._outcomes = self._outcomes, []

@@ -322,6 +322,7 @@ class CallbackEvent(Base):
             "ix_callback_events_due",
             "next_attempt_at",
             "id",
+            "host",
             sqlite_where=sql_text("status = 'pending'"),
             postgresql_where=sql_text("status = 'pending'"),
         ),

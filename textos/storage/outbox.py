@@ -186,21 +186,24 @@ def due_exists(session: Session) -> bool:
 
 def claim(
     session: Session, *, capacity: Mapping[str, int], default_capacity: int, limit: int, lease: float, max_age: float,
-    claimed_by: int = 1,
+    claimed_by: int = 1, past_full_hosts: bool = True,
 ) -> list[Claimed]:
     """Lease due events to worker ``claimed_by``, oldest first, never one whose ``order_key`` has an
-    earlier pending event, at most ``capacity[host]`` (else ``default_capacity``) per host; hosts with
-    no capacity left are not read. PostgreSQL: rows other workers are claiming are skipped (``SKIP LOCKED``)."""
+    earlier pending event, at most ``capacity[host]`` (else ``default_capacity``) per host.
+    PostgreSQL: rows other workers are claiming are skipped (``SKIP LOCKED``).
+
+    The oldest ``limit`` claimable events are read first (a short range of the due index). Only
+    if hosts at their bound filled that read, and ``past_full_hosts``, is the due index read
+    again leaving those hosts out (``host`` is in the index: no table row is read for theirs):
+    a backlog of one saturated host costs that second read, which the worker makes at most
+    every ``POLL`` seconds, and never hides the other hosts' events for longer."""
     sqlite = is_sqlite(session)
     now = utcnow()
-    full = sorted(host for host, left in capacity.items() if left <= 0)
-    hosts = f"AND e.host NOT IN ({marks(len(full))}) " if full else ""
-    sql = (
-        "SELECT e.id, e.url, e.host, e.params, e.order_key, e.attempts, e.created_at, e.replayed_at "
-        + _DUE.format(hosts=hosts) + "ORDER BY e.next_attempt_at, e.id LIMIT ?"
-        + ("" if sqlite else " FOR UPDATE OF e SKIP LOCKED")
-    )
-    rows = run(session, sql, (db_time(session, now), *full, limit)).fetchall()
+    rows = _due(session, sqlite, now, [], limit)
+    full = {host for host, left in capacity.items() if left <= 0}
+    skipped = {row[2] for row in rows if row[2] in full}
+    if len(rows) == limit and skipped and past_full_hosts:
+        rows = _due(session, sqlite, now, sorted(full), limit)
     left = dict(capacity)
     chosen: list[Claimed] = []
     for id_, url, host, params, key, attempts, created, replayed in rows:
@@ -220,6 +223,16 @@ def claim(
             (db_time(session, now + dt.timedelta(seconds=lease)), claimed_by, *ids),
         )
     return chosen
+
+
+def _due(session: Session, sqlite: bool, now: dt.datetime, without_hosts: list[str], limit: int) -> list[Any]:
+    hosts = f"AND e.host NOT IN ({marks(len(without_hosts))}) " if without_hosts else ""
+    sql = (
+        "SELECT e.id, e.url, e.host, e.params, e.order_key, e.attempts, e.created_at, e.replayed_at "
+        + _DUE.format(hosts=hosts) + "ORDER BY e.next_attempt_at, e.id LIMIT ?"
+        + ("" if sqlite else " FOR UPDATE OF e SKIP LOCKED")
+    )
+    return run(session, sql, (db_time(session, now), *without_hosts, limit)).fetchall()
 
 
 def record(session: Session, outcomes: Sequence[Outcome]) -> None:
