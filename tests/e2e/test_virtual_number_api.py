@@ -77,6 +77,10 @@ def test_send_from_a_virtual_number_and_receive_on_it(server, tenant):
         db.dispose()
     assert owner == tenant.service
 
+    # a key that may list numbers but not read this one is not shown it
+    narrow_key = server.cli("credential", "create", "--app", tenant.app_key, "--nic", tenant.nic, "--rule", "GET /sms/virtualNumbers")
+    assert server.client(tenant.app_key, tenant.app_secret, narrow_key["consumerKey"]).get("/sms/virtualNumbers") == []
+
     # nobody else sees the number, nor sends from it
     other = server.tenant()
     assert number not in other.client.get("/sms/virtualNumbers")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from credit_helpers import new_accounts
 from textos.config import Settings
 from textos.domain.errors import BadRequest, Conflict, NotFound
-from textos.services import incoming, incoming_history, jobs, outgoing, virtual_numbers
+from textos.services import batches, incoming, incoming_history, jobs, outgoing, virtual_numbers
 from textos.services.jobs import SendRequest
 from textos.storage.models import Account, IncomingSms, Job, Message
 
@@ -84,12 +84,14 @@ def test_a_message_to_a_virtual_number_is_incoming_on_its_account_however_old_th
     assert (stranger.account_id, stranger.receiver, short.account_id) == (None, "33612345679", None)
 
 
-def test_the_incoming_pipeline_attributes_it_first(two_accounts):
+def test_the_incoming_pipeline_attributes_it_first_reading_national_numbers_of_the_default_region(two_accounts):
     s, account, _other = two_accounts
-    virtual_numbers.assign(s, account, "+33612345678")
-    row = _incoming(s, "33612345678")
-    incoming.handle(s, row.id, Settings())
-    assert row.account_id == account.id
+    virtual_numbers.assign(s, account, "+32470123456")
+    national = _incoming(s, "0470123456")
+    incoming.handle(s, national.id, Settings())
+    assert national.account_id is None  # read as French: no such number
+    incoming.handle(s, national.id, Settings(default_region="BE"))
+    assert (national.account_id, national.receiver) == (account.id, "+32470123456")
 
 
 def test_the_number_s_incoming_is_the_account_s_narrowed_to_it(two_accounts):
@@ -134,6 +136,7 @@ def test_a_job_from_a_virtual_number_needs_no_registered_sender_and_is_sent_as_v
                         Settings(), "test")
     jobs.stop_job(s, account.id, report.ids[0], actor="test", sender="+33612345678")
     assert s.scalar(select(Message.status).where(Message.id == report.ids[0])) == "cancelled"
+    assert batches.new_batch(s, account, req, "from a document").sender == "+33612345678"  # a document's job is a batch: it shows the number
 
 
 def test_the_number_s_outgoing_filter_keeps_the_account_s_filters_and_adds_the_sender():
