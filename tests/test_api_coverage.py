@@ -75,6 +75,20 @@ E2E: dict[str, str] = {
     "GET /me/order/{orderId}/status": "e2e/test_billing_api.py::test_order_preview_create_pay_twice_credits_once",
     "POST /sms/{serviceName}/transferCredits": "e2e/test_billing_api.py::test_transfers_between_accounts",
     "GET /sms/{serviceName}/ledger": "e2e/test_billing_api.py::test_ledger_api_filters",
+    "GET /sms/virtualNumbers": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "GET /sms/virtualNumbers/{number}": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "GET /sms/{serviceName}/virtualNumbers": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "GET /sms/{serviceName}/virtualNumbers/{number}": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "POST /sms/{serviceName}/virtualNumbers/{number}/jobs": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "GET /sms/{serviceName}/virtualNumbers/{number}/jobs": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "GET /sms/{serviceName}/virtualNumbers/{number}/jobs/{id}": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "DELETE /sms/{serviceName}/virtualNumbers/{number}/jobs/{id}": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "GET /sms/{serviceName}/virtualNumbers/{number}/outgoing": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "GET /sms/{serviceName}/virtualNumbers/{number}/outgoing/{id}": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "DELETE /sms/{serviceName}/virtualNumbers/{number}/outgoing/{id}": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "GET /sms/{serviceName}/virtualNumbers/{number}/incoming": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "GET /sms/{serviceName}/virtualNumbers/{number}/incoming/{id}": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "DELETE /sms/{serviceName}/virtualNumbers/{number}/incoming/{id}": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
 }
 
 OPERATION = re.compile(r"`((?:GET|POST|PUT|DELETE)(?:/(?:GET|POST|PUT|DELETE))*) (/[^`\s]*)`")
