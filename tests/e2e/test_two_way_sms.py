@@ -60,6 +60,8 @@ def test_a_reply_reaches_incoming_with_its_tag_and_is_charged_answered_and_delet
         "message": "Oui, à jeudi", "sender": handset, "tag": "rsvp-42",
     }
     assert _incoming_ids(tenant, sender=handset) == [incoming_id] and _incoming_ids(tenant, tag="other") == []
+    (listed,) = server.cli("incoming", "--service", svc)["incoming"]  # what the operator sees of the account
+    assert (listed["id"], listed["receiver"], listed["messageId"]) == (incoming_id, short, sent["ids"][0])
     assert tenant.credits() == 98.0  # the message, then the reply
 
     # an automatic text answer goes back from the short number, charged like any message

@@ -63,6 +63,11 @@ def pool(settings: Settings) -> tuple[str, ...]:
     return _pool(settings.short_numbers, settings.response_short_code)
 
 
+@functools.lru_cache(maxsize=8)
+def _pool_set(spec: str, reserved: str) -> frozenset[str]:
+    return frozenset(_pool(spec, reserved))
+
+
 _UPSERT = (
     "INSERT INTO conversations (receiver, short_number, account_id, message_id, tag, created_at, expires_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -135,7 +140,7 @@ def attribute(session: Session, incoming: IncomingSms, settings: Settings) -> bo
 
     It answers one when it was sent to a short number of the pool by a receiver that number
     is lent to, before the conversation expired."""
-    if incoming.receiver not in set(pool(settings)):
+    if incoming.receiver not in _pool_set(settings.short_numbers, settings.response_short_code):
         return False
     try:
         sender = parse_receiver(incoming.sender, settings.default_region).e164
