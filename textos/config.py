@@ -106,6 +106,14 @@ class Settings:
     secret_key_file: str | None = None
     """File holding that key, created 0600 on first start. Unset: beside a SQLite database
     (``textos.db.key``); for PostgreSQL ``~/.config/textos/HOST-PORT-DATABASE.key``."""
+    short_numbers: str = "36000-36999"
+    """The pool of short numbers ``senderForResponse`` messages are sent from: ranges and numbers,
+    comma-separated (``36000-36099,36500``). ``response_short_code`` (the STOP clause's number) is
+    never handed out for a conversation."""
+    conversation_hours: float = 48.0
+    """Hours a (receiver, short number) pair routes replies to the message sent on it."""
+    reply_credits: float = 1.0
+    """Credits an attributed reply costs its account (OVH: at least 1)."""
 
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
@@ -166,6 +174,9 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_PASSWORD_ADDRESS_MAX_FAILURES": "password_address_max_failures",
     "TEXTOS_PASSWORD_LOCKOUT_SECONDS": "password_lockout_seconds",
     "TEXTOS_PASSWORD_LOCKOUT_MAX_SECONDS": "password_lockout_max_seconds",
+    "TEXTOS_SHORT_NUMBERS": "short_numbers",
+    "TEXTOS_CONVERSATION_HOURS": "conversation_hours",
+    "TEXTOS_REPLY_CREDITS": "reply_credits",
 }
 
 

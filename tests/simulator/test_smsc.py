@@ -120,3 +120,20 @@ def test_a_bind_must_come_first():
             assert smsc.submits == 0
 
     run(main())
+
+
+def test_a_handset_answers_the_last_message_it_received_to_the_number_it_came_from():
+    async def main():
+        async with smsc_and_client() as (smsc, client, sink):
+            with pytest.raises(LookupError):
+                smsc.reply_to_last("+33612345678", "Hello?")
+            await client.submit([sms(1, "Coming?", "+33612345678", sender="36042", sender_type="shortcode"),
+                                 sms(2, "And you?", "+33698765432", sender="36043", sender_type="shortcode")])
+            await client.submit([sms(3, "Sure?", "+33612345678", sender="36044", sender_type="shortcode")])
+            assert smsc.reply_to_last("+33612345678", "YES") == ("36044", 1)
+            assert smsc.reply_to_last("33698765432", "NO") == ("36043", 1)  # with or without its +
+            await until(lambda: len(sink.incoming) == 2)
+            assert sorted((m.sender, m.receiver, m.text) for m in sink.incoming) == [
+                ("+33612345678", "36044", "YES"), ("+33698765432", "36043", "NO")]
+
+    run(main())

@@ -50,7 +50,7 @@ from textos.domain.encoding import check_characters
 from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound, TextosError
 from textos.domain.lifecycle import PENDING, MessageStatus
 from textos.domain.senders import sender_type
-from textos.services import campaigns, senders, virtual_numbers
+from textos.services import campaigns, conversations, senders, virtual_numbers
 from textos.services.campaigns import Source
 from textos.services.recipients import ConcatFor, Priced, Recipients, Texts, compose_text, price
 from textos.storage import job_rows, ledger, message_rows
@@ -83,6 +83,8 @@ class SendRequest:
     tag: str = ""
     virtual_number: str | None = None
     """Send from this virtual number of the account (E.164; ``services.virtual_numbers``) instead of a sender."""
+    reply_from: str | None = None
+    """Not from the API: send from this short number (an automatic answer to a reply, ``services.replies``)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class Sendable:
     """Destination countries (ISO alpha-2, upper case)."""
     text: str
     """The text as sent (STOP clause included); mail merge renders it per receiver."""
+    outside: str = ""
+    """Why destinations are restricted beyond the account's countries (said when none is valid)."""
 
 
 class Follower(Protocol):
@@ -131,7 +135,9 @@ def resolve_sender(session: Session, account: Account, req: SendRequest, setting
             raise BadRequest("sender: a job sent from a virtual number has no other sender")
         return virtual_numbers.owned(session, account.id, req.virtual_number).number, "virtual"
     if req.sender_for_response:
-        return settings.response_short_code, "shortcode"
+        return settings.response_short_code, "shortcode"  # each message's own: services.conversations
+    if req.reply_from:
+        return req.reply_from, "shortcode"
     if not req.sender:
         sender = account.default_sender or settings.default_sender
         return sender, sender_type(sender)
@@ -151,9 +157,11 @@ def check_sendable(session: Session, account: Account, req: SendRequest, setting
         raise BadRequest("receivers: at least one receiver is required (receivers, receiversDocumentUrl or receiversSlotId)")
     sender, kind = resolve_sender(session, account, req, settings)
     allowed = frozenset(c.upper() for c in (account.allowed_countries or list(settings.allowed_countries)))
-    if req.sender_for_response:
+    outside = ""
+    if req.sender_for_response or req.reply_from:
         allowed = frozenset(c for c in allowed if c == "FR")
-    return Sendable(account.id, sender, kind, allowed, compose_text(req.message, req.no_stop_clause, settings))
+        outside = "senderForResponse: replies are possible only towards France"
+    return Sendable(account.id, sender, kind, allowed, compose_text(req.message, req.no_stop_clause, settings), outside)
 
 
 def new_job(
@@ -199,22 +207,26 @@ def _shared(job: Job, req: SendRequest, send_at: dt.datetime | None) -> Shared:
 
 def _write_job(
     session: Session, sendable: Sendable, req: SendRequest, priced: Priced, write: Callable[[Shared], list[int] | None], *,
-    actor: str, follower: Follower | None, send_at: dt.datetime | None, report_limit: int,
+    actor: str, follower: Follower | None, send_at: dt.datetime | None, report_limit: int, settings: Settings,
 ) -> list[int]:
     """A priced job in the session's transaction: its row, its debit, its messages (``write``: their
     ids if it has them at hand), its follower's record; returns the ids to report."""
     job = new_job(session, sendable, req, actor=actor, created_at=utcnow(), priced=priced, batch_id=_batch_of(follower))
     _charge(session, job, priced)
     shared = _shared(job, req, send_at)
-    return _written(session, job, shared, priced, follower, report_limit, write(shared))
+    return _written(session, job, shared, priced, follower, report_limit, settings, write(shared))
 
 
 def _written(
     session: Session, job: Job, shared: Shared, priced: Priced, follower: Follower | None, report_limit: int,
-    ids: list[int] | None = None,
+    settings: Settings, ids: list[int] | None = None,
 ) -> list[int]:
-    """Last step in the job's transaction: the follower records it; the ids to report (if not too
-    many): ``ids`` when the writing returned them, else read back."""
+    """Last step in the job's transaction: a ``senderForResponse`` job's messages get their short
+    numbers (``conversations.allocate``; nothing for other jobs); the follower records it; the ids
+    to report (if not too many): ``ids`` when the writing returned them, else read back."""
+    if job.sender_for_response:
+        lent = message_rows.job_receivers(session, job.id)
+        conversations.allocate(session, job.account_id, lent, shared.tag, shared.send_at, settings)
     if follower is not None:
         follower.accepted(session, job, priced, shared.send_at)
     if priced.count > report_limit:
@@ -295,7 +307,7 @@ def accept_listed(
             rows: list[Row] = []
             priced = price(
                 Recipients.of_list(job.req.receivers), job.req.message, _stop_clause(job.req, settings), sendable.allowed,
-                settings, texts, rows.extend, report_limit=len(job.req.receivers),
+                settings, texts, rows.extend, report_limit=len(job.req.receivers), outside=sendable.outside,
             )
         except TextosError as exc:
             outcomes[index] = exc
@@ -323,7 +335,7 @@ def accept_listed(
         ids = message_rows.insert_jobs(session, [(sh, p.rows) for p, sh in zip(payable, shared)])
         for p, row, sh in zip(payable, written, shared):
             limit = len(p.job.req.receivers)
-            reported = _written(session, row, sh, p.priced, p.job.follower, limit, ids[row.id])
+            reported = _written(session, row, sh, p.priced, p.job.follower, limit, settings, ids[row.id])
             outcomes[p.index] = _report(p.priced, reported, p.job.req.tag, limit)
     assert all(outcome is not None for outcome in outcomes)
     return outcomes  # type: ignore[return-value]
@@ -364,13 +376,13 @@ def _accept_spooled(
 
         priced = price(
             recipients, req.message, _stop_clause(req, settings), sendable.allowed, settings, texts, emit,
-            report_limit=REPORT_LIMIT, progress=follower.progress if follower else None,
+            report_limit=REPORT_LIMIT, progress=follower.progress if follower else None, outside=sendable.outside,
         )
         if follower is not None:
             follower.progress(priced.rows_read, priced.total_milli)
         with db.session() as session:
             ids = _write_job(session, sendable, req, priced, lambda shared: message_rows.insert_chunks(session, shared, _unspool(spool)),
-                             actor=actor, follower=follower, send_at=send_at, report_limit=REPORT_LIMIT)
+                             actor=actor, follower=follower, send_at=send_at, report_limit=REPORT_LIMIT, settings=settings)
     return _report(priced, ids, req.tag, REPORT_LIMIT)
 
 
@@ -416,7 +428,7 @@ def _accept_streamed(
                 if priced is None:  # pricing failed: roll back
                     raise _Abandoned()
                 _charge(session, job, priced)
-                outcome["ids"] = _written(session, job, shared, priced, follower, REPORT_LIMIT)
+                outcome["ids"] = _written(session, job, shared, priced, follower, REPORT_LIMIT, settings)
         except _Abandoned:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
@@ -446,7 +458,7 @@ def _accept_streamed(
         try:
             priced = price(
                 recipients, req.message, _stop_clause(req, settings), sendable.allowed, settings, texts, put,
-                report_limit=REPORT_LIMIT, progress=follower.progress if follower else None,
+                report_limit=REPORT_LIMIT, progress=follower.progress if follower else None, outside=sendable.outside,
             )
         except _Abandoned:
             pass

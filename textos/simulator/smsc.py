@@ -43,6 +43,8 @@ __all__ = ["SmscSimulator", "SubmitRecord", "Rule"]
 log = logging.getLogger("textos.smsc")
 
 _TLV = struct.Struct(">HH")
+LAST_FROM = 100_000
+"""Handsets whose last sender the simulator remembers (for ``reply_to_last``)."""
 _RECEIVING_BINDS = {P.CommandId.BIND_RECEIVER, P.CommandId.BIND_TRANSCEIVER}
 _SENDING_BINDS = {P.CommandId.BIND_TRANSMITTER, P.CommandId.BIND_TRANSCEIVER}
 
@@ -126,6 +128,10 @@ class SmscSimulator:
         """Receipts and incoming messages as deliver_sm, or as data_sm (text in message_payload)."""
         self.response_timeout = response_timeout
         self.records: deque[SubmitRecord] = deque(maxlen=record_last)
+        self.last_from: dict[str, tuple[str, str]] = {}
+        """The last submit_sm to each destination (digits, no ``+``): its source address, and the
+        destination as the handset's own address (``+`` when international); whom a
+        handset answers (``reply_to_last``). Bounded: a long run keeps the last ``LAST_FROM`` handsets."""
         self.submits = 0
         """submit_sm accepted (answered ESME_ROK)."""
         self.throttled = 0
@@ -244,6 +250,12 @@ class SmscSimulator:
         self.submits += 1
         session.respond(P.CommandId.SUBMIT_SM_RESP, pdu.sequence, 0, message_id.encode() + b"\0")
         header, payload = udh.split_udh(pdu.short_message) if pdu.esm_class & udh.UDHI else (b"", pdu.short_message)
+        last_from = self.last_from
+        destination = pdu.destination_addr.removeprefix("+")
+        last_from.pop(destination, None)
+        last_from[destination] = (pdu.source_addr, ("+" if pdu.dest_addr_ton == 1 else "") + destination)
+        if len(last_from) > LAST_FROM:
+            del last_from[next(iter(last_from))]
         self.records.append(
             SubmitRecord(
                 message_id,
@@ -342,6 +354,15 @@ class SmscSimulator:
                 self._ready.append(_Outbound(target, body, "mo"))
         self._pump()
         return len(parts)
+
+    def reply_to_last(self, handset: str, text: str, *, concat: Concatenation | str = Concatenation.UDH8) -> tuple[str, int]:
+        """``handset`` answers the last message it received, to the address it came from: returns
+        that address and the number of parts (``LookupError`` if it received none)."""
+        last = self.last_from.get(handset.strip().removeprefix("+"))
+        if last is None:
+            raise LookupError(f"{handset} has received no message")
+        origin, address = last
+        return origin, self.inject_mo(address, origin, text, concat=concat)
 
     def _any_receiver(self) -> str:
         for s in self.sessions:

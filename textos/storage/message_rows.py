@@ -30,7 +30,7 @@ from textos.domain.lifecycle import MessageStatus, codes_of
 from textos.storage.fastsql import db_time, insert_returning, is_sqlite, literal, marks, run, run_many
 from textos.storage.wakeups import note_new_messages
 
-__all__ = ["ROW_COLUMNS", "Row", "Shared", "insert", "insert_chunks", "insert_jobs", "job_message_ids"]
+__all__ = ["ROW_COLUMNS", "Row", "Shared", "insert", "insert_chunks", "insert_jobs", "job_message_ids", "job_receivers"]
 
 Row = tuple[str, str, "str | None", str, int, int, int]
 """``(receiver, country, text or None for the job's text, encoding, characters, parts, credits_milli)``."""
@@ -112,6 +112,11 @@ def insert_jobs(session: Session, jobs: list[tuple[Shared, list[Row]]]) -> dict[
     for found in ids.values():
         found.sort()
     return ids
+
+
+def job_receivers(session: Session, job_id: int) -> list[tuple[int, str]]:
+    """``(id, receiver)`` of a job's messages, in the order its rows were written."""
+    return [(row[0], row[1]) for row in run(session, "SELECT id, receiver FROM messages WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()]
 
 
 def job_message_ids(session: Session, job_id: int) -> list[int]:

@@ -302,6 +302,7 @@ class IncomingSms(Base):
     """A mobile-originated message (a reply, a STOP)."""
 
     __tablename__ = "incoming"
+    __table_args__ = (Index("ix_incoming_account_listed", "account_id", "created_at", "id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True, index=True)
     sender: Mapped[str] = mapped_column(String(32))
@@ -311,6 +312,10 @@ class IncomingSms(Base):
     credits_milli: Mapped[int] = mapped_column(BigInteger, default=0)
     connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The outgoing message it answers (a conversation's), if any (migration 0016)."""
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Deleted from the customer's incoming (DELETE /incoming/{id}); kept for the ledger."""
 
 
 class CallbackEvent(Base):
@@ -362,3 +367,18 @@ class VirtualNumber(Base):
     """E.164 (``+33…``)."""
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+class Conversation(Base):
+    """A short number lent to one receiver for one message: a reply from that receiver to that
+    number, until ``expires_at``, answers that message (``services.conversations``)."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("receiver", "short_number", name="uq_conversations_receiver_short_number"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    receiver: Mapped[str] = mapped_column(String(32))
+    """E.164."""
+    short_number: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    message_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    tag: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)

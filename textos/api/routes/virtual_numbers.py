@@ -194,4 +194,4 @@ def delete_number_incoming(serviceName: str, number: str, id: Id, request: Reque
     st = state_of(request)
     with st.db.session() as session:
         account_id, e164 = _owned(session, caller, serviceName, number, st.settings.default_region)
-        incoming_history.delete_incoming(session, account_id, id, receiver=e164)
+        incoming_history.hide_incoming(session, account_id, id, receiver=e164)
