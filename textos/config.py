@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from textos.domain.pricing import CreditRates
+from textos.domain.stop_words import DEFAULT_STOP_WORDS
 
 DEFAULT_DATABASE_URL = "sqlite:///textos.db"
 DEFAULT_COUNTRIES = ("FR", "GB", "IE", "ES", "IT", "PL")
@@ -107,6 +109,16 @@ class Settings:
     """File holding that key, created 0600 on first start. Unset: beside a SQLite database
     (``textos.db.key``); for PostgreSQL ``~/.config/textos/HOST-PORT-DATABASE.key``."""
 
+    stop_words: list[str] = field(default_factory=lambda: list(DEFAULT_STOP_WORDS))
+    """Texts that are a STOP (``domain.stop_words``: case, accents, blanks and punctuation around
+    do not matter). ``TEXTOS_STOP_WORDS=STOP,ARRET,...``."""
+    stop_number: str | None = None
+    """The number a handset sends STOP to (the STOP clause's). Unset: the last number of 3 to 8
+    digits in ``stop_clause`` (36111 for ``"\\nSTOP 36111"``)."""
+    stop_attribution_days: int = 30
+    """A STOP sent to ``stop_number`` blacklists its sender for every account whose commercial
+    message reached that sender within this many days before the STOP (``services.blacklists``)."""
+
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
         """The one credit-rate rule (``domain.pricing``): keys of any case, as in textos.toml."""
@@ -122,6 +134,13 @@ class Settings:
         if embedded_simulator:
             return min(self.receipt_timeout, self.simulator_receipt_timeout)
         return self.receipt_timeout
+
+    def stop_clause_number(self) -> str | None:
+        """Where handsets send STOP: ``stop_number``, else the clause's last number of 3 to 8 digits."""
+        if self.stop_number:
+            return self.stop_number.strip()
+        found = re.findall(r"(?<![\d+])(\d{3,8})(?!\d)", self.stop_clause or "")
+        return found[-1] if found else None
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -166,6 +185,9 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_PASSWORD_ADDRESS_MAX_FAILURES": "password_address_max_failures",
     "TEXTOS_PASSWORD_LOCKOUT_SECONDS": "password_lockout_seconds",
     "TEXTOS_PASSWORD_LOCKOUT_MAX_SECONDS": "password_lockout_max_seconds",
+    "TEXTOS_STOP_WORDS": "stop_words",
+    "TEXTOS_STOP_NUMBER": "stop_number",
+    "TEXTOS_STOP_ATTRIBUTION_DAYS": "stop_attribution_days",
 }
 
 
