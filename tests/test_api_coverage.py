@@ -75,6 +75,9 @@ E2E: dict[str, str] = {
     "GET /me/order/{orderId}/status": "e2e/test_billing_api.py::test_order_preview_create_pay_twice_credits_once",
     "POST /sms/{serviceName}/transferCredits": "e2e/test_billing_api.py::test_transfers_between_accounts",
     "GET /sms/{serviceName}/ledger": "e2e/test_billing_api.py::test_ledger_api_filters",
+    "GET /sms/{serviceName}/blacklists": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
+    "GET /sms/{serviceName}/blacklists/{number}": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
+    "DELETE /sms/{serviceName}/blacklists/{number}": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
 }
 
 OPERATION = re.compile(r"`((?:GET|POST|PUT|DELETE)(?:/(?:GET|POST|PUT|DELETE))*) (/[^`\s]*)`")

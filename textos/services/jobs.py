@@ -23,6 +23,10 @@ written: on SQLite from a spool file in one short transaction; on PostgreSQL whi
 they are read (``_accept_streamed``), in one transaction that commits at the end.
 Message rows are written by ``storage.message_rows``.
 
+**STOP**: a commercial job's (``noStopClause`` false) receivers blacklisted for its account
+(``services.blacklists``) are written ``blacklisted`` at 0 credits, never queued, and left out of
+its cost: one query per group of listed jobs, one per document, none for a non-commercial job.
+
 Report size: for a list, ``SmsSendingReport`` is complete; for a document,
 ``ids`` and ``validReceivers`` are complete up to ``REPORT_LIMIT`` receivers (empty
 above: follow the batch), and ``invalidReceivers`` lists at most ``REPORT_LIMIT``.
