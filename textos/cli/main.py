@@ -310,9 +310,9 @@ def sender_validate(
 
 
 def _register_subcommands() -> None:
-    from textos.cli import billing, send, smsc, tls
+    from textos.cli import billing, numbers, send, smsc, tls
 
-    for module in (smsc, send, billing, tls):
+    for module in (smsc, send, billing, tls, numbers):
         module.register(app)
 
 

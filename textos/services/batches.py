@@ -88,7 +88,7 @@ def new_batch(
 ) -> Batch:
     now = utcnow()
     batch = Batch(
-        id=str(uuid.uuid4()), account_id=account.id, name=name, status=BatchStatus.PENDING.value, sender=req.sender,
+        id=str(uuid.uuid4()), account_id=account.id, name=name, status=BatchStatus.PENDING.value, sender=req.sender or req.virtual_number,
         sender_for_response=req.sender_for_response, message=req.message, no_stop=req.no_stop_clause,
         slot_id=str(slot_id) if slot_id is not None else None,
         receivers=list(req.receivers) if req.receivers and len(req.receivers) <= REPORT_LIMIT else None,

@@ -31,7 +31,7 @@ def handle(session: Session, incoming_id: int, settings: Settings) -> None:
     row = session.get(IncomingSms, incoming_id)
     if row is None:
         return
-    attributed = virtual_numbers.attribute(session, row) or conversations.attribute(session, row, settings)
+    attributed = virtual_numbers.attribute(session, row, settings.default_region) or conversations.attribute(session, row, settings)
     if blacklists.on_incoming(session, row, settings):
         return
     if attributed:

@@ -54,7 +54,7 @@ from textos.domain.encoding import check_characters
 from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound, TextosError
 from textos.domain.lifecycle import PENDING, MessageStatus
 from textos.domain.senders import sender_type
-from textos.services import blacklists, campaigns, senders
+from textos.services import blacklists, campaigns, senders, virtual_numbers
 from textos.services.campaigns import Source
 from textos.services.recipients import ConcatFor, Priced, Recipients, Texts, compose_text, price
 from textos.storage import job_rows, ledger, message_rows
@@ -85,6 +85,8 @@ class SendRequest:
     validity_period: int = 2880
     priority: str = "high"
     tag: str = ""
+    virtual_number: str | None = None
+    """Send from this virtual number of the account (E.164; ``services.virtual_numbers``) instead of a sender."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,10 @@ def resolve_sender(session: Session, account: Account, req: SendRequest, setting
     """The sender to use and its type; an explicit sender must be usable (``services.senders``)."""
     if req.sender and req.sender_for_response:
         raise BadRequest("sender: cannot be used together with senderForResponse")
+    if req.virtual_number is not None:
+        if req.sender or req.sender_for_response:
+            raise BadRequest("sender: a job sent from a virtual number has no other sender")
+        return virtual_numbers.owned(session, account.id, req.virtual_number).number, "virtual"
     if req.sender_for_response:
         return settings.response_short_code, "shortcode"
     if not req.sender:
@@ -560,25 +566,28 @@ def _accept_streamed(
 # --------------------------------------------------------------------------- jobs after acceptance
 
 
-def pending_ids(session: Session, account_id: int) -> list[int]:
-    """``GET /sms/{s}/jobs``: the account's messages not yet handed to a carrier."""
-    return list(session.scalars(
-        select(Message.id).where(Message.account_id == account_id, Message.status.in_([s.value for s in PENDING])).order_by(Message.id)
-    ))
+def pending_ids(session: Session, account_id: int, *, sender: str | None = None) -> list[int]:
+    """``GET /sms/{s}/jobs``: the account's messages not yet handed to a carrier (sent from
+    ``sender`` when given: a virtual number's jobs)."""
+    stmt = select(Message.id).where(Message.account_id == account_id, Message.status.in_([s.value for s in PENDING]))
+    if sender is not None:
+        stmt = stmt.where(Message.sender == sender)
+    return list(session.scalars(stmt.order_by(Message.id)))
 
 
-def get_pending_job(session: Session, account_id: int, message_id: int) -> tuple[Message, Job]:
+def get_pending_job(session: Session, account_id: int, message_id: int, *, sender: str | None = None) -> tuple[Message, Job]:
     """A job (one message) of the account not yet handed to a carrier, and its job row: as for
-    ``pending_ids``, a job is gone (404) once sent (it is in ``/outgoing`` then) or cancelled."""
+    ``pending_ids``, a job is gone (404) once sent (it is in ``/outgoing`` then) or cancelled,
+    or when it is not sent from ``sender`` (if given)."""
     message = session.scalar(select(Message).where(Message.id == message_id, Message.account_id == account_id))
-    if message is None or not MessageStatus(message.status).is_pending:
+    if message is None or not MessageStatus(message.status).is_pending or (sender is not None and message.sender != sender):
         raise NotFound(f"id: job {message_id} does not exist")
     return message, session.get_one(Job, message.job_id)
 
 
-def stop_job(session: Session, account_id: int, message_id: int, *, actor: str) -> None:
+def stop_job(session: Session, account_id: int, message_id: int, *, actor: str, sender: str | None = None) -> None:
     """``DELETE /sms/{s}/jobs/{id}``: cancel a message still queued, and refund it."""
-    message, _job = get_pending_job(session, account_id, message_id)
+    message, _job = get_pending_job(session, account_id, message_id, sender=sender)
     moved = close_unsent(
         session, [message.id], from_statuses=(MessageStatus.QUEUED.value,), to_status=MessageStatus.CANCELLED.value,
         actor=actor, reason=f"job {message.id} deleted before sending",

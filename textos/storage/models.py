@@ -359,6 +359,18 @@ class CallbackEvent(Base):
     last_error: Mapped[str | None] = mapped_column(String(512), nullable=True)
 
 
+class VirtualNumber(Base):
+    """A long number dedicated to one account (``textos number add``): sent from, and every
+    message to it is the account's incoming message (migration 0018)."""
+
+    __tablename__ = "virtual_numbers"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    """E.164 (``+33…``)."""
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Blacklist(Base):
     """A number that answered STOP, for one account (``sms.Blacklist``; ``services.blacklists``).
 
