@@ -92,6 +92,9 @@ E2E: dict[str, str] = {
     "GET /sms/{serviceName}/virtualNumbers/{number}/incoming": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
     "GET /sms/{serviceName}/virtualNumbers/{number}/incoming/{id}": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
     "DELETE /sms/{serviceName}/virtualNumbers/{number}/incoming/{id}": "e2e/test_virtual_number_api.py::test_send_from_a_virtual_number_and_receive_on_it",
+    "GET /sms/{serviceName}/blacklists": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
+    "GET /sms/{serviceName}/blacklists/{number}": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
+    "DELETE /sms/{serviceName}/blacklists/{number}": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
 }
 
 OPERATION = re.compile(r"`((?:GET|POST|PUT|DELETE)(?:/(?:GET|POST|PUT|DELETE))*) (/[^`\s]*)`")

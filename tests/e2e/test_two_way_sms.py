@@ -19,7 +19,8 @@ from textos.storage.db import normalize_url
 
 
 def _handset() -> str:
-    return f"+336{secrets.randbelow(10**8):08d}"
+    """A random mainland French mobile (06 1x: not the overseas 0639/069x ranges, nor the simulator's scripted +33699x)."""
+    return f"+3361{secrets.randbelow(10**7):07d}"
 
 
 def _reply_to_last(server: Server, handset: str, text: str) -> str:

@@ -185,3 +185,12 @@ class OrderNewAccount(OrderCredits):
 
     channel: str | None = None
     smpp: bool | None = None
+
+
+class BlacklistOut(BaseModel):
+    """``sms.Blacklist`` (a response: ``GET /sms/{s}/blacklists/{number}``)."""
+
+    batchID: str | None = Field(default=None, description="The batch whose SMS the number answered STOP to")
+    dateCreation: str = Field(description="When the STOP came (ISO 8601, UTC)")
+    number: str = Field(description="The blacklisted number (E.164)")
+    smsOutgoingID: int | None = Field(default=None, description="The last commercial SMS the account sent the number before its STOP")

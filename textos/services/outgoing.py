@@ -20,7 +20,7 @@ from textos.storage.models import Job, Message
 
 HISTORY = tuple(s.value for s in (
     MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED,
-    MessageStatus.NO_RECEIPT,
+    MessageStatus.NO_RECEIPT, MessageStatus.BLACKLISTED,
 ))
 """Statuses of a message that is in the outgoing history (handed to a carrier, or given up)."""
 

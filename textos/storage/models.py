@@ -212,6 +212,13 @@ class Message(Base):
             sqlite_where=sql_text("status = 'sent'"),
             postgresql_where=sql_text("status = 'sent'"),
         ),
+        Index(  # a STOP finds the messages that reached its sender (migration 0017); nothing at ingest (queued)
+            "ix_messages_receiver_reached",
+            "receiver",
+            "id",
+            sqlite_where=sql_text("status IN ('sent', 'delivered', 'no_receipt')"),
+            postgresql_where=sql_text("status IN ('sent', 'delivered', 'no_receipt')"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
@@ -382,3 +389,33 @@ class Conversation(Base):
     tag: Mapped[str] = mapped_column(String(256), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Blacklist(Base):
+    """A number that answered STOP, for one account (``sms.Blacklist``; ``services.blacklists``).
+
+    Removing it (``DELETE /blacklists/{number}``) stamps ``removed_at``: the STOP stays counted in
+    the account's STOP history (``stops_by_tag``); a new STOP makes a new row."""
+
+    __tablename__ = "blacklists"
+    __table_args__ = (
+        Index(
+            "uq_blacklists_active", "account_id", "number", unique=True,
+            sqlite_where=sql_text("removed_at IS NULL"), postgresql_where=sql_text("removed_at IS NULL"),
+        ),
+        Index("ix_blacklists_account_created", "account_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    number: Mapped[str] = mapped_column(String(32))
+    """E.164 (``+33612345678``)."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sms_outgoing_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The last commercial message the account sent the number before its STOP (``smsOutgoingID``)."""
+    batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    """That message's batch, if any (``batchID``)."""
+    tag: Mapped[str] = mapped_column(String(256), default="")
+    """That message's tag: STOPs per tag (``stops_by_tag``)."""
+    incoming_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The STOP itself (``incoming.id``)."""
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

@@ -6,14 +6,14 @@ incoming message (``services.virtual_numbers``). ``number`` is E.164, unique: on
 at a time.
 
 Revision ID: 0018_virtual_numbers
-Revises: 0016_conversations_replies
+Revises: 0017_blacklists
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_virtual_numbers"
-down_revision = "0016_conversations_replies"
+down_revision = "0017_blacklists"
 branch_labels = None
 depends_on = None
 
