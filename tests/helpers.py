@@ -167,7 +167,7 @@ def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str
         "TEXTOS_DATABASE_URL": database_url,
         "TEXTOS_SIMULATOR_RECEIPT_DELAY": "0.05",
         "TEXTOS_DISPATCHER_INTERVAL": "0.02",
-        "TEXTOS_SIMULATOR_OUTCOMES": "+336990=UNDELIV,+336991=REJECT,+336992=EXPIRED",
+        "TEXTOS_SIMULATOR_OUTCOMES": "+336990=UNDELIV,+336991=REJECT,+336992=EXPIRED,+336993=STOP",
         "TEXTOS_CONFIG": str(tmp / "absent.toml"),
         "TEXTOS_FETCH_ALLOW_PRIVATE": "1",
         **(extra_env or {}),

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from textos.domain.pricing import CreditRates
+from textos.domain.stop_words import DEFAULT_STOP_WORDS
 
 DEFAULT_DATABASE_URL = "sqlite:///textos.db"
 DEFAULT_COUNTRIES = ("FR", "GB", "IE", "ES", "IT", "PL")
@@ -115,6 +117,24 @@ class Settings:
     """Seconds a callback is retried (from its event, or its replay) before it is *failed*."""
     callback_concurrency: int = 8
     """Callback requests in flight at once per target host (per worker process)."""
+    short_numbers: str = "36000-36999"
+    """The pool of short numbers ``senderForResponse`` messages are sent from: ranges and numbers,
+    comma-separated (``36000-36099,36500``). ``response_short_code`` (the STOP clause's number) is
+    never handed out for a conversation."""
+    conversation_hours: float = 48.0
+    """Hours a (receiver, short number) pair routes replies to the message sent on it."""
+    reply_credits: float = 1.0
+    """Credits an attributed reply costs its account (OVH: at least 1)."""
+
+    stop_words: list[str] = field(default_factory=lambda: list(DEFAULT_STOP_WORDS))
+    """Texts that are a STOP (``domain.stop_words``: case, accents, blanks and punctuation around
+    do not matter). ``TEXTOS_STOP_WORDS=STOP,ARRET,...``."""
+    stop_number: str | None = None
+    """The number a handset sends STOP to (the STOP clause's). Unset: the last number of 3 to 8
+    digits in ``stop_clause`` (36111 for ``"\\nSTOP 36111"``)."""
+    stop_attribution_days: int = 30
+    """A STOP sent to ``stop_number`` blacklists its sender for every account whose commercial
+    message reached that sender within this many days before the STOP (``services.blacklists``)."""
 
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
@@ -131,6 +151,13 @@ class Settings:
         if embedded_simulator:
             return min(self.receipt_timeout, self.simulator_receipt_timeout)
         return self.receipt_timeout
+
+    def stop_clause_number(self) -> str | None:
+        """Where handsets send STOP: ``stop_number``, else the clause's last number of 3 to 8 digits."""
+        if self.stop_number:
+            return self.stop_number.strip()
+        found = re.findall(r"(?<![\d+])(\d{3,8})(?!\d)", self.stop_clause or "")
+        return found[-1] if found else None
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -179,6 +206,12 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_CALLBACK_BACKOFF_MAX": "callback_backoff_max",
     "TEXTOS_CALLBACK_MAX_AGE": "callback_max_age",
     "TEXTOS_CALLBACK_CONCURRENCY": "callback_concurrency",
+    "TEXTOS_SHORT_NUMBERS": "short_numbers",
+    "TEXTOS_CONVERSATION_HOURS": "conversation_hours",
+    "TEXTOS_REPLY_CREDITS": "reply_credits",
+    "TEXTOS_STOP_WORDS": "stop_words",
+    "TEXTOS_STOP_NUMBER": "stop_number",
+    "TEXTOS_STOP_ATTRIBUTION_DAYS": "stop_attribution_days",
 }
 
 

@@ -77,12 +77,13 @@ class Runtime:
         settings = self.settings
         connectors = carrier_connectors(settings)
         embedded = not connectors and settings.embedded_simulator
+        concat_for = concatenation_rule(settings)
         if embedded:
             connectors = {"simulator": await self._embedded_simulator()}
         self.dispatcher = Dispatcher(
             self.db, build_router(settings.routes, connectors), batch=settings.dispatcher_batch, interval=settings.dispatcher_interval,
             max_inflight=settings.dispatcher_inflight, part_ttl=settings.incoming_part_ttl,
-            on_incoming=lambda session, incoming_id: incoming.handle(session, incoming_id, settings),
+            on_incoming=lambda session, incoming_id: incoming.handle(session, incoming_id, settings, concat_for),
             receipt_timeout=settings.receipt_deadline(embedded_simulator=embedded),
         )
         await self.dispatcher.start()

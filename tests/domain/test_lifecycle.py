@@ -44,6 +44,7 @@ STATUSES = {
     S.EXPIRED: (8, 16),
     S.CANCELLED: (0, 16),
     S.NO_RECEIPT: (6, 2),  # "cannot determine delivered or failed", as a carrier's own UNKNOWN report
+    S.BLACKLISTED: (23, 16),  # "blacklisted MSISDN", not billed
 }
 
 
@@ -91,3 +92,10 @@ def test_no_receipt_is_final_and_charged_and_a_late_final_receipt_still_settles_
     assert S.NO_RECEIPT in FAILED_STATUSES  # batch statistics have no "unknown"
     assert AWAITING_RECEIPT == IN_FLIGHT | {S.NO_RECEIPT}
     assert codes_of(S.NO_RECEIPT) == (6, 2) and PTT[6].duration == "indeterminated"
+
+
+def test_blacklisted_is_final_at_once_never_charged_and_not_a_failure():
+    assert S.BLACKLISTED.is_final and not S.BLACKLISTED.is_pending
+    assert S.BLACKLISTED not in REFUNDED  # nothing to give back: it was never charged
+    assert S.BLACKLISTED not in FAILED_STATUSES  # batch statistics count it as stoplisted
+    assert PTT[23].duration == "permanent"

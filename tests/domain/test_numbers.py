@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from textos.domain.numbers import FastReceivers, InvalidReceiver, parse_receiver
+from textos.domain.numbers import FastReceivers, InvalidReceiver, filter_number, parse_receiver
 
 
 @pytest.mark.parametrize(
@@ -81,3 +81,7 @@ def test_common_forms_take_the_fast_path() -> None:
         assert fast.fast(raw) is not None, raw
     assert fast.parse("+447400123456").country == "GB"  # multi-region code: phonenumbers decides
     assert fast.slow == 1
+
+
+def test_a_filter_number_is_read_as_e164_when_it_is_one_else_kept_as_given():
+    assert [filter_number(x) for x in ("0612345678", "+33612345678", "Shop", "36111")] == ["+33612345678", "+33612345678", "Shop", "36111"]

@@ -233,3 +233,15 @@ def test_postgresql_textos_callbacks_workers_share_the_outbox(make_database, tmp
     finally:
         stop_process(worker)
         stop_server(server)
+
+
+def test_a_stop_calls_stop_callback_and_a_blacklisted_message_is_told_to_callback(server: Server, sink: CallbackSink):
+    tenant = server.tenant()
+    number = f"+336993{int(time.time() * 1000) % 10**5:05d}"  # the simulator's handset answers STOP from +336993…
+    tenant.client.put(f"/sms/{tenant.service}", callBack=sink.url("/dlr"), stopCallBack=sink.url("/stop"))
+    first = tenant.client.post(f"/sms/{tenant.service}/jobs", receivers=[number], message="Soldes", tag="winter")["ids"][0]
+    (stop,) = sink.wait_for(1, path="/stop")
+    assert stop.query["number"] == number and stop.query["smsOutgoingID"] == str(first)
+    refused = tenant.client.post(f"/sms/{tenant.service}/jobs", receivers=[number], message="Encore", tag="winter")["ids"][0]
+    told = wait_until(lambda: [r for r in sink.received("/dlr") if r.query["id"] == str(refused)], what="the blacklisted message told")
+    assert [(r.query["ptt"], r.query["description"], r.query["descriptionDlr"]) for r in told] == [("23", "16", "Error, not billed")]

@@ -21,8 +21,15 @@ def test_hook_answers_loopback_callers_with_the_counters():
                          "receiptsAcked": 0, "moSent": 0, "binds": 0}
         bad = await client.post("/_simulator/mo", json={"sender": "+33612345678", "receiver": "36111", "text": "x", "concat": "udh7"})
         assert bad.status_code == 400 and bad.json() == {"class": "Client::BadRequest", "message": "concat: udh8, udh16 or sar"}
-        missing = await client.post("/_simulator/mo", json={"sender": "x"})
-        assert missing.status_code == 400 and "receiver" in missing.json()["message"]
+        missing = await client.post("/_simulator/mo", json={"sender": "x", "text": "x"})
+        assert missing.status_code == 400 and missing.json()["message"] == "receiver: required (or replyToLast)"
+        nothing_yet = await client.post("/_simulator/mo", json={"sender": "+33612345678", "text": "x", "replyToLast": True})
+        assert nothing_yet.status_code == 404 and nothing_yet.json()["message"] == "sender: +33612345678 has received no message"
+        sim.last_from["33612345678"] = ("36042", "+33612345678")
+        answered = await client.post("/_simulator/mo", json={"sender": "+33612345678", "text": "x", "replyToLast": True})
+        assert answered.json() == {"parts": 1, "receiver": "36042"}
+        both = await client.post("/_simulator/mo", json={"sender": "+33612345678", "receiver": "1", "text": "x", "replyToLast": True})
+        assert both.status_code == 400 and both.json()["message"].startswith("receiver: not with replyToLast")
         for field, address in [("sender", "+3361234€"), ("receiver", "3611１"), ("sender", "36\x001"), ("receiver", "3" * 21)]:
             body = {"sender": "+33612345678", "receiver": "36111", "text": "STOP", field: address}
             refused = await client.post("/_simulator/mo", json=body)

@@ -26,7 +26,7 @@ def test_the_cli_form():
 
 def test_outcomes_and_their_receipts():
     assert OUTCOMES == {"delivered": MessageState.DELIVERED, "undeliverable": MessageState.UNDELIVERABLE,
-                        "expired": MessageState.EXPIRED, "rejected": None}
+                        "expired": MessageState.EXPIRED, "rejected": None, "stop": MessageState.DELIVERED}
     with pytest.raises(ValueError, match="unknown outcome"):
         Rule("33", "lost")
 
@@ -34,7 +34,7 @@ def test_outcomes_and_their_receipts():
 @pytest.mark.parametrize(
     ("word", "outcome"),
     [("UNDELIV", "undeliverable"), ("DELIVRD", "delivered"), ("EXPIRED", "expired"), ("REJECT", "rejected"),
-     ("undeliverable", "undeliverable"), ("delivered", "delivered")],
+     ("undeliverable", "undeliverable"), ("delivered", "delivered"), ("STOP", "stop")],
 )
 def test_settings_name_outcomes_by_stat_word_or_by_name(word: str, outcome: str) -> None:
     assert outcome_named(word) == outcome

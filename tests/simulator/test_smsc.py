@@ -109,6 +109,22 @@ def test_incoming_messages_go_in_the_parts_of_their_concatenation(concat, text):
     run(main())
 
 
+def test_a_handset_scripted_to_stop_answers_stop_to_the_clause_number_or_else_to_the_sender():
+    rules = [Rule("336993", "stop")]
+
+    async def main():
+        async with smsc_and_client(smsc_kw={"rules": rules}) as (smsc, client, sink):
+            long_text = "Soldes d'hiver, tout à -50 % " * 8 + "\nSTOP 36111"
+            await client.submit([sms(1, long_text, "+33699300001"), sms(2, "Code 1234", "+33699300002", sender="Shop"),
+                                 sms(3, "Promo\nSTOP 36111", "+33611110003")])
+            await until(lambda: len(sink.incoming) == 2 and len(sink.receipts) >= 3)
+            answers = sorted((m.sender, m.receiver, m.text) for m in sink.incoming)
+            assert answers == [("+33699300001", "36111", "STOP"), ("+33699300002", "Shop", "STOP")]  # once per message, not per part
+            assert {r.state for r in sink.receipts} == {MessageState.DELIVERED}
+
+    run(main())
+
+
 def test_a_bind_must_come_first():
     async def main():
         async with smsc_and_client() as (smsc, client, sink):
@@ -118,5 +134,22 @@ def test_a_bind_must_come_first():
             assert (answer.command_id, answer.status, answer.sequence) == (P.CommandId.SUBMIT_SM_RESP, P.Status.ESME_RINVBNDSTS, 5)
             writer.close()
             assert smsc.submits == 0
+
+    run(main())
+
+
+def test_a_handset_answers_the_last_message_it_received_to_the_number_it_came_from():
+    async def main():
+        async with smsc_and_client() as (smsc, client, sink):
+            with pytest.raises(LookupError):
+                smsc.reply_to_last("+33612345678", "Hello?")
+            await client.submit([sms(1, "Coming?", "+33612345678", sender="36042", sender_type="shortcode"),
+                                 sms(2, "And you?", "+33698765432", sender="36043", sender_type="shortcode")])
+            await client.submit([sms(3, "Sure?", "+33612345678", sender="36044", sender_type="shortcode")])
+            assert smsc.reply_to_last("+33612345678", "YES") == ("36044", 1)
+            assert smsc.reply_to_last("33698765432", "NO") == ("36043", 1)  # with or without its +
+            await until(lambda: len(sink.incoming) == 2)
+            assert sorted((m.sender, m.receiver, m.text) for m in sink.incoming) == [
+                ("+33612345678", "36044", "YES"), ("+33698765432", "36043", "NO")]
 
     run(main())

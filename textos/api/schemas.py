@@ -37,24 +37,30 @@ class Body(BaseModel):
         return value
 
 
-class JobCreate(Body):
-    """``POST /sms/{serviceName}/jobs``."""
+class VirtualNumberJobCreate(Body):
+    """``POST /sms/{serviceName}/virtualNumbers/{number}/jobs``: a job's body without its sender
+    (the number is) and without ``noStopClause``."""
 
     message: str = Field(min_length=1, max_length=10_000)
     receivers: list[str] | None = Field(default=None, max_length=100_000)
     receiversDocumentUrl: str | None = None
     receiversSlotId: str | None = Field(default=None, coerce_numbers_to_str=True)
     """A string in OVH's schema; OVH's clients send ``1`` as well as ``"1"``."""
-    sender: str | None = None
-    senderForResponse: bool | None = False
     charset: Charset | None = None
     class_: SmsClass | None = Field(default=None, alias="class")
     coding: Coding | None = None
     differedPeriod: int | None = Field(default=0, ge=0, le=MAX_DEFERRAL_MINUTES)
-    noStopClause: bool | None = False
     priority: Priority | None = "high"
     tag: str | None = Field(default=None, max_length=128)
     validityPeriod: int | None = Field(default=2880, ge=1, le=525_600)
+
+
+class JobCreate(VirtualNumberJobCreate):
+    """``POST /sms/{serviceName}/jobs``."""
+
+    sender: str | None = None
+    senderForResponse: bool | None = False
+    noStopClause: bool | None = False
 
 
 class Estimate(Body):
@@ -179,3 +185,12 @@ class OrderNewAccount(OrderCredits):
 
     channel: str | None = None
     smpp: bool | None = None
+
+
+class BlacklistOut(BaseModel):
+    """``sms.Blacklist`` (a response: ``GET /sms/{s}/blacklists/{number}``)."""
+
+    batchID: str | None = Field(default=None, description="The batch whose SMS the number answered STOP to")
+    dateCreation: str = Field(description="When the STOP came (ISO 8601, UTC)")
+    number: str = Field(description="The blacklisted number (E.164)")
+    smsOutgoingID: int | None = Field(default=None, description="The last commercial SMS the account sent the number before its STOP")

@@ -84,7 +84,10 @@ def smsc(
 
 def mo(
     sender: str = typer.Option(..., help="Who sends it, e.g. +33612345678."),
-    receiver: str = typer.Option(..., help="The number it is sent to, e.g. 36111."),
+    receiver: Optional[str] = typer.Option(None, help="The number it is sent to, e.g. 36111 (or --reply-to-last)."),
+    reply_to_last: bool = typer.Option(
+        False, "--reply-to-last", help="Answer the last message the sender's handset received, to the number it came from."
+    ),
     text: str = typer.Option(..., help="The message (a long one is sent in parts)."),
     concat: str = typer.Option("udh8", help="How a long message is split: udh8, udh16 or sar."),
     url: Optional[str] = typer.Option(
@@ -102,17 +105,22 @@ def mo(
     if url is None:
         settings = load_settings(config, port=port)
         url = local_url("http", settings.host, settings.port)
+    if (receiver is None) == (not reply_to_last):
+        typer.echo("give either --receiver or --reply-to-last", err=True)
+        raise typer.Exit(2)
+    body: dict[str, object] = {"sender": sender, "text": text, "concat": concat}
+    body.update({"replyToLast": True} if reply_to_last else {"receiver": receiver})
     try:
-        answer = httpx.post(
-            url.rstrip("/") + "/_simulator/mo", json={"sender": sender, "receiver": receiver, "text": text, "concat": concat}, timeout=10
-        )
+        answer = httpx.post(url.rstrip("/") + "/_simulator/mo", json=body, timeout=10)
     except httpx.HTTPError as exc:
         typer.echo(f"no simulator at {url}: {exc} (is textos serve running there? see --url, --port)", err=True)
         raise typer.Exit(1) from None
     if answer.status_code != 200:
         typer.echo(f"{answer.status_code}: {answer.text}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"injected in {answer.json()['parts']} part(s) at {url}")
+    found = answer.json()
+    to = f" to {found.get('receiver')}" if reply_to_last else ""
+    typer.echo(f"injected in {found['parts']} part(s){to} at {url}")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,8 @@
        ├──validity over──▶ expired (refunded)
        └──cancel──▶ cancelled (refunded)
 
+    (accepted) ──receiver blacklisted, commercial job──▶ blacklisted (final at once, never charged)
+
 ``storage.messages`` applies these transitions to the ``messages`` table; this module
 only names them. Carriers report each part in ``DeliveryState`` words (a connector
 maps its protocol's vocabulary to them, e.g. SMPP's ``stat:DELIVRD``), and
@@ -54,6 +56,9 @@ class MessageStatus(str, Enum):
     """Sent, but no receipt came within ``receipt_timeout``: whether it was delivered cannot be
     determined (OVH's ptt 6). Final and charged (it was sent); a receipt that still comes
     settles it with the real outcome (``AWAITING_RECEIPT``)."""
+    BLACKLISTED = "blacklisted"
+    """A commercial message (``noStopClause`` false) to a number that answered STOP to the account:
+    written final at acceptance, never sent, never charged (0 credits; ``services.blacklists``)."""
 
     @property
     def is_final(self) -> bool:
@@ -73,7 +78,7 @@ AWAITING_RECEIPT = IN_FLIGHT | {MessageStatus.NO_RECEIPT}
 (a late receipt's real outcome wins over "no receipt"; a late intermediate one changes nothing)."""
 FINAL = frozenset({
     MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED, MessageStatus.CANCELLED,
-    MessageStatus.NO_RECEIPT,
+    MessageStatus.NO_RECEIPT, MessageStatus.BLACKLISTED,
 })  # fmt: skip
 REFUNDED = frozenset({MessageStatus.REJECTED, MessageStatus.EXPIRED, MessageStatus.CANCELLED})
 """Never sent: their credits go back to the account, once."""
@@ -129,13 +134,18 @@ STATUS_CODES: dict[MessageStatus, tuple[int, int]] = {
     MessageStatus.EXPIRED: (8, Dlr.NOT_BILLED),
     MessageStatus.CANCELLED: (0, Dlr.NOT_BILLED),
     MessageStatus.NO_RECEIPT: (6, Dlr.FAILED),
+    MessageStatus.BLACKLISTED: (23, Dlr.NOT_BILLED),
 }
 """A status's ``(ptt, deliveryReceipt)`` when no carrier report says more.
 
 ``NO_RECEIPT`` has OVH's ptt 6 ("cannot determine whether delivered or failed: no final status
 from the operator"). OVH's DLR ids have no "unknown": of its final ones (1 success, 2 failed,
 16 not billed) it takes 2, as a carrier's own ``UNKNOWN`` report does (the message was
-charged, and not confirmed delivered); ptt 6 tells the two kinds of failure apart."""
+charged, and not confirmed delivered); ptt 6 tells the two kinds of failure apart.
+
+``BLACKLISTED`` has ptt 23 ("invalid, blacklisted or permanently barred MSISDN", permanent: do not
+send again) and DLR 16 ("error / not billed"): it was refused and costs nothing. (OVH's SMPP
+service reports receipt error code 53 for it; the HTTP API's codes are these.)"""
 
 
 def outcome_of(state: DeliveryState | str) -> Outcome:

@@ -212,3 +212,12 @@ class FastReceivers:
             return receiver  # type: ignore[return-value]
         self.slow += 1
         return parse_receiver(raw, self.default_region)
+
+
+def filter_number(raw: str, default_region: str = "FR") -> str:
+    """A number given as a filter (``sender``, ``receiver``), as stored: E.164 when it reads as one
+    (``0612…`` → ``+33612…``), else as given (an alphanumeric sender, a short number)."""
+    try:
+        return parse_receiver(raw, default_region).e164
+    except InvalidReceiver:
+        return raw

@@ -39,7 +39,7 @@ from textos.services.jobs import REPORT_LIMIT, SendingReport, SendRequest, accep
 from textos.services.recipients import ConcatFor, Priced
 from textos.storage.messages import close_unsent
 from textos.storage.db import Database
-from textos.storage.models import Account, Job, Message
+from textos.storage.models import Account, Blacklist, Job, Message
 from textos.storage.models_bulk import Batch
 
 __all__ = [
@@ -88,7 +88,7 @@ def new_batch(
 ) -> Batch:
     now = utcnow()
     batch = Batch(
-        id=str(uuid.uuid4()), account_id=account.id, name=name, status=BatchStatus.PENDING.value, sender=req.sender,
+        id=str(uuid.uuid4()), account_id=account.id, name=name, status=BatchStatus.PENDING.value, sender=req.sender or req.virtual_number,
         sender_for_response=req.sender_for_response, message=req.message, no_stop=req.no_stop_clause,
         slot_id=str(slot_id) if slot_id is not None else None,
         receivers=list(req.receivers) if req.receivers and len(req.receivers) <= REPORT_LIMIT else None,
@@ -323,10 +323,20 @@ class Stats:
     credits_milli: int = 0
     no_receipt: int = 0
     """Of ``failed``: sent, but no receipt came within ``receipt_timeout``."""
+    blacklisted: int = 0
+    """Not sent: their receiver had answered STOP to the account (status ``blacklisted``, 0 credits)."""
+    stopped: int = 0
+    """Sent, and answered STOP: numbers the batch's messages got blacklisted (``blacklists.batch_id``)."""
 
     @property
     def total(self) -> int:
-        return self.delivered + self.failed + self.pending + self.sent + self.cancelled
+        return self.delivered + self.failed + self.pending + self.sent + self.cancelled + self.blacklisted
+
+    @property
+    def stoplisted(self) -> int:
+        """``sms.BatchStatistics.stoplisted``: SMS of the batch a STOP concerns, refused (to a number
+        already blacklisted) or answered (the STOP came in reply); never both for one SMS."""
+        return self.blacklisted + self.stopped
 
 
 def batch_stats(session: Session, batch: Batch) -> Stats:
@@ -341,7 +351,11 @@ def batch_stats(session: Session, batch: Batch) -> Stats:
     ):
         counts[status] = n
         credits += int(c)
+    stopped = session.scalar(select(func.count()).select_from(Blacklist).where(
+        Blacklist.account_id == batch.account_id, Blacklist.batch_id == batch.id)) or 0
     return Stats(
+        blacklisted=counts.get(MessageStatus.BLACKLISTED.value, 0),
+        stopped=int(stopped),
         delivered=counts.get(MessageStatus.DELIVERED.value, 0),
         failed=sum(counts.get(s.value, 0) for s in FAILED_STATUSES),
         pending=sum(counts.get(s, 0) for s in _PENDING),
@@ -369,7 +383,8 @@ def cancel_batch(db: Database, batch_id: str, actor: str) -> None:
             raise Conflict(f"id: batch {batch_id} is {batch.status} and cannot be canceled")
         handed = session.scalar(
             select(func.count()).select_from(Message)
-            .where(Message.job_id == batch.job_id, Message.status.not_in((queued, MessageStatus.CANCELLED.value)))
+            .where(Message.job_id == batch.job_id,
+                   Message.status.not_in((queued, MessageStatus.CANCELLED.value, MessageStatus.BLACKLISTED.value)))
         )
         if handed:
             raise Conflict(f"id: batch {batch_id} has {handed} SMS already handed to a carrier; it can no longer be canceled")
@@ -454,5 +469,5 @@ def statistics_view(batch: Batch, stats: Stats) -> dict[str, Any]:
         "noReceipt": stats.no_receipt,
         "pending": stats.pending,
         "sent": stats.sent,
-        "stoplisted": 0,
+        "stoplisted": stats.stoplisted,
     }

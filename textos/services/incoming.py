@@ -13,6 +13,8 @@ its consequences, nor the reverse. In order:
    stops, and tells their ``stopCallBack``.
 3. **Reply** (``replies``): an attributed message that is not a STOP is charged and answered
    as the account's ``smsResponse`` says (a text from the short number, or its ``cgiUrl``).
+
+Then the account sees it (``services.incoming_history``).
 """
 
 from __future__ import annotations
@@ -21,18 +23,20 @@ from sqlalchemy.orm import Session
 
 from textos.config import Settings
 from textos.services import blacklists, conversations, replies, virtual_numbers
+from textos.services.recipients import ConcatFor
 from textos.storage.models import IncomingSms
 
 __all__ = ["handle"]
 
 
-def handle(session: Session, incoming_id: int, settings: Settings) -> None:
-    """Attribute, STOP-check and answer the incoming message ``incoming_id`` (in ``session``)."""
+def handle(session: Session, incoming_id: int, settings: Settings, concat_for: ConcatFor | None = None) -> None:
+    """Attribute, STOP-check and answer the incoming message ``incoming_id`` (in ``session``);
+    ``concat_for``: the deployment's concatenation rule, to price an automatic answer."""
     row = session.get(IncomingSms, incoming_id)
     if row is None:
         return
-    attributed = virtual_numbers.attribute(session, row) or conversations.attribute(session, row, settings)
+    attributed = virtual_numbers.attribute(session, row, settings.default_region) or conversations.attribute(session, row, settings)
     if blacklists.on_incoming(session, row, settings):
         return
     if attributed:
-        replies.on_reply(session, row, settings)
+        replies.on_reply(session, row, settings, concat_for=concat_for)

@@ -23,6 +23,10 @@ written: on SQLite from a spool file in one short transaction; on PostgreSQL whi
 they are read (``_accept_streamed``), in one transaction that commits at the end.
 Message rows are written by ``storage.message_rows``.
 
+**STOP**: a commercial job's (``noStopClause`` false) receivers blacklisted for its account
+(``services.blacklists``) are written ``blacklisted`` at 0 credits, never queued, and left out of
+its cost: one query per group of listed jobs, one per document, none for a non-commercial job.
+
 Report size: for a list, ``SmsSendingReport`` is complete; for a document,
 ``ids`` and ``validReceivers`` are complete up to ``REPORT_LIMIT`` receivers (empty
 above: follow the batch), and ``invalidReceivers`` lists at most ``REPORT_LIMIT``.
@@ -50,7 +54,7 @@ from textos.domain.encoding import check_characters
 from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound, TextosError
 from textos.domain.lifecycle import PENDING, MessageStatus
 from textos.domain.senders import sender_type
-from textos.services import campaigns, senders
+from textos.services import blacklists, campaigns, conversations, senders, virtual_numbers
 from textos.services.campaigns import Source
 from textos.services.recipients import ConcatFor, Priced, Recipients, Texts, compose_text, price
 from textos.storage import job_rows, ledger, message_rows
@@ -81,6 +85,10 @@ class SendRequest:
     validity_period: int = 2880
     priority: str = "high"
     tag: str = ""
+    virtual_number: str | None = None
+    """Send from this virtual number of the account (E.164; ``services.virtual_numbers``) instead of a sender."""
+    reply_from: str | None = None
+    """Not from the API: send from this short number (an automatic answer to a reply, ``services.replies``)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,8 @@ class Sendable:
     """Destination countries (ISO alpha-2, upper case)."""
     text: str
     """The text as sent (STOP clause included); mail merge renders it per receiver."""
+    outside: str = ""
+    """Why destinations are restricted beyond the account's countries (said when none is valid)."""
 
 
 class Follower(Protocol):
@@ -124,8 +134,14 @@ def resolve_sender(session: Session, account: Account, req: SendRequest, setting
     """The sender to use and its type; an explicit sender must be usable (``services.senders``)."""
     if req.sender and req.sender_for_response:
         raise BadRequest("sender: cannot be used together with senderForResponse")
+    if req.virtual_number is not None:
+        if req.sender or req.sender_for_response:
+            raise BadRequest("sender: a job sent from a virtual number has no other sender")
+        return virtual_numbers.owned(session, account.id, req.virtual_number).number, "virtual"
     if req.sender_for_response:
-        return settings.response_short_code, "shortcode"
+        return settings.response_short_code, "shortcode"  # each message's own: services.conversations
+    if req.reply_from:
+        return req.reply_from, "shortcode"
     if not req.sender:
         sender = account.default_sender or settings.default_sender
         return sender, sender_type(sender)
@@ -145,9 +161,11 @@ def check_sendable(session: Session, account: Account, req: SendRequest, setting
         raise BadRequest("receivers: at least one receiver is required (receivers, receiversDocumentUrl or receiversSlotId)")
     sender, kind = resolve_sender(session, account, req, settings)
     allowed = frozenset(c.upper() for c in (account.allowed_countries or list(settings.allowed_countries)))
-    if req.sender_for_response:
+    outside = ""
+    if req.sender_for_response or req.reply_from:
         allowed = frozenset(c for c in allowed if c == "FR")
-    return Sendable(account.id, sender, kind, allowed, compose_text(req.message, req.no_stop_clause, settings))
+        outside = "senderForResponse: replies are possible only towards France"
+    return Sendable(account.id, sender, kind, allowed, compose_text(req.message, req.no_stop_clause, settings), outside)
 
 
 def new_job(
@@ -193,22 +211,73 @@ def _shared(job: Job, req: SendRequest, send_at: dt.datetime | None) -> Shared:
 
 def _write_job(
     session: Session, sendable: Sendable, req: SendRequest, priced: Priced, write: Callable[[Shared], list[int] | None], *,
-    actor: str, follower: Follower | None, send_at: dt.datetime | None, report_limit: int,
+    actor: str, follower: Follower | None, send_at: dt.datetime | None, report_limit: int, settings: Settings, refused: "_Refused",
 ) -> list[int]:
     """A priced job in the session's transaction: its row, its debit, its messages (``write``: their
-    ids if it has them at hand), its follower's record; returns the ids to report."""
+    ids if it has them at hand; then those ``refused`` as blacklisted), its follower's record;
+    returns the ids to report."""
     job = new_job(session, sendable, req, actor=actor, created_at=utcnow(), priced=priced, batch_id=_batch_of(follower))
     _charge(session, job, priced)
     shared = _shared(job, req, send_at)
-    return _written(session, job, shared, priced, follower, report_limit, write(shared))
+    ids = write(shared)
+    if refused.rows:
+        message_rows.insert_blacklisted(session, [(shared, refused.rows)], job.created_at)
+        ids = _in_receiver_order(session, job.id, priced, report_limit)
+    return _written(session, job, shared, priced, follower, report_limit, settings, ids)
+
+
+def _in_receiver_order(session: Session, job_id: int, priced: Priced, report_limit: int) -> list[int] | None:
+    """A job's ids in the order of its valid receivers (as reported) when some of its messages were
+    written apart (blacklisted, after the others); None when there are too many to report."""
+    if priced.count > report_limit:
+        return None
+    by_receiver = message_rows.job_message_ids_by_receiver(session, job_id)
+    return [by_receiver[receiver] for receiver in priced.valid_sample]
+
+
+class _Refused:
+    """A document's rows whose receiver is blacklisted (``blacklists.active_numbers``, read once
+    before pricing; empty for a job with ``noStopClause``): taken out of the chunks as they are
+    priced (a set lookup per row, only when the account has a blacklist), kept at 0 credits, and
+    written as ``blacklisted`` with the job; their cost is taken off the job's total."""
+
+    def __init__(self, numbers: frozenset[str] | set[str] = frozenset()) -> None:
+        self.numbers = numbers
+        self.rows: list[Row] = []
+        self.milli = 0
+
+    def screen(self, emit: Callable[[list[Row]], None]) -> Callable[[list[Row]], None]:
+        numbers = self.numbers
+        if not numbers:
+            return emit
+
+        def screened(chunk: list[Row]) -> None:
+            kept = [row for row in chunk if row[0] not in numbers]
+            if len(kept) != len(chunk):
+                for row in chunk:
+                    if row[0] in numbers:
+                        self.rows.append((*row[:6], 0))
+                        self.milli += row[6]
+            if kept:
+                emit(kept)
+
+        return screened
+
+    def settle(self, priced: Priced) -> None:
+        """The job costs what it sends: the refused rows' credits off its total."""
+        priced.total_milli -= self.milli
 
 
 def _written(
     session: Session, job: Job, shared: Shared, priced: Priced, follower: Follower | None, report_limit: int,
-    ids: list[int] | None = None,
+    settings: Settings, ids: list[int] | None = None,
 ) -> list[int]:
-    """Last step in the job's transaction: the follower records it; the ids to report (if not too
-    many): ``ids`` when the writing returned them, else read back."""
+    """Last step in the job's transaction: a ``senderForResponse`` job's messages get their short
+    numbers (``conversations.allocate``; nothing for other jobs); the follower records it; the ids
+    to report (if not too many): ``ids`` when the writing returned them, else read back."""
+    if job.sender_for_response:
+        lent = message_rows.job_receivers(session, job.id, to_send=True)
+        conversations.allocate(session, job.account_id, lent, shared.tag, shared.send_at, settings)
     if follower is not None:
         follower.accepted(session, job, priced, shared.send_at)
     if priced.count > report_limit:
@@ -289,12 +358,13 @@ def accept_listed(
             rows: list[Row] = []
             priced = price(
                 Recipients.of_list(job.req.receivers), job.req.message, _stop_clause(job.req, settings), sendable.allowed,
-                settings, texts, rows.extend, report_limit=len(job.req.receivers),
+                settings, texts, rows.extend, report_limit=len(job.req.receivers), outside=sendable.outside,
             )
         except TextosError as exc:
             outcomes[index] = exc
             continue
         by_account.setdefault(sendable.account_id, []).append(_Priced(index, job, sendable, priced, rows))
+    refused = _screen_listed(session, by_account)
     payable: list[_Priced] = []
     for account_id in sorted(by_account):
         waiting = by_account[account_id]
@@ -315,12 +385,46 @@ def accept_listed(
             ledger.post_many(session, account_id, debits)
         shared = [_shared(row, p.job.req, p.job.send_at) for p, row in zip(payable, written)]
         ids = message_rows.insert_jobs(session, [(sh, p.rows) for p, sh in zip(payable, shared)])
+        if refused:
+            refused_ids = message_rows.insert_blacklisted(session, [(sh, refused.get(p.index, [])) for p, sh in zip(payable, shared)], now)
+            for p, row in zip(payable, written):
+                if row.id in refused_ids:
+                    ids[row.id] = _in_receiver_order(session, row.id, p.priced, len(p.job.req.receivers)) or []
         for p, row, sh in zip(payable, written, shared):
             limit = len(p.job.req.receivers)
-            reported = _written(session, row, sh, p.priced, p.job.follower, limit, ids[row.id])
+            reported = _written(session, row, sh, p.priced, p.job.follower, limit, settings, ids[row.id])
             outcomes[p.index] = _report(p.priced, reported, p.job.req.tag, limit)
     assert all(outcome is not None for outcome in outcomes)
     return outcomes  # type: ignore[return-value]
+
+
+def _screen_listed(session: Session, by_account: dict[int, list[_Priced]]) -> dict[int, list[Row]]:
+    """Take the rows of blacklisted receivers out of the commercial jobs (``noStopClause`` false)
+    of a group: one query for the whole group (``blacklists.Screen``), none if it has no
+    commercial job. Their rows at 0 credits by job index; each job's total is what it sends."""
+    wanted: dict[int, set[str]] = {}
+    for account_id, items in by_account.items():
+        for p in items:
+            if not p.job.req.no_stop_clause:
+                wanted.setdefault(account_id, set()).update(row[0] for row in p.rows)
+    if not wanted:
+        return {}
+    screen = blacklists.Screen.for_accounts(session, wanted)
+    if not screen:
+        return {}
+    refused: dict[int, list[Row]] = {}
+    for account_id in wanted:
+        numbers = screen.numbers(account_id)
+        for p in by_account[account_id]:
+            if p.job.req.no_stop_clause or not numbers.intersection(row[0] for row in p.rows):
+                continue
+            out = _Refused(numbers)
+            kept: list[Row] = []
+            out.screen(kept.extend)(p.rows)
+            out.settle(p.priced)
+            p.rows[:] = kept
+            refused[p.index] = out.rows
+    return refused
 
 
 def accept(
@@ -338,9 +442,10 @@ def accept(
                               concat_for=concat_for, follower=follower, send_at=send_at)
     with db.read() as session:
         sendable = check_sendable(session, session.get_one(Account, account_id), req, settings)
+        refused = _Refused(frozenset() if req.no_stop_clause else blacklists.active_numbers(session, account_id))
     with campaigns.open_source(db, account_id, source, settings) as recipients:
         accept_document = _accept_spooled if db.is_sqlite else _accept_streamed
-        return accept_document(db, sendable, req, recipients, settings, Texts(concat_for), actor, follower, send_at)
+        return accept_document(db, sendable, req, recipients, settings, Texts(concat_for), actor, follower, send_at, refused)
 
 
 # --------------------------------------------------------------------------- documents
@@ -348,7 +453,7 @@ def accept(
 
 def _accept_spooled(
     db: Database, sendable: Sendable, req: SendRequest, recipients: Recipients, settings: Settings, texts: Texts,
-    actor: str, follower: Follower | None, send_at: dt.datetime | None,
+    actor: str, follower: Follower | None, send_at: dt.datetime | None, refused: _Refused,
 ) -> SendingReport:
     """SQLite: price into a spool file with no lock held, then write everything in one short transaction."""
     with tempfile.TemporaryFile(prefix="textos-campaign-") as spool:
@@ -357,14 +462,15 @@ def _accept_spooled(
             pickle.dump(rows, spool, protocol=pickle.HIGHEST_PROTOCOL)
 
         priced = price(
-            recipients, req.message, _stop_clause(req, settings), sendable.allowed, settings, texts, emit,
-            report_limit=REPORT_LIMIT, progress=follower.progress if follower else None,
+            recipients, req.message, _stop_clause(req, settings), sendable.allowed, settings, texts, refused.screen(emit),
+            report_limit=REPORT_LIMIT, progress=follower.progress if follower else None, outside=sendable.outside,
         )
+        refused.settle(priced)
         if follower is not None:
             follower.progress(priced.rows_read, priced.total_milli)
         with db.session() as session:
             ids = _write_job(session, sendable, req, priced, lambda shared: message_rows.insert_chunks(session, shared, _unspool(spool)),
-                             actor=actor, follower=follower, send_at=send_at, report_limit=REPORT_LIMIT)
+                             actor=actor, follower=follower, send_at=send_at, report_limit=REPORT_LIMIT, settings=settings, refused=refused)
     return _report(priced, ids, req.tag, REPORT_LIMIT)
 
 
@@ -386,7 +492,7 @@ class _Abandoned(Exception):
 
 def _accept_streamed(
     db: Database, sendable: Sendable, req: SendRequest, recipients: Recipients, settings: Settings, texts: Texts,
-    actor: str, follower: Follower | None, send_at: dt.datetime | None,
+    actor: str, follower: Follower | None, send_at: dt.datetime | None, refused: _Refused,
 ) -> SendingReport:
     """PostgreSQL: price and write at the same time, still in one transaction.
 
@@ -409,8 +515,12 @@ def _accept_streamed(
                 priced: Priced | None = chunks.get()
                 if priced is None:  # pricing failed: roll back
                     raise _Abandoned()
+                ids = None
+                if refused.rows:  # read once pricing is done (the queue orders it after the last chunk)
+                    message_rows.insert_blacklisted(session, [(shared, refused.rows)], job.created_at)
+                    ids = _in_receiver_order(session, job.id, priced, REPORT_LIMIT)
                 _charge(session, job, priced)
-                outcome["ids"] = _written(session, job, shared, priced, follower, REPORT_LIMIT)
+                outcome["ids"] = _written(session, job, shared, priced, follower, REPORT_LIMIT, settings, ids)
         except _Abandoned:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
@@ -439,9 +549,10 @@ def _accept_streamed(
     try:
         try:
             priced = price(
-                recipients, req.message, _stop_clause(req, settings), sendable.allowed, settings, texts, put,
-                report_limit=REPORT_LIMIT, progress=follower.progress if follower else None,
+                recipients, req.message, _stop_clause(req, settings), sendable.allowed, settings, texts, refused.screen(put),
+                report_limit=REPORT_LIMIT, progress=follower.progress if follower else None, outside=sendable.outside,
             )
+            refused.settle(priced)
         except _Abandoned:
             pass
         if priced is not None and "error" not in outcome:
@@ -467,25 +578,28 @@ def _accept_streamed(
 # --------------------------------------------------------------------------- jobs after acceptance
 
 
-def pending_ids(session: Session, account_id: int) -> list[int]:
-    """``GET /sms/{s}/jobs``: the account's messages not yet handed to a carrier."""
-    return list(session.scalars(
-        select(Message.id).where(Message.account_id == account_id, Message.status.in_([s.value for s in PENDING])).order_by(Message.id)
-    ))
+def pending_ids(session: Session, account_id: int, *, sender: str | None = None) -> list[int]:
+    """``GET /sms/{s}/jobs``: the account's messages not yet handed to a carrier (sent from
+    ``sender`` when given: a virtual number's jobs)."""
+    stmt = select(Message.id).where(Message.account_id == account_id, Message.status.in_([s.value for s in PENDING]))
+    if sender is not None:
+        stmt = stmt.where(Message.sender == sender)
+    return list(session.scalars(stmt.order_by(Message.id)))
 
 
-def get_pending_job(session: Session, account_id: int, message_id: int) -> tuple[Message, Job]:
+def get_pending_job(session: Session, account_id: int, message_id: int, *, sender: str | None = None) -> tuple[Message, Job]:
     """A job (one message) of the account not yet handed to a carrier, and its job row: as for
-    ``pending_ids``, a job is gone (404) once sent (it is in ``/outgoing`` then) or cancelled."""
+    ``pending_ids``, a job is gone (404) once sent (it is in ``/outgoing`` then) or cancelled,
+    or when it is not sent from ``sender`` (if given)."""
     message = session.scalar(select(Message).where(Message.id == message_id, Message.account_id == account_id))
-    if message is None or not MessageStatus(message.status).is_pending:
+    if message is None or not MessageStatus(message.status).is_pending or (sender is not None and message.sender != sender):
         raise NotFound(f"id: job {message_id} does not exist")
     return message, session.get_one(Job, message.job_id)
 
 
-def stop_job(session: Session, account_id: int, message_id: int, *, actor: str) -> None:
+def stop_job(session: Session, account_id: int, message_id: int, *, actor: str, sender: str | None = None) -> None:
     """``DELETE /sms/{s}/jobs/{id}``: cancel a message still queued, and refund it."""
-    message, _job = get_pending_job(session, account_id, message_id)
+    message, _job = get_pending_job(session, account_id, message_id, sender=sender)
     moved = close_unsent(
         session, [message.id], from_statuses=(MessageStatus.QUEUED.value,), to_status=MessageStatus.CANCELLED.value,
         actor=actor, reason=f"job {message.id} deleted before sending",

@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 from textos.domain.clock import iso
 from textos.domain.errors import NotFound
 from textos.domain.lifecycle import MessageStatus
-from textos.domain.numbers import InvalidReceiver, parse_receiver
+from textos.domain.numbers import filter_number
 from textos.storage.ledger import to_credits
 from textos.storage.models import Job, Message
 
 HISTORY = tuple(s.value for s in (
     MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED,
-    MessageStatus.NO_RECEIPT,
+    MessageStatus.NO_RECEIPT, MessageStatus.BLACKLISTED,
 ))
 """Statuses of a message that is in the outgoing history (handed to a carrier, or given up)."""
 
@@ -65,11 +65,7 @@ def outgoing_ids(session: Session, account_id: int, where: OutgoingFilter, regio
     if where.ptt is not None:
         stmt = stmt.where(Message.ptt == where.ptt)
     if where.receiver is not None:
-        try:
-            receiver = parse_receiver(where.receiver, region).e164
-        except InvalidReceiver:
-            receiver = where.receiver
-        stmt = stmt.where(Message.receiver == receiver)
+        stmt = stmt.where(Message.receiver == filter_number(where.receiver, region))
     if where.sender is not None:
         stmt = stmt.where(Message.sender == where.sender)
     if where.tag is not None:
@@ -77,23 +73,24 @@ def outgoing_ids(session: Session, account_id: int, where: OutgoingFilter, regio
     return list(session.scalars(stmt.order_by(Message.id)))
 
 
-def get_outgoing(session: Session, account_id: int, message_id: int) -> Message:
-    """The account's outgoing message ``message_id``; 404 if it is not in the history (or hidden)."""
+def get_outgoing(session: Session, account_id: int, message_id: int, *, sender: str | None = None) -> Message:
+    """The account's outgoing message ``message_id``; 404 if it is not in the history (or hidden),
+    or not sent from ``sender`` when given (a virtual number's outgoing)."""
     message = session.scalar(select(Message).where(Message.id == message_id, Message.account_id == account_id))
-    if message is None or message.status not in HISTORY or message.hidden:
+    if message is None or message.status not in HISTORY or message.hidden or (sender is not None and message.sender != sender):
         raise NotFound(f"id: outgoing SMS {message_id} does not exist")
     return message
 
 
-def outgoing_details(session: Session, account_id: int, message_id: int) -> dict[str, Any]:
+def outgoing_details(session: Session, account_id: int, message_id: int, *, sender: str | None = None) -> dict[str, Any]:
     """``sms.Outgoing`` of the account's outgoing message ``message_id`` (404 as ``get_outgoing``)."""
-    message = get_outgoing(session, account_id, message_id)
+    message = get_outgoing(session, account_id, message_id, sender=sender)
     return outgoing_view(message, session.get_one(Job, message.job_id))
 
 
-def hide_outgoing(session: Session, account_id: int, message_id: int) -> None:
+def hide_outgoing(session: Session, account_id: int, message_id: int, *, sender: str | None = None) -> None:
     """Remove a message from the account's history (the row stays, for the books)."""
-    get_outgoing(session, account_id, message_id).hidden = True
+    get_outgoing(session, account_id, message_id, sender=sender).hidden = True
 
 
 # --- views --------------------------------------------------------------------------------------

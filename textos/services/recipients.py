@@ -133,11 +133,13 @@ def price(
     *,
     report_limit: int,
     progress: Callable[[int], None] | None = None,
+    outside: str = "",
 ) -> Priced:
     """Read, validate, deduplicate, render and price every receiver, emitting rows by chunks.
 
     ``progress(rows_read)`` is called at most every ``PROGRESS_EVERY`` seconds; it may
-    raise to stop (a batch canceled meanwhile). ``BadRequest`` when no receiver is valid.
+    raise to stop (a batch canceled meanwhile). ``BadRequest`` when no receiver is valid (saying
+    ``outside``: why destinations are restricted further, e.g. ``senderForResponse`` to France).
     """
     template: Template | None = None
     if recipients.columns is not None and find_placeholders(message, recipients.columns):
@@ -235,6 +237,6 @@ def price(
         shown = ", ".join(invalid[:10])
         raise BadRequest(
             f"{recipients.field}: no valid receiver (invalid or outside allowed countries "
-            f"{', '.join(sorted(allowed))}){': ' + shown if shown else ''}"
+            f"{', '.join(sorted(allowed)) or 'none'}{'; ' + outside if outside else ''}){': ' + shown if shown else ''}"
         )
     return priced

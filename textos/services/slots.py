@@ -27,6 +27,7 @@ from textos.domain.clock import utcnow
 from textos.domain.errors import BadRequest, Conflict, NotFound
 from textos.domain.numbers import FastReceivers, InvalidReceiver
 from textos.receivers.receivers_csv import CsvError
+from textos.services import blacklists
 from textos.services.documents import count_rows, download, fetched, read_rows
 from textos.storage.db import Database
 from textos.storage.models_bulk import ReceiverSlot
@@ -144,9 +145,8 @@ async def refresh_slot_async(db: Database, account_id: int, slot_id: int, settin
 
 
 def blacklisted_numbers(session: Session, account_id: int) -> set[str]:
-    """Numbers that sent STOP to this account (E.164). Seam for the blacklist feature:
-    there is no ``blacklists`` table yet, so nothing is blacklisted."""
-    return set()
+    """Numbers that sent STOP to this account (E.164; ``services.blacklists``)."""
+    return blacklists.active_numbers(session, account_id)
 
 
 @dataclass(frozen=True)

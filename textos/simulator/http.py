@@ -22,15 +22,19 @@ PREFIX = "/_simulator"
 class IncomingInjection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sender: str = Field(min_length=1, max_length=20)
-    receiver: str = Field(min_length=1, max_length=20)
+    receiver: str | None = Field(default=None, min_length=1, max_length=20)
     """SMPP addresses: at most 20 Latin-1 characters (21 octets with the terminating NUL)."""
+    replyToLast: bool = False
+    """Instead of ``receiver``: answer the last message ``sender`` received, to the address it came from."""
     text: str
     concat: str = "udh8"
     """How a long text is split: ``udh8``, ``udh16`` or ``sar``."""
 
     @field_validator("sender", "receiver")
     @classmethod
-    def _smpp_address(cls, value: str) -> str:
+    def _smpp_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if "\x00" in value or any(ord(c) > 0xFF for c in value):
             raise ValueError("must be Latin-1 characters other than NUL (an SMPP address)")
         return value
@@ -70,7 +74,18 @@ def hook_router(find: Callable[[Request], SmscSimulator | None]) -> APIRouter:
     def inject_mo(body: IncomingInjection, request: Request) -> dict:
         if body.concat not in ("udh8", "udh16", "sar"):
             raise BadRequest("concat: udh8, udh16 or sar")
-        return {"parts": simulator(request).inject_mo(body.sender, body.receiver, body.text, concat=body.concat)}
+        sim = simulator(request)
+        if body.replyToLast:
+            if body.receiver is not None:
+                raise BadRequest("receiver: not with replyToLast (the reply goes where the last message came from)")
+            try:
+                receiver, parts = sim.reply_to_last(body.sender, body.text, concat=body.concat)
+            except LookupError as exc:
+                raise NotFound(f"sender: {exc}") from None
+            return {"parts": parts, "receiver": receiver}
+        if body.receiver is None:
+            raise BadRequest("receiver: required (or replyToLast)")
+        return {"parts": sim.inject_mo(body.sender, body.receiver, body.text, concat=body.concat), "receiver": body.receiver}
 
     @router.get("/stats", summary="Simulator counters")
     def stats(request: Request) -> dict:

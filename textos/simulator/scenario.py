@@ -15,12 +15,15 @@ OUTCOMES: dict[str, MessageState | None] = {
     "undeliverable": MessageState.UNDELIVERABLE,
     "expired": MessageState.EXPIRED,
     "rejected": None,  # refused at submit: submit_sm_resp carries ``status``
+    "stop": MessageState.DELIVERED,  # delivered, then the handset answers STOP (``SmscSimulator._answer_stop``)
 }
-"""Outcome name → receipt state sent back (None: no receipt, refused at submit)."""
+"""Outcome name → receipt state sent back (None: no receipt, refused at submit). ``stop``: the
+message is delivered and its handset answers "STOP" to the number of its STOP clause (or to its
+sender), as ``simulator_outcomes = {"+336993" = "STOP"}`` scripts it."""
 
 
 def outcome_named(word: str) -> str:
-    """The outcome a setting names: an outcome name (``undeliverable``), a ``stat:`` word
+    """The outcome a setting names: an outcome name (``undeliverable``, ``stop``), a ``stat:`` word
     (``UNDELIV``, as ``simulator_outcomes`` takes them) or ``REJECT`` (refused at submit)."""
     lowered = word.strip().lower()
     if lowered in OUTCOMES:

@@ -22,6 +22,7 @@ import datetime as dt
 import heapq
 import itertools
 import logging
+import re
 import struct
 import time
 from collections import deque
@@ -43,6 +44,10 @@ __all__ = ["SmscSimulator", "SubmitRecord", "Rule"]
 log = logging.getLogger("textos.smsc")
 
 _TLV = struct.Struct(">HH")
+LAST_FROM = 100_000
+"""Handsets whose last sender the simulator remembers (for ``reply_to_last``)."""
+_STOP_CLAUSE = re.compile(r"STOP\D{0,8}?(\d{3,8})\b", re.IGNORECASE)
+"""A STOP clause in a message (``STOP 36111``, ``STOP au 36180``): where a handset answers STOP."""
 _RECEIVING_BINDS = {P.CommandId.BIND_RECEIVER, P.CommandId.BIND_TRANSCEIVER}
 _SENDING_BINDS = {P.CommandId.BIND_TRANSMITTER, P.CommandId.BIND_TRANSCEIVER}
 
@@ -126,6 +131,10 @@ class SmscSimulator:
         """Receipts and incoming messages as deliver_sm, or as data_sm (text in message_payload)."""
         self.response_timeout = response_timeout
         self.records: deque[SubmitRecord] = deque(maxlen=record_last)
+        self.last_from: dict[str, tuple[str, str]] = {}
+        """The last submit_sm to each destination (digits, no ``+``): its source address, and the
+        destination as the handset's own address (``+`` when international); whom a
+        handset answers (``reply_to_last``). Bounded: a long run keeps the last ``LAST_FROM`` handsets."""
         self.submits = 0
         """submit_sm accepted (answered ESME_ROK)."""
         self.throttled = 0
@@ -244,25 +253,32 @@ class SmscSimulator:
         self.submits += 1
         session.respond(P.CommandId.SUBMIT_SM_RESP, pdu.sequence, 0, message_id.encode() + b"\0")
         header, payload = udh.split_udh(pdu.short_message) if pdu.esm_class & udh.UDHI else (b"", pdu.short_message)
-        self.records.append(
-            SubmitRecord(
-                message_id,
-                session.system_id,
-                pdu.source_addr,
-                pdu.destination_addr,
-                pdu.data_coding,
-                pdu.esm_class,
-                pdu.registered_delivery,
-                pdu.priority_flag,
-                pdu.validity_period,
-                payload,
-                header,
-                pdu.tlvs,
-                source_ton_npi=(pdu.source_addr_ton, pdu.source_addr_npi),
-                dest_ton_npi=(pdu.dest_addr_ton, pdu.dest_addr_npi),
-                received_at=received_at,
-            )
+        last_from = self.last_from
+        destination = pdu.destination_addr.removeprefix("+")
+        last_from.pop(destination, None)
+        last_from[destination] = (pdu.source_addr, ("+" if pdu.dest_addr_ton == 1 else "") + destination)
+        if len(last_from) > LAST_FROM:
+            del last_from[next(iter(last_from))]
+        record = SubmitRecord(
+            message_id,
+            session.system_id,
+            pdu.source_addr,
+            pdu.destination_addr,
+            pdu.data_coding,
+            pdu.esm_class,
+            pdu.registered_delivery,
+            pdu.priority_flag,
+            pdu.validity_period,
+            payload,
+            header,
+            pdu.tlvs,
+            source_ton_npi=(pdu.source_addr_ton, pdu.source_addr_npi),
+            dest_ton_npi=(pdu.dest_addr_ton, pdu.dest_addr_npi),
+            received_at=received_at,
         )
+        self.records.append(record)
+        if rule is not None and rule.outcome == "stop":
+            self._answer_stop(session.system_id, pdu, record)
         if pdu.registered_delivery & 0x03:
             state = (OUTCOMES[rule.outcome] if rule else None) or MessageState.DELIVERED
             if pdu.registered_delivery & 0x03 == 2 and state is MessageState.DELIVERED:
@@ -276,6 +292,23 @@ class SmscSimulator:
                 self._schedule(_Outbound(session.system_id, _as_data_sm(body), "receipt", P.CommandId.DATA_SM), self.receipt_delay)
             else:
                 self._schedule(_Outbound(session.system_id, body, "receipt"), self.receipt_delay)
+
+    def _answer_stop(self, system_id: str, pdu: P.ShortMessage, record: SubmitRecord) -> None:
+        """A handset scripted to answer STOP (``Rule`` outcome ``stop``): once its message is whole
+        (a single part, or the last one), it sends "STOP" to the number the message's STOP clause
+        shows (``STOP 36111``), or else to the message's sender, after the receipt."""
+        concat = record.concat
+        if concat is not None and concat.seq != concat.total:
+            return
+        try:
+            text = record.text
+        except ValueError:
+            text = ""
+        clause = _STOP_CLAUSE.findall(text)
+        to = clause[-1] if clause else (("+" if pdu.source_addr_ton == 1 else "") + pdu.source_addr)
+        handset = ("+" if pdu.dest_addr_ton == 1 else "") + pdu.destination_addr
+        asyncio.get_running_loop().call_later(
+            self.receipt_delay + 0.05, lambda: self.inject_mo(handset, to, "STOP", system_id=system_id))
 
     def _receipt_body(self, pdu: P.ShortMessage, message_id: str, state: MessageState, error: str) -> bytes:
         if self.receipt_id_format == "decimal" and self.id_format == "hex":
@@ -342,6 +375,15 @@ class SmscSimulator:
                 self._ready.append(_Outbound(target, body, "mo"))
         self._pump()
         return len(parts)
+
+    def reply_to_last(self, handset: str, text: str, *, concat: Concatenation | str = Concatenation.UDH8) -> tuple[str, int]:
+        """``handset`` answers the last message it received, to the address it came from: returns
+        that address and the number of parts (``LookupError`` if it received none)."""
+        last = self.last_from.get(handset.strip().removeprefix("+"))
+        if last is None:
+            raise LookupError(f"{handset} has received no message")
+        origin, address = last
+        return origin, self.inject_mo(address, origin, text, concat=concat)
 
     def _any_receiver(self) -> str:
         for s in self.sessions:

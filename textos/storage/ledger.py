@@ -51,8 +51,10 @@ class Kind:
     QUOTA_HOLD = "quota_hold"
     QUOTA_RELEASE = "quota_release"
     ADJUSTMENT = "adjustment"
+    REPLY = "reply"
+    """An attributed incoming reply (``reply_credits``, ``services.replies``)."""
 
-    ALL = (PURCHASE, JOB_DEBIT, REFUND, TRANSFER_OUT, TRANSFER_IN, QUOTA_HOLD, QUOTA_RELEASE, ADJUSTMENT)
+    ALL = (PURCHASE, JOB_DEBIT, REFUND, TRANSFER_OUT, TRANSFER_IN, QUOTA_HOLD, QUOTA_RELEASE, ADJUSTMENT, REPLY)
     QUOTA = (QUOTA_HOLD, QUOTA_RELEASE)
     REARMING = (PURCHASE, ADJUSTMENT, TRANSFER_IN, QUOTA_RELEASE)
     """Credits arriving by these kinds re-arm the automatic top-up (refunds do not)."""

@@ -27,10 +27,12 @@ from typing import Any, Callable, Iterable
 from sqlalchemy.orm import Session
 
 from textos.domain.lifecycle import MessageStatus, codes_of
+from textos.storage import events
 from textos.storage.fastsql import db_time, insert_returning, is_sqlite, literal, marks, run, run_many
 from textos.storage.wakeups import note_new_messages
 
-__all__ = ["ROW_COLUMNS", "Row", "Shared", "insert", "insert_chunks", "insert_jobs", "job_message_ids"]
+__all__ = ["ROW_COLUMNS", "Row", "Shared", "insert", "insert_blacklisted", "insert_chunks", "insert_jobs", "job_message_ids",
+           "job_message_ids_by_receiver", "job_receivers"]
 
 Row = tuple[str, str, "str | None", str, int, int, int]
 """``(receiver, country, text or None for the job's text, encoding, characters, parts, credits_milli)``."""
@@ -99,24 +101,60 @@ def insert_jobs(session: Session, jobs: list[tuple[Shared, list[Row]]]) -> dict[
     """Write the rows of several small jobs with one statement (per chunk); each job's message
     ids, in the order of its rows (ids are handed out in the order rows are written)."""
     note_new_messages(session)
+    return _insert_jobs(session, _INSERT, jobs)
+
+
+def _insert_jobs(session: Session, sql: str, jobs: list[tuple[Shared, list[Row]]], *extra: Any) -> dict[int, list[int]]:
     rows: list[tuple[Any, ...]] = []
     for shared, job_rows in jobs:
         common = (
             shared.account_id, shared.job_id, shared.sender, shared.tag, shared.priority, shared.differed_period,
             db_time(session, shared.send_at), db_time(session, shared.expires_at), db_time(session, shared.created_at), False,
+            *(db_time(session, v) if isinstance(v, dt.datetime) else v for v in extra),
         )  # fmt: skip
         rows.extend((*row, *common) for row in job_rows)
     ids: dict[int, list[int]] = {shared.job_id: [] for shared, _ in jobs}
-    for message_id, job_id in insert_returning(session, _INSERT, rows, "id, job_id"):
+    for message_id, job_id in insert_returning(session, sql, rows, "id, job_id"):
         ids[job_id].append(message_id)
     for found in ids.values():
         found.sort()
     return ids
 
 
+def job_receivers(session: Session, job_id: int, *, to_send: bool = False) -> list[tuple[int, str]]:
+    """``(id, receiver)`` of a job's messages, in the order its rows were written (``to_send``: not
+    those refused as blacklisted)."""
+    refused = f" AND status <> {literal(MessageStatus.BLACKLISTED.value)}" if to_send else ""
+    sql = f"SELECT id, receiver FROM messages WHERE job_id = ?{refused} ORDER BY id"
+    return [(row[0], row[1]) for row in run(session, sql, (job_id,)).fetchall()]
+
+
+_BLACKLISTED = MessageStatus.BLACKLISTED.value
+_BL_PTT, _BL_DLR = (int(code) for code in codes_of(MessageStatus.BLACKLISTED))
+_INSERT_BLACKLISTED = (
+    f"INSERT INTO messages ({', '.join(ROW_COLUMNS + _BOUND)}, settled_at, status, ptt, dlr, attempts)"
+    f" VALUES ({marks(len(ROW_COLUMNS) + len(_BOUND) + 1)}, {literal(_BLACKLISTED)}, {_BL_PTT}, {_BL_DLR}, 0)"
+)
+
+
+def insert_blacklisted(session: Session, jobs: list[tuple[Shared, list[Row]]], settled_at: dt.datetime) -> dict[int, list[int]]:
+    """Write messages refused because their receiver is blacklisted (``services.blacklists``):
+    final at once (status ``blacklisted``, settled ``settled_at``), never queued, so no dispatcher
+    is told; noted as changed (``storage.events``: a ``callBack`` hears of them, ptt 23). The rows'
+    ``credits_milli`` are what they cost: 0. Each job's ids, as ``insert_jobs``."""
+    ids = _insert_jobs(session, _INSERT_BLACKLISTED, [(shared, rows) for shared, rows in jobs if rows], settled_at)
+    events.changed(session, [i for job_ids in ids.values() for i in job_ids])
+    return ids
+
+
 def job_message_ids(session: Session, job_id: int) -> list[int]:
     """The ids of a job's messages, in the order its rows were written."""
     return [row[0] for row in run(session, "SELECT id FROM messages WHERE job_id = ? ORDER BY id", (job_id,)).fetchall()]
+
+
+def job_message_ids_by_receiver(session: Session, job_id: int) -> dict[str, int]:
+    """A job's message ids by receiver (a job has one message per distinct receiver)."""
+    return {receiver: message_id for message_id, receiver in job_receivers(session, job_id)}
 
 
 # --------------------------------------------------------------------------- campaigns

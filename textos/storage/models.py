@@ -212,6 +212,13 @@ class Message(Base):
             sqlite_where=sql_text("status = 'sent'"),
             postgresql_where=sql_text("status = 'sent'"),
         ),
+        Index(  # a STOP finds the messages that reached its sender (migration 0017); nothing at ingest (queued)
+            "ix_messages_receiver_reached",
+            "receiver",
+            "id",
+            sqlite_where=sql_text("status IN ('sent', 'delivered', 'no_receipt')"),
+            postgresql_where=sql_text("status IN ('sent', 'delivered', 'no_receipt')"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
@@ -302,6 +309,7 @@ class IncomingSms(Base):
     """A mobile-originated message (a reply, a STOP)."""
 
     __tablename__ = "incoming"
+    __table_args__ = (Index("ix_incoming_account_listed", "account_id", "created_at", "id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True, index=True)
     sender: Mapped[str] = mapped_column(String(32))
@@ -311,6 +319,10 @@ class IncomingSms(Base):
     credits_milli: Mapped[int] = mapped_column(BigInteger, default=0)
     connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The outgoing message it answers (a conversation's), if any (migration 0016)."""
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Deleted from the customer's incoming (DELETE /incoming/{id}); kept for the ledger."""
 
 
 class CallbackEvent(Base):
@@ -355,3 +367,60 @@ class CallbackEvent(Base):
     """When it was last replayed (migration 0015): ``callback_max_age`` counts from then."""
     claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """The callbacks worker leasing it while it sends it (migration 0015, ``delivery.callbacks``)."""
+
+
+class VirtualNumber(Base):
+    """A long number dedicated to one account (``textos number add``): sent from, and every
+    message to it is the account's incoming message (migration 0018)."""
+
+    __tablename__ = "virtual_numbers"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    """E.164 (``+33…``)."""
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+class Conversation(Base):
+    """A short number lent to one receiver for one message: a reply from that receiver to that
+    number, until ``expires_at``, answers that message (``services.conversations``)."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("receiver", "short_number", name="uq_conversations_receiver_short_number"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    receiver: Mapped[str] = mapped_column(String(32))
+    """E.164."""
+    short_number: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    message_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    tag: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Blacklist(Base):
+    """A number that answered STOP, for one account (``sms.Blacklist``; ``services.blacklists``).
+
+    Removing it (``DELETE /blacklists/{number}``) stamps ``removed_at``: the STOP stays counted in
+    the account's STOP history (``stops_by_tag``); a new STOP makes a new row."""
+
+    __tablename__ = "blacklists"
+    __table_args__ = (
+        Index(
+            "uq_blacklists_active", "account_id", "number", unique=True,
+            sqlite_where=sql_text("removed_at IS NULL"), postgresql_where=sql_text("removed_at IS NULL"),
+        ),
+        Index("ix_blacklists_account_created", "account_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    number: Mapped[str] = mapped_column(String(32))
+    """E.164 (``+33612345678``)."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sms_outgoing_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The last commercial message the account sent the number before its STOP (``smsOutgoingID``)."""
+    batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    """That message's batch, if any (``batchID``)."""
+    tag: Mapped[str] = mapped_column(String(256), default="")
+    """That message's tag: STOPs per tag (``stops_by_tag``)."""
+    incoming_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The STOP itself (``incoming.id``)."""
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

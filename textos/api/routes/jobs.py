@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, owned_account
-from textos.api.schemas import JobCreate
+from textos.api.schemas import JobCreate, VirtualNumberJobCreate
 from textos.api.state import state_of
 from textos.domain.errors import BadRequest
 from textos.services import batches, campaigns, jobs, slots
@@ -18,25 +18,29 @@ from textos.services.outgoing import job_view
 router = APIRouter(tags=["jobs"])
 
 
-def to_send_request(body: JobCreate) -> SendRequest:
+def to_send_request(body: VirtualNumberJobCreate, *, virtual_number: str | None = None) -> SendRequest:
+    """The request a job's body asks for; a virtual number's job (``virtual_number``, E.164) is
+    sent from the number and carries no STOP mention (an answer goes to the number itself)."""
     sources = [n for n in ("receivers", "receiversDocumentUrl", "receiversSlotId") if getattr(body, n)]
     if len(sources) > 1:
         raise BadRequest(f"receivers: use only one of receivers, receiversDocumentUrl, receiversSlotId (got {', '.join(sources)})")
+    full = body if isinstance(body, JobCreate) else None
     return SendRequest(
         message=body.message,
         receivers=list(body.receivers or []),
-        sender=body.sender or None,
-        sender_for_response=bool(body.senderForResponse),
-        no_stop_clause=bool(body.noStopClause),
+        sender=(full.sender or None) if full else None,
+        sender_for_response=bool(full and full.senderForResponse),
+        no_stop_clause=bool(full.noStopClause) if full else True,
         message_class=body.class_,
         differed_period=body.differedPeriod or 0,
         validity_period=body.validityPeriod or 2880,
         priority=body.priority or "high",
         tag=body.tag or "",
+        virtual_number=virtual_number,
     )
 
 
-def to_source(body: JobCreate) -> Source | None:
+def to_source(body: VirtualNumberJobCreate) -> Source | None:
     """The receivers document of a job (URL or slot), None for a plain ``receivers`` list."""
     if body.receiversDocumentUrl:
         return Source(document_url=body.receiversDocumentUrl.strip())
@@ -58,10 +62,13 @@ def report_view(report: SendingReport) -> dict:
 
 @router.post("/sms/{serviceName}/jobs", summary="Add one or several sending jobs (sms.SmsSendingReport)")
 async def create_job(serviceName: str, body: JobCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
-    st = state_of(request)
-    send = to_send_request(body)
-    source = to_source(body)
+    return await send_job(serviceName, to_send_request(body), to_source(body), request, caller)
 
+
+async def send_job(serviceName: str, send: SendRequest, source: Source | None, request: Request, caller: Caller) -> dict:
+    """Accept a job of the caller's account ``serviceName`` (``sms.SmsSendingReport``): a listed one
+    through the accept writer, one from a document as a campaign (a batch)."""
+    st = state_of(request)
     if source is None:  # committed with the jobs arriving meanwhile; the writer wakes the dispatcher
         return report_view(await st.accept_writer.accept(caller.customer_id, serviceName, send, actor=caller.actor))
 

@@ -1,0 +1,93 @@
+"""An account's incoming messages (``sms.Incoming``): list with filters, one, delete; and the
+operator's unattributed ones.
+
+One query for every place that lists them: the account's ``/sms/{s}/incoming`` and a
+virtual number's ``/sms/{s}/virtualNumbers/{number}/incoming``, which is the same list
+narrowed to the messages received on that number (``receiver``). Only attributed messages
+are here (``account_id`` set, see ``services.incoming``): an unattributed one is never shown
+to a customer, only to the operator (``unattributed``, ``textos incoming --unattributed``).
+A deleted message leaves the account's history; its row stays, for the books (``hidden``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from textos.domain.clock import iso
+from textos.domain.errors import NotFound
+from textos.domain.numbers import filter_number
+from textos.storage.ledger import to_credits
+from textos.storage.models import IncomingSms
+
+__all__ = ["IncomingFilter", "get_incoming", "hide_incoming", "incoming_details", "incoming_ids", "incoming_view", "unattributed"]
+
+
+@dataclass(frozen=True)
+class IncomingFilter:
+    """``GET …/incoming`` filters; ``None``: any. Datetimes in naive UTC."""
+
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    sender: str | None = None
+    tag: str | None = None
+
+
+def incoming_ids(session: Session, account_id: int, where: IncomingFilter, region: str, *, receiver: str | None = None) -> list[int]:
+    """Ids of the account's incoming messages matching ``where`` (and received on ``receiver``,
+    E.164, when given), deleted ones left out, oldest first. A ``sender`` is read as a number of
+    ``region`` (``0612…`` finds ``+33612…``); one that is not a number is compared as given."""
+    stmt = select(IncomingSms.id).where(IncomingSms.account_id == account_id, IncomingSms.hidden.is_(False))
+    if receiver is not None:
+        stmt = stmt.where(IncomingSms.receiver == receiver)
+    if where.created_from is not None:
+        stmt = stmt.where(IncomingSms.created_at >= where.created_from)
+    if where.created_to is not None:
+        stmt = stmt.where(IncomingSms.created_at <= where.created_to)
+    if where.sender is not None:
+        stmt = stmt.where(IncomingSms.sender.in_({where.sender, filter_number(where.sender, region)}))
+    if where.tag is not None:
+        stmt = stmt.where(IncomingSms.tag == where.tag)
+    return list(session.scalars(stmt.order_by(IncomingSms.id)))
+
+
+def get_incoming(session: Session, account_id: int, incoming_id: int, *, receiver: str | None = None) -> IncomingSms:
+    """The account's incoming message ``incoming_id`` (received on ``receiver`` when given);
+    404 if it is not the account's, or deleted."""
+    row = session.get(IncomingSms, incoming_id)
+    if row is None or row.account_id != account_id or row.hidden or (receiver is not None and row.receiver != receiver):
+        raise NotFound(f"id: incoming SMS {incoming_id} does not exist")
+    return row
+
+
+def incoming_details(session: Session, account_id: int, incoming_id: int, *, receiver: str | None = None) -> dict[str, Any]:
+    """``sms.Incoming`` of the account's incoming message (404 as ``get_incoming``)."""
+    return incoming_view(get_incoming(session, account_id, incoming_id, receiver=receiver))
+
+
+def hide_incoming(session: Session, account_id: int, incoming_id: int, *, receiver: str | None = None) -> None:
+    """``DELETE …/incoming/{id}``: gone from the account's incoming (the row stays, for the books)."""
+    get_incoming(session, account_id, incoming_id, receiver=receiver).hidden = True
+
+
+def incoming_view(row: IncomingSms) -> dict[str, Any]:
+    """``sms.Incoming``."""
+    return {
+        "creationDatetime": iso(row.created_at),
+        "credits": to_credits(row.credits_milli),
+        "id": row.id,
+        "message": row.text,
+        "sender": row.sender,
+        "tag": row.tag,
+    }
+
+
+def unattributed(session: Session, limit: int = 100) -> list[IncomingSms]:
+    """The last ``limit`` incoming messages no account was given (for the operator), newest first."""
+    return list(session.scalars(
+        select(IncomingSms).where(IncomingSms.account_id.is_(None)).order_by(IncomingSms.id.desc()).limit(limit)
+    ))
