@@ -108,6 +108,15 @@ class Settings:
     secret_key_file: str | None = None
     """File holding that key, created 0600 on first start. Unset: beside a SQLite database
     (``textos.db.key``); for PostgreSQL ``~/.config/textos/HOST-PORT-DATABASE.key``."""
+    callback_backoff: float = 5.0
+    """Seconds before the first retry of a callback not answered 2xx; each retry waits twice as
+    long as the one before (less up to a quarter, at random), up to ``callback_backoff_max``."""
+    callback_backoff_max: float = 900.0
+    """The longest wait between two attempts of a callback (15 min)."""
+    callback_max_age: float = 86_400.0
+    """Seconds a callback is retried (from its event, or its replay) before it is *failed*."""
+    callback_concurrency: int = 8
+    """Callback requests in flight at once per target host (per worker process)."""
     short_numbers: str = "36000-36999"
     """The pool of short numbers ``senderForResponse`` messages are sent from: ranges and numbers,
     comma-separated (``36000-36099,36500``). ``response_short_code`` (the STOP clause's number) is
@@ -193,6 +202,10 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_PASSWORD_ADDRESS_MAX_FAILURES": "password_address_max_failures",
     "TEXTOS_PASSWORD_LOCKOUT_SECONDS": "password_lockout_seconds",
     "TEXTOS_PASSWORD_LOCKOUT_MAX_SECONDS": "password_lockout_max_seconds",
+    "TEXTOS_CALLBACK_BACKOFF": "callback_backoff",
+    "TEXTOS_CALLBACK_BACKOFF_MAX": "callback_backoff_max",
+    "TEXTOS_CALLBACK_MAX_AGE": "callback_max_age",
+    "TEXTOS_CALLBACK_CONCURRENCY": "callback_concurrency",
     "TEXTOS_SHORT_NUMBERS": "short_numbers",
     "TEXTOS_CONVERSATION_HOURS": "conversation_hours",
     "TEXTOS_REPLY_CREDITS": "reply_credits",

@@ -3,7 +3,7 @@
 This is a composition root: it may import every layer and hands each what it needs.
 ``Runtime`` owns what runs beside the API in the same event loop: the embedded SMSC
 simulator (a real SMPP server on loopback, the default when no carrier is
-configured), the connectors and the dispatcher. The API gets the settings, the
+configured), the connectors, the dispatcher and the callbacks worker. The API gets the settings, the
 database, the price book and ``Runtime.wake`` (``api.state.AppState``), never the
 runtime itself; the simulator's HTTP hook is mounted here.
 """
@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from textos.api.app import API_PREFIX, create_app
 from textos.api.state import AppState
 from textos.config import DEFAULT_DATABASE_URL, Settings
+from textos.delivery.callbacks import CallbackWorker
 from textos.delivery.connector import Connector
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher
@@ -64,6 +65,7 @@ class Runtime:
         self.db = db
         self.simulator: Any = None
         self.dispatcher: Dispatcher | None = None
+        self.callbacks: CallbackWorker | None = None
         self._batches: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -85,6 +87,8 @@ class Runtime:
             receipt_timeout=settings.receipt_deadline(embedded_simulator=embedded),
         )
         await self.dispatcher.start()
+        self.callbacks = CallbackWorker(self.db, settings)
+        await self.callbacks.start()
         self._batches = asyncio.create_task(_complete_batches(self.db), name="textos-batches")
 
     async def _embedded_simulator(self) -> Connector:
@@ -113,6 +117,8 @@ class Runtime:
     async def stop(self) -> None:
         if self._batches is not None:
             self._batches.cancel()
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         if self.simulator is not None:
@@ -188,6 +194,7 @@ def _configure_logging() -> None:
     database it would say one line per migration, burying what matters)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per callback, its URL's query (tokens) included
 
 
 def first_steps(base_url: str, settings: Settings, *, has_customers: bool) -> str:
@@ -347,18 +354,38 @@ def dispatch(settings: Settings) -> None:
     _preflight(settings, dispatch=True)
     db = Database.of(settings)
     db.migrate()
-    runtime = Runtime(settings, db)
+    _run_until_stopped(db, Runtime(settings, db), "the dispatcher")
+
+
+def callbacks(settings: Settings) -> None:
+    """``textos callbacks``: the callbacks worker alone, until SIGINT/SIGTERM. PostgreSQL only: beside
+    ``textos serve`` and other workers, claims skip what another is sending (``delivery.callbacks``);
+    on SQLite the one worker runs with the one dispatcher, in ``textos serve`` or ``textos dispatch``."""
+    if settings.database_url.startswith("sqlite"):
+        raise SystemExit(
+            "textos: textos callbacks runs beside other processes on PostgreSQL only; on SQLite the callbacks "
+            "worker runs inside textos serve (or textos dispatch), beside the one dispatcher"
+        )
+    _configure_logging()
+    db = Database.of(settings)
+    db.migrate()
+    _run_until_stopped(db, CallbackWorker(db, settings), "the callbacks worker")
+
+
+def _run_until_stopped(db: Database, service: Runtime | CallbackWorker, what: str) -> None:
+    """Start ``service`` in an event loop, stop it on SIGINT/SIGTERM, then close ``db``."""
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-        await runtime.start()
+        await service.start()
         _settle_gc()
+        log.info("%s is running", what)
         await stopping.wait()
-        log.info("stopping the dispatcher")
-        await runtime.stop()
+        log.info("stopping %s", what)
+        await service.stop()
 
     try:
         asyncio.run(main())

@@ -32,6 +32,8 @@ log = logging.getLogger("textos.dispatcher")
 
 LOCK_SPACE = 0x7E57
 """First key of our advisory locks: ``pg_advisory_lock(LOCK_SPACE, instance)``."""
+CALLBACKS_LOCK_SPACE = 0x7E58
+"""The same for callbacks workers (``delivery.callbacks``)."""
 
 
 class AnotherDispatcher(RuntimeError):
@@ -39,10 +41,14 @@ class AnotherDispatcher(RuntimeError):
 
 
 class Instance:
-    """This process's dispatcher identity, held until ``close()``."""
+    """This process's dispatcher identity, held until ``close()``.
 
-    def __init__(self, db: Database) -> None:
+    ``space`` names another kind of worker that claims under instance numbers the same way
+    (the callbacks worker: ``CALLBACKS_LOCK_SPACE``, PostgreSQL only)."""
+
+    def __init__(self, db: Database, space: int = LOCK_SPACE) -> None:
         self.db = db
+        self.space = space
         self.number = 0
         self._conn: Any = None
         self._file: Any = None
@@ -62,7 +68,7 @@ class Instance:
         self._conn = self._connect()
         for _ in range(100):
             candidate = number or secrets.randbelow(2**31 - 1) + 1
-            if self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_SPACE, candidate)).fetchone()[0]:
+            if self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (self.space, candidate)).fetchone()[0]:
                 self.number = candidate
                 return
             if number is not None:
@@ -90,10 +96,10 @@ class Instance:
 
     def owner_gone(self, owner: int) -> bool:
         """Take ``owner``'s lock if its dispatcher is gone (release with ``release``)."""
-        return bool(self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_SPACE, owner)).fetchone()[0])
+        return bool(self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (self.space, owner)).fetchone()[0])
 
     def release(self, owner: int) -> None:
-        self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_SPACE, owner))
+        self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.space, owner))
 
     # SQLite: one dispatcher per file
 

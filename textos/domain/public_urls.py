@@ -3,7 +3,8 @@
 One rule for every URL a client hands us that the server will call: receiver documents
 (``receiversDocumentUrl``, ``csvUrl``, checked at each redirect hop by
 ``textos.receivers.fetch``) and callbacks (``callBack``, ``stopCallBack``,
-``smsResponse.cgiUrl``, checked when they are set). Loopback, private, link-local,
+``smsResponse.cgiUrl``, checked when they are set and again at each call by
+``textos.delivery.callbacks``). Loopback, private, link-local,
 multicast, reserved and other non-global addresses are refused unless the deployment
 allows private addresses (``fetch_allow_private``). Every address a name resolves to
 must be public, so a name with one private answer is refused.
@@ -30,7 +31,7 @@ import httpx
 __all__ = [
     "IPAddress", "UrlRefused", "address_refusal", "check_public_url", "host_and_port", "literal_address", "parse_url",
     "refuse_non_public",
-    "resolve", "resolve_async",
+    "resolve", "resolve_async", "send_pinned", "vetted_addresses",
 ]  # fmt: skip
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -183,3 +184,40 @@ def check_public_url(url: str, *, allow_private: bool, timeout: float) -> str:
         host, port = host_and_port(parsed)
         refuse_non_public(host, resolve(host.strip("[]"), port, timeout))
     return url
+
+
+async def vetted_addresses(url: httpx.URL, *, allow_private: bool, timeout: float) -> list[IPAddress]:
+    """Every address of ``url``'s host, all public (unless ``allow_private``); UrlRefused otherwise."""
+    host, port = host_and_port(url)
+    addresses = await resolve_async(host.strip("[]"), port, timeout)
+    if not allow_private:
+        refuse_non_public(host, addresses)
+    return addresses
+
+
+async def send_pinned(
+    client: httpx.AsyncClient, url: httpx.URL, addresses: list[IPAddress], *, timeout: httpx.Timeout,
+    headers: dict[str, str] | None = None, stream: bool = False,
+) -> httpx.Response:
+    """GET ``url`` from the first of the vetted ``addresses`` that accepts a connection (DNS pinning).
+
+    The connection goes to the vetted IP literal; the original name travels in the ``Host``
+    header and, for HTTPS, as SNI / certificate hostname (httpcore's ``sni_hostname``), so a
+    DNS answer that changes between the check and the connect cannot redirect the request.
+    Raises the last ``httpx.ConnectError`` / ``ConnectTimeout`` if none accepts; other
+    ``httpx`` errors as they come."""
+    name = url.raw_host.decode("ascii")
+    is_literal = literal_address(name) is not None
+    last: httpx.HTTPError | None = None
+    for ip in addresses:
+        request = client.build_request(
+            "GET", url.copy_with(host=str(ip)), headers={"Host": url.netloc.decode("ascii"), **(headers or {})},
+            timeout=timeout, extensions=None if is_literal else {"sni_hostname": name},
+        )
+        try:
+            return await client.send(request, stream=stream)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            last = exc
+    if last is None:
+        raise httpx.ConnectError(f"no address for {name}")
+    raise last

@@ -32,9 +32,7 @@ from typing import IO, Any, AsyncIterator
 
 import httpx
 
-from textos.domain.public_urls import (
-    IPAddress, UrlRefused, host_and_port, literal_address, parse_url, refuse_non_public, resolve_async,
-)  # fmt: skip
+from textos.domain.public_urls import IPAddress, UrlRefused, parse_url, send_pinned, vetted_addresses
 
 __all__ = ["FetchError", "FetchLimits", "fetch_to_file", "fetch_to_file_async"]
 
@@ -124,41 +122,26 @@ def _too_slow(limits: FetchLimits) -> FetchError:
 
 
 async def _vetted_addresses(url: httpx.URL, allow_private: bool, limits: FetchLimits) -> list[IPAddress]:
-    host, port = host_and_port(url)
     try:
-        addresses = await resolve_async(host.strip("[]"), port, limits.connect_timeout)
-        if not allow_private:
-            refuse_non_public(host, addresses)
+        return await vetted_addresses(url, allow_private=allow_private, timeout=limits.connect_timeout)
     except UrlRefused as exc:
         raise FetchError(exc.message) from None
-    return addresses
 
 
 async def _connect(client: httpx.AsyncClient, url: httpx.URL, addresses: list[IPAddress], limits: FetchLimits) -> httpx.Response:
-    """Send the GET to each vetted address in turn; return the streaming response."""
+    """Send the GET to each vetted address in turn (``public_urls.send_pinned``); return the streaming response."""
     name = url.raw_host.decode("ascii")
-    is_literal = literal_address(name) is not None
     timeout = httpx.Timeout(connect=limits.connect_timeout, read=limits.read_timeout, write=limits.read_timeout, pool=limits.connect_timeout)
-    last: Exception | None = None
-    for ip in addresses:
-        request = client.build_request(
-            "GET",
-            url.copy_with(host=str(ip)),
-            headers={"Host": url.netloc.decode("ascii"), "Accept-Encoding": "gzip, identity"},
-            timeout=timeout,
-            extensions=None if is_literal else {"sni_hostname": name},
-        )
-        try:
-            return await client.send(request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            last = exc
-        except httpx.TimeoutException:
-            raise _no_answer(limits) from None
-        except httpx.HTTPError as exc:
-            raise FetchError(f"request to {name} failed ({_describe(exc)})") from None
-    if isinstance(last, httpx.ConnectTimeout):
-        raise FetchError(f"could not connect to {name} within {limits.connect_timeout:g} s")
-    raise FetchError(f"could not connect to {name} ({_describe(last)})")
+    try:
+        return await send_pinned(client, url, addresses, timeout=timeout, headers={"Accept-Encoding": "gzip, identity"}, stream=True)
+    except httpx.ConnectTimeout:
+        raise FetchError(f"could not connect to {name} within {limits.connect_timeout:g} s") from None
+    except httpx.ConnectError as exc:
+        raise FetchError(f"could not connect to {name} ({_describe(exc)})") from None
+    except httpx.TimeoutException:
+        raise _no_answer(limits) from None
+    except httpx.HTTPError as exc:
+        raise FetchError(f"request to {name} failed ({_describe(exc)})") from None
 
 
 async def _save_body(response: httpx.Response, dest: IO[bytes], limits: FetchLimits) -> int:

@@ -4,8 +4,9 @@ SQLite runs in WAL mode; write transactions start with ``BEGIN IMMEDIATE`` so th
 concurrent writers queue on the busy timeout instead of failing on lock upgrade,
 while read sessions stay deferred and never wait for a writer.
 
-After each write transaction commits, the message state changes it noted are told
-to the database's listeners (``Database.changes``, see ``storage.events``).
+Before each write transaction commits, the message state changes it noted become
+callback events in it (``storage.outbox.note_deliveries``); after it commits, they are
+told to the database's listeners (``Database.changes``, see ``storage.events``).
 
 A SQLite file is created readable by its owner only (0600; SQLite gives its ``-wal`` and
 ``-shm`` files the same mode), and each ``Database`` holds the key its application secrets are
@@ -27,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from textos.config import Settings
-from textos.storage import at_rest, models_billing, models_bulk  # noqa: F401  (register their tables)
+from textos.storage import at_rest, models_billing, models_bulk, outbox  # noqa: F401  (register their tables)
 from textos.storage.events import Changes
 from textos.storage.wakeups import announce
 
@@ -71,6 +72,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
+        dbapi_conn.create_function("textos_url_host", 1, outbox.url_host, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
@@ -117,11 +119,13 @@ class Database:
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A write transaction, committed on success, rolled back on error; the message
-        state changes it noted are published once it has committed, and new messages it
+        state changes it noted become delivery callbacks in it (``storage.outbox``) and are
+        published once it has committed, and new messages it
         wrote are announced to the dispatchers of every process (``storage.wakeups``)."""
         with self._one_writer, self._writer() as session:
             with session.begin():
                 yield session
+                outbox.note_deliveries(session)
                 announce(session)
             self.changes.publish_committed(session)
 

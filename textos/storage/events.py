@@ -39,6 +39,13 @@ def changed(session: Session, ids: Iterable[int]) -> None:
     session.info.setdefault(_KEY, []).extend(ids)
 
 
+def peek_changed(session: Session) -> list[int]:
+    """The ids noted on the session so far, kept (each id once, in order): what the transaction
+    changes, read before its commit (``storage.outbox.note_deliveries``)."""
+    ids = session.info.get(_KEY)
+    return list(dict.fromkeys(ids)) if ids else []
+
+
 def take_changed(session: Session) -> list[int]:
     """The ids noted on the session so far, forgotten by the session (each id once, in order)."""
     ids = session.info.pop(_KEY, None)

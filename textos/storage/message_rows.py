@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy.orm import Session
 
 from textos.domain.lifecycle import MessageStatus, codes_of
+from textos.storage import events
 from textos.storage.fastsql import db_time, insert_returning, is_sqlite, literal, marks, run, run_many
 from textos.storage.wakeups import note_new_messages
 
@@ -139,8 +140,11 @@ _INSERT_BLACKLISTED = (
 def insert_blacklisted(session: Session, jobs: list[tuple[Shared, list[Row]]], settled_at: dt.datetime) -> dict[int, list[int]]:
     """Write messages refused because their receiver is blacklisted (``services.blacklists``):
     final at once (status ``blacklisted``, settled ``settled_at``), never queued, so no dispatcher
-    is told. The rows' ``credits_milli`` are what they cost: 0. Each job's ids, as ``insert_jobs``."""
-    return _insert_jobs(session, _INSERT_BLACKLISTED, [(shared, rows) for shared, rows in jobs if rows], settled_at)
+    is told; noted as changed (``storage.events``: a ``callBack`` hears of them, ptt 23). The rows'
+    ``credits_milli`` are what they cost: 0. Each job's ids, as ``insert_jobs``."""
+    ids = _insert_jobs(session, _INSERT_BLACKLISTED, [(shared, rows) for shared, rows in jobs if rows], settled_at)
+    events.changed(session, [i for job_ids in ids.values() for i in job_ids])
+    return ids
 
 
 def job_message_ids(session: Session, job_id: int) -> list[int]:

@@ -334,6 +334,7 @@ class CallbackEvent(Base):
             "ix_callback_events_due",
             "next_attempt_at",
             "id",
+            "host",
             sqlite_where=sql_text("status = 'pending'"),
             postgresql_where=sql_text("status = 'pending'"),
         ),
@@ -362,6 +363,10 @@ class CallbackEvent(Base):
     last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """HTTP status of the last attempt (none: no answer)."""
     last_error: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    replayed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    """When it was last replayed (migration 0015): ``callback_max_age`` counts from then."""
+    claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The callbacks worker leasing it while it sends it (migration 0015, ``delivery.callbacks``)."""
 
 
 class VirtualNumber(Base):

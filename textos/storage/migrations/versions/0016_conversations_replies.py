@@ -6,14 +6,14 @@ An incoming message answering it gets the message's id (``incoming.message_id``)
 is set by ``DELETE /sms/{s}/incoming/{id}``.
 
 Revision ID: 0016_conversations_replies
-Revises: 0014_callback_outbox
+Revises: 0015_callbacks_replay
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_conversations_replies"
-down_revision = "0014_callback_outbox"
+down_revision = "0015_callbacks_replay"
 branch_labels = None
 depends_on = None
 
