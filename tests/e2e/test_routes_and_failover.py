@@ -68,7 +68,7 @@ def test_simulator_hook_injects_an_incoming_sms(make_database, tmp_path):
     server = start_server(database_url, tmp_path, "sqlite")
     try:
         answer = httpx.post(f"http://127.0.0.1:{server.port}/_simulator/mo", json={"sender": "+33612345678", "receiver": "36111", "text": "STOP"})
-        assert answer.status_code == 200 and answer.json() == {"parts": 1}
+        assert answer.status_code == 200 and answer.json() == {"parts": 1, "receiver": "36111"}
         engine = create_engine(normalize_url(database_url))
 
         def stored() -> list:
