@@ -87,7 +87,7 @@ def test_simulator_hook_injects_an_incoming_sms(make_database, tmp_path):
         engine.dispose()
         stats = httpx.get(f"http://127.0.0.1:{server.port}/_simulator/stats").json()
         assert stats["moSent"] == 1 + answer.json()["parts"]
-        bad = httpx.post(f"http://127.0.0.1:{server.port}/_simulator/mo", json={"sender": "x"})
+        bad = httpx.post(f"http://127.0.0.1:{server.port}/_simulator/mo", json={"sender": "x", "text": "hi"})
         assert bad.status_code == 400 and "receiver" in bad.json()["message"]
     finally:
         stop_server(server)
