@@ -432,7 +432,10 @@ class SmsUser(Base):
     """A user of an SMS account (``sms.User``): its own sends, callbacks, IP allow-list and quota."""
 
     __tablename__ = "sms_users"
-    __table_args__ = (UniqueConstraint("account_id", "login", name="uq_sms_users_account_login"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "login", name="uq_sms_users_account_login"),
+        {"sqlite_autoincrement": True},  # a deleted user's id is never given again (jobs.user_id points at it)
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     login: Mapped[str] = mapped_column(String(64))

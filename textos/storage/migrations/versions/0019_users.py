@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_sms_users_account_id_accounts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_users")),
         sa.UniqueConstraint("account_id", "login", name="uq_sms_users_account_login"),
+        sqlite_autoincrement=True,  # a deleted user's id is never given again (jobs.user_id keeps pointing at it)
     )
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("user_id", Id, nullable=True))
