@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 import string
@@ -12,6 +10,8 @@ from typing import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from textos.domain.passwords import check_password, hash_password  # noqa: F401  (re-exported: callers name them here)
 
 from textos.storage import auth_version  # noqa: F401  (changes to applications bump the auth version)
 from textos.storage import at_rest, ledger
@@ -23,21 +23,6 @@ _ALNUM = string.ascii_letters + string.digits
 
 def random_token(length: int = 32) -> str:
     return "".join(secrets.choice(_ALNUM) for _ in range(length))
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_hex(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 100_000).hex()
-    return f"pbkdf2_sha256$100000${salt}${digest}"
-
-
-def check_password(password: str, stored: str) -> bool:
-    try:
-        _, rounds, salt, digest = stored.split("$")
-    except ValueError:
-        return False
-    given = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), int(rounds)).hex()
-    return hmac.compare_digest(given, digest)
 
 
 def get_customer(session: Session, nic: str) -> Customer:

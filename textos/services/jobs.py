@@ -89,6 +89,9 @@ class SendRequest:
     """Send from this virtual number of the account (E.164; ``services.virtual_numbers``) instead of a sender."""
     reply_from: str | None = None
     """Not from the API: send from this short number (an automatic answer to a reply, ``services.replies``)."""
+    user_id: int | None = None
+    """Sent as this user of the account (``/users/{login}/jobs``, http2sms): recorded on the job;
+    an active quota of the user pays for it (``services.quotas``)."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,7 @@ def _job_object(
         sender_for_response=req.sender_for_response, differed_period=req.differed_period,
         validity_period=req.validity_period, receivers=priced.count if priced else 0,
         credits_milli=priced.total_milli if priced else 0, actor=actor, created_at=created_at, batch_id=batch_id,
+        user_id=req.user_id,
     )  # fmt: skip
 
 

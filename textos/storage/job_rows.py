@@ -16,7 +16,7 @@ __all__ = ["insert", "insert_many", "set_totals"]
 
 _COLUMNS = (
     "account_id", "text", "sender", "sender_type", "tag", "priority", "message_class", "no_stop_clause",
-    "sender_for_response", "differed_period", "validity_period", "receivers", "credits_milli", "actor", "batch_id",
+    "sender_for_response", "differed_period", "validity_period", "receivers", "credits_milli", "actor", "batch_id", "user_id",
 )  # fmt: skip
 _INSERT_MANY = f"INSERT INTO jobs ({', '.join(_COLUMNS)}, created_at) VALUES ({marks(len(_COLUMNS) + 1)})"
 _INSERT = _INSERT_MANY + " RETURNING id"

@@ -178,6 +178,8 @@ class Job(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     """The batch (campaign) this job belongs to, if any (migration 0002)."""
+    user_id: Mapped[int | None] = mapped_column(Id, nullable=True, index=True)
+    """The user (``sms_users``) the job was sent as, if any (migration 0019)."""
 
 
 class Message(Base):
@@ -424,3 +426,33 @@ class Blacklist(Base):
     incoming_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     """The STOP itself (``incoming.id``)."""
     removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class SmsUser(Base):
+    """A user of an SMS account (``sms.User``): its own sends, callbacks, IP allow-list and quota."""
+
+    __tablename__ = "sms_users"
+    __table_args__ = (
+        UniqueConstraint("account_id", "login", name="uq_sms_users_account_login"),
+        {"sqlite_autoincrement": True},  # a deleted user's id is never given again (jobs.user_id points at it)
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    login: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    """argon2id (``services.users``); the password itself is never stored, returned or logged."""
+    callback: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    stop_callback: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    ip_restrictions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Addresses or networks http2sms accepts this user's requests from; empty: any."""
+    quota_status: Mapped[str] = mapped_column(String(16), default="inactive")
+    """``active``: the user's sends are paid from ``quota_left_milli`` (held from the account); ``inactive``: from the account."""
+    quota_left_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    alert_threshold: Mapped[int] = mapped_column(Integer, default=0)
+    """Credits: crossing below it sends the alert once (re-armed when the quota rises above it)."""
+    alert_support: Mapped[str] = mapped_column(String(8), default="mail")
+    """``mail``, ``sms`` or ``both`` (``sms.SupportEnum``)."""
+    alert_email: Mapped[str] = mapped_column(String(256), default="")
+    alert_number: Mapped[str] = mapped_column(String(32), default="")
+    alert_armed: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
