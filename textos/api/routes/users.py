@@ -45,7 +45,7 @@ class QuotaIn(Body):
 class AlertThresholdIn(Body):
     alertEmail: str | None = Field(default=None, max_length=256)
     alertNumber: str | None = Field(default=None, max_length=32)
-    alertThreshold: int | None = Field(default=None, ge=0, le=10**12)
+    alertThreshold: int | None = Field(default=None, ge=0, le=2_000_000_000)
     support: Literal["both", "mail", "sms"] | None = None
 
 
