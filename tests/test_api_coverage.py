@@ -98,6 +98,15 @@ E2E: dict[str, str] = {
     "GET /sms/{serviceName}/blacklists": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
     "GET /sms/{serviceName}/blacklists/{number}": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
     "DELETE /sms/{serviceName}/blacklists/{number}": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
+    "GET /sms/{serviceName}/users": "e2e/test_users_api.py::test_a_users_lifecycle",
+    "POST /sms/{serviceName}/users": "e2e/test_users_api.py::test_a_users_lifecycle",
+    "GET /sms/{serviceName}/users/{login}": "e2e/test_users_api.py::test_a_users_lifecycle",
+    "PUT /sms/{serviceName}/users/{login}": "e2e/test_users_api.py::test_a_users_lifecycle",
+    "DELETE /sms/{serviceName}/users/{login}": "e2e/test_users_api.py::test_a_users_lifecycle",
+    "GET /sms/{serviceName}/users/{login}/jobs": "e2e/test_users_api.py::test_a_users_jobs_are_paid_from_its_quota_and_listed_only_under_it",
+    "POST /sms/{serviceName}/users/{login}/jobs": "e2e/test_users_api.py::test_a_users_jobs_are_paid_from_its_quota_and_listed_only_under_it",
+    "GET /sms/{serviceName}/users/{login}/jobs/{id}": "e2e/test_users_api.py::test_a_users_jobs_are_paid_from_its_quota_and_listed_only_under_it",
+    "DELETE /sms/{serviceName}/users/{login}/jobs/{id}": "e2e/test_users_api.py::test_a_users_jobs_are_paid_from_its_quota_and_listed_only_under_it",
 }
 
 OPERATION = re.compile(r"`((?:GET|POST|PUT|DELETE)(?:/(?:GET|POST|PUT|DELETE))*) (/[^`\s]*)`")

@@ -135,6 +135,10 @@ class Settings:
     stop_attribution_days: int = 30
     """A STOP sent to ``stop_number`` blacklists its sender for every account whose commercial
     message reached that sender within this many days before the STOP (``services.blacklists``)."""
+    smtp_url: str = ""
+    """Where quota alerts by email go (``services.quotas``): ``smtp://[user:password@]host[:port]``
+    (``?starttls=1`` to upgrade), or ``smtps://…``; ``?from=address`` sets the sender
+    (``textos@localhost`` by default). Empty: no email is sent (the alert is logged)."""
 
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
@@ -212,6 +216,7 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_STOP_WORDS": "stop_words",
     "TEXTOS_STOP_NUMBER": "stop_number",
     "TEXTOS_STOP_ATTRIBUTION_DAYS": "stop_attribution_days",
+    "TEXTOS_SMTP_URL": "smtp_url",
 }
 
 

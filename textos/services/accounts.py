@@ -66,7 +66,7 @@ class AccountChanges:
     values: dict[str, Any]
 
 
-def _callback_url(field: str, value: str | None, settings: Settings) -> str | None:
+def callback_url(field: str, value: str | None, settings: Settings) -> str | None:
     """A callback URL the server may call later (``public_urls``: the receiver documents' guard); empty clears it."""
     if value is None or value == "":
         return None
@@ -82,10 +82,10 @@ def check_changes(changes: dict[str, Any], settings: Settings) -> AccountChanges
     values = dict(changes)
     for field in ("callBack", "stopCallBack"):
         if field in values:
-            values[field] = _callback_url(field, values[field], settings)
+            values[field] = callback_url(field, values[field], settings)
     if values.get("smsResponse") is not None and "cgiUrl" in values["smsResponse"]:
         response = dict(values["smsResponse"])
-        response["cgiUrl"] = _callback_url("smsResponse.cgiUrl", response["cgiUrl"], settings)
+        response["cgiUrl"] = callback_url("smsResponse.cgiUrl", response["cgiUrl"], settings)
         values["smsResponse"] = response
     if values.get("templates") is not None:
         unknown = set(values["templates"]) - set(DEFAULT_TEMPLATES)

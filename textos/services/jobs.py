@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import pickle
 import queue
 import tempfile
@@ -54,10 +55,10 @@ from textos.domain.encoding import check_characters
 from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound, TextosError
 from textos.domain.lifecycle import PENDING, MessageStatus
 from textos.domain.senders import sender_type
-from textos.services import blacklists, campaigns, conversations, senders, virtual_numbers
+from textos.services import blacklists, campaigns, conversations, quotas, senders, virtual_numbers
 from textos.services.campaigns import Source
 from textos.services.recipients import ConcatFor, Priced, Recipients, Texts, compose_text, price
-from textos.storage import job_rows, ledger, message_rows
+from textos.storage import job_rows, ledger, message_rows, quota_rows
 from textos.storage.db import Database
 from textos.storage.message_rows import Row, Shared
 from textos.storage.messages import close_unsent
@@ -69,6 +70,8 @@ __all__ = [
 ]  # fmt: skip
 
 REPORT_LIMIT = 10_000
+
+log = logging.getLogger("textos.accept")
 
 
 @dataclass
@@ -190,15 +193,42 @@ def _job_object(
         sender_for_response=req.sender_for_response, differed_period=req.differed_period,
         validity_period=req.validity_period, receivers=priced.count if priced else 0,
         credits_milli=priced.total_milli if priced else 0, actor=actor, created_at=created_at, batch_id=batch_id,
-        user_id=req.user_id,
+        user_id=req.user_id, quota_paid=False,
     )  # fmt: skip
 
 
-def _charge(session: Session, job: Job, priced: Priced) -> None:
-    """The job's totals, and the debit of its whole cost (``NotEnoughCredits``: nothing debited)."""
+def _charge(session: Session, job: Job, priced: Priced, settings: Settings) -> None:
+    """The job's totals, and the debit of its whole cost (``NotEnoughCredits``: nothing debited):
+    from its user's active quota if it has one (``services.quotas``), else the account's credits."""
     if (job.receivers, job.credits_milli) != (priced.count, priced.total_milli):  # a job written while it was priced
         job_rows.set_totals(session, job, priced.count, priced.total_milli)
+    if job.user_id is not None:
+        quota_rows.lock_account(session, job.account_id)
+        consumed = quotas.pay(session, job.user_id, priced.total_milli)
+        if consumed is not None:
+            job_rows.set_quota_paid(session, job)
+            ledger.post_many(session, job.account_id, quotas.quota_movements(job.id, priced.total_milli, actor=job.actor, messages=priced.count))
+            if consumed.crossed:
+                _alert(session, session.get_one(Account, job.account_id), [consumed], settings, None)
+            return
     ledger.debit_job(session, job.account_id, job.id, priced.total_milli, actor=job.actor, messages=priced.count)
+
+
+def _alert(
+    session: Session, account: Account, crossed: list[quota_rows.Consumed], settings: Settings, concat_for: ConcatFor | None,
+) -> None:
+    """Users' quotas that crossed their alert threshold: their alerts (``services.quotas``); an SMS
+    alert is a job of the account accepted here, in the same transaction, and charged to it."""
+    if not crossed:
+        return
+
+    def send_sms(alert: quotas.Alert) -> None:
+        req = SendRequest(message=alert.text, receivers=[alert.number], no_stop_clause=True, tag="quota-alert")
+        outcome = accept_listed(session, [Listed(account, req, f"quota-alert:{alert.login}")], settings, concat_for=concat_for)[0]
+        if isinstance(outcome, TextosError):
+            log.warning("quota alert SMS for user %s of %s not sent: %s", alert.login, account.service_name, outcome.message)
+
+    quotas.send_alerts(session, quotas.alerts_for(session, account, crossed), settings, send_sms)
 
 
 def _shared(job: Job, req: SendRequest, send_at: dt.datetime | None) -> Shared:
@@ -221,7 +251,7 @@ def _write_job(
     ids if it has them at hand; then those ``refused`` as blacklisted), its follower's record;
     returns the ids to report."""
     job = new_job(session, sendable, req, actor=actor, created_at=utcnow(), priced=priced, batch_id=_batch_of(follower))
-    _charge(session, job, priced)
+    _charge(session, job, priced, settings)
     shared = _shared(job, req, send_at)
     ids = write(shared)
     if refused.rows:
@@ -370,22 +400,35 @@ def accept_listed(
         by_account.setdefault(sendable.account_id, []).append(_Priced(index, job, sendable, priced, rows))
     refused = _screen_listed(session, by_account)
     payable: list[_Priced] = []
+    from_quota: dict[int, quota_rows.Consumed] = {}
     for account_id in sorted(by_account):
         waiting = by_account[account_id]
+        if any(w.job.req.user_id is not None for w in waiting):  # users' quotas: the account's row locked first
+            quota_rows.lock_account(session, account_id)
+            waiting = _pay_from_quotas(session, waiting, from_quota, outcomes, payable)
         for item, refusal in zip(waiting, ledger.affordable(session, account_id, [w.priced.total_milli for w in waiting])):
             if refusal is None:
                 payable.append(item)
             else:
                 outcomes[item.index] = refusal
     if payable:
+        payable.sort(key=lambda p: (p.sendable.account_id, p.index))
         now = utcnow()
-        written = job_rows.insert_many(session, [
-            _job_object(p.sendable, p.job.req, actor=p.job.actor, created_at=now, batch_id=_batch_of(p.job.follower), priced=p.priced)
-            for p in payable
-        ])  # fmt: skip
+        objects: list[Job] = []
+        for p in payable:
+            row = _job_object(p.sendable, p.job.req, actor=p.job.actor, created_at=now, batch_id=_batch_of(p.job.follower), priced=p.priced)
+            row.quota_paid = p.index in from_quota
+            objects.append(row)
+        written = job_rows.insert_many(session, objects)
         for account_id in sorted(by_account):
-            debits = [ledger.job_debit(row.id, p.priced.total_milli, actor=row.actor, messages=p.priced.count)
-                      for p, row in zip(payable, written) if row.account_id == account_id]  # fmt: skip
+            debits: list[ledger.Movement] = []
+            for p, row in zip(payable, written):
+                if row.account_id != account_id:
+                    continue
+                if p.index in from_quota:
+                    debits.extend(quotas.quota_movements(row.id, p.priced.total_milli, actor=row.actor, messages=p.priced.count))
+                else:
+                    debits.append(ledger.job_debit(row.id, p.priced.total_milli, actor=row.actor, messages=p.priced.count))
             ledger.post_many(session, account_id, debits)
         shared = [_shared(row, p.job.req, p.job.send_at) for p, row in zip(payable, written)]
         ids = message_rows.insert_jobs(session, [(sh, p.rows) for p, sh in zip(payable, shared)])
@@ -398,8 +441,36 @@ def accept_listed(
             limit = len(p.job.req.receivers)
             reported = _written(session, row, sh, p.priced, p.job.follower, limit, settings, ids[row.id])
             outcomes[p.index] = _report(p.priced, reported, p.job.req.tag, limit)
+        for account_id in sorted(by_account):
+            crossed = [c for p in payable if (c := from_quota.get(p.index)) is not None and c.crossed and p.sendable.account_id == account_id]
+            if crossed:
+                _alert(session, by_account[account_id][0].job.account, crossed, settings, concat_for)
     assert all(outcome is not None for outcome in outcomes)
     return outcomes  # type: ignore[return-value]
+
+
+def _pay_from_quotas(
+    session: Session, waiting: list[_Priced], from_quota: dict[int, quota_rows.Consumed],
+    outcomes: list[SendingReport | TextosError | None], payable: list[_Priced],
+) -> list[_Priced]:
+    """The jobs of users with an active quota paid from it, in order (each by one conditional
+    update, ``quotas.pay``; refused when the quota is short); the others, for the account to pay."""
+    rest: list[_Priced] = []
+    for w in waiting:
+        if w.job.req.user_id is None:
+            rest.append(w)
+            continue
+        try:
+            consumed = quotas.pay(session, w.job.req.user_id, w.priced.total_milli)
+        except TextosError as exc:
+            outcomes[w.index] = exc
+            continue
+        if consumed is None:
+            rest.append(w)
+        else:
+            from_quota[w.index] = consumed
+            payable.append(w)
+    return rest
 
 
 def _screen_listed(session: Session, by_account: dict[int, list[_Priced]]) -> dict[int, list[Row]]:
@@ -523,7 +594,7 @@ def _accept_streamed(
                 if refused.rows:  # read once pricing is done (the queue orders it after the last chunk)
                     message_rows.insert_blacklisted(session, [(shared, refused.rows)], job.created_at)
                     ids = _in_receiver_order(session, job.id, priced, REPORT_LIMIT)
-                _charge(session, job, priced)
+                _charge(session, job, priced, settings)
                 outcome["ids"] = _written(session, job, shared, priced, follower, REPORT_LIMIT, settings, ids)
         except _Abandoned:
             pass
@@ -582,28 +653,38 @@ def _accept_streamed(
 # --------------------------------------------------------------------------- jobs after acceptance
 
 
-def pending_ids(session: Session, account_id: int, *, sender: str | None = None) -> list[int]:
+def pending_ids(session: Session, account_id: int, *, sender: str | None = None, user_id: int | None = None) -> list[int]:
     """``GET /sms/{s}/jobs``: the account's messages not yet handed to a carrier (sent from
-    ``sender`` when given: a virtual number's jobs)."""
+    ``sender`` when given: a virtual number's jobs; sent as ``user_id`` when given: a user's jobs)."""
     stmt = select(Message.id).where(Message.account_id == account_id, Message.status.in_([s.value for s in PENDING]))
     if sender is not None:
         stmt = stmt.where(Message.sender == sender)
+    if user_id is not None:
+        stmt = stmt.join(Job, Job.id == Message.job_id).where(Job.user_id == user_id)
     return list(session.scalars(stmt.order_by(Message.id)))
 
 
-def get_pending_job(session: Session, account_id: int, message_id: int, *, sender: str | None = None) -> tuple[Message, Job]:
+def get_pending_job(
+    session: Session, account_id: int, message_id: int, *, sender: str | None = None, user_id: int | None = None,
+) -> tuple[Message, Job]:
     """A job (one message) of the account not yet handed to a carrier, and its job row: as for
     ``pending_ids``, a job is gone (404) once sent (it is in ``/outgoing`` then) or cancelled,
-    or when it is not sent from ``sender`` (if given)."""
+    or when it is not sent from ``sender`` or as ``user_id`` (if given)."""
     message = session.scalar(select(Message).where(Message.id == message_id, Message.account_id == account_id))
     if message is None or not MessageStatus(message.status).is_pending or (sender is not None and message.sender != sender):
         raise NotFound(f"id: job {message_id} does not exist")
-    return message, session.get_one(Job, message.job_id)
+    job = session.get_one(Job, message.job_id)
+    if user_id is not None and job.user_id != user_id:
+        raise NotFound(f"id: job {message_id} does not exist")
+    return message, job
 
 
-def stop_job(session: Session, account_id: int, message_id: int, *, actor: str, sender: str | None = None) -> None:
-    """``DELETE /sms/{s}/jobs/{id}``: cancel a message still queued, and refund it."""
-    message, _job = get_pending_job(session, account_id, message_id, sender=sender)
+def stop_job(
+    session: Session, account_id: int, message_id: int, *, actor: str, sender: str | None = None, user_id: int | None = None,
+) -> None:
+    """``DELETE /sms/{s}/jobs/{id}``: cancel a message still queued, and refund it (a user's
+    message paid from its quota: to that quota while it is active, ``services.quotas``)."""
+    message, _job = get_pending_job(session, account_id, message_id, sender=sender, user_id=user_id)
     moved = close_unsent(
         session, [message.id], from_statuses=(MessageStatus.QUEUED.value,), to_status=MessageStatus.CANCELLED.value,
         actor=actor, reason=f"job {message.id} deleted before sending",

@@ -37,7 +37,7 @@ from textos.domain.clock import utcnow
 from textos.domain.encoding import Encoding
 from textos.domain.lifecycle import MessageStatus, codes_of
 from textos.domain.priority import name_of as priority_name
-from textos.storage import events, ledger
+from textos.storage import events, ledger, quota_rows
 from textos.storage.fastsql import db_time, is_sqlite, literal, marks, read_time, run, run_many
 from textos.storage.models import Message
 from textos.storage.receipts import canonical_carrier_id, replay_pending
@@ -241,7 +241,7 @@ def _charge_as_sent(session: Session, sent: dict[int, int]) -> None:
                 message_id=mid,
             ))
     for account_id, movements in refunds.items():
-        ledger.post_many(session, account_id, movements)
+        ledger.post_many(session, account_id, quota_rows.refund_movements(session, account_id, movements))
 
 
 def store_rejected(session: Session, results: Sequence[SubmitResult]) -> None:
@@ -309,7 +309,7 @@ def close_unsent(
                 ledger.Movement(ledger.Kind.REFUND, r.credits_milli, actor=actor, reason=reason, message_id=r.id)
             )
     for account_id, movements in by_account.items():
-        ledger.post_many(session, account_id, movements)
+        ledger.post_many(session, account_id, quota_rows.refund_movements(session, account_id, movements))
     events.changed(session, moved)
     return list(moved)
 

@@ -180,6 +180,9 @@ class Job(Base):
     """The batch (campaign) this job belongs to, if any (migration 0002)."""
     user_id: Mapped[int | None] = mapped_column(Id, nullable=True, index=True)
     """The user (``sms_users``) the job was sent as, if any (migration 0019)."""
+    quota_paid: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Paid from its user's quota rather than the account's free credits (``services.quotas``,
+    migration 0020): its refunds go back to that quota while it is active."""
 
 
 class Message(Base):
