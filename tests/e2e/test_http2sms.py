@@ -121,6 +121,16 @@ def test_options_of_a_send_are_those_of_a_job(server, tenant):
     tenant.client.delete(f"/sms/{tenant.service}/jobs/{ids[0]}")
 
 
+def test_from_is_a_sender_of_the_account_and_sender_for_response_a_short_number(server, tenant):
+    login = add_user(server, tenant.service)
+    server.cli("sender", "add", "--service", tenant.service, "--sender", "MyShop")
+    _, named = plain_ok(call(server, params_for(tenant, login, **{"from": "MyShop"})))
+    _, answerable = plain_ok(call(server, params_for(tenant, login, senderForResponse="1")))
+    by_id = {o["id"]: o for o in tenant.wait_final(named + answerable)}
+    assert by_id[named[0]]["sender"] == "MyShop"
+    assert by_id[answerable[0]]["sender"].isdigit()  # a short number replies come back to
+
+
 @pytest.mark.parametrize(
     ("given", "status", "reason"),
     [
