@@ -32,3 +32,15 @@ def test_the_tls_pair_comes_from_textos_toml_then_the_environment(monkeypatch: p
     monkeypatch.setenv("TEXTOS_TLS_KEY", "/run/key.pem")
     assert (load_settings(config).tls_cert, load_settings(config).tls_key) == ("/run/cert.pem", "/run/key.pem")
     assert (Settings().tls_cert, Settings().tls_key) == (None, None)  # plain HTTP by default
+
+
+def test_trusted_proxies_are_loopback_by_default_and_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    from textos.server import proxy_options
+
+    assert proxy_options(Settings()) == {"proxy_headers": True, "forwarded_allow_ips": ["127.0.0.1", "::1"]}
+    monkeypatch.setenv("TEXTOS_TRUSTED_PROXIES", "10.0.0.5, 192.168.1.0/24")
+    settings = load_settings(tmp_path / "absent.toml")
+    assert proxy_options(settings) == {"proxy_headers": True, "forwarded_allow_ips": ["10.0.0.5", "192.168.1.0/24"]}
+    assert proxy_options(Settings(trusted_proxies=["none"])) == {"proxy_headers": False, "forwarded_allow_ips": []}
+    with pytest.raises(SystemExit, match="trusted_proxies: 'proxy.lan'"):
+        proxy_options(Settings(trusted_proxies=["proxy.lan"]))

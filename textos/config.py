@@ -139,6 +139,11 @@ class Settings:
     """Where quota alerts by email go (``services.quotas``): ``smtp://[user:password@]host[:port]``
     (``?starttls=1`` to upgrade), or ``smtps://…``; ``?from=address`` sets the sender
     (``textos@localhost`` by default). Empty: no email is sent (the alert is logged)."""
+    trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    """Addresses or networks of the reverse proxies whose ``X-Forwarded-For`` (and ``X-Forwarded-Proto``)
+    are believed: a request from one of them is from the right-most address of ``X-Forwarded-For``
+    that is not one of them (http2sms's ``ipRestrictions``, consumer keys' ``allowedIPs``, password
+    limits per address). ``TEXTOS_TRUSTED_PROXIES=10.0.0.5,192.168.1.0/24``; ``none``: trust nobody."""
 
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
@@ -217,6 +222,7 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_STOP_NUMBER": "stop_number",
     "TEXTOS_STOP_ATTRIBUTION_DAYS": "stop_attribution_days",
     "TEXTOS_SMTP_URL": "smtp_url",
+    "TEXTOS_TRUSTED_PROXIES": "trusted_proxies",
 }
 
 

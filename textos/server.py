@@ -16,6 +16,7 @@ import dataclasses
 import fcntl
 import gc
 import importlib.util
+import ipaddress
 import logging
 import os
 import json
@@ -284,6 +285,18 @@ def _take_dispatch_lock(path: str) -> bool:
     return True
 
 
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's handling of ``X-Forwarded-For``/``-Proto``: believed from ``trusted_proxies`` only,
+    the client being the right-most address not among them (``none``: from nobody)."""
+    trusted = [p.strip() for p in settings.trusted_proxies if p.strip() and p.strip().lower() != "none"]
+    for entry in trusted:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SystemExit(f"textos: trusted_proxies: {entry!r} is not an address or a network") from None
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted}
+
+
 def http_stack() -> dict[str, str]:
     """uvicorn's fastest loop and HTTP parser (uvloop, httptools) when installed, else asyncio and h11."""
     stack = {"loop": "asyncio", "http": "h11"}
@@ -303,7 +316,7 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
     if settings.workers > 1 and settings.database_url.startswith("sqlite"):
         raise SystemExit("textos: --workers > 1 needs PostgreSQL (SQLite has one writer); use --workers 1")
     _preflight(settings, dispatch=dispatch)
-    options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_level="info", access_log=False, **http_stack())
+    options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_level="info", access_log=False, **http_stack(), **proxy_options(settings))
     if settings.tls_cert:
         options.update(ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
     if settings.workers > 1:

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textos import __version__
-from textos.api import docs, errors
+from textos.api import docs, errors, http2sms
 from textos.api.routes import accounts, auth, batches, billing, blacklists, callbacks, incoming, jobs, outgoing, rates, receivers, senders, users, virtual_numbers
 from textos.api.auth_cache import AuthCache
 from textos.api.onthefly import OnTheFlyJobs
@@ -68,6 +68,7 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
     for module in (auth, rates, billing, virtual_numbers, accounts, jobs, outgoing, incoming, blacklists, senders, receivers, batches, callbacks, users):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(auth.validation_router)
+    app.router.routes.append(http2sms.route)  # OVH's legacy URL, outside /1.0, unsigned, answering in its own formats
     docs.install(app, f"{API_PREFIX}/docs")
     app.add_middleware(OnTheFlyJobs)  # inside the body limit, QueryIdMiddleware and FastAPI's error handling
     app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)  # right inside QueryIdMiddleware
