@@ -123,3 +123,8 @@ def test_a_user_has_nine_slots_of_its_own(db, monkeypatch):
     with db.read() as s:
         assert slots.slot_ids(s, account.id, alice) == [2]
         assert slots.slot_ids(s, account.id) == [1]
+    create(4, bob, "bob's")
+    with db.session() as s:  # alice is deleted: her slots go, nobody else's
+        assert slots.forget_user(s, account.id, alice) == 1
+    with db.read() as s:
+        assert (slots.slot_ids(s, account.id), slots.slot_ids(s, account.id, alice), slots.slot_ids(s, account.id, bob)) == ([1], [], [4])

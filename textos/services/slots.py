@@ -19,9 +19,10 @@ import csv
 import io
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, delete, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from textos.config import Settings
@@ -35,8 +36,8 @@ from textos.storage.db import Database
 from textos.storage.models_bulk import ReceiverSlot
 
 __all__ = [
-    "CleanReport", "SLOTS", "blacklisted_numbers", "clean_slot", "create_slot", "get_slot", "parse_slot_id",
-    "read_slot_document", "refresh_slot", "refresh_slot_async",
+    "CleanReport", "SLOTS", "blacklisted_numbers", "clean_slot", "create_slot", "forget_user", "get_slot", "parse_slot_id",
+    "read_slot_document", "refresh_slot", "refresh_slot_async", "slot_ids",
 ]  # fmt: skip
 
 SLOTS = range(1, 10)  # the control panel offers 9 contact lists
@@ -207,3 +208,9 @@ def clean_slot(session: Session, slot: ReceiverSlot, settings: Settings, apply: 
         slot.records = kept
         slot.updated_at = utcnow()
     return CleanReport(kept, invalid, duplicates, blocked)
+
+
+def forget_user(session: Session, account_id: int, user_id: int) -> int:
+    """Remove the slots of a user of the account (when the user is deleted); returns how many."""
+    done = session.execute(delete(ReceiverSlot).where(ReceiverSlot.account_id == account_id, ReceiverSlot.user_id == user_id))
+    return cast(CursorResult[Any], done).rowcount or 0
