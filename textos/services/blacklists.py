@@ -16,6 +16,10 @@
 Each *new* blacklisting (an active row did not exist) writes a row (with the last commercial
 message the account sent the number before the STOP: its id, batch and tag) and, when the
 account has a ``stopCallBack``, a ``stop`` event in the callbacks outbox (``storage.outbox``).
+When the STOP is a user's (it answers a user's message — a job sent as ``/users/{login}``, or by
+http2sms —, or else that last commercial message was a user's) and the user has a
+``stopCallBack``, the user's URL gets the same event too (``user_login`` set): the blacklist is
+the account's, so the account hears of every STOP; the user hears of those its messages caused.
 
 **What a blacklist does** (``Screen``, used by ``services.jobs``' accept path): a commercial
 message to a blacklisted number is written with status ``blacklisted`` (final, 0 credits),
@@ -42,7 +46,7 @@ from textos.domain.lifecycle import MessageStatus
 from textos.domain.numbers import InvalidReceiver, parse_receiver
 from textos.domain.stop_words import StopWords
 from textos.storage import outbox
-from textos.storage.models import Account, Blacklist, IncomingSms, Job, Message
+from textos.storage.models import Account, Blacklist, IncomingSms, Job, Message, SmsUser
 
 __all__ = [
     "REACHED", "Screen", "StopCount", "active_numbers", "blacklist_view", "get_blacklist", "list_numbers",
@@ -83,6 +87,8 @@ class _LastCommercial:
     message_id: int
     tag: str
     batch_id: str | None
+    user_id: int | None = None
+    """The user whose job it was (none: the account's own)."""
 
 
 def _last_commercial(
@@ -91,7 +97,7 @@ def _last_commercial(
     """By account: the last commercial message that reached ``number`` (of ``account_id`` only,
     and created after ``since``, if given). One query on ``ix_messages_receiver_reached``."""
     stmt = (
-        select(Message.account_id, Message.id, Message.tag, Job.batch_id)
+        select(Message.account_id, Message.id, Message.tag, Job.batch_id, Job.user_id)
         .join(Job, Job.id == Message.job_id)
         .where(Message.receiver == number, Message.status.in_(REACHED), Job.no_stop_clause.is_(False))
         .order_by(Message.id.desc())
@@ -101,8 +107,8 @@ def _last_commercial(
     if since is not None:
         stmt = stmt.where(Message.created_at >= since)
     found: dict[int, _LastCommercial] = {}
-    for account, message_id, tag, batch_id in session.execute(stmt):
-        found.setdefault(account, _LastCommercial(message_id, tag or "", batch_id))
+    for account, message_id, tag, batch_id, user_id in session.execute(stmt):
+        found.setdefault(account, _LastCommercial(message_id, tag or "", batch_id, user_id))
     return found
 
 
@@ -143,12 +149,26 @@ def _blacklist(session: Session, account_id: int, number: str, incoming: Incomin
             session.flush()
     except IntegrityError:
         return
+    params = stop_params(row, incoming)
     url = session.scalar(select(Account.stop_callback).where(Account.id == account_id))
     if url:
+        outbox.enqueue(session, account_id=account_id, kind="stop", url=url, params=params, order_key=f"incoming:{incoming.id}")
+    user = _stopped_user(session, incoming, last)
+    if user is not None and user.stop_callback:
         outbox.enqueue(
-            session, account_id=account_id, kind="stop", url=url, params=stop_params(row, incoming),
-            order_key=f"incoming:{incoming.id}",
+            session, account_id=account_id, kind="stop", url=user.stop_callback, params=params,
+            order_key=f"incoming:{incoming.id}", user_login=user.login,
         )
+
+
+def _stopped_user(session: Session, incoming: IncomingSms, last: _LastCommercial | None) -> SmsUser | None:
+    """The user a STOP is attributed to: the sender of the message it answers (a conversation's,
+    ``incoming.message_id``), else of the last commercial message it stops; none: the account's."""
+    if incoming.message_id is not None:
+        user_id = session.scalar(select(Job.user_id).join(Message, Message.job_id == Job.id).where(Message.id == incoming.message_id))
+    else:
+        user_id = last.user_id if last is not None else None
+    return session.get(SmsUser, user_id) if user_id is not None else None
 
 
 def stop_params(row: Blacklist, incoming: IncomingSms) -> dict[str, Any]:

@@ -41,6 +41,8 @@ class Source:
     """``document_url``'s document, already downloaded to this file (:func:`prefetched`)."""
     refreshed: bool = False
     """The slot's ``autoUpdate`` download is done (:func:`prefetched`)."""
+    user_id: int | None = None
+    """``slot_id`` is one of this user's own slots (a user's job); none: the account's."""
 
     @property
     def field(self) -> str:
@@ -66,7 +68,7 @@ def open_source(db: Database, account_id: int, source: Source, settings: Setting
         path = source.csv_path or source.fetched_path
         if path is None:
             if source.slot_id is not None and not source.refreshed:
-                slots.refresh_slot(db, account_id, source.slot_id, settings, source.field)
+                slots.refresh_slot(db, account_id, source.slot_id, settings, source.field, source.user_id)
             fd, tmp_path = tempfile.mkstemp(prefix="textos-receivers-", suffix=".csv")
             with os.fdopen(fd, "wb") as out:
                 if source.document_url is not None:
@@ -74,7 +76,7 @@ def open_source(db: Database, account_id: int, source: Source, settings: Setting
                 else:
                     assert source.slot_id is not None
                     with db.read() as session:
-                        out.write(slots.get_slot(session, account_id, source.slot_id, source.field).content)
+                        out.write(slots.get_slot(session, account_id, source.slot_id, source.field, source.user_id).content)
             path = tmp_path
         layout, rows = read_rows(path, settings, source.field)
         with rows:
@@ -95,6 +97,6 @@ async def prefetched(db: Database, account_id: int, source: Source, settings: Se
             yield dataclasses.replace(source, fetched_path=path)
         return
     if source.slot_id is not None and not source.refreshed:
-        await slots.refresh_slot_async(db, account_id, source.slot_id, settings, source.field)
+        await slots.refresh_slot_async(db, account_id, source.slot_id, settings, source.field, source.user_id)
         source = dataclasses.replace(source, refreshed=True)
     yield source

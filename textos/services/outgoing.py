@@ -42,14 +42,17 @@ class OutgoingFilter:
     tag: str | None = None
 
 
-def outgoing_ids(session: Session, account_id: int, where: OutgoingFilter, region: str) -> list[int]:
-    """Ids of the account's outgoing messages matching ``where``, oldest first.
+def outgoing_ids(session: Session, account_id: int, where: OutgoingFilter, region: str, *, user_id: int | None = None) -> list[int]:
+    """Ids of the account's outgoing messages matching ``where`` (sent by user ``user_id`` only,
+    when given: ``/sms/{s}/users/{login}/outgoing``), oldest first.
 
     A ``receiver`` is read as a number of ``region`` (``0612…`` finds ``+33612…``); one
     that is not a number is compared as given."""
     stmt = select(Message.id).where(
         Message.account_id == account_id, Message.status.in_(HISTORY), Message.hidden.is_(False)
     )
+    if user_id is not None:
+        stmt = stmt.where(Message.job_id.in_(select(Job.id).where(Job.account_id == account_id, Job.user_id == user_id)))
     if where.batch_id is not None:
         stmt = stmt.where(Message.job_id.in_(select(Job.id).where(Job.account_id == account_id, Job.batch_id == where.batch_id)))
     if where.created_from is not None:
@@ -73,24 +76,34 @@ def outgoing_ids(session: Session, account_id: int, where: OutgoingFilter, regio
     return list(session.scalars(stmt.order_by(Message.id)))
 
 
-def get_outgoing(session: Session, account_id: int, message_id: int, *, sender: str | None = None) -> Message:
+def get_outgoing(
+    session: Session, account_id: int, message_id: int, *, sender: str | None = None, user_id: int | None = None,
+) -> Message:
     """The account's outgoing message ``message_id``; 404 if it is not in the history (or hidden),
-    or not sent from ``sender`` when given (a virtual number's outgoing)."""
+    or not sent from ``sender`` when given (a virtual number's outgoing), or not by user
+    ``user_id`` when given (a user's outgoing)."""
     message = session.scalar(select(Message).where(Message.id == message_id, Message.account_id == account_id))
     if message is None or message.status not in HISTORY or message.hidden or (sender is not None and message.sender != sender):
+        raise NotFound(f"id: outgoing SMS {message_id} does not exist")
+    if user_id is not None and session.scalar(select(Job.user_id).where(Job.id == message.job_id)) != user_id:
         raise NotFound(f"id: outgoing SMS {message_id} does not exist")
     return message
 
 
-def outgoing_details(session: Session, account_id: int, message_id: int, *, sender: str | None = None) -> dict[str, Any]:
+def outgoing_details(
+    session: Session, account_id: int, message_id: int, *, sender: str | None = None, user_id: int | None = None,
+) -> dict[str, Any]:
     """``sms.Outgoing`` of the account's outgoing message ``message_id`` (404 as ``get_outgoing``)."""
-    message = get_outgoing(session, account_id, message_id, sender=sender)
+    message = get_outgoing(session, account_id, message_id, sender=sender, user_id=user_id)
     return outgoing_view(message, session.get_one(Job, message.job_id))
 
 
-def hide_outgoing(session: Session, account_id: int, message_id: int, *, sender: str | None = None) -> None:
-    """Remove a message from the account's history (the row stays, for the books)."""
-    get_outgoing(session, account_id, message_id, sender=sender).hidden = True
+def hide_outgoing(
+    session: Session, account_id: int, message_id: int, *, sender: str | None = None, user_id: int | None = None,
+) -> None:
+    """Remove a message from the account's history (the row stays, for the books); a user's
+    DELETE removes it from the account's history too (one history, seen through filters)."""
+    get_outgoing(session, account_id, message_id, sender=sender, user_id=user_id).hidden = True
 
 
 # --- views --------------------------------------------------------------------------------------

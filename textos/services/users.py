@@ -32,7 +32,7 @@ from textos.domain.errors import BadRequest, Conflict, NotFound
 from textos.domain.numbers import InvalidReceiver, parse_receiver
 from textos.domain.passwords import hash_password
 from textos.domain.pricing import to_credits
-from textos.services import accounts, quotas
+from textos.services import accounts, quotas, slots
 from textos.storage.models import SmsUser
 
 __all__ = [
@@ -175,8 +175,9 @@ def update_user(session: Session, account_id: int, user: SmsUser, checked: UserC
 
 
 def delete_user(session: Session, account_id: int, user: SmsUser, *, actor: str) -> None:
-    """``DELETE``: the user's quota released to the account, then the user removed. Its jobs stay
-    (``jobs.user_id`` keeps the id, for history and consumption reports)."""
+    """``DELETE``: the user's quota released to the account, its own receiver slots removed, then
+    the user removed. Its jobs stay (``jobs.user_id`` keeps the id, for history and consumption reports)."""
     quotas.release_all(session, account_id, user, actor=actor)
+    slots.forget_user(session, account_id, user.id)
     session.delete(user)
     session.flush()

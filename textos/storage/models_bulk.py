@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from textos.storage.models import Base, Id, utcnow
@@ -15,11 +16,22 @@ class ReceiverSlot(Base):
     """``sms.Receiver``: a CSV of receivers kept in a numbered slot of an account.
 
     The document is stored as uploaded (bytes, in the database: it survives restarts
-    and backups with everything else); ``records`` counts its rows.
+    and backups with everything else); ``records`` counts its rows. A slot is the account's
+    (``user_id`` none) or one of a user's own (``/sms/{s}/users/{login}/receivers``,
+    migration 0023): numbers 1–9 are unique among the account's, and among each user's.
     """
 
     __tablename__ = "receiver_slots"
-    __table_args__ = (UniqueConstraint("account_id", "slot_id"),)
+    __table_args__ = (
+        Index(
+            "uq_receiver_slots_account_slot", "account_id", "slot_id", unique=True,
+            sqlite_where=sql_text("user_id IS NULL"), postgresql_where=sql_text("user_id IS NULL"),
+        ),
+        Index(
+            "uq_receiver_slots_user_slot", "user_id", "slot_id", unique=True,
+            sqlite_where=sql_text("user_id IS NOT NULL"), postgresql_where=sql_text("user_id IS NOT NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     slot_id: Mapped[int] = mapped_column(Integer)
@@ -31,6 +43,8 @@ class ReceiverSlot(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(Id, nullable=True)
+    """The user whose slot it is (``sms_users.id``); none: the account's own."""
 
 
 class SmsTask(Base):

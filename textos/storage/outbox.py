@@ -9,8 +9,9 @@ per ``order_key``.
 
 Delivery events are not written by each path that changes a message: ``Database.session()``
 calls :func:`note_deliveries` before every commit, and one ``INSERT … SELECT`` turns the
-message ids the transaction noted (``storage.events.changed``) into events for those whose
-account has a ``callBack`` (nothing is inserted, and nothing else is read, when none has).
+message ids the transaction noted (``storage.events.changed``) into events for those with a
+``callBack`` to tell: the user's who sent them, else the account's (nothing is inserted, and
+nothing else is read, when neither has one).
 
 A row's life: *pending* (due at ``next_attempt_at``) → *delivered* (a 2xx answer) or
 *failed* (no 2xx before ``callback_max_age``); ``replay`` makes any row pending again.
@@ -94,19 +95,24 @@ _NOT_YET_SENT = ", ".join(f"'{s.value}'" for s in PENDING)
 _DLR_DATE = "COALESCE(m.delivered_at, m.settled_at, m.sent_at, m.created_at)"
 
 
+_URL = "COALESCE(NULLIF(u.callback, ''), a.callback)"
+"""Where a message's delivery event goes: its user's ``callBack`` when the message is a user's
+job's and the user has one, else the account's (``u``: the job's user, none for the account's jobs)."""
+
+
 def _insert_deliveries(sqlite: bool) -> str:
     if sqlite:
         text = "CAST({} AS TEXT)"
         params = "json_object({})"
         date = f"strftime('%Y-%m-%dT%H:%M:%S', {_DLR_DATE}) || '+00:00'"
-        host = "textos_url_host(a.callback)"
+        host = f"textos_url_host({_URL})"
         key = "'message:' || m.id"
     else:
         text = "CAST({} AS TEXT)"
         params = "json_build_object({})"
         date = f"to_char({_DLR_DATE}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || '+00:00'"
         # No "?" (fastsql's placeholder) in the pattern: \x3F is the query string's mark.
-        bare = r"regexp_replace(a.callback, '^[A-Za-z][A-Za-z0-9+.-]*://([^@/#\x3F]*@)*', '')"
+        bare = rf"regexp_replace({_URL}, '^[A-Za-z][A-Za-z0-9+.-]*://([^@/#\x3F]*@)*', '')"
         host = rf"lower(btrim(substring({bare} from '^(\[[^]]*\]|[^:/#\x3F]*)'), '[]'))"
         key = "'message:' || m.id::text"
     fields = {
@@ -116,10 +122,10 @@ def _insert_deliveries(sqlite: bool) -> str:
     assert tuple(fields) == DELIVERY_PARAMS
     built = params.format(", ".join(f"'{name}', {value}" for name, value in fields.items()))
     return (
-        "INSERT INTO callback_events (account_id, kind, url, host, params, order_key, status, attempts, next_attempt_at, created_at) "
-        f"SELECT m.account_id, 'delivery', a.callback, {host}, {built}, {key}, 'pending', 0, ?, ? "
-        "FROM messages m JOIN accounts a ON a.id = m.account_id "
-        f"WHERE a.callback IS NOT NULL AND a.callback <> '' AND m.status NOT IN ({_NOT_YET_SENT}) AND m.id IN ({{ids}}) "
+        "INSERT INTO callback_events (account_id, user_login, kind, url, host, params, order_key, status, attempts, next_attempt_at, created_at) "
+        f"SELECT m.account_id, CASE WHEN u.callback <> '' THEN u.login END, 'delivery', {_URL}, {host}, {built}, {key}, 'pending', 0, ?, ? "
+        "FROM messages m JOIN accounts a ON a.id = m.account_id JOIN jobs j ON j.id = m.job_id LEFT JOIN sms_users u ON u.id = j.user_id "
+        f"WHERE {_URL} <> '' AND m.status NOT IN ({_NOT_YET_SENT}) AND m.id IN ({{ids}}) "
         "ORDER BY m.id"
     )
 
@@ -129,7 +135,10 @@ _INSERTS = {True: _insert_deliveries(True), False: _insert_deliveries(False)}
 
 def note_deliveries(session: Session) -> int:
     """Before a commit: a delivery event for each message the transaction changed (``events.changed``)
-    whose account has a ``callBack``. Returns the events written."""
+    with a ``callBack`` to tell: a user's job's message goes to the user's ``callBack`` (the event's
+    ``user_login`` is the user's) and, when the user has none, to the account's; the account's
+    ``callBack`` does not hear of the messages of a user that has its own (the user's replaces
+    it for its sends). Returns the events written."""
     ids = events.peek_changed(session)
     if not ids:
         return 0

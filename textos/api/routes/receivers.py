@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import codecs
-from typing import Annotated
+from typing import Annotated, Callable
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
@@ -36,15 +37,22 @@ def receiver_view(slot: ReceiverSlot) -> dict:
     }
 
 
-@router.get("/sms/{serviceName}/receivers", summary="Receiver slots (ids)", response_model=list[int])
-def list_slots(serviceName: str, request: Request, caller: Caller = Depends(authenticate)) -> list[int]:
+Owner = Callable[[Session], tuple[int, int | None]]
+"""Whose slots a request reaches, read in its session: ``(account_id, user_id)``, ``user_id``
+none for the account's own (``/sms/{s}/users/{login}/receivers`` passes the user's)."""
+
+
+def account_owner(caller: Caller, service_name: str) -> Owner:
+    return lambda session: (owned_account(session, caller, service_name).id, None)
+
+
+def list_slots_of(request: Request, owner: Owner) -> list[int]:
     with state_of(request).db.read() as session:
-        account = owned_account(session, caller, serviceName)
-        return slots.slot_ids(session, account.id)
+        account_id, user_id = owner(session)
+        return slots.slot_ids(session, account_id, user_id)
 
 
-@router.post("/sms/{serviceName}/receivers", summary="Add a CSV document of receivers to a slot (sms.Receiver)")
-async def create_slot(serviceName: str, body: ReceiverCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+async def create_slot_of(request: Request, owner: Owner, body: ReceiverCreate) -> dict:
     st = state_of(request)
     slot_id = slots.parse_slot_id(body.slotId, "slotId")
     if body.documentId:
@@ -53,28 +61,27 @@ async def create_slot(serviceName: str, body: ReceiverCreate, request: Request, 
         raise BadRequest("csvUrl: the URL of the CSV document is required")
     url = body.csvUrl.strip()
 
-    def account_id() -> int:
+    def whose() -> tuple[int, int | None]:
         with st.db.read() as session:
-            return owned_account(session, caller, serviceName).id
+            return owner(session)
 
     # The download is awaited: no request thread waits on the document's server.
-    slot = await slots.create_slot(st.db, await run_in_threadpool(account_id), slot_id, url, st.settings,
-                                   description=body.description or "", auto_update=bool(body.autoUpdate))
+    account_id, user_id = await run_in_threadpool(whose)
+    slot = await slots.create_slot(st.db, account_id, slot_id, url, st.settings, description=body.description or "",
+                                   auto_update=bool(body.autoUpdate), user_id=user_id)
     return receiver_view(slot)
 
 
-@router.get("/sms/{serviceName}/receivers/{slotId}", summary="A receiver slot (sms.Receiver)")
-def get_slot(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+def get_slot_of(request: Request, owner: Owner, slot_id: int) -> dict:
     with state_of(request).db.read() as session:
-        account = owned_account(session, caller, serviceName)
-        return receiver_view(slots.get_slot(session, account.id, slotId))
+        account_id, user_id = owner(session)
+        return receiver_view(slots.get_slot(session, account_id, slot_id, user_id=user_id))
 
 
-@router.put("/sms/{serviceName}/receivers/{slotId}", summary="Alter a receiver slot (description, autoUpdate)")
-def update_slot(serviceName: str, slotId: SlotId, body: ReceiverUpdate, request: Request, caller: Caller = Depends(authenticate)) -> None:
+def update_slot_of(request: Request, owner: Owner, slot_id: int, body: ReceiverUpdate) -> None:
     with state_of(request).db.session() as session:
-        account = owned_account(session, caller, serviceName)
-        slot = slots.get_slot(session, account.id, slotId)
+        account_id, user_id = owner(session)
+        slot = slots.get_slot(session, account_id, slot_id, user_id=user_id)
         if body.description is not None:
             slot.description = body.description
         if body.autoUpdate is not None:
@@ -83,18 +90,16 @@ def update_slot(serviceName: str, slotId: SlotId, body: ReceiverUpdate, request:
             slot.auto_update = body.autoUpdate
 
 
-@router.delete("/sms/{serviceName}/receivers/{slotId}", summary="Delete the document of a slot")
-def delete_slot(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> None:
+def delete_slot_of(request: Request, owner: Owner, slot_id: int) -> None:
     with state_of(request).db.session() as session:
-        account = owned_account(session, caller, serviceName)
-        session.delete(slots.get_slot(session, account.id, slotId))
+        account_id, user_id = owner(session)
+        session.delete(slots.get_slot(session, account_id, slot_id, user_id=user_id))
 
 
-@router.get("/sms/{serviceName}/receivers/{slotId}/csv", summary="The slot's CSV document (string)")
-def slot_csv(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> JSONResponse:
+def slot_csv_of(request: Request, owner: Owner, slot_id: int) -> JSONResponse:
     with state_of(request).db.read() as session:
-        account = owned_account(session, caller, serviceName)
-        content = slots.get_slot(session, account.id, slotId).content
+        account_id, user_id = owner(session)
+        content = slots.get_slot(session, account_id, slot_id, user_id=user_id).content
     if content.startswith(codecs.BOM_UTF8):
         content = content[3:]
     try:
@@ -107,33 +112,69 @@ def slot_csv(serviceName: str, slotId: SlotId, request: Request, caller: Caller 
 CLEAN_REPORT = "textosCleanReport"
 """Textos extension of ``sms.ReceiversAsynchronousCleanReport``: what the clean found."""
 
-
-@router.post(
-    "/sms/{serviceName}/receivers/{slotId}/clean",
-    summary="Drop invalid, duplicate and blacklisted receivers (sms.ReceiversAsynchronousCleanReport)",
-    description=(
-        "Syntactic checks only (no HLR lookups): free, and done at once. `taskId` is a task already `done` "
-        "(`GET /sms/{serviceName}/task/{taskId}`). Textos extension: `textosCleanReport` gives `records` "
-        "(receivers kept), `invalidReceivers`, `duplicates`, `blacklisted` (rows dropped) and `applied` "
-        "(false with `priceOnly`: the slot is left as it was)."
-    ),
+CLEAN_DESCRIPTION = (
+    "Syntactic checks only (no HLR lookups): free, and done at once. `taskId` is a task already `done` "
+    "(`GET /sms/{serviceName}/task/{taskId}`). Textos extension: `textosCleanReport` gives `records` "
+    "(receivers kept), `invalidReceivers`, `duplicates`, `blacklisted` (rows dropped) and `applied` "
+    "(false with `priceOnly`: the slot is left as it was)."
 )
-async def clean_slot(serviceName: str, slotId: SlotId, request: Request, body: ReceiverClean | None = None,
-                     caller: Caller = Depends(authenticate)) -> dict:
+
+
+async def clean_slot_of(request: Request, owner: Owner, slot_id: int, body: ReceiverClean | None) -> dict:
     st = state_of(request)
     price_only = bool(body and body.priceOnly)
 
     def work() -> dict:
         with st.db.session() as session:
-            account = owned_account(session, caller, serviceName)
-            slot = slots.get_slot(session, account.id, slotId)
+            account_id, user_id = owner(session)
+            slot = slots.get_slot(session, account_id, slot_id, user_id=user_id)
             found = slots.clean_slot(session, slot, st.settings, apply=not price_only)
             report = {"records": found.records, "invalidReceivers": found.invalid, "duplicates": found.duplicates,
                       "blacklisted": found.blacklisted, "applied": not price_only}
-            task = tasks.record_done(session, account.id, tasks.CLEAN_RECEIVERS, {"slotId": slotId, **report})
+            task = tasks.record_done(session, account_id, tasks.CLEAN_RECEIVERS, {"slotId": slot_id, **report})
             return {"taskId": task.id, "totalCreditsRemoved": 0.0, CLEAN_REPORT: report}
 
     return await run_in_threadpool(work)
+
+
+@router.get("/sms/{serviceName}/receivers", summary="Receiver slots (ids)", response_model=list[int])
+def list_slots(serviceName: str, request: Request, caller: Caller = Depends(authenticate)) -> list[int]:
+    return list_slots_of(request, account_owner(caller, serviceName))
+
+
+@router.post("/sms/{serviceName}/receivers", summary="Add a CSV document of receivers to a slot (sms.Receiver)")
+async def create_slot(serviceName: str, body: ReceiverCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    return await create_slot_of(request, account_owner(caller, serviceName), body)
+
+
+@router.get("/sms/{serviceName}/receivers/{slotId}", summary="A receiver slot (sms.Receiver)")
+def get_slot(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> dict:
+    return get_slot_of(request, account_owner(caller, serviceName), slotId)
+
+
+@router.put("/sms/{serviceName}/receivers/{slotId}", summary="Alter a receiver slot (description, autoUpdate)")
+def update_slot(serviceName: str, slotId: SlotId, body: ReceiverUpdate, request: Request, caller: Caller = Depends(authenticate)) -> None:
+    update_slot_of(request, account_owner(caller, serviceName), slotId, body)
+
+
+@router.delete("/sms/{serviceName}/receivers/{slotId}", summary="Delete the document of a slot")
+def delete_slot(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> None:
+    delete_slot_of(request, account_owner(caller, serviceName), slotId)
+
+
+@router.get("/sms/{serviceName}/receivers/{slotId}/csv", summary="The slot's CSV document (string)")
+def slot_csv(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> JSONResponse:
+    return slot_csv_of(request, account_owner(caller, serviceName), slotId)
+
+
+@router.post(
+    "/sms/{serviceName}/receivers/{slotId}/clean",
+    summary="Drop invalid, duplicate and blacklisted receivers (sms.ReceiversAsynchronousCleanReport)",
+    description=CLEAN_DESCRIPTION,
+)
+async def clean_slot(serviceName: str, slotId: SlotId, request: Request, body: ReceiverClean | None = None,
+                     caller: Caller = Depends(authenticate)) -> dict:
+    return await clean_slot_of(request, account_owner(caller, serviceName), slotId, body)
 
 
 # --- tasks (sms.Task): the cleans ---------------------------------------------------------------

@@ -9,6 +9,7 @@ when it is active, and listed only under that user.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -130,7 +131,10 @@ def _user_id(request: Request, caller: Caller, serviceName: str, login: str) -> 
 async def create_user_job(serviceName: str, login: str, body: JobCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     send = to_send_request(body)
     send.user_id = await run_in_threadpool(_user_id, request, caller, serviceName, login)
-    return await send_job(serviceName, send, to_source(body), request, caller)
+    source = to_source(body)
+    if source is not None:  # a slot named by a user's job is one of the user's own slots
+        source = dataclasses.replace(source, user_id=send.user_id)
+    return await send_job(serviceName, send, source, request, caller)
 
 
 @router.get(f"{BASE}/jobs", summary="The user's messages not yet handed to a carrier", response_model=list[int])
