@@ -11,7 +11,7 @@ import pytest
 from credit_helpers import new_accounts
 from textos.config import Settings
 from textos.domain.passwords import hash_password
-from textos.services import http2sms, password_guard
+from textos.services import http2sms, password_guard, quotas
 from textos.services.http2sms import Reply, parse_deferred
 from textos.services.password_guard import PasswordGuard, PasswordLimits
 from textos.storage.models import Job, SmsUser
@@ -49,9 +49,8 @@ def test_a_send_is_the_users_job_and_answers_the_credits_left(world):
 def test_an_active_quota_is_the_credit_left_said(world):
     db, account, user_id = world
     with db.session() as s:
-        user = s.get_one(SmsUser, user_id)
-        user.quota_status, user.quota_left_milli = "active", 4500
-    assert ask(db, account).credit_left in ("4.5", "3.5")  # 3.5 once the quota pays (services.quotas)
+        quotas.set_quota(s, account.id, s.get_one(SmsUser, user_id), status="active", left=4.5, actor="test")
+    assert ask(db, account).credit_left == "3.5"  # the quota paid the 1-credit SMS
 
 
 def test_parameters_are_refused_before_any_password_check(world, monkeypatch):
