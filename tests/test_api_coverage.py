@@ -98,6 +98,10 @@ E2E: dict[str, str] = {
     "GET /sms/{serviceName}/blacklists": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
     "GET /sms/{serviceName}/blacklists/{number}": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
     "DELETE /sms/{serviceName}/blacklists/{number}": "e2e/test_stops.py::test_a_handset_answering_stop_is_blacklisted_and_the_next_commercial_sms_is_neither_sent_nor_charged",
+    "GET /sms/{serviceName}/document": "e2e/test_consumption_documents.py::test_the_csv_export_of_a_period_holds_the_messages_sent_neutralised",
+    "GET /me/document/{id}": "e2e/test_consumption_documents.py::test_the_csv_export_of_a_period_holds_the_messages_sent_neutralised",
+    "GET /sms/{serviceName}/users/{login}/document": "e2e/test_consumption_documents.py::test_a_users_export_and_the_consumption_report_agree_with_the_outgoing_list",
+    "GET /sms/{serviceName}/consumption": "e2e/test_consumption_documents.py::test_a_users_export_and_the_consumption_report_agree_with_the_outgoing_list",
 }
 
 OPERATION = re.compile(r"`((?:GET|POST|PUT|DELETE)(?:/(?:GET|POST|PUT|DELETE))*) (/[^`\s]*)`")

@@ -135,6 +135,8 @@ class Settings:
     stop_attribution_days: int = 30
     """A STOP sent to ``stop_number`` blacklists its sender for every account whose commercial
     message reached that sender within this many days before the STOP (``services.blacklists``)."""
+    document_ttl_hours: float = 168.0
+    """Hours a consumption export (``/me/document``) and its ``getUrl`` last (7 days)."""
 
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
@@ -212,6 +214,7 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_STOP_WORDS": "stop_words",
     "TEXTOS_STOP_NUMBER": "stop_number",
     "TEXTOS_STOP_ATTRIBUTION_DAYS": "stop_attribution_days",
+    "TEXTOS_DOCUMENT_TTL_HOURS": "document_ttl_hours",
 }
 
 

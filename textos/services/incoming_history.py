@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from textos.domain.clock import iso
@@ -24,7 +24,7 @@ from textos.domain.numbers import filter_number
 from textos.storage.ledger import to_credits
 from textos.storage.models import IncomingSms
 
-__all__ = ["IncomingFilter", "get_incoming", "hide_incoming", "incoming_details", "incoming_ids", "incoming_view", "unattributed"]
+__all__ = ["IncomingFilter", "get_incoming", "hide_incoming", "incoming_details", "incoming_history", "incoming_ids", "incoming_view", "unattributed"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,13 @@ def incoming_ids(session: Session, account_id: int, where: IncomingFilter, regio
     """Ids of the account's incoming messages matching ``where`` (and received on ``receiver``,
     E.164, when given), deleted ones left out, oldest first. A ``sender`` is read as a number of
     ``region`` (``0612…`` finds ``+33612…``); one that is not a number is compared as given."""
-    stmt = select(IncomingSms.id).where(IncomingSms.account_id == account_id, IncomingSms.hidden.is_(False))
+    return list(session.scalars(incoming_history(select(IncomingSms.id), account_id, where, region, receiver=receiver).order_by(IncomingSms.id)))
+
+
+def incoming_history(stmt: Select, account_id: int, where: IncomingFilter, region: str, *, receiver: str | None = None) -> Select:
+    """``stmt`` narrowed to the account's incoming messages matching ``where`` (``incoming_ids``'s rule;
+    the consumption export selects other columns with it)."""
+    stmt = stmt.where(IncomingSms.account_id == account_id, IncomingSms.hidden.is_(False))
     if receiver is not None:
         stmt = stmt.where(IncomingSms.receiver == receiver)
     if where.created_from is not None:
@@ -52,7 +58,7 @@ def incoming_ids(session: Session, account_id: int, where: IncomingFilter, regio
         stmt = stmt.where(IncomingSms.sender.in_({where.sender, filter_number(where.sender, region)}))
     if where.tag is not None:
         stmt = stmt.where(IncomingSms.tag == where.tag)
-    return list(session.scalars(stmt.order_by(IncomingSms.id)))
+    return stmt
 
 
 def get_incoming(session: Session, account_id: int, incoming_id: int, *, receiver: str | None = None) -> IncomingSms:

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from textos.domain.clock import iso
@@ -47,7 +47,13 @@ def outgoing_ids(session: Session, account_id: int, where: OutgoingFilter, regio
 
     A ``receiver`` is read as a number of ``region`` (``0612…`` finds ``+33612…``); one
     that is not a number is compared as given."""
-    stmt = select(Message.id).where(
+    return list(session.scalars(outgoing_history(select(Message.id), account_id, where, region).order_by(Message.id)))
+
+
+def outgoing_history(stmt: Select, account_id: int, where: OutgoingFilter, region: str) -> Select:
+    """``stmt`` narrowed to the account's outgoing history matching ``where`` (``outgoing_ids``'s rule;
+    the consumption export selects other columns with it)."""
+    stmt = stmt.where(
         Message.account_id == account_id, Message.status.in_(HISTORY), Message.hidden.is_(False)
     )
     if where.batch_id is not None:
@@ -70,7 +76,7 @@ def outgoing_ids(session: Session, account_id: int, where: OutgoingFilter, regio
         stmt = stmt.where(Message.sender == where.sender)
     if where.tag is not None:
         stmt = stmt.where(Message.tag == where.tag)
-    return list(session.scalars(stmt.order_by(Message.id)))
+    return stmt
 
 
 def get_outgoing(session: Session, account_id: int, message_id: int, *, sender: str | None = None) -> Message:
