@@ -110,8 +110,8 @@ def csv_chunks(session: Session, account_id: int, where: ExportFilter, chunk_byt
             text = line(tuple(row)) + "\n"
             pending.append(text)
             size += len(text)
-        if size >= chunk_bytes:
-            yield "".join(pending).encode()
-            pending, size = [], 0
+            if size >= chunk_bytes:
+                yield "".join(pending).encode()
+                pending, size = [], 0
     if pending:
         yield "".join(pending).encode()
