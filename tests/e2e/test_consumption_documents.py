@@ -157,6 +157,12 @@ def test_a_users_export_and_the_consumption_report_agree_with_the_outgoing_list(
         assert report["total"]["messages"] == len(outgoing) and report["by"] == by
         cli = server.cli("consumption", "--service", svc, "--month", month, "--by", by)
         assert cli["groups"] == report["groups"] and cli["total"] == report["total"]
+    printed = server.runner.invoke(cli_app, ["consumption", "--service", svc, "--month", month, "--by", "user", "--csv",
+                                             "--database-url", server.database_url])
+    assert printed.exit_code == 0, printed.output
+    user_rows = list(csv.reader(io.StringIO(printed.stdout), delimiter=";"))
+    assert user_rows[0] == ["user", "messages", "parts", "credits"] and user_rows[-1][0] == "total"
+    assert {r[0] for r in user_rows[1:-1]} == {"alice", ""} and int(user_rows[-1][1]) == len(outgoing)
     assert c.get(f"/sms/{svc}/consumption", by="tag", **{"from": (now + dt.timedelta(days=1)).isoformat()})["groups"] == []
     with pytest.raises(ovh.exceptions.BadParametersError):
         c.get(f"/sms/{svc}/consumption", by="colour")
