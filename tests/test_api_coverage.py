@@ -121,6 +121,10 @@ E2E: dict[str, str] = {
     "POST /sms/{serviceName}/users/{login}/jobs": "e2e/test_users_api.py::test_a_users_jobs_are_paid_from_its_quota_and_listed_only_under_it",
     "GET /sms/{serviceName}/users/{login}/jobs/{id}": "e2e/test_users_api.py::test_a_users_jobs_are_paid_from_its_quota_and_listed_only_under_it",
     "DELETE /sms/{serviceName}/users/{login}/jobs/{id}": "e2e/test_users_api.py::test_a_users_jobs_are_paid_from_its_quota_and_listed_only_under_it",
+    "GET /sms/{serviceName}/document": "e2e/test_consumption_documents.py::test_the_csv_export_of_a_period_holds_the_messages_sent_neutralised",
+    "GET /me/document/{id}": "e2e/test_consumption_documents.py::test_the_csv_export_of_a_period_holds_the_messages_sent_neutralised",
+    "GET /sms/{serviceName}/users/{login}/document": "e2e/test_consumption_documents.py::test_a_users_export_and_the_consumption_report_agree_with_the_outgoing_list",
+    "GET /sms/{serviceName}/consumption": "e2e/test_consumption_documents.py::test_a_users_export_and_the_consumption_report_agree_with_the_outgoing_list",
 }
 
 OPERATION = re.compile(r"`((?:GET|POST|PUT|DELETE)(?:/(?:GET|POST|PUT|DELETE))*) (/[^`\s]*)`")

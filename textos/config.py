@@ -144,6 +144,8 @@ class Settings:
     are believed: a request from one of them is from the right-most address of ``X-Forwarded-For``
     that is not one of them (http2sms's ``ipRestrictions``, consumer keys' ``allowedIPs``, password
     limits per address). ``TEXTOS_TRUSTED_PROXIES=10.0.0.5,192.168.1.0/24``; ``none``: trust nobody."""
+    document_ttl_hours: float = 168.0
+    """Hours a consumption export (``/me/document``) and its ``getUrl`` last (7 days)."""
 
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
@@ -223,6 +225,7 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_STOP_ATTRIBUTION_DAYS": "stop_attribution_days",
     "TEXTOS_SMTP_URL": "smtp_url",
     "TEXTOS_TRUSTED_PROXIES": "trusted_proxies",
+    "TEXTOS_DOCUMENT_TTL_HOURS": "document_ttl_hours",
 }
 
 

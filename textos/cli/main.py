@@ -310,9 +310,9 @@ def sender_validate(
 
 
 def _register_subcommands() -> None:
-    from textos.cli import billing, callbacks, incoming, numbers, send, smsc, tls
+    from textos.cli import billing, callbacks, consumption, incoming, numbers, send, smsc, tls
 
-    for module in (smsc, send, billing, tls, numbers, incoming, callbacks):
+    for module in (smsc, send, billing, tls, numbers, incoming, callbacks, consumption):
         module.register(app)
 
 

@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from textos.domain.clock import iso
@@ -26,7 +26,7 @@ from textos.domain.numbers import filter_number
 from textos.storage.ledger import to_credits
 from textos.storage.models import IncomingSms, Job, Message
 
-__all__ = ["IncomingFilter", "get_incoming", "hide_incoming", "incoming_details", "incoming_ids", "incoming_view", "unattributed"]
+__all__ = ["IncomingFilter", "get_incoming", "hide_incoming", "incoming_details", "incoming_history", "incoming_ids", "incoming_view", "unattributed"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,16 @@ def incoming_ids(
     E.164, when given; answering a message of user ``user_id``, when given), deleted ones left
     out, oldest first. A ``sender`` is read as a number of ``region`` (``0612…`` finds
     ``+33612…``); one that is not a number is compared as given."""
-    stmt = select(IncomingSms.id).where(IncomingSms.account_id == account_id, IncomingSms.hidden.is_(False))
+    stmt = incoming_history(select(IncomingSms.id), account_id, where, region, receiver=receiver, user_id=user_id)
+    return list(session.scalars(stmt.order_by(IncomingSms.id)))
+
+
+def incoming_history(
+    stmt: Select, account_id: int, where: IncomingFilter, region: str, *, receiver: str | None = None, user_id: int | None = None,
+) -> Select:
+    """``stmt`` narrowed to the account's incoming messages matching ``where`` (``incoming_ids``'s rule;
+    the consumption export selects other columns with it)."""
+    stmt = stmt.where(IncomingSms.account_id == account_id, IncomingSms.hidden.is_(False))
     if receiver is not None:
         stmt = stmt.where(IncomingSms.receiver == receiver)
     if user_id is not None:
@@ -65,7 +74,7 @@ def incoming_ids(
         stmt = stmt.where(IncomingSms.sender.in_({where.sender, filter_number(where.sender, region)}))
     if where.tag is not None:
         stmt = stmt.where(IncomingSms.tag == where.tag)
-    return list(session.scalars(stmt.order_by(IncomingSms.id)))
+    return stmt
 
 
 def get_incoming(

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from textos.domain.clock import iso
@@ -48,7 +48,13 @@ def outgoing_ids(session: Session, account_id: int, where: OutgoingFilter, regio
 
     A ``receiver`` is read as a number of ``region`` (``0612…`` finds ``+33612…``); one
     that is not a number is compared as given."""
-    stmt = select(Message.id).where(
+    return list(session.scalars(outgoing_history(select(Message.id), account_id, where, region, user_id=user_id).order_by(Message.id)))
+
+
+def outgoing_history(stmt: Select, account_id: int, where: OutgoingFilter, region: str, *, user_id: int | None = None) -> Select:
+    """``stmt`` narrowed to the account's outgoing history matching ``where`` (``outgoing_ids``'s rule;
+    the consumption export selects other columns with it)."""
+    stmt = stmt.where(
         Message.account_id == account_id, Message.status.in_(HISTORY), Message.hidden.is_(False)
     )
     if user_id is not None:
@@ -73,7 +79,7 @@ def outgoing_ids(session: Session, account_id: int, where: OutgoingFilter, regio
         stmt = stmt.where(Message.sender == where.sender)
     if where.tag is not None:
         stmt = stmt.where(Message.tag == where.tag)
-    return list(session.scalars(stmt.order_by(Message.id)))
+    return stmt
 
 
 def get_outgoing(

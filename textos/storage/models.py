@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -459,3 +460,33 @@ class SmsUser(Base):
     alert_number: Mapped[str] = mapped_column(String(32), default="")
     alert_armed: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Document(Base):
+    """A file of ``/me/document`` (``nichandle.document.Document``): a consumption export
+    (``GET /sms/{s}/document``), its bytes in ``document_chunks``, downloaded from ``getUrl``."""
+
+    __tablename__ = "documents"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    """A uuid (``/me/document/{id}``)."""
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    name: Mapped[str] = mapped_column(String(256))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    """0 while it is being written (OVH's clients poll until it is not)."""
+    status: Mapped[str] = mapped_column(String(16), default="writing")
+    """``writing`` or ``ready``."""
+    get_token: Mapped[str] = mapped_column(String(64), unique=True)
+    """The unguessable part of ``getUrl`` (256 random bits); the URL works until ``expires_at``."""
+    tags: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class DocumentChunk(Base):
+    """A piece of a document's bytes, in order (``seq``): written and read a piece at a time."""
+
+    __tablename__ = "document_chunks"
+    document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
