@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textos import __version__
 from textos.api import docs, errors
-from textos.api.routes import accounts, auth, batches, billing, blacklists, callbacks, incoming, jobs, outgoing, rates, receivers, senders, virtual_numbers
+from textos.api.routes import accounts, auth, batches, billing, blacklists, callbacks, incoming, jobs, me, outgoing, rates, receivers, senders, virtual_numbers
 from textos.api.auth_cache import AuthCache
 from textos.api.onthefly import OnTheFlyJobs
 from textos.api.body_limit import BodyLimitMiddleware
@@ -65,7 +65,7 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
     app.state.auth_cache = AuthCache(Versions(state.db.url))
     errors.install(app)
     # virtual_numbers before accounts: /sms/virtualNumbers is not an account's /sms/{serviceName}
-    for module in (auth, rates, billing, virtual_numbers, accounts, jobs, outgoing, incoming, blacklists, senders, receivers, batches, callbacks):
+    for module in (auth, rates, billing, virtual_numbers, accounts, jobs, outgoing, incoming, blacklists, senders, receivers, batches, callbacks, me):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(auth.validation_router)
     docs.install(app, f"{API_PREFIX}/docs")

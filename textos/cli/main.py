@@ -269,6 +269,28 @@ def credential_create(
         emit({"consumerKey": cred.consumer_key}, as_json)
 
 
+@credential_app.command("list")
+def credential_list(
+    nic: Optional[str] = typer.Option(None, "--nic", help="One customer's keys."),
+    app_key: Optional[str] = typer.Option(None, "--app", help="One application's keys (application key)."),
+    status: Optional[str] = typer.Option(None, "--status", help="expired, pendingValidation, refused or validated."),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Consumer keys (api.Credential, with the customer's nic and the application key), oldest first."""
+    with session_for(database_url) as session:
+        customer_id = admin.get_customer(session, nic).id if nic else None
+        views = credentials.operator_views(session, customer_id=customer_id, app_key=app_key, status=status)
+    if as_json:
+        print(json.dumps(views))
+        return
+    table = Table("credentialId", "nic", "application", "status", "created", "expiration", "rules")
+    for v in views:
+        rules = ", ".join(f"{r['method']} {r['path']}" for r in v["rules"])
+        table.add_row(str(v["credentialId"]), v["nic"] or "", v["applicationKey"], v["status"], v["creation"], v["expiration"] or "", rules)
+    console.print(table)
+
+
 @credential_app.command("revoke")
 def credential_revoke(
     consumer_key: str = typer.Argument(..., help="The consumer key to revoke."),

@@ -6,14 +6,15 @@ Every change to a credential is seen at once by the processes that keep keys in 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from textos.domain.access_rules import AccessRule, check_allowed_ips
-from textos.domain.clock import iso
+from textos.domain.clock import iso, utcnow
 from textos.domain.errors import BadRequest, NotFound
 from textos.services.admin import get_application, get_customer, random_token
 from textos.services.password_guard import PasswordGuard
@@ -34,6 +35,21 @@ class CredentialState:
     VALIDATED = "validated"
     REFUSED = "refused"
     EXPIRED = "expired"
+
+    ALL = (EXPIRED, PENDING, REFUSED, VALIDATED)
+
+
+VALIDITIES: dict[str, dt.timedelta | None] = {
+    "1d": dt.timedelta(days=1),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+    "365d": dt.timedelta(days=365),
+    "unlimited": None,
+}
+"""The validities the customer may give a key on the validation page (``expiration`` = validation + it)."""
+
+VALIDITY_LABELS = {"1d": "1 day", "7d": "7 days", "30d": "30 days", "365d": "1 year", "unlimited": "Unlimited"}
+DEFAULT_VALIDITY = "unlimited"
 
 
 @dataclass(frozen=True)
@@ -89,13 +105,24 @@ def pending(session: Session, token: str) -> tuple[Credential, Application]:
 
 
 def decide(
-    db: Database, guard: PasswordGuard, token: str, *, accept: bool, nic: str, password: str, address: str | None
+    db: Database,
+    guard: PasswordGuard,
+    token: str,
+    *,
+    accept: bool,
+    nic: str,
+    password: str,
+    address: str | None,
+    validity: str = DEFAULT_VALIDITY,
 ) -> tuple[str, str | None]:
     """The customer's answer on the validation page: ``(outcome, redirection)``.
 
     Refusing needs no login; accepting binds the key to the customer whose ``nic`` and
-    ``password`` match (outcome ``BAD_LOGIN`` when they do not, and nothing changes). The
+    ``password`` match (outcome ``BAD_LOGIN`` when they do not, and nothing changes), for
+    ``validity`` (a key of ``VALIDITIES``: the key expires that long after it is accepted). The
     password is checked by ``guard`` (limited per nic and client ``address``; 429 once locked out)."""
+    if validity not in VALIDITIES:
+        raise BadRequest(f"validity: one of {', '.join(VALIDITIES)}")
     if not accept:
         with db.session() as session:
             cred, _ = pending(session, token)
@@ -110,6 +137,8 @@ def decide(
     with db.session() as session:
         cred, _ = pending(session, token)
         cred.state, cred.customer_id, cred.validation_token_hash = CredentialState.VALIDATED, customer.id, None
+        lasting = VALIDITIES[validity]
+        cred.expires_at = None if lasting is None else utcnow() + lasting
         return CredentialState.VALIDATED, cred.redirection
 
 
@@ -127,9 +156,137 @@ def revoke(session: Session, consumer_key: str) -> int:
     return cred.id
 
 
+def status_of(cred: Credential, now: dt.datetime | None = None) -> str:
+    """``auth.CredentialStateEnum`` now: a validated key past its ``expiration`` is ``expired``."""
+    if cred.state == CredentialState.VALIDATED and cred.expires_at is not None and cred.expires_at <= (now or utcnow()):
+        return CredentialState.EXPIRED
+    return cred.state
+
+
+def _status_is(status: str, now: dt.datetime) -> Any:
+    """The SQL condition of ``status_of(cred) == status``."""
+    past = and_(Credential.expires_at.is_not(None), Credential.expires_at <= now)
+    if status == CredentialState.VALIDATED:
+        return and_(Credential.state == status, ~past)
+    if status == CredentialState.EXPIRED:
+        return or_(Credential.state == status, and_(Credential.state == CredentialState.VALIDATED, past))
+    return Credential.state == status
+
+
+def list_credentials(
+    session: Session,
+    *,
+    customer_id: int | None = None,
+    application_id: int | None = None,
+    app_key: str | None = None,
+    status: str | None = None,
+) -> list[Credential]:
+    """Consumer keys, oldest first: a customer's (``None``: everybody's, for the operator), of one
+    application (by id or key), in one ``status`` (as ``status_of`` gives it; else a 400 naming it)."""
+    if status is not None and status not in CredentialState.ALL:
+        raise BadRequest(f"status: one of {', '.join(CredentialState.ALL)}")
+    query = select(Credential).order_by(Credential.id)
+    if customer_id is not None:
+        query = query.where(Credential.customer_id == customer_id)
+    if application_id is not None:
+        query = query.where(Credential.application_id == application_id)
+    if app_key is not None:
+        query = query.where(Credential.application_id == get_application(session, app_key).id)
+    if status is not None:
+        query = query.where(_status_is(status, utcnow()))
+    return list(session.scalars(query))
+
+
+def customers_credential(session: Session, customer_id: int, credential_id: int) -> Credential:
+    """One of the customer's consumer keys; 404 naming ``credentialId`` otherwise (another
+    customer's key is not told apart from one that does not exist)."""
+    cred = session.get(Credential, credential_id)
+    if cred is None or cred.customer_id != customer_id:
+        raise NotFound(f"credentialId: this credential does not exist ({credential_id})")
+    return cred
+
+
+def delete_credential(session: Session, customer_id: int, credential_id: int) -> None:
+    """``DELETE /me/api/credential/{id}``: the key is gone, refused from its next request on by
+    every process (the delete bumps the auth version, ``storage.auth_version``)."""
+    session.delete(customers_credential(session, customer_id, credential_id))
+    session.flush()
+
+
+def customers_applications(session: Session, customer_id: int) -> list[Application]:
+    """The applications of a customer: those it owns and those holding one of its consumer keys."""
+    holding = select(Credential.application_id).where(Credential.customer_id == customer_id)
+    query = select(Application).where(or_(Application.customer_id == customer_id, Application.id.in_(holding)))
+    return list(session.scalars(query.order_by(Application.id)))
+
+
+def customers_application(session: Session, customer_id: int, application_id: int) -> Application:
+    """One of ``customers_applications``; 404 naming ``applicationId`` otherwise."""
+    app = session.get(Application, application_id)
+    if app is None or not (
+        app.customer_id == customer_id
+        or session.scalar(select(Credential.id).where(Credential.application_id == app.id, Credential.customer_id == customer_id).limit(1))
+    ):
+        raise NotFound(f"applicationId: this application does not exist ({application_id})")
+    return app
+
+
+def delete_application(session: Session, customer_id: int, application_id: int) -> bool:
+    """``DELETE /me/api/application/{id}``. The customer's own application is deleted with every
+    consumer key it holds (whoever validated them); an application of someone else loses the
+    customer's keys only, and leaves the customer's list. Either way the keys deleted are refused
+    from their next request on, in every process. True when the application itself went."""
+    app = customers_application(session, customer_id, application_id)
+    owned = app.customer_id == customer_id
+    keys = select(Credential).where(Credential.application_id == app.id)
+    if not owned:
+        keys = keys.where(Credential.customer_id == customer_id)
+    for cred in session.scalars(keys).all():
+        session.delete(cred)  # one by one: each delete bumps the auth version (a bulk DELETE would not)
+    session.flush()
+    if owned:
+        session.delete(app)
+        session.flush()
+    return owned
+
+
+def operator_views(
+    session: Session, *, customer_id: int | None = None, app_key: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    """``textos credential list``: ``api.Credential`` plus ``nic`` (none while pending or refused)
+    and ``applicationKey``."""
+    found = list_credentials(session, customer_id=customer_id, app_key=app_key, status=status)
+    customer_ids = {c.customer_id for c in found if c.customer_id is not None}
+    nics: dict[int | None, str] = dict(session.execute(select(Customer.id, Customer.nic).where(Customer.id.in_(customer_ids))).all())
+    app_ids = {c.application_id for c in found}
+    keys = dict(session.execute(select(Application.id, Application.app_key).where(Application.id.in_(app_ids))).all())
+    return [{**view_of(c), "nic": nics.get(c.customer_id), "applicationKey": keys[c.application_id]} for c in found]
+
+
+def application_of(session: Session, customer_id: int, credential_id: int) -> Application:
+    """The application of one of the customer's consumer keys."""
+    return session.get_one(Application, customers_credential(session, customer_id, credential_id).application_id)
+
+
+def application_view(app: Application) -> dict[str, Any]:
+    """``api.Application`` (``auth.ApiApplication``); the secret is never shown."""
+    return {
+        "applicationId": app.id,
+        "applicationKey": app.app_key,
+        "description": app.description,
+        "name": app.name,
+        "status": app.status,
+    }
+
+
 def credential_view(session: Session, credential_id: int) -> dict[str, Any]:
     """``api.Credential``."""
     cred = session.get_one(Credential, credential_id)
+    return view_of(cred)
+
+
+def view_of(cred: Credential) -> dict[str, Any]:
+    """``api.Credential`` of a row."""
     return {
         "allowedIPs": cred.allowed_ips,
         "applicationId": cred.application_id,
@@ -139,5 +296,5 @@ def credential_view(session: Session, credential_id: int) -> dict[str, Any]:
         "lastUse": iso(cred.last_used_at),
         "ovhSupport": False,
         "rules": cred.rules,
-        "status": cred.state,
+        "status": status_of(cred),
     }
