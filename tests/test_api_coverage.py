@@ -32,6 +32,7 @@ E2E: dict[str, str] = {
     "DELETE /me/api/application/{applicationId}": "e2e/test_delegated_keys.py::test_deleting_an_application_deletes_its_keys_at_once",
     "GET /me/api/credential": "e2e/test_delegated_keys.py::test_a_customer_lists_reads_and_deletes_its_keys_and_the_deleted_key_is_refused_at_once",
     "GET /me/api/credential/{credentialId}": "e2e/test_delegated_keys.py::test_a_customer_lists_reads_and_deletes_its_keys_and_the_deleted_key_is_refused_at_once",
+    "PUT /me/api/credential/{credentialId}": "e2e/test_delegated_keys.py::test_a_customer_limits_where_a_key_may_be_used_from",
     "DELETE /me/api/credential/{credentialId}": "e2e/test_delegated_keys.py::test_a_customer_lists_reads_and_deletes_its_keys_and_the_deleted_key_is_refused_at_once",
     "GET /me/api/credential/{credentialId}/application": "e2e/test_delegated_keys.py::test_a_customer_lists_reads_and_deletes_its_keys_and_the_deleted_key_is_refused_at_once",
     "GET /auth/details": "e2e/test_account_api.py::test_auth_details_name_the_caller_and_its_rules",

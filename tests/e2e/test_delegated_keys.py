@@ -60,6 +60,22 @@ def test_deleting_an_application_deletes_its_keys_at_once(server, tenant):
             client.get("/auth/currentCredential")
 
 
+def test_a_customer_limits_where_a_key_may_be_used_from(server, tenant):
+    spare = server.cli("credential", "create", "--app", tenant.app_key, "--nic", tenant.nic, "--rule", "GET /*")["consumerKey"]
+    limited = server.client(tenant.app_key, tenant.app_secret, spare)
+    spare_id = limited.get("/auth/currentCredential")["credentialId"]
+    tenant.client.put(f"/me/api/credential/{spare_id}", allowedIPs=["192.0.2.0/24"])  # not loopback: refused from here
+    with pytest.raises(ovh.exceptions.NotGrantedCall):
+        limited.get("/auth/currentCredential")
+    assert tenant.client.get(f"/me/api/credential/{spare_id}")["allowedIPs"] == ["192.0.2.0/24"]
+    with pytest.raises(ovh.exceptions.BadParametersError, match="allowedIPs"):
+        tenant.client.put(f"/me/api/credential/{spare_id}", allowedIPs=["not-an-ip"])
+    tenant.client.put(f"/me/api/credential/{spare_id}", allowedIPs=["127.0.0.1/32"])
+    assert limited.get("/auth/currentCredential")["allowedIPs"] == ["127.0.0.1/32"]
+    tenant.client.put(f"/me/api/credential/{spare_id}", allowedIPs=None)
+    assert limited.get("/auth/currentCredential")["allowedIPs"] is None
+
+
 def test_the_operator_lists_keys_with_filters(server, tenant):
     pending = server.client(tenant.app_key, tenant.app_secret, None).request_consumerkey([{"method": "GET", "path": "/sms"}])
     assert pending["state"] == "pendingValidation"
@@ -69,6 +85,10 @@ def test_the_operator_lists_keys_with_filters(server, tenant):
     assert [c["status"] for c in of_app] == ["validated", "pendingValidation"] and of_app[1]["nic"] is None
     assert [c["credentialId"] for c in server.cli("credential", "list", "--app", tenant.app_key, "--status", "pendingValidation")] == [
         of_app[1]["credentialId"]]
-    server.cli("credential", "revoke", tenant.consumer_key)
+    server.cli("credential", "revoke", "--id", str(mine[0]["credentialId"]))
     assert [c["status"] for c in server.cli("credential", "list", "--nic", tenant.nic)] == ["expired"]
+    with pytest.raises(ovh.exceptions.InvalidCredential):
+        tenant.client.get("/auth/currentCredential")
     assert "status: one of" in server.cli_fails("credential", "list", "--status", "revoked")
+    assert "no such consumer key" in server.cli_fails("credential", "revoke", "--id", "999999999")
+    assert "one of them" in server.cli_fails("credential", "revoke")

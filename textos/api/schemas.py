@@ -225,3 +225,9 @@ class ApiApplicationOut(BaseModel):
     description: str
     name: str
     status: Literal["active", "blocked", "inactive", "trusted"]
+
+
+class CredentialUpdate(Body):
+    """``PUT /me/api/credential/{credentialId}``: ``allowedIPs``, the one writable property of ``api.Credential``."""
+
+    allowedIPs: list[str] | None = None

@@ -293,13 +293,20 @@ def credential_list(
 
 @credential_app.command("revoke")
 def credential_revoke(
-    consumer_key: str = typer.Argument(..., help="The consumer key to revoke."),
+    consumer_key: Optional[str] = typer.Argument(None, help="The consumer key to revoke."),
+    credential_id: Optional[int] = typer.Option(None, "--id", help="Or the key's credentialId (textos credential list)."),
     database_url: Optional[str] = DbOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Revoke a consumer key: refused from its next request on, by every server process."""
+    if (consumer_key is None) == (credential_id is None):
+        err.print("[red]error:[/red] give the consumer key or --id, one of them")
+        raise typer.Exit(2)
     with session_for(database_url) as session:
-        credential_id = credentials.revoke(session, consumer_key)
+        if consumer_key is not None:
+            credential_id = credentials.revoke(session, consumer_key)
+        elif credential_id is not None:
+            credential_id = credentials.revoke_id(session, credential_id)
     emit({"credentialId": credential_id, "status": credentials.CredentialState.EXPIRED}, as_json)
 
 

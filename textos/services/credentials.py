@@ -213,6 +213,22 @@ def delete_credential(session: Session, customer_id: int, credential_id: int) ->
     session.flush()
 
 
+def set_allowed_ips(session: Session, customer_id: int, credential_id: int, allowed_ips: list[str] | None) -> None:
+    """``PUT /me/api/credential/{id}``: the addresses the key may be used from (``None``: any);
+    in force from the key's next request on, in every process (the update bumps the auth version)."""
+    customers_credential(session, customer_id, credential_id).allowed_ips = check_allowed_ips(allowed_ips)
+    session.flush()
+
+
+def revoke_id(session: Session, credential_id: int) -> int:
+    """``textos credential revoke --id``: as ``revoke``, the key named by its id."""
+    cred = session.get(Credential, credential_id)
+    if cred is None:
+        raise NotFound(f"credentialId: no such consumer key ({credential_id})")
+    cred.state = CredentialState.EXPIRED
+    return cred.id
+
+
 def customers_applications(session: Session, customer_id: int) -> list[Application]:
     """The applications of a customer: those it owns and those holding one of its consumer keys."""
     holding = select(Credential.application_id).where(Credential.customer_id == customer_id)

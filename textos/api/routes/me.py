@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id
-from textos.api.schemas import ApiApplicationOut, ApiCredentialOut
+from textos.api.schemas import ApiApplicationOut, ApiCredentialOut, CredentialUpdate
 from textos.api.state import state_of
 from textos.services import credentials
 
@@ -50,6 +50,12 @@ def my_credentials(
 def my_credential(credentialId: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         return credentials.view_of(credentials.customers_credential(session, caller.customer_id, credentialId))
+
+
+@router.put("/me/api/credential/{credentialId}", summary="Change the addresses a consumer key may be used from (allowedIPs)")
+def update_my_credential(credentialId: Id, body: CredentialUpdate, request: Request, caller: Caller = Depends(authenticate)) -> None:
+    with state_of(request).db.session() as session:
+        credentials.set_allowed_ips(session, caller.customer_id, credentialId, body.allowedIPs)
 
 
 @router.delete("/me/api/credential/{credentialId}", summary="Delete a consumer key: refused from its next request on")
