@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import ovh
 import pytest
+
+from helpers import wait_until
 
 
 def test_a_customer_lists_reads_and_deletes_its_keys_and_the_deleted_key_is_refused_at_once(server, tenant):
@@ -37,7 +41,11 @@ def test_a_customer_lists_reads_and_deletes_its_keys_and_the_deleted_key_is_refu
     with pytest.raises(ovh.exceptions.ResourceNotFoundError, match="applicationId"):
         tenant.client.get(f"/me/api/application/{other.client.get('/auth/currentCredential')['applicationId']}")
 
+    assert tenant.client.get(f"/me/api/credential/{scoped_id}")["lastUse"] is None
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     assert scoped.get(f"/sms/{tenant.service}")["name"] == tenant.service
+    used = wait_until(lambda: tenant.client.get(f"/me/api/credential/{scoped_id}")["lastUse"], what="lastUse written")
+    assert before <= dt.datetime.fromisoformat(used) <= dt.datetime.now(dt.timezone.utc)
     with pytest.raises(ovh.exceptions.NotGrantedCall):  # a key limited to /sms/* cannot manage keys
         scoped.get("/me/api/credential")
     tenant.client.delete(f"/me/api/credential/{scoped_id}")

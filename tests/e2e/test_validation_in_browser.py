@@ -105,13 +105,17 @@ def test_a_key_validated_in_the_browser_is_used_then_deleted_and_refused(server,
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["1-validation-page.png", "2-wrong-password.png", "3-accepted.png"]
 
 
-def test_a_key_refused_in_the_browser_never_works(server, tenant, browser, tmp_path):
+@pytest.mark.timeout(INSTALL_TIMEOUT + 120)
+def test_a_key_refused_in_the_browser_never_works_and_the_customer_goes_where_the_application_said(server, tenant, browser, tmp_path):
     app = server.client(tenant.app_key, tenant.app_secret, None)
-    asked = app.request_consumerkey([{"method": "GET", "path": "/sms"}])
+    back = f"{server.endpoint}/auth/time"  # any page of the application's; this one is on the test's server
+    asked = app.request_consumerkey([{"method": "GET", "path": "/sms"}], redirect_url=back)
     page = browser.new_page()
     page.goto(asked["validationUrl"])
+    expect(page.locator("#redirection")).to_have_text(f"Then you go to {back}")
     page.get_by_role("button", name="Refuse").click()  # no login needed to refuse
-    expect(page.locator("#outcome")).to_have_text("Access refused. You can close this page.")
+    page.wait_for_url(back)
+    assert abs(int(page.locator("body").inner_text()) - int(dt.datetime.now().timestamp())) < 30
     page.screenshot(path=tmp_path / "refused.png", full_page=True)
     with pytest.raises(ovh.exceptions.InvalidCredential):
         app.get("/sms")

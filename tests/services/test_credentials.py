@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import text
 
 from textos.config import Settings
 from textos.domain.access_rules import RuleError
-from textos.domain.clock import utcnow
+from textos.domain.clock import iso, utcnow
 from textos.domain.errors import BadRequest, NotFound, TooManyRequests
 from textos.services import admin, credentials
 from textos.services.password_guard import PasswordGuard, PasswordLimits
@@ -150,3 +151,19 @@ def test_a_customer_sees_and_deletes_only_its_own_keys_and_applications(db, app_
         assert [a.app_key for a in credentials.customers_applications(s, other)] == [theirs]
         with pytest.raises(NotFound, match="^applicationId: "):
             credentials.customers_application(s, me, theirs_id)
+
+
+def test_last_use_is_written_at_most_once_a_minute_a_key_and_keeps_every_cache(db, app_key):
+    notes = credentials.UseNotes(every=60, most=2)
+    assert notes.due(1, 1000.0) and not notes.due(1, 1059.9) and notes.due(1, 1060.0)
+    assert notes.due(2, 1000.0) and notes.due(3, 1000.0)  # past ``most`` it starts over: memory stays bounded
+    assert notes.due(1, 1061.0)
+    with db.session() as s:
+        cred_id = credentials.create_credential(s, app_key, "ab12345-keys", ["GET /*"]).credential.id
+    with db.read() as s:
+        version = s.execute(text("SELECT version FROM auth_version")).scalar_one()
+    moment = utcnow().replace(microsecond=0)
+    credentials.note_use(db, cred_id, moment)
+    with db.read() as s:
+        assert credentials.credential_view(s, cred_id)["lastUse"] == iso(moment)
+        assert s.execute(text("SELECT version FROM auth_version")).scalar_one() == version  # no key forgotten anywhere

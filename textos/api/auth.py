@@ -10,6 +10,7 @@ official clients turn into their exception classes (``InvalidKey``,
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import time
 from dataclasses import dataclass
@@ -24,11 +25,15 @@ from textos.api.state import AppState, state_of
 from textos.domain.access_rules import is_allowed
 from textos.domain.signing import parse_timestamp, signature_accepted
 from textos.services.admin import application_secret
+from textos.services import credentials
 from textos.services.credentials import CredentialState
 from textos.storage.at_rest import key_digest
 from textos.storage.models import Application, Credential, Customer, utcnow
 
 API_PREFIX = "/1.0"
+
+_uses = credentials.UseNotes()
+"""This process's writes of ``lastUse`` (at most one a minute per key, off the request's path)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +155,8 @@ async def authenticate(request: Request) -> Caller:
     path = api_path(request)
     if not is_allowed(cred.rules, request.method, path):
         raise AuthError(f"This call has not been granted: {request.method} {path}", error_code="NOT_GRANTED_CALL")
+    if _uses.due(cred.id, time.monotonic()):
+        asyncio.get_running_loop().run_in_executor(None, credentials.note_use, st.db, cred.id)
     return Caller(app.id, app.app_key, cred.id, customer.id, customer.nic, cred.rules)
 
 

@@ -7,10 +7,11 @@ Every change to a credential is seen at once by the processes that keep keys in 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from textos.domain.access_rules import AccessRule, check_allowed_ips
@@ -23,6 +24,8 @@ from textos.storage.at_rest import key_digest
 from textos.storage.db import Database
 from textos.storage.models import Application, Credential, Customer
 
+
+log = logging.getLogger("textos.auth")
 
 BAD_LOGIN = "badlogin"
 """Outcome of a validation whose nic or password is wrong."""
@@ -314,3 +317,37 @@ def view_of(cred: Credential) -> dict[str, Any]:
         "rules": cred.rules,
         "status": status_of(cred),
     }
+
+
+LAST_USE_EVERY = 60.0
+"""Seconds between two writes of one key's ``lastUse`` by one process: ``lastUse`` is that precise."""
+
+
+class UseNotes:
+    """When this process last wrote each key's ``lastUse`` (memory bounded: it starts over past ``most``)."""
+
+    def __init__(self, every: float = LAST_USE_EVERY, most: int = 100_000) -> None:
+        self.every, self.most = every, most
+        self._written: dict[int, float] = {}
+
+    def due(self, credential_id: int, now: float) -> bool:
+        """True (and noted) when the key's use should be written now (``now``: a monotonic clock)."""
+        last = self._written.get(credential_id)
+        if last is not None and now - last < self.every:
+            return False
+        if len(self._written) >= self.most:
+            self._written.clear()
+        self._written[credential_id] = now
+        return True
+
+
+def note_use(db: Database, credential_id: int, moment: dt.datetime | None = None) -> None:
+    """Write a key's ``lastUse``. A bulk UPDATE, not through the ORM's unit of work: it fires no
+    mapper event, so it does not bump the auth version (every process keeps its keys in memory).
+    Best effort: a failure is logged and forgotten."""
+    statement = update(Credential).where(Credential.id == credential_id).values(last_used_at=moment or utcnow())
+    try:
+        with db.session() as session:
+            session.execute(statement.execution_options(synchronize_session=False))
+    except Exception as exc:  # noqa: BLE001 - lastUse is informative; the call it notes already succeeded
+        log.debug("lastUse of key #%d not written: %s", credential_id, exc)

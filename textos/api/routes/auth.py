@@ -75,7 +75,7 @@ _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tex
 <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}}
 code{{background:#eee;padding:0 .2rem}}label{{display:block;margin:.6rem 0}}.error{{color:#a00}}</style></head><body>
 <h1>Authorise “{app}”</h1>{description}<p>This application asks for these rights on your account:</p>
-<ul id="rules">{rules}</ul>{ips}
+<ul id="rules">{rules}</ul>{ips}{redirection}
 {error}<form method="post" action="./"><input type="hidden" name="credentialToken" value="{token}">
 <label>Account (nic) <input name="nic" autocomplete="username" required></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
@@ -92,13 +92,14 @@ def _page(cred: Credential, app: Application, token: str, error: str = "") -> st
     ips = "" if not cred.allowed_ips else (
         "<p>Only from these addresses: " + ", ".join(f"<code>{e(ip)}</code>" for ip in cred.allowed_ips) + "</p>"
     )
+    redirection = "" if not cred.redirection else f'<p id="redirection">Then you go to <code>{e(cred.redirection)}</code></p>'
     validities = "".join(
         f'<option value="{key}"{" selected" if key == credentials.DEFAULT_VALIDITY else ""}>{label}</option>'
         for key, label in credentials.VALIDITY_LABELS.items()
     )
     return _PAGE.format(
         app=e(app.name or app.app_key), description=f"<p>{e(app.description)}</p>" if app.description else "",
-        rules=rules, ips=ips, token=e(token), validities=validities, error=f'<p class="error">{e(error)}</p>' if error else "",
+        rules=rules, ips=ips, redirection=redirection, token=e(token), validities=validities, error=f'<p class="error">{e(error)}</p>' if error else "",
     )
 
 
