@@ -13,6 +13,7 @@ from textos import __version__
 from textos.api import docs, errors
 from textos.api.routes import accounts, auth, batches, billing, blacklists, callbacks, incoming, jobs, me, outgoing, rates, receivers, senders, virtual_numbers
 from textos.api.auth_cache import AuthCache
+from textos.services.credentials import UseNotes
 from textos.api.onthefly import OnTheFlyJobs
 from textos.api.body_limit import BodyLimitMiddleware
 from textos.api.query_params import refuse_unknown_query
@@ -63,6 +64,7 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
     )
     app.state.textos = state
     app.state.auth_cache = AuthCache(Versions(state.db.url))
+    app.state.key_uses = UseNotes()  # when this process last wrote each key's lastUse
     errors.install(app)
     # virtual_numbers before accounts: /sms/virtualNumbers is not an account's /sms/{serviceName}
     for module in (auth, rates, billing, virtual_numbers, accounts, jobs, outgoing, incoming, blacklists, senders, receivers, batches, callbacks, me):

@@ -32,9 +32,6 @@ from textos.storage.models import Application, Credential, Customer, utcnow
 
 API_PREFIX = "/1.0"
 
-_uses = credentials.UseNotes()
-"""This process's writes of ``lastUse`` (at most one a minute per key, off the request's path)."""
-
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -155,7 +152,8 @@ async def authenticate(request: Request) -> Caller:
     path = api_path(request)
     if not is_allowed(cred.rules, request.method, path):
         raise AuthError(f"This call has not been granted: {request.method} {path}", error_code="NOT_GRANTED_CALL")
-    if _uses.due(cred.id, time.monotonic()):
+    uses: credentials.UseNotes = request.app.state.key_uses  # lastUse: at most one write a minute per key, off the request's path
+    if uses.due(cred.id, time.monotonic()):
         asyncio.get_running_loop().run_in_executor(None, credentials.note_use, st.db, cred.id)
     return Caller(app.id, app.app_key, cred.id, customer.id, customer.nic, cred.rules)
 
