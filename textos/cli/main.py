@@ -284,10 +284,10 @@ def credential_list(
     if as_json:
         print(json.dumps(views))
         return
-    table = Table("credentialId", "nic", "application", "status", "created", "expiration", "rules")
+    table = Table("id", "nic", "app", "status", "created", "expires", "lastUse", "rules")
     for v in views:
         rules = ", ".join(f"{r['method']} {r['path']}" for r in v["rules"])
-        table.add_row(str(v["credentialId"]), v["nic"] or "", v["applicationKey"], v["status"], v["creation"], v["expiration"] or "", rules)
+        table.add_row(str(v["credentialId"]), v["nic"] or "", v["applicationKey"], v["status"], v["creation"], v["expiration"] or "", v["lastUse"] or "", rules)
     console.print(table)
 
 
