@@ -167,3 +167,26 @@ def test_last_use_is_written_at_most_once_a_minute_a_key_and_keeps_every_cache(d
     with db.read() as s:
         assert credentials.credential_view(s, cred_id)["lastUse"] == iso(moment)
         assert s.execute(text("SELECT version FROM auth_version")).scalar_one() == version  # no key forgotten anywhere
+
+
+def test_a_deleted_key_or_application_keeps_its_id_to_itself(db, app_key):
+    with db.session() as s:
+        me = admin.get_customer(s, "ab12345-keys").id
+        mine = admin.create_application(s, "mine", "", "ab12345-keys").app_key
+        newest = credentials.create_credential(s, mine, "ab12345-keys", ["GET /*"]).credential
+        newest_id, app_id = newest.id, newest.application_id
+    with db.session() as s:
+        credentials.delete_credential(s, me, newest_id)
+    with db.session() as s:
+        assert credentials.create_credential(s, mine, "ab12345-keys", ["GET /*"]).credential.id > newest_id
+        credentials.delete_application(s, me, app_id)
+    with db.session() as s:
+        assert admin.get_application(s, admin.create_application(s, "next").app_key).id > app_id
+        assert [v["status"] for v in credentials.operator_views(s, app_key=mine)] == ["deleted", "deleted"]
+        assert credentials.list_credentials(s, customer_id=me) == []
+        with pytest.raises(BadRequest, match="^status: "):
+            credentials.list_credentials(s, customer_id=me, status="deleted")
+        with pytest.raises(NotFound, match="^app: .* was deleted$"):
+            credentials.create_credential(s, mine, "ab12345-keys", ["GET /*"])
+        first = credentials.list_credentials(s, app_key=mine, with_deleted=True)[0]
+        assert (credentials.revoke_id(s, first.id), first.state) == (first.id, "deleted")  # a deleted key stays deleted

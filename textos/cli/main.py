@@ -273,7 +273,7 @@ def credential_create(
 def credential_list(
     nic: Optional[str] = typer.Option(None, "--nic", help="One customer's keys."),
     app_key: Optional[str] = typer.Option(None, "--app", help="One application's keys (application key)."),
-    status: Optional[str] = typer.Option(None, "--status", help="expired, pendingValidation, refused or validated."),
+    status: Optional[str] = typer.Option(None, "--status", help="expired, pendingValidation, refused, validated or deleted."),
     database_url: Optional[str] = DbOption,
     as_json: bool = JsonOption,
 ) -> None:

@@ -41,6 +41,15 @@ class CredentialState:
 
     ALL = (EXPIRED, PENDING, REFUSED, VALIDATED)
 
+    DELETED = "deleted"
+    """Textos's: deleted by its customer (``DELETE /me/api/...``). The row stays, never shown to
+    customers nor accepted again, so that its id is never given to another key (SQLite reuses
+    the highest id of a deleted row) and the operator still sees it (``textos credential list``)."""
+
+
+APPLICATION_DELETED = "deleted"
+"""Textos's ``status`` of an application its owner deleted: refused (``INVALID_KEY``), listed to nobody but the operator."""
+
 
 VALIDITIES: dict[str, dt.timedelta | None] = {
     "1d": dt.timedelta(days=1),
@@ -77,6 +86,8 @@ def create_credential(
 ) -> Issued:
     """Create a consumer key for ``app_key``; validated for ``nic`` unless ``validated`` is False."""
     app = get_application(session, app_key)
+    if app.status == APPLICATION_DELETED:
+        raise NotFound(f"app: application key {app_key!r} was deleted")
     parsed = [AccessRule.parse(r) if isinstance(r, str) else AccessRule.of(r) for r in rules]
     if not parsed:
         raise BadRequest("accessRules: at least one rule is needed")
@@ -155,7 +166,12 @@ def revoke(session: Session, consumer_key: str) -> int:
     cred = session.scalar(select(Credential).where(Credential.consumer_key_hash == key_digest(consumer_key)))
     if cred is None:
         raise NotFound("consumerKey: no such consumer key")
-    cred.state = CredentialState.EXPIRED
+    return _revoked(cred)
+
+
+def _revoked(cred: Credential) -> int:
+    if cred.state != CredentialState.DELETED:  # a deleted key stays deleted
+        cred.state = CredentialState.EXPIRED
     return cred.id
 
 
@@ -183,12 +199,17 @@ def list_credentials(
     application_id: int | None = None,
     app_key: str | None = None,
     status: str | None = None,
+    with_deleted: bool = False,
 ) -> list[Credential]:
     """Consumer keys, oldest first: a customer's (``None``: everybody's, for the operator), of one
-    application (by id or key), in one ``status`` (as ``status_of`` gives it; else a 400 naming it)."""
-    if status is not None and status not in CredentialState.ALL:
-        raise BadRequest(f"status: one of {', '.join(CredentialState.ALL)}")
+    application (by id or key), in one ``status`` (as ``status_of`` gives it; else a 400 naming it).
+    Deleted keys only ``with_deleted`` (the operator's list)."""
+    statuses = (*CredentialState.ALL, CredentialState.DELETED) if with_deleted else CredentialState.ALL
+    if status is not None and status not in statuses:
+        raise BadRequest(f"status: one of {', '.join(statuses)}")
     query = select(Credential).order_by(Credential.id)
+    if not with_deleted:
+        query = query.where(Credential.state != CredentialState.DELETED)
     if customer_id is not None:
         query = query.where(Credential.customer_id == customer_id)
     if application_id is not None:
@@ -204,16 +225,20 @@ def customers_credential(session: Session, customer_id: int, credential_id: int)
     """One of the customer's consumer keys; 404 naming ``credentialId`` otherwise (another
     customer's key is not told apart from one that does not exist)."""
     cred = session.get(Credential, credential_id)
-    if cred is None or cred.customer_id != customer_id:
+    if cred is None or cred.customer_id != customer_id or cred.state == CredentialState.DELETED:
         raise NotFound(f"credentialId: this credential does not exist ({credential_id})")
     return cred
 
 
 def delete_credential(session: Session, customer_id: int, credential_id: int) -> None:
-    """``DELETE /me/api/credential/{id}``: the key is gone, refused from its next request on by
-    every process (the delete bumps the auth version, ``storage.auth_version``)."""
-    session.delete(customers_credential(session, customer_id, credential_id))
+    """``DELETE /me/api/credential/{id}``: the key is gone (``DELETED``), refused from its next
+    request on by every process (the change bumps the auth version, ``storage.auth_version``)."""
+    _delete(customers_credential(session, customer_id, credential_id))
     session.flush()
+
+
+def _delete(cred: Credential) -> None:
+    cred.state, cred.validation_token_hash = CredentialState.DELETED, None
 
 
 def set_allowed_ips(session: Session, customer_id: int, credential_id: int, allowed_ips: list[str] | None) -> None:
@@ -228,24 +253,26 @@ def revoke_id(session: Session, credential_id: int) -> int:
     cred = session.get(Credential, credential_id)
     if cred is None:
         raise NotFound(f"credentialId: no such consumer key ({credential_id})")
-    cred.state = CredentialState.EXPIRED
-    return cred.id
+    return _revoked(cred)
 
 
 def customers_applications(session: Session, customer_id: int) -> list[Application]:
     """The applications of a customer: those it owns and those holding one of its consumer keys."""
-    holding = select(Credential.application_id).where(Credential.customer_id == customer_id)
-    query = select(Application).where(or_(Application.customer_id == customer_id, Application.id.in_(holding)))
+    query = select(Application).where(_customers(customer_id), Application.status != APPLICATION_DELETED)
     return list(session.scalars(query.order_by(Application.id)))
+
+
+def _customers(customer_id: int) -> Any:
+    """The SQL condition of an application of the customer's: owned, or holding one of its (not deleted) keys."""
+    holding = select(Credential.application_id).where(Credential.customer_id == customer_id, Credential.state != CredentialState.DELETED)
+    return or_(Application.customer_id == customer_id, Application.id.in_(holding))
 
 
 def customers_application(session: Session, customer_id: int, application_id: int) -> Application:
     """One of ``customers_applications``; 404 naming ``applicationId`` otherwise."""
-    app = session.get(Application, application_id)
-    if app is None or not (
-        app.customer_id == customer_id
-        or session.scalar(select(Credential.id).where(Credential.application_id == app.id, Credential.customer_id == customer_id).limit(1))
-    ):
+    query = select(Application).where(Application.id == application_id, _customers(customer_id), Application.status != APPLICATION_DELETED)
+    app = session.scalar(query)
+    if app is None:
         raise NotFound(f"applicationId: this application does not exist ({application_id})")
     return app
 
@@ -253,19 +280,19 @@ def customers_application(session: Session, customer_id: int, application_id: in
 def delete_application(session: Session, customer_id: int, application_id: int) -> bool:
     """``DELETE /me/api/application/{id}``. The customer's own application is deleted with every
     consumer key it holds (whoever validated them); an application of someone else loses the
-    customer's keys only, and leaves the customer's list. Either way the keys deleted are refused
-    from their next request on, in every process. True when the application itself went."""
+    customer's keys only, and leaves the customer's list. Either way what is deleted is refused
+    from its next request on, in every process (changed through the ORM, not in bulk: each
+    change bumps the auth version). True when the application itself went."""
     app = customers_application(session, customer_id, application_id)
     owned = app.customer_id == customer_id
-    keys = select(Credential).where(Credential.application_id == app.id)
+    keys = select(Credential).where(Credential.application_id == app.id, Credential.state != CredentialState.DELETED)
     if not owned:
         keys = keys.where(Credential.customer_id == customer_id)
     for cred in session.scalars(keys).all():
-        session.delete(cred)  # one by one: each delete bumps the auth version (a bulk DELETE would not)
-    session.flush()
+        _delete(cred)
     if owned:
-        session.delete(app)
-        session.flush()
+        app.status = APPLICATION_DELETED
+    session.flush()
     return owned
 
 
@@ -274,7 +301,7 @@ def operator_views(
 ) -> list[dict[str, Any]]:
     """``textos credential list``: ``api.Credential`` plus ``nic`` (none while pending or refused)
     and ``applicationKey``."""
-    found = list_credentials(session, customer_id=customer_id, app_key=app_key, status=status)
+    found = list_credentials(session, customer_id=customer_id, app_key=app_key, status=status, with_deleted=True)
     customer_ids = {c.customer_id for c in found if c.customer_id is not None}
     nics: dict[int | None, str] = dict(session.execute(select(Customer.id, Customer.nic).where(Customer.id.in_(customer_ids))).all())
     app_ids = {c.application_id for c in found}
