@@ -22,7 +22,7 @@ from schemathesis.core import NOT_SET
 
 from helpers import Server, Tenant
 from textos.domain.signing import sign
-from textos.services import credentials
+from textos.services import admin, credentials
 from textos.storage.db import Database
 
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
@@ -96,10 +96,11 @@ def explore(server: Server, tenant: Tenant, *, examples: int, seed: int | None =
     found = Exploration()
     db = Database(server.database_url)
     try:
+        pinned = {"serviceName": tenant.service, **_spare_key(db, tenant)}
         for result in schema.get_all_operations():
             operation = result.ok()
             name = f"{operation.method.upper()} {operation.path}"
-            fixed = {"serviceName": tenant.service} if "{serviceName}" in operation.path else None
+            fixed = {k: v for k, v in pinned.items() if f"{{{k}}}" in operation.path} or None
             for mode in MODES:
                 run = _runner(operation.as_strategy(mode, path_parameters=fixed), examples, seed, lambda case: _call(
                     case, name, base, session, found, lambda: _new_key(db, tenant, signing)))
@@ -139,6 +140,15 @@ def _call(case: schemathesis.Case, name: str, base: str, session: requests.Sessi
         found.findings.append(Finding(name, problem, _described(case)))
     if name == "POST /1.0/auth/logout" and response.status_code == 200:
         after_logout()
+
+
+def _spare_key(db: Database, tenant: Tenant) -> dict[str, int]:
+    """An application and a key of the tenant's that ``/me/api`` cases may change and delete (never
+    the key and application the cases are signed with)."""
+    with db.session() as session:
+        app_key = admin.create_application(session, "spare", "", tenant.nic).app_key
+        cred = credentials.create_credential(session, app_key, tenant.nic, ["GET /*"]).credential
+        return {"applicationId": cred.application_id, "credentialId": cred.id}
 
 
 def _new_key(db: Database, tenant: Tenant, signing: OvhSigning) -> None:

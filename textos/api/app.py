@@ -12,10 +12,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from textos import __version__
 from textos.api import docs, errors, http2sms
 from textos.api.routes import (
-    accounts, auth, batches, billing, blacklists, callbacks, documents, incoming, jobs, outgoing, rates, receivers, senders, user_scope,
-    users, virtual_numbers,
+    accounts, auth, batches, billing, blacklists, callbacks, documents, incoming, jobs, me, outgoing, rates, receivers, senders,
+    user_scope, users, virtual_numbers,
 )
 from textos.api.auth_cache import AuthCache
+from textos.services.credentials import UseNotes
 from textos.api.onthefly import OnTheFlyJobs
 from textos.api.body_limit import BodyLimitMiddleware
 from textos.api.query_params import refuse_unknown_query
@@ -66,11 +67,12 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
     )
     app.state.textos = state
     app.state.auth_cache = AuthCache(Versions(state.db.url))
+    app.state.key_uses = UseNotes()  # when this process last wrote each key's lastUse
     errors.install(app)
     # virtual_numbers before accounts: /sms/virtualNumbers is not an account's /sms/{serviceName}
     for module in (
         auth, rates, billing, virtual_numbers, accounts, jobs, outgoing, incoming, blacklists, senders, receivers, batches, callbacks,
-        users, user_scope, documents,
+        users, user_scope, documents, me,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(auth.validation_router)

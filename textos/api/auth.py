@@ -10,6 +10,7 @@ official clients turn into their exception classes (``InvalidKey``,
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from textos.api.state import AppState, state_of
 from textos.domain.access_rules import is_allowed
 from textos.domain.signing import parse_timestamp, signature_accepted
 from textos.services.admin import application_secret
+from textos.services import credentials
 from textos.services.credentials import CredentialState
 from textos.storage.at_rest import key_digest
 from textos.storage.models import Application, Credential, Customer, utcnow
@@ -150,6 +152,9 @@ async def authenticate(request: Request) -> Caller:
     path = api_path(request)
     if not is_allowed(cred.rules, request.method, path):
         raise AuthError(f"This call has not been granted: {request.method} {path}", error_code="NOT_GRANTED_CALL")
+    uses: credentials.UseNotes = request.app.state.key_uses  # lastUse: at most one write a minute per key, off the request's path
+    if uses.due(cred.id, time.monotonic()):
+        asyncio.get_running_loop().run_in_executor(None, credentials.note_use, st.db, cred.id)
     return Caller(app.id, app.app_key, cred.id, customer.id, customer.nic, cred.rules)
 
 

@@ -194,3 +194,40 @@ class BlacklistOut(BaseModel):
     dateCreation: str = Field(description="When the STOP came (ISO 8601, UTC)")
     number: str = Field(description="The blacklisted number (E.164)")
     smsOutgoingID: int | None = Field(default=None, description="The last commercial SMS the account sent the number before its STOP")
+
+
+class AccessRuleOut(BaseModel):
+    """``auth.AccessRule``."""
+
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str
+
+
+class ApiCredentialOut(BaseModel):
+    """``api.Credential`` / ``auth.ApiCredential`` (``GET /me/api/credential/{id}``, ``GET /auth/currentCredential``)."""
+
+    allowedIPs: list[str] | None = Field(default=None, description="IP blocks allowed to use the key (null: any)")
+    applicationId: int
+    creation: str = Field(description="When the key was made (ISO 8601, UTC)")
+    credentialId: int
+    expiration: str | None = Field(default=None, description="When the key stops working (null: never)")
+    lastUse: str | None = None
+    ovhSupport: bool = False
+    rules: list[AccessRuleOut]
+    status: Literal["expired", "pendingValidation", "refused", "validated"]
+
+
+class ApiApplicationOut(BaseModel):
+    """``api.Application`` / ``auth.ApiApplication`` (``GET /me/api/application/{id}``); never its secret."""
+
+    applicationId: int
+    applicationKey: str
+    description: str
+    name: str
+    status: Literal["active", "blocked", "inactive", "trusted"]
+
+
+class CredentialUpdate(Body):
+    """``PUT /me/api/credential/{credentialId}``: ``allowedIPs``, the one writable property of ``api.Credential``."""
+
+    allowedIPs: list[str] | None = None

@@ -269,15 +269,44 @@ def credential_create(
         emit({"consumerKey": cred.consumer_key}, as_json)
 
 
+@credential_app.command("list")
+def credential_list(
+    nic: Optional[str] = typer.Option(None, "--nic", help="One customer's keys."),
+    app_key: Optional[str] = typer.Option(None, "--app", help="One application's keys (application key)."),
+    status: Optional[str] = typer.Option(None, "--status", help="expired, pendingValidation, refused, validated or deleted."),
+    database_url: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Consumer keys (api.Credential, with the customer's nic and the application key), oldest first."""
+    with session_for(database_url) as session:
+        customer_id = admin.get_customer(session, nic).id if nic else None
+        views = credentials.operator_views(session, customer_id=customer_id, app_key=app_key, status=status)
+    if as_json:
+        print(json.dumps(views))
+        return
+    table = Table("id", "nic", "app", "status", "created", "expires", "lastUse", "rules")
+    for v in views:
+        rules = ", ".join(f"{r['method']} {r['path']}" for r in v["rules"])
+        table.add_row(str(v["credentialId"]), v["nic"] or "", v["applicationKey"], v["status"], v["creation"], v["expiration"] or "", v["lastUse"] or "", rules)
+    console.print(table)
+
+
 @credential_app.command("revoke")
 def credential_revoke(
-    consumer_key: str = typer.Argument(..., help="The consumer key to revoke."),
+    consumer_key: Optional[str] = typer.Argument(None, help="The consumer key to revoke."),
+    credential_id: Optional[int] = typer.Option(None, "--id", help="Or the key's credentialId (textos credential list)."),
     database_url: Optional[str] = DbOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Revoke a consumer key: refused from its next request on, by every server process."""
+    if (consumer_key is None) == (credential_id is None):
+        err.print("[red]error:[/red] give the consumer key or --id, one of them")
+        raise typer.Exit(2)
     with session_for(database_url) as session:
-        credential_id = credentials.revoke(session, consumer_key)
+        if consumer_key is not None:
+            credential_id = credentials.revoke(session, consumer_key)
+        elif credential_id is not None:
+            credential_id = credentials.revoke_id(session, credential_id)
     emit({"credentialId": credential_id, "status": credentials.CredentialState.EXPIRED}, as_json)
 
 

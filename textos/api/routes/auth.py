@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, application_only, authenticate
 from textos.api.deps import public_base
-from textos.api.schemas import CredentialRequest
+from textos.api.schemas import ApiCredentialOut, CredentialRequest
 from textos.api.state import state_of
 from textos.services import credentials
-from textos.storage.models import Application
+from textos.storage.models import Application, Credential
 
 router = APIRouter(tags=["auth"])
 
@@ -42,7 +42,7 @@ def request_credential(body: CredentialRequest, request: Request, app: Applicati
     }
 
 
-@router.get("/auth/currentCredential", summary="The credential of this call")
+@router.get("/auth/currentCredential", summary="The credential of this call (auth.ApiCredential)", response_model=ApiCredentialOut)
 def current_credential(request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         return credentials.credential_view(session, caller.credential_id)
@@ -71,37 +71,71 @@ validation_router = APIRouter(include_in_schema=False)
 
 # The form posts to ``./`` (``/auth/`` without the query string): the token travels in the form, and
 # ``POST /auth/`` declares no query parameter (api/query_params.py refuses undeclared ones).
-_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Textos — authorise an application</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem}}
-code{{background:#eee;padding:0 .2rem}}label{{display:block;margin:.6rem 0}}</style></head><body>
-<h1>Authorise “{app}”</h1><p>This application asks for these rights:</p><ul>{rules}</ul>
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Textos — authorise an application</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}}
+code{{background:#eee;padding:0 .2rem}}label{{display:block;margin:.6rem 0}}.error{{color:#a00}}</style></head><body>
+<h1>Authorise “{app}”</h1>{description}<p>This application asks for these rights on your account:</p>
+<ul id="rules">{rules}</ul>{ips}{redirection}
 {error}<form method="post" action="./"><input type="hidden" name="credentialToken" value="{token}">
-<label>Account (nic) <input name="nic" required></label>
-<label>Password <input name="password" type="password" required></label>
-<button name="decision" value="accept">Authorise</button> <button name="decision" value="refuse">Refuse</button>
+<label>Account (nic) <input name="nic" autocomplete="username" required></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<label>Validity <select name="validity">{validities}</select></label>
+<button name="decision" value="accept">Authorise</button>
+<button name="decision" value="refuse" formnovalidate>Refuse</button>
 </form></body></html>"""
+
+
+def _page(cred: Credential, app: Application, token: str, error: str = "") -> str:
+    """The validation page of a pending key: who asks, for which rules and addresses, for how long."""
+    e = html.escape
+    rules = "".join(f"<li><code>{e(r['method'])} {e(r['path'])}</code></li>" for r in cred.rules)
+    ips = "" if not cred.allowed_ips else (
+        "<p>Only from these addresses: " + ", ".join(f"<code>{e(ip)}</code>" for ip in cred.allowed_ips) + "</p>"
+    )
+    redirection = "" if not cred.redirection else f'<p id="redirection">Then you go to <code>{e(cred.redirection)}</code></p>'
+    validities = "".join(
+        f'<option value="{key}"{" selected" if key == credentials.DEFAULT_VALIDITY else ""}>{label}</option>'
+        for key, label in credentials.VALIDITY_LABELS.items()
+    )
+    return _PAGE.format(
+        app=e(app.name or app.app_key), description=f"<p>{e(app.description)}</p>" if app.description else "",
+        rules=rules, ips=ips, redirection=redirection, token=e(token), validities=validities, error=f'<p class="error">{e(error)}</p>' if error else "",
+    )
 
 
 @validation_router.get("/auth/", response_class=HTMLResponse)
 def validation_page(request: Request, credentialToken: str) -> HTMLResponse:
     with state_of(request).db.read() as session:
         cred, app = credentials.pending(session, credentialToken)
-        rules = "".join(f"<li><code>{html.escape(r['method'])} {html.escape(r['path'])}</code></li>" for r in cred.rules)
-        return HTMLResponse(_PAGE.format(app=html.escape(app.name or app.app_key), rules=rules, token=html.escape(credentialToken), error=""))
+        return HTMLResponse(_page(cred, app, credentialToken))
 
 
 @validation_router.post("/auth/", response_class=HTMLResponse)
-async def validate(request: Request, credentialToken: str = Form(...), nic: str = Form(...), password: str = Form(...), decision: str = Form("accept")):  # type: ignore[no-untyped-def]
+async def validate(  # type: ignore[no-untyped-def]
+    request: Request,
+    credentialToken: str = Form(...),
+    nic: str = Form(""),
+    password: str = Form(""),
+    decision: str = Form("accept"),
+    validity: str = Form(credentials.DEFAULT_VALIDITY),
+):
     st, address = state_of(request), request.client.host if request.client else None
 
     def work() -> tuple[str, str | None]:
         return credentials.decide(
-            st.db, st.password_guard, credentialToken, accept=decision != "refuse", nic=nic, password=password, address=address
+            st.db, st.password_guard, credentialToken, accept=decision != "refuse", nic=nic, password=password, address=address,
+            validity=validity,
         )
+
+    def again() -> str:
+        with st.db.read() as session:
+            cred, app = credentials.pending(session, credentialToken)
+            return _page(cred, app, credentialToken, "Wrong account or password.")
 
     outcome, redirection = await run_in_threadpool(work)
     if outcome == credentials.BAD_LOGIN:
-        return HTMLResponse("<p>Wrong account or password. Go back and try again.</p>", status_code=403)
+        return HTMLResponse(await run_in_threadpool(again), status_code=403)
     if redirection:
         return RedirectResponse(redirection, status_code=303)
-    return HTMLResponse(f"<p>Access {outcome}. You can close this page.</p>")
+    return HTMLResponse(f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Textos</title></head><body>'
+                        f'<p id="outcome">Access {outcome}. You can close this page.</p></body></html>')
