@@ -19,7 +19,8 @@ from textos.storage.db import normalize_url
 
 
 def _handset() -> str:
-    return f"+336{secrets.randbelow(10**8):08d}"
+    """A random French mobile number that is valid (``+3361…``: not every ``+336…`` is)."""
+    return f"+3361{secrets.randbelow(10**7):07d}"
 
 
 def _reply_to_last(server: Server, handset: str, text: str) -> str:
