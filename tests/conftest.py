@@ -8,13 +8,18 @@ Helpers the tests import by name are in helpers.py.
 from __future__ import annotations
 
 import os
+import queue
 import secrets
+import shutil
+import threading
 from typing import Callable, Iterator
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from helpers import BACKENDS, PG_ADMIN_URL, Server, Tenant, start_server, stop_server
+from textos.storage import at_rest
 from textos.storage.db import Database
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,35 +45,98 @@ def pg_server_url() -> str:
     return PG_ADMIN_URL
 
 
-@pytest.fixture(scope="session")
-def make_database(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]]:
-    """A factory of fresh, empty databases: ``make_database("sqlite")`` → URL."""
-    created: list[str] = []
+class Databases:
+    """Fresh test databases, each a URL: ``new(backend)`` is empty, ``migrated(backend)`` is at the latest revision.
 
-    def make(backend: str) -> str:
+    A migrated one is a copy of a template migrated once per backend and session (SQLite: the file;
+    PostgreSQL: ``CREATE DATABASE … TEMPLATE``), with the template's key file beside it, so it is as
+    fresh as a new one migrated, without running the migrations again. PostgreSQL databases are
+    dropped on a background thread: by ``discard(url)`` as soon as a test is done with one, the rest
+    at the end of the session (``close``)."""
+
+    def __init__(self, tmp: pytest.TempPathFactory, admin_url: Callable[[], str]) -> None:
+        self.tmp, self.admin_url = tmp, admin_url
+        self.templates: dict[str, str] = {}
+        self.created: set[str] = set()
+        self.to_drop: queue.Queue[str | None] = queue.Queue()
+        self.dropper: threading.Thread | None = None
+
+    def new(self, backend: str, template: str | None = None) -> str:
         if backend == "sqlite":
-            return f"sqlite:///{tmp_path_factory.mktemp('db') / 'textos.db'}"
-        admin_url = request.getfixturevalue("pg_server_url")
+            return f"sqlite:///{self.tmp.mktemp('db') / 'textos.db'}"
+        admin_url = self.admin_url()
         name = f"textos_test_{secrets.token_hex(4)}"
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
+            conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        self.created.add(name)
         return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
-    yield make
-    if created:
+    def migrated(self, backend: str) -> str:
+        if backend not in self.templates:
+            template = Database(self.new(backend))
+            template.migrate()
+            template.dispose()
+            self.templates[backend] = template.url
+        template_url = self.templates[backend]
+        if backend == "sqlite":
+            url = self.new(backend)
+            for suffix in ("", "-wal", ".key"):  # no connection is open on the template: these files are all of it
+                if os.path.exists(_file_of(template_url) + suffix):
+                    shutil.copy(_file_of(template_url) + suffix, _file_of(url) + suffix)
+        else:
+            url = self.new(backend, template=make_url(template_url).database)
+            shutil.copy(at_rest.default_key_file(template_url), at_rest.default_key_file(url))  # type: ignore[arg-type]
+        return url
+
+    def discard(self, url: str) -> None:
+        """Done with the database at ``url``: a PostgreSQL one is dropped in the background."""
+        name = make_url(url).database
+        if make_url(url).get_backend_name() == "sqlite" or name not in self.created:
+            return
+        self.created.discard(name)
+        if self.dropper is None:
+            self.dropper = threading.Thread(target=self._drop_queued, name="drop test databases", daemon=True)
+            self.dropper.start()
+        self.to_drop.put(name)
+
+    def _drop_queued(self) -> None:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            for name in created:
+            while (name := self.to_drop.get()) is not None:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        for name in list(self.created):
+            self.discard(f"postgresql:///{name}")
+        if self.dropper is not None:
+            self.to_drop.put(None)
+            self.dropper.join()
+
+
+def _file_of(sqlite_url: str) -> str:
+    return make_url(sqlite_url).database or ""
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, key_files_in_tmp: None) -> Iterator[Databases]:
+    """The session's test databases (see ``Databases``)."""
+    factory = Databases(tmp_path_factory, lambda: request.getfixturevalue("pg_server_url"))
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="session")
+def make_database(databases: Databases) -> Callable[[str], str]:
+    """A factory of fresh, empty databases: ``make_database("sqlite")`` → URL."""
+    return databases.new
 
 
 @pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, make_database: Callable[[str], str]) -> Iterator[Database]:
-    """A fresh, migrated database, once per backend (tests of the storage-level rules)."""
-    database = Database(make_database(request.param))
-    database.migrate()
+def db(request: pytest.FixtureRequest, databases: Databases) -> Iterator[Database]:
+    """A fresh database at the latest revision, once per backend (tests of the storage-level rules)."""
+    database = Database(databases.migrated(request.param))
     yield database
     database.dispose()
+    databases.discard(database.url)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

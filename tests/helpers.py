@@ -5,6 +5,7 @@ Imported by name (``from helpers import start_server``); fixtures stay in confte
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import secrets
@@ -30,10 +31,23 @@ PG_ADMIN_URL = os.environ.get("TEXTOS_TEST_PG_URL", "postgresql://postgres@127.0
 BACKENDS = [b.strip() for b in os.environ.get("TEXTOS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 
 
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_PORTS = itertools.cycle(range(20000 + 500 * _WORKER, 20500 + 500 * _WORKER))
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, for a server to bind a moment later. Each pytest-xdist
+    worker takes its own, below the ephemeral range (32768–60999 on Linux): no other worker, and no
+    socket bound to port 0 meanwhile, can take it before that server does."""
+    for _ in range(500):
+        port = next(_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port left in the range of xdist worker {_WORKER}")
 
 
 def stored_bytes(database_url: str) -> bytes:

@@ -13,11 +13,12 @@ from textos.server import build_app
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def app(request: pytest.FixtureRequest, make_database) -> Iterator[FastAPI]:  # type: ignore[no-untyped-def]
-    """The app over a fresh database, nothing running beside it (no dispatcher, no simulator)."""
+def app(request: pytest.FixtureRequest, databases) -> Iterator[FastAPI]:  # type: ignore[no-untyped-def]
+    """The app over a fresh database at the latest revision, nothing running beside it (no dispatcher, no simulator)."""
     if request.param not in BACKENDS:
         pytest.skip(f"{request.param} not selected")
-    app = build_app(Settings(database_url=make_database(request.param), simulator="inprocess"), dispatch=False)
+    app = build_app(Settings(database_url=databases.migrated(request.param), simulator="inprocess"), dispatch=False)
     yield app
     app.state.auth_cache.close()
     app.state.textos.db.dispose()
+    databases.discard(app.state.textos.db.url)
