@@ -13,8 +13,11 @@ from typing import Callable, Iterator
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 
 from helpers import BACKENDS, PG_ADMIN_URL, Server, Tenant, start_server, stop_server
+from textos.config import Settings
+from textos.server import build_app
 from textos.storage.db import Database
 
 @pytest.fixture(scope="session", autouse=True)
@@ -83,3 +86,15 @@ def server(request: pytest.FixtureRequest, make_database: Callable[[str], str], 
 @pytest.fixture
 def tenant(server: Server) -> Tenant:
     return server.tenant()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request: pytest.FixtureRequest, make_database: Callable[[str], str]) -> Iterator[FastAPI]:
+    """The app (API and dashboard) in process over a fresh database, nothing running beside it (no
+    dispatcher, no simulator), once per backend."""
+    if request.param not in BACKENDS:
+        pytest.skip(f"{request.param} not selected")
+    app = build_app(Settings(database_url=make_database(request.param), simulator="inprocess"), dispatch=False)
+    yield app
+    app.state.auth_cache.close()
+    app.state.textos.db.dispose()
