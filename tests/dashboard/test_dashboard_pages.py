@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from textos.services import admin, callbacks, operators, orders, senders
+from textos.services import admin, callbacks, operators, orders, senders, users
 from textos.services.prices import PriceBook
-from textos.storage.models import CallbackEvent
+from textos.storage.models import CallbackEvent, IncomingSms
 
 D = "/dashboard"
 
@@ -150,3 +150,23 @@ def test_pages_escape_what_customers_wrote(client, people, db):
     page = client.get(f"{D}/accounts")
     assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+def test_over_https_the_cookies_are_secure(app, people):
+    with TestClient(app, base_url="https://127.0.0.1") as client:
+        assert "Secure" in client.get(f"{D}/login").headers["set-cookie"]
+        done = log_in(client, "alice-1", "secret-password")
+        assert done.status_code == 303 and "Secure" in done.headers["set-cookie"] and "HttpOnly" in done.headers["set-cookie"]
+
+
+def test_incoming_messages_and_users_with_quotas_are_listed_to_their_owner(client, people, db):
+    with db.session() as session:
+        alice, bob = admin.get_account(session, "sms-alice-1"), admin.get_account(session, "sms-bob-1")
+        session.add_all([IncomingSms(account_id=alice.id, sender="+33612345678", receiver="36111", text="Oui merci"),
+                         IncomingSms(account_id=bob.id, sender="+33600000000", receiver="36112", text="not alice's")])
+        users.create_user(session, alice.id, "shop1", "Passw0rd")
+    log_in(client, "alice-1", "secret-password")
+    incoming = client.get(f"{D}/incoming").text
+    assert "Oui merci" in incoming and "not alice" not in incoming
+    listed = client.get(f"{D}/users").text
+    assert "shop1" in listed and "inactive" in listed
