@@ -16,9 +16,12 @@ from typing import Callable, Iterator
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from helpers import BACKENDS, PG_ADMIN_URL, Server, Tenant, start_server, stop_server
+from textos.config import Settings
+from textos.server import build_app
 from textos.storage import at_rest
 from textos.storage.db import Database
 
@@ -151,3 +154,16 @@ def server(request: pytest.FixtureRequest, make_database: Callable[[str], str], 
 @pytest.fixture
 def tenant(server: Server) -> Tenant:
     return server.tenant()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request: pytest.FixtureRequest, databases) -> Iterator[FastAPI]:  # type: ignore[no-untyped-def]
+    """The app (API and dashboard) in process over a fresh database at the latest revision, nothing
+    running beside it (no dispatcher, no simulator), once per backend."""
+    if request.param not in BACKENDS:
+        pytest.skip(f"{request.param} not selected")
+    app = build_app(Settings(database_url=databases.migrated(request.param), simulator="inprocess"), dispatch=False)
+    yield app
+    app.state.auth_cache.close()
+    app.state.textos.db.dispose()
+    databases.discard(app.state.textos.db.url)

@@ -146,6 +146,8 @@ class Settings:
     limits per address). ``TEXTOS_TRUSTED_PROXIES=10.0.0.5,192.168.1.0/24``; ``none``: trust nobody."""
     document_ttl_hours: float = 168.0
     """Hours a consumption export (``/me/document``) and its ``getUrl`` last (7 days)."""
+    dashboard_session_hours: float = 12.0
+    """Hours a dashboard login lasts (``/dashboard``); logging out ends it at once."""
 
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
@@ -226,6 +228,7 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_SMTP_URL": "smtp_url",
     "TEXTOS_TRUSTED_PROXIES": "trusted_proxies",
     "TEXTOS_DOCUMENT_TTL_HOURS": "document_ttl_hours",
+    "TEXTOS_DASHBOARD_SESSION_HOURS": "dashboard_session_hours",
 }
 
 

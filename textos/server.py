@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 from textos.api.app import API_PREFIX, create_app
 from textos.api.state import AppState
 from textos.config import DEFAULT_DATABASE_URL, Settings
+from textos.dashboard.app import mount as dashboard
 from textos.delivery.callbacks import CallbackWorker
 from textos.delivery.connector import Connector
 from textos.delivery.connectors.simulator import SimulatorConnector
@@ -160,6 +161,7 @@ def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True
         state.wake = runtime.wake
     app = create_app(state, lifespan=None if runtime is None else runtime.lifespan)
     app.include_router(hook_router(lambda request: None if runtime is None else runtime.simulator))
+    app.router.routes.append(dashboard(db, settings, state.password_guard))  # /dashboard: pages on the services, beside the API
     return app
 
 

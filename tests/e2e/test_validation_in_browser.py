@@ -3,56 +3,19 @@ its customer opens the validation URL in headless Chromium (Debian's ``chromium`
 Playwright), logs in, chooses a validity and accepts (or refuses); the key works, is deleted
 through ``DELETE /me/api/credential/{id}`` and is refused on its next call.
 
-Chromium comes from the project's own set-up: when ``/usr/bin/chromium`` is missing and the tests
-run as root (CI does), the ``chromium`` fixture installs Debian's package; otherwise the test is
-skipped with the reason. Playwright never downloads a browser of its own (no ``playwright install``).
+Chromium comes from the project's own set-up (the ``chromium`` and ``browser`` fixtures of
+tests/e2e/conftest.py, on tests/browser.py). Playwright never downloads a browser of its own.
 Screenshots of each step are saved in the test's ``tmp_path``."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import ovh
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-INSTALL_TIMEOUT = 900
-
-
-def _apt(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(["apt-get", *args], env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Debian's Chromium, installed with ``apt-get`` when missing and the tests run as root."""
-    if not CHROMIUM.exists():
-        if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            pytest.skip(f"{CHROMIUM} is missing and the tests cannot install it (not root, or no apt-get): apt-get install chromium")
-        done = _apt("install", "-y", "-q", "chromium")
-        if done.returncode != 0:  # no package lists yet, or old ones
-            _apt("update", "-q")
-            done = _apt("install", "-y", "-q", "chromium")
-        if done.returncode != 0 or not CHROMIUM.exists():
-            pytest.fail(f"apt-get install chromium failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return CHROMIUM
-
-
-@pytest.fixture
-def browser(chromium: Path) -> Browser:
-    with sync_playwright() as playwright:
-        # --no-sandbox: Chromium's sandbox refuses to run as root (CI runs the tests as root).
-        launched = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
+from browser import INSTALL_TIMEOUT
 
 
 @pytest.mark.timeout(INSTALL_TIMEOUT + 120)

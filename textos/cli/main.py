@@ -339,9 +339,9 @@ def sender_validate(
 
 
 def _register_subcommands() -> None:
-    from textos.cli import billing, callbacks, consumption, incoming, numbers, send, smsc, tls
+    from textos.cli import billing, callbacks, consumption, incoming, numbers, operators, send, smsc, tls
 
-    for module in (smsc, send, billing, tls, numbers, incoming, callbacks, consumption):
+    for module in (smsc, send, billing, tls, numbers, incoming, callbacks, consumption, operators):
         module.register(app)
 
 

@@ -490,3 +490,28 @@ class DocumentChunk(Base):
     document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Operator(Base):
+    """An operator of the dashboard (``textos admin create``): sees every account, confirms orders,
+    validates senders. Not a customer: its login is in its own namespace."""
+
+    __tablename__ = "operators"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DashboardSession(Base):
+    """A dashboard login: the cookie holds a random token, the row its SHA-256 (a stolen table
+    gives no usable cookie); logging out deletes the row, on every process at once."""
+
+    __tablename__ = "dashboard_sessions"
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"), nullable=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    """The synchronizer token every form of this session carries."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
