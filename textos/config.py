@@ -146,6 +146,12 @@ class Settings:
     limits per address). ``TEXTOS_TRUSTED_PROXIES=10.0.0.5,192.168.1.0/24``; ``none``: trust nobody."""
     document_ttl_hours: float = 168.0
     """Hours a consumption export (``/me/document``) and its ``getUrl`` last (7 days)."""
+    log_format: str = "text"
+    """``text`` (one readable line per event) or ``json`` (one JSON object per line, with the request id:
+    the answer's ``X-Ovh-Queryid``; plus an access line per request). ``textos serve --log-format``."""
+    metrics_max_labels: int = 20
+    """``/metrics``: accounts (callback hosts) named in the per-account (per-host) gauges; the others are
+    added up as ``other``, so the label set stays bounded."""
 
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
@@ -226,6 +232,8 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_SMTP_URL": "smtp_url",
     "TEXTOS_TRUSTED_PROXIES": "trusted_proxies",
     "TEXTOS_DOCUMENT_TTL_HOURS": "document_ttl_hours",
+    "TEXTOS_LOG_FORMAT": "log_format",
+    "TEXTOS_METRICS_MAX_LABELS": "metrics_max_labels",
 }
 
 
