@@ -65,3 +65,12 @@ def test_ready_without_delivery_in_this_process_asks_the_database_only(app):
     with TestClient(app) as client:
         answer = client.get("/ready")
     assert answer.status_code == 200 and answer.json() == {"status": "ready", "database": True, "carriers": None}
+
+
+def test_a_method_of_the_clients_invention_is_counted_as_other(app):
+    labels = {"method": "other", "route": UNMATCHED, "status": "404"}
+    before = REGISTRY.get_sample_value("textos_http_request_duration_seconds_count", labels) or 0.0
+    with TestClient(app) as client:
+        for n in range(3):
+            client.request(f"BREW{n}", "/coffee")
+    assert REGISTRY.get_sample_value("textos_http_request_duration_seconds_count", labels) == before + 3

@@ -30,6 +30,8 @@ from textos.storage import gauges
 
 access_log = logging.getLogger("textos.access")
 
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+"""Methods named in the method label; any other is ``other`` (a client chooses the method)."""
 UNMATCHED = "<unmatched>"
 """The route label of requests no route answers (404s): raw paths would make the label set unbounded."""
 
@@ -63,6 +65,9 @@ class RequestMiddleware:
     def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
         self.app = app
         self.access_log = access_log
+        self._timers: dict[tuple[Any, ...], Any] = {}
+        """Histogram children by (route's id: routes live as long as the app, first path segment, method, status): bounded as the labels are
+        (the first segment only where a route matched: the route's own, or a static prefix like ``/1.0``)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,13 +90,24 @@ class RequestMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            template = route_template(scope)
-            instruments.http_request_seconds.labels(scope["method"], template, str(status)).observe(elapsed)
+            method = scope["method"]
+            if method not in METHODS:
+                method = "other"  # a client chooses the method: the label set stays bounded
+            route = scope.get("route")
+            path: str = scope["path"]
+            # One dict lookup on the hot path: the timer of (route, its prefix, method, status), made once
+            key = (id(route), path[: path.find("/", 1)] if route is not None else scope.get("textos.route"), method, status)
+            timer = self._timers.get(key)
+            if timer is None:
+                timer = self._timers[key] = instruments.http_request_seconds.labels(
+                    method, route_template(scope), str(status),
+                )
+            timer.observe(elapsed)
             if self.access_log:
+                template = route_template(scope)
                 access_log.info(
-                    "%s %s %d", scope["method"], template, status,
-                    extra={"method": scope["method"], "route": template, "path": scope["path"], "status": status,
-                           "duration_ms": round(elapsed * 1000, 3)},
+                    "%s %s %d", method, template, status,
+                    extra={"method": method, "route": template, "path": path, "status": status, "duration_ms": round(elapsed * 1000, 3)},
                 )
             request_id.reset(token)
 
