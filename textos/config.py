@@ -152,6 +152,9 @@ class Settings:
     metrics_max_labels: int = 20
     """``/metrics``: accounts (callback hosts) named in the per-account (per-host) gauges; the others are
     added up as ``other``, so the label set stays bounded."""
+    metrics_port: int = 0
+    """``textos dispatch`` (no API of its own): serve its instruments (carriers) at ``http://host:port/metrics``;
+    0: not served. ``textos dispatch --metrics-port``."""
 
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
@@ -234,6 +237,7 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_DOCUMENT_TTL_HOURS": "document_ttl_hours",
     "TEXTOS_LOG_FORMAT": "log_format",
     "TEXTOS_METRICS_MAX_LABELS": "metrics_max_labels",
+    "TEXTOS_METRICS_PORT": "metrics_port",
 }
 
 

@@ -200,6 +200,8 @@ def _settle_gc() -> None:
 def _configure_logging(log_format: str = "text") -> None:
     """Textos's and uvicorn's INFO lines, as text or JSON (``observability.logs``); Alembic's only when
     something is wrong (on a fresh database it would say one line per migration, burying what matters)."""
+    if log_format not in logs.FORMATS:
+        raise SystemExit(f"textos: --log-format {log_format!r}: one of {', '.join(logs.FORMATS)}")
     logs.configure(log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per callback, its URL's query (tokens) included
@@ -327,8 +329,6 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
 
     With ``settings.workers`` > 1 (PostgreSQL only), uvicorn runs that many API processes
     (``textos.server.worker_app``); delivery runs in exactly one of them (``_take_dispatch_lock``)."""
-    if settings.log_format not in logs.FORMATS:
-        raise SystemExit(f"textos: --log-format {settings.log_format!r}: one of {', '.join(logs.FORMATS)}")
     _configure_logging(settings.log_format)
     if settings.workers > 1 and settings.database_url.startswith("sqlite"):
         raise SystemExit("textos: --workers > 1 needs PostgreSQL (SQLite has one writer); use --workers 1")
@@ -394,6 +394,11 @@ def dispatch(settings: Settings) -> None:
     _preflight(settings, dispatch=True)
     db = Database.of(settings)
     db.migrate()
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.host)  # a daemon thread: the process's own instruments
+        log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
     _run_until_stopped(db, Runtime(settings, db), "the dispatcher")
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import BACKENDS, ThreadedSmsc, start_server, stop_server, wait_until
+from helpers import BACKENDS, ThreadedSmsc, free_port, start_server, stop_process, stop_server, wait_until
 
 JOBS = "/1.0/sms/{serviceName}/jobs"
 
@@ -144,3 +147,30 @@ def test_with_workers_every_worker_answers_for_all(make_database, tmp_path):
         wait_until(all_counted, what="every scrape counts every worker")
     finally:
         stop_server(server)
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="a dispatcher beside an API-only server needs PostgreSQL")
+def test_a_dispatcher_alone_serves_its_carriers_metrics(make_database, tmp_path):
+    smsc = ThreadedSmsc(receipt_delay=0.01)
+    database_url = make_database("postgresql")
+    api = start_server(database_url, tmp_path, "postgresql", args=["--no-dispatch"])
+    port = free_port()
+    env = {**os.environ, "TEXTOS_DATABASE_URL": database_url, "TEXTOS_CONFIG": str(tmp_path / "absent.toml")}
+    with open(tmp_path / "dispatch.log", "wb") as out:
+        dispatcher = subprocess.Popen(
+            [sys.executable, "-m", "textos.cli.main", "dispatch", "--smsc", f"smpp://a:a@127.0.0.1:{smsc.sim.port}",
+             "--metrics-port", str(port), "--log-format", "json"],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    try:
+        tenant = api.tenant()
+        sent = tenant.client.post(f"/sms/{tenant.service}/jobs", message="alone", noStopClause=True, receivers=["+33612345699"])
+        tenant.wait_final(sent["ids"])
+        assert httpx.get(f"http://127.0.0.1:{api.port}/ready").json()["carriers"] is None  # delivery runs elsewhere
+        wait_until(lambda: total(scrape(port), "textos_carrier_receipts_total", state="delivered") >= 1, what="the dispatcher's receipts")
+        assert total(scrape(port), "textos_carrier_submits_total", outcome="accepted") >= 1
+    finally:
+        stop_process(dispatcher)
+        stop_server(api)
+        smsc.close()
+    assert all(json.loads(line) for line in (tmp_path / "dispatch.log").read_text().splitlines() if line.strip())
