@@ -9,6 +9,7 @@ from sqlalchemy import update
 from lifecycle_helpers import new_account, send
 from textos.delivery.connector import OutboundMessage, SubmitOutcome, SubmitResult
 from textos.storage import gauges, messages, outbox
+from textos.storage.fastsql import run
 from textos.storage.models import CallbackEvent, Message, utcnow
 
 
@@ -48,3 +49,13 @@ def test_queue_sent_and_callbacks_are_counted_with_their_ages(db):
         s.execute(update(CallbackEvent).where(CallbackEvent.url == "http://b.example/z").values(status="failed"))
     with db.read() as s:
         assert sorted(gauges.callbacks_by_host(s)) == [("a.example", "pending", 2), ("b.example", "failed", 1)]
+
+
+def test_sqlite_counts_each_pending_state_on_its_partial_index(db):
+    if not db.is_sqlite:
+        return  # PostgreSQL chooses by statistics (measured in the notes: 6 ms a scrape at 1M messages)
+    indexes = {"queued": "ix_messages_queue", "submitting": "ix_messages_in_flight", "sent": "ix_messages_awaiting_receipt"}
+    with db.read() as s:
+        for state, index in indexes.items():
+            plan = " ".join(str(row[-1]) for row in run(s, "EXPLAIN QUERY PLAN " + gauges.pending_sql(state)).fetchall())
+            assert f"INDEX {index}" in plan and "ix_messages_account_tag" not in plan, plan

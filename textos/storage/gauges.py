@@ -23,13 +23,19 @@ def pending_by_account(session: Session) -> list[tuple[str, str, int]]:
     """(service name, state, messages) for the states still to settle, per account."""
     out: list[tuple[str, str, int]] = []
     for state in PENDING_STATES:
-        rows = run(
-            session,
-            f"SELECT a.service_name, c.n FROM (SELECT account_id, COUNT(*) AS n FROM messages WHERE status = '{state}' "
-            "GROUP BY account_id) c JOIN accounts a ON a.id = c.account_id",
-        ).fetchall()
+        rows = run(session, pending_sql(state)).fetchall()
         out.extend((name, state, int(n)) for name, n in rows)
     return out
+
+
+def pending_sql(state: str) -> str:
+    """Messages in ``state`` per account. Grouping on ``+account_id``, not the bare column: SQLite would
+    otherwise walk ``ix_messages_account_tag`` (every message, 0.3 s at 1M) to skip a sort, instead of
+    the state's partial index (the backlog only)."""
+    return (
+        f"SELECT a.service_name, c.n FROM (SELECT +account_id AS account_id, COUNT(*) AS n FROM messages "
+        f"WHERE status = '{state}' GROUP BY 1) c JOIN accounts a ON a.id = c.account_id"
+    )
 
 
 def queue(session: Session, now: dt.datetime | None = None) -> tuple[int, float]:
