@@ -148,6 +148,15 @@ class Settings:
     """Hours a consumption export (``/me/document``) and its ``getUrl`` last (7 days)."""
     dashboard_session_hours: float = 12.0
     """Hours a dashboard login lasts (``/dashboard``); logging out ends it at once."""
+    log_format: str = "text"
+    """``text`` (one readable line per event) or ``json`` (one JSON object per line, with the request id:
+    the answer's ``X-Ovh-Queryid``; plus an access line per request). ``textos serve --log-format``."""
+    metrics_max_labels: int = 20
+    """``/metrics``: accounts (callback hosts) named in the per-account (per-host) gauges; the others are
+    added up as ``other``, so the label set stays bounded."""
+    metrics_port: int = 0
+    """``textos dispatch`` (no API of its own): serve its instruments (carriers) at ``http://host:port/metrics``;
+    0: not served. ``textos dispatch --metrics-port``."""
 
     def __post_init__(self) -> None:
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
@@ -229,6 +238,9 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_TRUSTED_PROXIES": "trusted_proxies",
     "TEXTOS_DOCUMENT_TTL_HOURS": "document_ttl_hours",
     "TEXTOS_DASHBOARD_SESSION_HOURS": "dashboard_session_hours",
+    "TEXTOS_LOG_FORMAT": "log_format",
+    "TEXTOS_METRICS_MAX_LABELS": "metrics_max_labels",
+    "TEXTOS_METRICS_PORT": "metrics_port",
 }
 
 

@@ -11,6 +11,7 @@ runtime itself; the simulator's HTTP hook is mounted here.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import dataclasses
 import fcntl
@@ -45,6 +46,7 @@ from textos.services.prices import PriceBook
 from textos.simulator.http import hook_router
 from textos.storage.db import Database, normalize_url
 from textos.storage.models import Customer
+from textos.observability import logs
 from textos.tls import check_pair
 
 log = logging.getLogger("textos")
@@ -74,6 +76,10 @@ class Runtime:
         """Tell the dispatcher (once started) that messages are waiting."""
         if self.dispatcher is not None:
             self.dispatcher.wake()
+
+    def carriers(self) -> dict[str, bool]:
+        """Each carrier of the dispatcher and whether it is bound (none before it starts): ``/ready``."""
+        return self.dispatcher.carriers() if self.dispatcher is not None else {}
 
     async def start(self) -> None:
         settings = self.settings
@@ -159,6 +165,7 @@ def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True
     state = AppState(settings=settings, db=db, prices=prices, concat_for=concatenation_rule(settings))
     if runtime is not None:
         state.wake = runtime.wake
+        state.carriers = runtime.carriers
     app = create_app(state, lifespan=None if runtime is None else runtime.lifespan)
     app.include_router(hook_router(lambda request: None if runtime is None else runtime.simulator))
     app.router.routes.append(dashboard(db, settings, state.password_guard))  # /dashboard: pages on the services, beside the API
@@ -192,10 +199,12 @@ def _settle_gc() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
-def _configure_logging() -> None:
-    """Textos's and uvicorn's INFO lines; Alembic's only when something is wrong (on a fresh
-    database it would say one line per migration, burying what matters)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _configure_logging(log_format: str = "text") -> None:
+    """Textos's and uvicorn's INFO lines, as text or JSON (``observability.logs``); Alembic's only when
+    something is wrong (on a fresh database it would say one line per migration, burying what matters)."""
+    if log_format not in logs.FORMATS:
+        raise SystemExit(f"textos: --log-format {log_format!r}: one of {', '.join(logs.FORMATS)}")
+    logs.configure(log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per callback, its URL's query (tokens) included
 
@@ -214,6 +223,14 @@ def first_steps(base_url: str, settings: Settings, *, has_customers: bool) -> st
     else:
         lines.append(f"No customer yet: in another terminal, run {quickstart} for a demo account and API keys.")
     return "\n".join(lines)
+
+
+def announce(text: str, settings: Settings) -> None:
+    """Say ``text`` (``first_steps``) on stdout; with ``--log-format json``, as one log record (every line JSON)."""
+    if settings.log_format == "json":
+        log.info(text)
+    else:
+        print(text, flush=True)
 
 
 def _quickstart_command(settings: Settings, endpoint: str) -> str:
@@ -252,7 +269,7 @@ class _Server(uvicorn.Server):
             port = self.servers[0].sockets[0].getsockname()[1]
             url = local_url("https" if self.config.is_ssl else "http", self.config.host, port)
             has_customers = await asyncio.to_thread(_has_customers, self.db)
-            print(first_steps(url, self.settings, has_customers=has_customers), flush=True)
+            announce(first_steps(url, self.settings, has_customers=has_customers), self.settings)
 
 
 WORKER_SETTINGS_ENV = "TEXTOS_WORKER_SETTINGS"
@@ -314,13 +331,15 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
 
     With ``settings.workers`` > 1 (PostgreSQL only), uvicorn runs that many API processes
     (``textos.server.worker_app``); delivery runs in exactly one of them (``_take_dispatch_lock``)."""
-    _configure_logging()
+    _configure_logging(settings.log_format)
     if settings.workers > 1 and settings.database_url.startswith("sqlite"):
         raise SystemExit("textos: --workers > 1 needs PostgreSQL (SQLite has one writer); use --workers 1")
     _preflight(settings, dispatch=dispatch)
     options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_level="info", access_log=False, **http_stack(), **proxy_options(settings))
     if settings.tls_cert:
         options.update(ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
+    if settings.log_format == "json":
+        options["log_config"] = None  # uvicorn's lines go through our JSON handler (logs.configure)
     if settings.workers > 1:
         db = Database.of(settings)
         db.migrate()
@@ -328,8 +347,12 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
         db.dispose()
         with tempfile.TemporaryDirectory(prefix="textos-workers-") as tmp:
             os.environ[WORKER_SETTINGS_ENV] = _encode_worker_settings(settings, dispatch=dispatch, lock_path=os.path.join(tmp, "dispatch.lock"))
+            # prometheus_client's multiprocess mode: each worker writes its instruments here, /metrics adds them up
+            metrics_dir = os.path.join(tmp, "metrics")
+            os.mkdir(metrics_dir)
+            os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
             scheme = "https" if options.get("ssl_certfile") else "http"
-            print(first_steps(local_url(scheme, settings.host, settings.port), settings, has_customers=has_customers), flush=True)
+            announce(first_steps(local_url(scheme, settings.host, settings.port), settings, has_customers=has_customers), settings)
             uvicorn.run("textos.server:worker_app", factory=True, workers=settings.workers, **options)
         return
     app = build_app(settings, dispatch=dispatch)
@@ -349,8 +372,12 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
 def worker_app() -> FastAPI:
     """The app of one ``--workers`` process (uvicorn's factory): settings from the parent; the
     dispatcher (and embedded simulator) only in the process that holds the dispatch lock."""
-    _configure_logging()
     settings, dispatch, lock_path = _decode_worker_settings(os.environ[WORKER_SETTINGS_ENV])
+    _configure_logging(settings.log_format)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        atexit.register(multiprocess.mark_process_dead, os.getpid())  # its live gauges leave the sums
     runs_delivery = dispatch and _take_dispatch_lock(lock_path)
     app = build_app(settings, migrate=False, dispatch=runs_delivery)
     if runs_delivery:
@@ -365,10 +392,15 @@ def dispatch(settings: Settings) -> None:
 
     Beside ``textos serve --no-dispatch`` or another ``textos serve``, on PostgreSQL: any
     number of dispatchers share the queue (``delivery.ownership``)."""
-    _configure_logging()
+    _configure_logging(settings.log_format)
     _preflight(settings, dispatch=True)
     db = Database.of(settings)
     db.migrate()
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.host)  # a daemon thread: the process's own instruments
+        log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
     _run_until_stopped(db, Runtime(settings, db), "the dispatcher")
 
 
@@ -381,7 +413,7 @@ def callbacks(settings: Settings) -> None:
             "textos: textos callbacks runs beside other processes on PostgreSQL only; on SQLite the callbacks "
             "worker runs inside textos serve (or textos dispatch), beside the one dispatcher"
         )
-    _configure_logging()
+    _configure_logging(settings.log_format)
     db = Database.of(settings)
     db.migrate()
     _run_until_stopped(db, CallbackWorker(db, settings), "the callbacks worker")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from contextlib import AbstractAsyncContextManager
 from typing import Callable
 
 from fastapi import Depends, FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textos import __version__
-from textos.api import docs, errors, http2sms
+from textos.api import docs, errors, http2sms, observability
 from textos.api.routes import (
     accounts, auth, batches, billing, blacklists, callbacks, documents, incoming, jobs, me, outgoing, rates, receivers, senders,
     user_scope, users, virtual_numbers,
@@ -24,26 +22,6 @@ from textos.api.state import AppState
 from textos.storage.auth_version import Versions
 
 API_PREFIX = "/1.0"
-
-
-class QueryIdMiddleware:
-    """Adds OVH's ``X-Ovh-Queryid`` header to every answer (handy in bug reports)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        query_id = f"TX.{secrets.token_hex(8)}".encode()
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-ovh-queryid", query_id))
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -76,9 +54,10 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(auth.validation_router)
+    app.include_router(observability.router)  # /metrics, /health, /ready: outside /1.0, unsigned
     app.router.routes.append(http2sms.route)  # OVH's legacy URL, outside /1.0, unsigned, answering in its own formats
     docs.install(app, f"{API_PREFIX}/docs")
-    app.add_middleware(OnTheFlyJobs)  # inside the body limit, QueryIdMiddleware and FastAPI's error handling
-    app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)  # right inside QueryIdMiddleware
-    app.add_middleware(QueryIdMiddleware)
+    app.add_middleware(OnTheFlyJobs)  # inside the body limit, RequestMiddleware and FastAPI's error handling
+    app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)  # right inside RequestMiddleware
+    app.add_middleware(observability.RequestMiddleware, access_log=state.settings.log_format == "json")
     return app

@@ -23,6 +23,11 @@ def _nothing() -> None:
     """No dispatcher in this process: nothing to wake."""
 
 
+def _no_carriers() -> dict[str, bool] | None:
+    """No dispatcher in this process: its carriers are another process's."""
+    return None
+
+
 def _udh8(receiver: str) -> Concatenation:
     """Every receiver's long texts are split with 8-bit UDH references (the common case)."""
     return Concatenation.UDH8
@@ -38,6 +43,8 @@ class AppState:
     """Tell the dispatcher that messages are waiting (called after a job is accepted)."""
     concat_for: Callable[[str], Concatenation] = field(default=_udh8)
     """How a text to this receiver (E.164) is split into parts: its route's concatenation."""
+    carriers: Callable[[], dict[str, bool] | None] = field(default=_no_carriers)
+    """Each carrier of this process's dispatcher and whether it is bound (``/ready``); ``None``: delivery runs elsewhere."""
     accept_writer: AcceptWriter = field(init=False)
     """Accepts the jobs whose receivers are listed, those arriving together in one transaction;
     wakes the dispatcher after each commit."""

@@ -54,12 +54,16 @@ def serve(
     workers: int = typer.Option(None, "--workers", min=1, help="API processes (default 1); more than one needs PostgreSQL."),
     tls_cert: Optional[str] = typer.Option(None, "--tls-cert", help="Serve HTTPS with this PEM certificate (textos tls selfsigned makes one)."),
     tls_key: Optional[str] = typer.Option(None, "--tls-key", help="The PEM private key of --tls-cert."),
+    log_format: Optional[str] = typer.Option(
+        None, "--log-format", help="text (default) or json: one JSON object per line, with the request id (X-Ovh-Queryid)."
+    ),
 ) -> None:
     """Run the API, the dispatcher and the built-in SMSC simulator in one process."""
     from textos.server import serve as run
 
     settings = load_settings(
-        config, database_url=database_url, host=host, port=port, public_url=public_url, workers=workers, tls_cert=tls_cert, tls_key=tls_key
+        config, database_url=database_url, host=host, port=port, public_url=public_url, workers=workers, tls_cert=tls_cert, tls_key=tls_key,
+        log_format=log_format,
     )
     if smsc:
         settings.smsc_urls = [*settings.smsc_urls, *smsc]
@@ -71,11 +75,15 @@ def dispatch(
     database_url: Optional[str] = DbOption,
     smsc: list[str] = SmscOption,
     config: Optional[str] = typer.Option(None, "--config", help="TOML settings file (default ./textos.toml)."),
+    metrics_port: Optional[int] = typer.Option(
+        None, "--metrics-port", help="Serve this dispatcher's Prometheus metrics (its carriers) on --host (127.0.0.1) at this port."
+    ),
+    log_format: Optional[str] = typer.Option(None, "--log-format", help="text (default) or json: one JSON object per line."),
 ) -> None:
     """Run a dispatcher without the API. On PostgreSQL several can share the queue."""
     from textos.server import dispatch as run
 
-    settings = load_settings(config, database_url=database_url)
+    settings = load_settings(config, database_url=database_url, metrics_port=metrics_port, log_format=log_format)
     if smsc:
         settings.smsc_urls = [*settings.smsc_urls, *smsc]
     run(settings)

@@ -35,6 +35,7 @@ from textos.delivery.incoming import PART_TTL, store_incoming, sweep_parts
 from textos.delivery.ownership import Instance, requeue_orphans
 from textos.delivery.routing import Router
 from textos.delivery.writer import Writer
+from textos.observability import instruments
 from textos.storage import messages
 from textos.storage.db import Database
 from textos.storage.receipts import replay_pending
@@ -96,12 +97,16 @@ class Dispatcher:
         self.store_retry_delays: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
         """Waits between attempts to store a batch's submit results before giving up."""
         self.orphan_sweep = ORPHAN_SWEEP
+        self._throttled_seen: dict[str, int] = {}
+        """Each connector's throttling count at the last ``sample_carriers``."""
         self._listener: Listener | None = None
         """PostgreSQL: woken by the ``NOTIFY`` of transactions that write new messages, in any
         process (``storage.wakeups``); in the API's own process ``wake()`` is also called."""
 
     # Events (called by connectors)
     async def on_receipts(self, receipts: Sequence[Receipt]) -> None:
+        for receipt in receipts:
+            instruments.carrier_receipts.labels(receipt.connector or "unknown", receipt.state.value).inc()
         await self._receipter.receipts(receipts)
 
     async def on_incoming(self, message: IncomingMessage) -> None:
@@ -183,6 +188,7 @@ class Dispatcher:
         now = time.monotonic()
         if now - self._last_sweep >= 1.0:
             self._last_sweep = now
+            self.sample_carriers()
             holding = frozenset(self._holding)  # claims come after the sweep: this stays true during it
             await self._claimer.call(lambda: self._sweep(holding))
         if len(self._inflight) >= self.max_inflight:
@@ -229,14 +235,46 @@ class Dispatcher:
             self._loop.call_later(min((r.retry_after or 1.0) for r in results if r.outcome is SubmitOutcome.RETRY), self._wake.set)  # type: ignore[union-attr]
 
     async def _submit(self, connector: Connector, batch: list[OutboundMessage]) -> list[SubmitResult]:
+        started = time.perf_counter()
         try:
             results = await connector.submit(batch)
         except Exception as exc:  # a broken link: retry later, never drop
             log.warning("connector %s failed: %s", connector.name, exc)
+            instruments.carrier_submits.labels(connector.name, SubmitOutcome.RETRY.value).inc(len(batch))
             return [SubmitResult(m.id, SubmitOutcome.RETRY, error=str(exc)[:200], retry_after=2.0) for m in batch]
+        instruments.carrier_submit_seconds.labels(connector.name).observe(time.perf_counter() - started)
         seen = {r.message_id for r in results}
         missing = [SubmitResult(m.id, SubmitOutcome.RETRY, error="no result", retry_after=1.0) for m in batch if m.id not in seen]
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.outcome.value] = counts.get(r.outcome.value, 0) + 1
+        if missing:
+            counts[SubmitOutcome.RETRY.value] = counts.get(SubmitOutcome.RETRY.value, 0) + len(missing)
+        for outcome, n in counts.items():
+            instruments.carrier_submits.labels(connector.name, outcome).inc(n)
         return list(results) + missing
+
+    def sample_carriers(self) -> None:
+        """Carrier gauges for ``/metrics`` (about once a second): bound or not, window occupancy and the
+        throttling refusals since the last sample, for the connectors that tell them (SMPP)."""
+        for connector in self.router.connectors:
+            name = connector.name
+            instruments.carrier_up.labels(name).set(1 if connector.is_up else 0)
+            window = getattr(connector, "window_in_use", None)
+            if window is not None:
+                used, size = window()
+                instruments.carrier_window_in_use.labels(name).set(used)
+                instruments.carrier_window_size.labels(name).set(size)
+            throttled = getattr(connector, "throttled", None)
+            if throttled is not None:
+                seen = self._throttled_seen.get(name, 0)
+                if throttled > seen:
+                    instruments.carrier_throttled.labels(name).inc(throttled - seen)
+                self._throttled_seen[name] = throttled
+
+    def carriers(self) -> dict[str, bool]:
+        """Each carrier and whether it can take submits now (``/ready``)."""
+        return {c.name: bool(c.is_up) for c in self.router.connectors}
 
     def _close_without_receipt(self, timeout: float) -> None:
         """Settle sent messages whose receipt is overdue as *no_receipt*: a few bounded

@@ -127,6 +127,8 @@ class SmppClient(Generic[R]):
         self._partials: set[Submission] = set()
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._up = asyncio.Event()
+        self.throttled = 0
+        """Parts the SMSC refused as "try later" (throttled, queue full...) so far: read by metrics."""
 
     # ── lifecycle ───────────────────────────────────────────────────────────
 
@@ -139,6 +141,11 @@ class SmppClient(Generic[R]):
     def is_up(self) -> bool:
         """True while at least one transmitting bind is bound."""
         return any(link.can_submit for link in self._tx_links)
+
+    def window_in_use(self) -> tuple[int, int]:
+        """Parts awaiting their submit_sm_resp, and the room there is (``window`` per bound transmitting bind)."""
+        sessions = [link.session for link in self._tx_links if link.can_submit and link.session is not None]
+        return sum(s.outstanding for s in sessions if s is not None), self.config.window * len(sessions)
 
     async def wait_up(self, timeout: float = 5.0) -> None:
         """Wait until at least one transmitting bind is up."""
@@ -241,6 +248,7 @@ class SmppClient(Generic[R]):
             s.part_ids[part.index] = resp.message_id
             s.accepted += 1
         elif status in self.retry_statuses:
+            self.throttled += 1
             pause = self.config.throttle_backoff * self.retry_statuses[status]
             link.paused_until = max(link.paused_until, time.monotonic() + pause)
             s.status, s.error = status, P.status_name(status)

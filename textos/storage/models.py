@@ -346,6 +346,12 @@ class CallbackEvent(Base):
         ),
         Index("ix_callback_events_order", "order_key", "id"),
         Index("ix_callback_events_account", "account_id", "status", "id"),
+        Index(  # /metrics counts the failed per host (storage.gauges, migration 0027)
+            "ix_callback_events_failed",
+            "host",
+            sqlite_where=sql_text("status = 'failed'"),
+            postgresql_where=sql_text("status = 'failed'"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))

@@ -255,3 +255,18 @@ def test_what_became_of_a_message_maps_to_an_outcome(fate, outcome, error):
         assert result.part_ids == ("id0", "id1")
     if outcome is SubmitOutcome.RETRY:
         assert result.retry_after == (0.7 if fate.status in TEMPORARY_STATUSES else 0.3)
+
+
+def test_the_connector_tells_its_window_and_throttling_refusals_for_metrics():
+    async def main():
+        async with smsc_and_connector(smsc_kw={"tps_limit": 400}, throttle_backoff=0.05, window=8) as (smsc, conn, sink):
+            assert conn.window_in_use() == (0, 8) and conn.throttled == 0  # one bound transmitting bind, nothing waiting
+            submitting = asyncio.ensure_future(conn.submit([sms(i, f"m{i}", receiver=f"+336110{i:05d}") for i in range(600)]))
+            await until(lambda: conn.window_in_use()[0] > 0)
+            assert conn.window_in_use()[0] <= 8
+            results = await submitting
+            assert all(r.outcome is SubmitOutcome.ACCEPTED for r in results)
+            assert conn.throttled == smsc.throttled > 0  # every refusal the SMSC made was counted, then sent again
+            assert conn.window_in_use() == (0, 8)
+
+    run(main())

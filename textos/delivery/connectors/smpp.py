@@ -96,6 +96,15 @@ class SmppConnector:
     def is_up(self) -> bool:
         return self.client.is_up
 
+    def window_in_use(self) -> tuple[int, int]:
+        """Parts awaiting their submit response, and the windows' room (for ``/metrics``)."""
+        return self.client.window_in_use()
+
+    @property
+    def throttled(self) -> int:
+        """Parts the carrier refused as "try later" so far (for ``/metrics``)."""
+        return self.client.throttled
+
     async def wait_up(self, timeout: float = 5.0) -> None:
         """Wait until at least one transmitting bind is up."""
         await self.client.wait_up(timeout)

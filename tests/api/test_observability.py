@@ -1,0 +1,76 @@
+"""api/observability.py in process: route templates, the request id in a handler's log lines, /ready without delivery."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+
+from textos.api.observability import UNMATCHED, route_template
+from textos.observability import logs
+
+
+class Lines(logging.Handler):
+    """Formats each record as it is emitted (in the thread that logs it), as the server's handler does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logs.JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_a_line_logged_by_a_threaded_handler_carries_the_answers_query_id(app):
+    @app.get("/_test/log")
+    def logging_route() -> dict[str, str]:  # a sync route: Starlette runs it in a worker thread
+        logging.getLogger("textos.test").warning("inside")
+        return {}
+
+    handler = Lines()
+    logger = logging.getLogger("textos.test")
+    logger.addHandler(handler)
+    try:
+        with TestClient(app) as client:
+            answer = client.get("/_test/log")
+    finally:
+        logger.removeHandler(handler)
+    (line,) = handler.lines
+    assert json.loads(line)["request_id"] == answer.headers["x-ovh-queryid"]
+
+
+def test_requests_are_timed_by_route_template(app):
+    def count(route: str, status: int) -> float:
+        labels = {"method": "GET", "route": route, "status": str(status)}
+        return REGISTRY.get_sample_value("textos_http_request_duration_seconds_count", labels) or 0.0
+
+    outgoing = "/1.0/sms/{serviceName}/outgoing"
+    with TestClient(app) as client:
+        before = count(outgoing, 403), count(UNMATCHED, 404)
+        assert client.get("/1.0/sms/sms-xy1-1/outgoing").status_code == 403  # unsigned
+        assert client.get("/no/such/page").status_code == 404
+        after = count(outgoing, 403), count(UNMATCHED, 404)
+    assert after == (before[0] + 1, before[1] + 1)
+
+
+def test_route_template_of_an_unrouted_request():
+    assert route_template({"path": "/x"}) == UNMATCHED
+    assert route_template({"path": "/1.0/sms/a/jobs", "textos.route": "/1.0/sms/{serviceName}/jobs"}) == "/1.0/sms/{serviceName}/jobs"
+
+
+def test_ready_without_delivery_in_this_process_asks_the_database_only(app):
+    with TestClient(app) as client:
+        answer = client.get("/ready")
+    assert answer.status_code == 200 and answer.json() == {"status": "ready", "database": True, "carriers": None}
+
+
+def test_a_method_of_the_clients_invention_is_counted_as_other(app):
+    labels = {"method": "other", "route": UNMATCHED, "status": "404"}
+    before = REGISTRY.get_sample_value("textos_http_request_duration_seconds_count", labels) or 0.0
+    with TestClient(app) as client:
+        for n in range(3):
+            client.request(f"BREW{n}", "/coffee")
+    assert REGISTRY.get_sample_value("textos_http_request_duration_seconds_count", labels) == before + 3
