@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import secrets
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from textos.storage import messages, report_counts
 from textos.storage.db import Database
 from textos.storage.fastsql import db_time, read_time, run
 from textos.storage.models import Account, Blacklist, IncomingSms, Job, utcnow
+from textos.storage.models_bulk import Batch
 from textos.storage.receipts import apply_receipts
 
 SETTINGS = Settings()
@@ -80,9 +82,11 @@ class Traffic:
         receivers = [_number(self.rng) for _ in range(n)]
         follower = None
         if batch:
-            follower = _Follower(secrets.token_hex(8))
+            follower = _Follower(str(uuid.uuid4()))
             self.batches.append(follower.batch_id)
         with self.db.session() as s:
+            if follower is not None:
+                s.add(Batch(id=follower.batch_id, account_id=self.account_id, tag=tag, status="INSERTING"))
             if blacklisted:
                 s.add(Blacklist(account_id=self.account_id, number=receivers[0], tag=tag, created_at=utcnow()))
                 s.flush()
