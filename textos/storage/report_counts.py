@@ -6,7 +6,9 @@ function that writes message rows or moves their status (``storage.message_rows`
 (``services.incoming``) hands what its statement did to a :class:`Tally`, which appends one row
 per job and metric to ``report_deltas`` with one INSERT: never a row per message, never a
 trigger. A message's account, tag and acceptance time are its job's (``message_rows.Shared``),
-so a delta names its job only.
+so a delta names its job only. Claims, requeues and submit results keep a message pending (what
+``accepted`` less the final states leaves): they add nothing, but for a message sent in fewer
+parts than charged (``credits``).
 
 :func:`fold` (every second, beside the dispatcher) takes the oldest deltas and adds them to
 ``report_counts``, keyed by what a report selects on: account, tag, batch (``jobs.batch_id``) and

@@ -54,7 +54,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", "metric", name=op.f("pk_report_totals")),
     )
     op.create_index("ix_blacklists_account_tag", "blacklists", ["account_id", "tag", "created_at"])
-    op.create_index("ix_blacklists_batch", "blacklists", ["batch_id"])
+    op.create_index("ix_blacklists_batch", "blacklists", ["account_id", "batch_id", "created_at"])
     _count_stored_messages(Session(bind=op.get_bind()))
 
 
