@@ -3,9 +3,9 @@
 Several writers (the accept writer, the dispatcher's results and receipts writers, other
 dispatchers) add to the counts of the same campaign at the same time. Each writer thread here
 runs transactions that do ``--work-ms`` of other work (what the writer's transaction is really
-for), then add three metrics of one hot campaign, either as ``report_deltas`` rows (what
-``storage.report_counts.Tally`` does) or as upserts of the ``report_counts`` rows themselves
-(``ON CONFLICT … DO UPDATE``), and commit. Upserts hold the hot rows' locks until the commit, so
+for: half before, half after), adding three metrics of one hot campaign in the middle, either as
+``report_deltas`` rows (what ``storage.report_counts.Tally`` does) or as upserts of the
+``report_counts`` rows themselves (``ON CONFLICT … DO UPDATE``), and commit. Upserts hold the hot rows' locks until the commit, so
 writers wait for each other; appended rows never conflict. Prints transactions per second and
 the p50/p99 of a transaction, per mode, on a database of its own.
 
@@ -53,8 +53,9 @@ def run(url: str, statement: str, writers: int, seconds: float, work_ms: float) 
             while time.monotonic() < stop:
                 began = time.perf_counter()
                 with conn.transaction():
-                    conn.execute("SELECT pg_sleep(%s)", (work_ms / 1000,))
+                    conn.execute("SELECT pg_sleep(%s)", (work_ms / 2000,))
                     conn.execute(statement)
+                    conn.execute("SELECT pg_sleep(%s)", (work_ms / 2000,))
                 mine.append((time.perf_counter() - began) * 1000)
         with lock:
             latencies.extend(mine)
@@ -81,7 +82,7 @@ def main() -> None:
         db.migrate()
         db.dispose()
         print(machine_line())
-        print(f"| mode | writers | tx/s | p50 | p99 |\n|---|---|---|---|---|")
+        print("| mode | writers | tx/s | p50 | p99 |\n|---|---|---|---|---|")
         for _ in range(args.rounds):
             for mode, statement in (("appended deltas", DELTAS), ("upserted counts", UPSERTS)):
                 tps, p50, p99 = run(url, statement, args.writers, args.seconds, args.work_ms)

@@ -175,6 +175,19 @@ class Traffic:
         ]
 
 
+SCRIPT = [
+    ("send", "spring", 6, True, False, True), ("send", "spring", 3, False, True, False), ("send", "otp", 4, False, False, False),
+    ("send", "", 3, True, True, False), ("claim", 9), ("early", 2, DeliveryState.DELIVERED), ("sent", 3, False), ("sent", 2, True),
+    ("rejected", 1), ("retry", 1), ("receipts", 2, DeliveryState.DELIVERED, 3.0, False),
+    ("receipts", 1, DeliveryState.UNDELIVERABLE, 45.0, False), ("fold",), ("claim", 20), ("sent", 20, False),
+    ("receipts", 1, DeliveryState.ENROUTE, None, False), ("receipts", 1, DeliveryState.DELIVERED, 7200.0, True),
+    ("no_receipt",), ("receipts", 3, DeliveryState.DELIVERED, 9 * 86400.0, False), ("receipts", 2, DeliveryState.EXPIRED, 0.2, False),
+    ("receipts", 4, DeliveryState.UNKNOWN, -30.0, False), ("send", "otp", 5, False, False, False), ("expire", 2), ("cancel", 2),
+    ("reply", 3), ("receipts", 3, DeliveryState.DELIVERED, 0.0, False),
+]
+"""One of everything: what a property test may take a while to draw."""
+
+
 def assert_counts_agree(db: Database, traffic: Traffic) -> None:
     """Every report read from the counts equals the one read from the messages, and the final
     states per account (``/metrics``) equal the messages' own."""

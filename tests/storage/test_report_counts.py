@@ -11,7 +11,7 @@ import threading
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from report_traffic import ALL_STATUSES, DELAYS, STATES, TAGS, Traffic, assert_counts_agree, new_account, statuses_seen
+from report_traffic import ALL_STATUSES, DELAYS, SCRIPT, STATES, TAGS, Traffic, assert_counts_agree, new_account, statuses_seen
 from textos.delivery.connector import Receipt
 from textos.domain.lifecycle import DeliveryState
 from textos.services import reports
@@ -46,17 +46,6 @@ def test_after_any_traffic_the_counts_agree_with_the_messages(db, ops, seed):
     assert_counts_agree(db, traffic)
 
 
-SCRIPT = [
-    ("send", "spring", 6, True, False, True), ("send", "spring", 3, False, True, False), ("send", "otp", 4, False, False, False),
-    ("send", "", 3, True, True, False), ("claim", 9), ("early", 2, DeliveryState.DELIVERED), ("sent", 3, False), ("sent", 2, True),
-    ("rejected", 1), ("retry", 1), ("receipts", 2, DeliveryState.DELIVERED, 3.0, False),
-    ("receipts", 1, DeliveryState.UNDELIVERABLE, 45.0, False), ("fold",), ("claim", 20), ("sent", 20, False),
-    ("receipts", 1, DeliveryState.ENROUTE, None, False), ("receipts", 1, DeliveryState.DELIVERED, 7200.0, True),
-    ("no_receipt",), ("receipts", 3, DeliveryState.DELIVERED, 9 * 86400.0, False), ("receipts", 2, DeliveryState.EXPIRED, 0.2, False),
-    ("receipts", 4, DeliveryState.UNKNOWN, -30.0, False), ("send", "otp", 5, False, False, False), ("expire", 2), ("cancel", 2),
-    ("reply", 3), ("receipts", 3, DeliveryState.DELIVERED, 0.0, False),
-]
-"""One of everything: what a property test may take a while to draw."""
 
 
 def test_a_scripted_day_reaches_every_state_and_the_counts_agree_before_and_after_folding(db):
