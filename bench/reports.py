@@ -22,14 +22,14 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
 
 from common import drop_db, machine_line, make_db  # noqa: E402
+from report_traffic import BatchFollower  # noqa: E402
 from textos.config import Settings  # noqa: E402
 from textos.delivery.connector import Receipt, SubmitOutcome, SubmitResult  # noqa: E402
 from textos.domain.lifecycle import DeliveryState  # noqa: E402
@@ -39,22 +39,11 @@ from textos.services.jobs import SendRequest, accept  # noqa: E402
 from textos.storage import messages, report_counts  # noqa: E402
 from textos.storage.db import Database  # noqa: E402
 from textos.storage.fastsql import run  # noqa: E402
-from textos.storage.models import Blacklist, IncomingSms, Job, utcnow  # noqa: E402
+from textos.storage.models import Blacklist, IncomingSms, utcnow  # noqa: E402
 from textos.storage.models_bulk import Batch  # noqa: E402
 from textos.storage.receipts import apply_receipts  # noqa: E402
 
 TAG, OTHER = "spring-sale", "newsletter"
-
-
-@dataclass
-class _Follower:
-    batch_id: str
-
-    def progress(self, rows: int, estimated_milli: int | None = None) -> None:
-        pass
-
-    def accepted(self, session: Any, job: Job, priced: Any, send_at: dt.datetime) -> None:
-        pass
 
 
 def _csv(path: Path, rows: int, start: int) -> Path:
@@ -76,7 +65,7 @@ def build(db: Database, n: int, chunk: int, tmp: Path) -> tuple[int, str, dict[s
         s.add(Batch(id=batch_id, account_id=account_id, tag=TAG, status="INSERTING"))
     started = time.perf_counter()
     accept(db, account_id, SendRequest(message="Soldes de printemps -30%", tag=TAG, no_stop_clause=True), settings,
-           actor="bench", source=local_source(_csv(tmp / "big.csv", n, 0)), follower=_Follower(batch_id))
+           actor="bench", source=local_source(_csv(tmp / "big.csv", n, 0)), follower=BatchFollower(batch_id))
     accept(db, account_id, SendRequest(message="La lettre du mois", tag=OTHER, no_stop_clause=True), settings,
            actor="bench", source=local_source(_csv(tmp / "small.csv", n // 10, n)))
     timings["accept"] = time.perf_counter() - started

@@ -36,7 +36,7 @@ DELAYS = (-30.0, 0.0, 0.2, 3.0, 45.0, 7200.0, 3 * 86400.0, 9 * 86400.0, None)
 
 
 @dataclass
-class _Follower:
+class BatchFollower:
     """A batch's follower, as ``services.batches`` passes one: only its id matters here."""
 
     batch_id: str
@@ -82,7 +82,7 @@ class Traffic:
         receivers = [_number(self.rng) for _ in range(n)]
         follower = None
         if batch:
-            follower = _Follower(str(uuid.uuid4()))
+            follower = BatchFollower(str(uuid.uuid4()))
             self.batches.append(follower.batch_id)
         with self.db.session() as s:
             if follower is not None:
