@@ -40,10 +40,10 @@ from textos.domain.encoding import Encoding
 from textos.domain.lifecycle import MessageStatus, codes_of
 from textos.domain.priority import name_of as priority_name
 from textos.storage import events, ledger, quota_rows
-from textos.storage.report_counts import Tally
 from textos.storage.fastsql import db_time, is_sqlite, literal, marks, read_time, run, run_many
 from textos.storage.models import Message
 from textos.storage.receipts import canonical_carrier_id, replay_pending
+from textos.storage.report_counts import Tally
 
 log = logging.getLogger("textos.messages")
 
