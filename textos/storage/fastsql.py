@@ -145,6 +145,8 @@ def update_returning(session: Session, sql: str, rows: Sequence[Sequence[Any]], 
 
 def _distinct_key_rounds(rows: Sequence[Sequence[Any]], key: int) -> list[list[Sequence[Any]]]:
     """``rows`` split in order into rounds where no key appears twice (usually one round)."""
+    if len({row[key] for row in rows}) == len(rows):
+        return [list(rows)]
     rounds: list[list[Sequence[Any]]] = [[]]
     seen: dict[Any, int] = {}
     for row in rows:

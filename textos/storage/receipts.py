@@ -25,7 +25,7 @@ The messages a receipt settles are noted for ``Database.changes`` (``storage.eve
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Iterable, NamedTuple, Protocol, Sequence
 
 from sqlalchemy.orm import Session
@@ -249,15 +249,17 @@ def _settle(session: Session, updates: Sequence[tuple[object, ...]]) -> None:
         if u[0] in _FINAL:
             final.setdefault(u[-1], (*u[:-1], now, u[-1]))  # a message settled twice at once: the first wins
     if final:
-        tally = Tally()
-        settled = update_returning(session, _SETTLE_FINAL, list(final.values()), _RETURNING)
-        for mid, job_id, sent_at in settled:
+        moved: Counter[tuple[object, ...]] = Counter()  # a batch's messages share a job, outcome and times: tallied once
+        for mid, job_id, sent_at in update_returning(session, _SETTLE_FINAL, list(final.values()), _RETURNING):
             status, ptt, _, delivered_at, *_ = final.pop(mid)
-            tally.moved(job_id, status, ptt, sent_at=sent_at, delivered_at=delivered_at)  # type: ignore[arg-type]
+            moved[(job_id, status, ptt, sent_at, delivered_at, None)] += 1
         if final:
             for mid, job_id, sent_at in update_returning(session, _SETTLE_LATE, list(final.values()), _RETURNING):
                 status, ptt, _, delivered_at, *_ = final[mid]
-                tally.moved(job_id, status, ptt, was=_GIVEN_UP, sent_at=sent_at, delivered_at=delivered_at)  # type: ignore[arg-type]
+                moved[(job_id, status, ptt, sent_at, delivered_at, _GIVEN_UP)] += 1
+        tally = Tally()
+        for (job_id, status, ptt, sent_at, delivered_at, was), n in moved.items():
+            tally.moved(job_id, status, ptt, was=was, sent_at=sent_at, delivered_at=delivered_at, n=n)  # type: ignore[arg-type]
         tally.write(session)
     run_many(session, _SETTLE_INTERMEDIATE, [u for u in updates if u[0] not in _FINAL])
 

@@ -90,24 +90,25 @@ class Tally:
             self._add(job_id, metric, messages)
 
     def moved(
-        self, job_id: int, status: str, ptt: int, *, was: tuple[str, int] | None = None, sent_at: Any = None, delivered_at: Any = None,
+        self, job_id: int, status: str, ptt: int, *, was: tuple[str, int] | None = None, sent_at: Any = None,
+        delivered_at: Any = None, n: int = 1,
     ) -> None:
-        """A message of ``job_id`` now in ``status`` with ``ptt``; ``was``: its status and ptt before
-        (None: pending). A delivered one counts its delivery time (``sent_at``, ``delivered_at`` as
-        stored, read back as the exact reader reads them)."""
+        """``n`` messages of ``job_id`` now in ``status`` with ``ptt``; ``was``: their status and ptt
+        before (None: pending). Delivered ones count their delivery time (``sent_at``,
+        ``delivered_at`` as stored, read back as the exact reader reads them)."""
         for metric in _metrics(status, ptt):
-            self._add(job_id, metric, 1)
+            self._add(job_id, metric, n)
         if was is not None:
             for metric in _metrics(*was):
-                self._add(job_id, metric, -1)
+                self._add(job_id, metric, -n)
         if status == _DELIVERED:
-            self.delivery(job_id, sent_at, delivered_at)
+            self.delivery(job_id, sent_at, delivered_at, n)
 
-    def delivery(self, job_id: int, sent_at: Any, delivered_at: Any) -> None:
-        """A delivered message's delivery time (its bucket), if both times are known."""
+    def delivery(self, job_id: int, sent_at: Any, delivered_at: Any, n: int = 1) -> None:
+        """``n`` delivered messages' delivery time (its bucket), if both times are known."""
         if sent_at is not None and delivered_at is not None:
             seconds = (read_time(delivered_at) - read_time(sent_at)).total_seconds()  # type: ignore[operator]
-            self._add(job_id, f"{_TIME}{delivery_time.bucket_of(seconds)}", 1)
+            self._add(job_id, f"{_TIME}{delivery_time.bucket_of(seconds)}", n)
 
     def replies(self, job_id: int, n: int) -> None:
         self._add(job_id, REPLIES, n)
