@@ -3,7 +3,7 @@
 Starts a real ``textos serve`` on SQLite (or PostgreSQL with --database-url), serves a
 generated contacts CSV from a local HTTP server, posts the job with the ``ovh``
 client and measures: acceptance time (fetch, parse, validate, dedupe, debit,
-persist), the server's peak RSS (VmHWM), and the latency of GET /sms/{service}
+persist) and the server's CPU time meanwhile, the server's peak RSS (VmHWM), and the latency of GET /sms/{service}
 issued every 50 ms during the ingest. Messages are deferred (differedPeriod) so
 delivery does not run during the measurement.
 
@@ -29,6 +29,9 @@ from pathlib import Path
 
 import httpx
 import ovh
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import cpu_seconds  # noqa: E402
 
 
 def make_csv(path: Path, rows: int) -> None:
@@ -126,10 +129,12 @@ def main() -> None:
         poller = threading.Thread(target=poll, daemon=True)
         message = "Bonjour #prenom# #nom#, -20% ce week-end" if args.merge else "Bonjour, -20% ce week-end"
         t = time.perf_counter()
+        cpu = cpu_seconds(server.pid)
         poller.start()
         report = client.post(f"/sms/{service}/jobs", message=message, tag="bench", differedPeriod=600,
                              receiversDocumentUrl=f"http://127.0.0.1:{files_port}/contacts.csv")
         elapsed = time.perf_counter() - t
+        cpu = cpu_seconds(server.pid) - cpu
         stop.set()
         poller.join()
         rss = peak_rss_mb(server.pid)
@@ -141,6 +146,7 @@ def main() -> None:
             "backend": "postgresql" if db_url.startswith("postgres") else "sqlite",
             "merge": args.merge,
             "accept_seconds": round(elapsed, 2),
+            "server_cpu_seconds": round(cpu, 2),
             "credits_removed": report["totalCreditsRemoved"],
             "invalid_reported": len(report["invalidReceivers"]),
             "batch": {k: batches[-1][k] for k in ("status", "processedRecords", "totalRecords")},

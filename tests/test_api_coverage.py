@@ -133,6 +133,9 @@ E2E: dict[str, str] = {
     "GET /me/document/{id}": "e2e/test_consumption_documents.py::test_the_csv_export_of_a_period_holds_the_messages_sent_neutralised",
     "GET /sms/{serviceName}/users/{login}/document": "e2e/test_consumption_documents.py::test_a_users_export_and_the_consumption_report_agree_with_the_outgoing_list",
     "GET /sms/{serviceName}/consumption": "e2e/test_consumption_documents.py::test_a_users_export_and_the_consumption_report_agree_with_the_outgoing_list",
+    "GET /sms/{serviceName}/reports/tags/{tag}": "e2e/test_campaign_reports.py::test_the_report_endpoint_agrees_with_the_outgoing_list_on_the_same_data",
+    "GET /sms/{serviceName}/reports": "e2e/test_campaign_reports.py::test_the_report_endpoint_agrees_with_the_outgoing_list_on_the_same_data",
+    "GET /sms/{serviceName}/reports/batches/{id}": "e2e/test_campaign_reports.py::test_a_batch_is_reported_and_an_unknown_one_is_not_found",
 }
 
 OPERATION = re.compile(r"`((?:GET|POST|PUT|DELETE)(?:/(?:GET|POST|PUT|DELETE))*) (/[^`\s]*)`")

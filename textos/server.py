@@ -25,7 +25,7 @@ import shlex
 import signal
 import sys
 import tempfile
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import uvicorn
 from fastapi import FastAPI
@@ -41,7 +41,7 @@ from textos.delivery.connector import Connector
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher
 from textos.delivery.routing import build_router, carrier_configs, concatenation_rule
-from textos.services import batches, incoming, topup
+from textos.services import batches, incoming, reports, topup
 from textos.services.prices import PriceBook
 from textos.simulator.http import hook_router
 from textos.storage.db import Database, normalize_url
@@ -70,7 +70,7 @@ class Runtime:
         self.simulator: Any = None
         self.dispatcher: Dispatcher | None = None
         self.callbacks: CallbackWorker | None = None
-        self._batches: asyncio.Task[None] | None = None
+        self._chores: list[asyncio.Task[None]] = []
 
     def wake(self) -> None:
         """Tell the dispatcher (once started) that messages are waiting."""
@@ -97,7 +97,10 @@ class Runtime:
         await self.dispatcher.start()
         self.callbacks = CallbackWorker(self.db, settings)
         await self.callbacks.start()
-        self._batches = asyncio.create_task(_complete_batches(self.db), name="textos-batches")
+        self._chores = [
+            asyncio.create_task(_every_second(self.db, batches.complete_finished, "completing batches"), name="textos-batches"),
+            asyncio.create_task(_every_second(self.db, reports.fold_counts, "folding report counts"), name="textos-reports"),
+        ]
 
     async def _embedded_simulator(self) -> Connector:
         settings = self.settings
@@ -123,8 +126,8 @@ class Runtime:
         return connector
 
     async def stop(self) -> None:
-        if self._batches is not None:
-            self._batches.cancel()
+        for chore in self._chores:
+            chore.cancel()
         if self.callbacks is not None:
             await self.callbacks.stop()
         if self.dispatcher is not None:
@@ -142,14 +145,16 @@ class Runtime:
             await self.stop()
 
 
-async def _complete_batches(db: Database, every: float = 1.0) -> None:
-    """Batches move on here, never on a read (``services.batches.complete_finished``): at start, then every second."""
+async def _every_second(db: Database, chore: Callable[[Database], object], what: str) -> None:
+    """A chore of the process that runs delivery, at start then every second, never on a read:
+    batches move on (``services.batches.complete_finished``), report counts are folded
+    (``services.reports.fold_counts``)."""
     while True:
         try:
-            await asyncio.to_thread(batches.complete_finished, db)
+            await asyncio.to_thread(chore, db)
         except Exception:  # noqa: BLE001 - the next round tries again
-            log.exception("completing batches failed")
-        await asyncio.sleep(every)
+            log.exception("%s failed", what)
+        await asyncio.sleep(1.0)
 
 
 def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True) -> FastAPI:

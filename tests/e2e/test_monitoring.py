@@ -40,9 +40,9 @@ def test_metrics_parse_and_counters_move_with_traffic(server, tenant):
     sent = tenant.client.post(
         f"/sms/{s}/jobs", message="metrics", noStopClause=True, receivers=["+33612345001", "+33612345002", "+33699000001"],
     )
-    tenant.client.post(f"/sms/{s}/jobs", message="one more", noStopClause=True, receivers=["+33612345003"])
-    outgoing = tenant.wait_final(sent["ids"])
-    assert sorted(o["deliveryReceipt"] for o in outgoing) == [1, 1, 2]  # +336990: undelivered (the simulator's script)
+    one_more = tenant.client.post(f"/sms/{s}/jobs", message="one more", noStopClause=True, receivers=["+33612345003"])
+    outgoing = tenant.wait_final(sent["ids"] + [one_more["ids"][0]])
+    assert sorted(o["deliveryReceipt"] for o in outgoing) == [1, 1, 1, 2]  # +336990: undelivered (the simulator's script)
 
     def moved() -> dict | None:
         after = scrape(server.port)
@@ -64,7 +64,11 @@ def test_metrics_parse_and_counters_move_with_traffic(server, tenant):
     # Database gauges at scrape time: nothing of this account is left to settle
     for name in ("textos_queue_depth", "textos_queue_oldest_due_seconds", "textos_receipts_awaited", "textos_receipts_lag_seconds"):
         assert (name, ()) in after
-    assert total(after, "textos_messages", account=s) == 0
+    for state in ("queued", "submitting", "sent"):
+        assert total(after, "textos_messages", account=s, state=state) == 0
+    # settled messages by state: every account's add up, whichever keep their name (this server's tests run one at a time)
+    for state, n in (("delivered", 3), ("failed", 1), ("rejected", 0)):
+        assert total(after, "textos_messages", state=state) - total(before, "textos_messages", state=state) == n
 
 
 def test_health_and_ready(server):

@@ -132,3 +132,38 @@ def test_0013_keeps_orders_and_lets_an_order_of_a_new_account_have_none_yet(make
         assert "settled_at" in {c["name"] for c in found.get_columns("messages")}
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_0028_counts_the_messages_stored_before_it(make_database, backend):
+    """A database that had messages before the report counts: 0028 counts them, and the reports
+    read from the counts equal those read from the messages."""
+    import random
+
+    from report_traffic import SCRIPT, Traffic, assert_counts_agree, new_account
+
+    db = Database(make_database(backend))
+    try:
+        db.migrate()
+        traffic = Traffic(db, new_account(db), random.Random(28))
+        for op in SCRIPT:
+            traffic.apply(op)
+        from alembic import command
+
+        from textos.storage.db import alembic_config
+
+        with db.engine.connect() as conn:  # back before 0028: the counts are gone, the messages stay
+            cfg = alembic_config(db.url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0027_metrics_callbacks_failed")
+            conn.commit()
+        with db.engine.connect() as conn:
+            assert "report_counts" not in {r[0] for r in conn.execute(text(
+                "SELECT name FROM sqlite_master WHERE type = 'table'" if db.is_sqlite else
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
+        db.migrate()
+        assert_counts_agree(db, traffic)
+        traffic.fold()
+        assert_counts_agree(db, traffic)
+    finally:
+        db.dispose()

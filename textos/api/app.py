@@ -10,8 +10,8 @@ from fastapi import Depends, FastAPI
 from textos import __version__
 from textos.api import docs, errors, http2sms, observability
 from textos.api.routes import (
-    accounts, auth, batches, billing, blacklists, callbacks, documents, incoming, jobs, me, outgoing, rates, receivers, senders,
-    user_scope, users, virtual_numbers,
+    accounts, auth, batches, billing, blacklists, callbacks, documents, incoming, jobs, me, outgoing, rates, receivers, reports,
+    senders, user_scope, users, virtual_numbers,
 )
 from textos.api.auth_cache import AuthCache
 from textos.services.credentials import UseNotes
@@ -50,7 +50,7 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
     # virtual_numbers before accounts: /sms/virtualNumbers is not an account's /sms/{serviceName}
     for module in (
         auth, rates, billing, virtual_numbers, accounts, jobs, outgoing, incoming, blacklists, senders, receivers, batches, callbacks,
-        users, user_scope, documents, me,
+        users, user_scope, documents, reports, me,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(auth.validation_router)

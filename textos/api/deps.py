@@ -19,6 +19,8 @@ Id = Annotated[int, Path(ge=1, le=LONG_MAX, description="Id of the object")]
 """A path id: OVH's ``long``, positive."""
 OptionalLong = Annotated[int | None, Query(ge=LONG_MIN, le=LONG_MAX)]
 """An optional ``long`` query filter."""
+EXTENSION = "Textos extension (not in OVH's API). "
+"""How a route's description starts when OVH's API has no such operation."""
 
 
 def public_base(request: Request) -> str:

@@ -347,9 +347,9 @@ def sender_validate(
 
 
 def _register_subcommands() -> None:
-    from textos.cli import billing, callbacks, consumption, incoming, numbers, operators, send, smsc, tls
+    from textos.cli import billing, callbacks, consumption, incoming, numbers, operators, report, send, smsc, tls
 
-    for module in (smsc, send, billing, tls, numbers, incoming, callbacks, consumption, operators):
+    for module in (smsc, send, billing, tls, numbers, incoming, callbacks, consumption, report, operators):
         module.register(app)
 
 

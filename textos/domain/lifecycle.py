@@ -26,6 +26,7 @@ __all__ = [
     "AWAITING_RECEIPT",
     "DELIVERY_OUTCOMES",
     "DeliveryState",
+    "ERROR_STATES",
     "MessageStatus",
     "Outcome",
     "STATUS_CODES",
@@ -85,6 +86,9 @@ REFUNDED = frozenset({MessageStatus.REJECTED, MessageStatus.EXPIRED, MessageStat
 FAILED_STATUSES = frozenset({MessageStatus.FAILED, MessageStatus.REJECTED, MessageStatus.EXPIRED, MessageStatus.NO_RECEIPT})
 """What batch statistics count as failed (``sms.BatchStatistics`` has no "unknown": a message
 without a receipt is counted there, as its ``deliveryReceipt`` 2 says, and also on its own)."""
+ERROR_STATES = frozenset({MessageStatus.FAILED, MessageStatus.NO_RECEIPT, MessageStatus.EXPIRED, MessageStatus.REJECTED})
+"""What a campaign report counts as errors (``errorRate``, ``errorsByPtt``): messages that did not
+reach their receiver (cancelled and blacklisted ones were never meant to be sent)."""
 
 
 class DeliveryState(str, Enum):

@@ -14,6 +14,9 @@ its consequences, nor the reverse. In order:
 3. **Reply** (``replies``): an attributed message that is not a STOP is charged and answered
    as the account's ``smsResponse`` says (a text from the short number, or its ``cgiUrl``).
 
+A message answering one of the account's messages (a STOP too) counts as a reply in that
+message's campaign report (``storage.report_counts``).
+
 Then the account sees it (``services.incoming_history``).
 """
 
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session
 from textos.config import Settings
 from textos.services import blacklists, conversations, replies, virtual_numbers
 from textos.services.recipients import ConcatFor
+from textos.storage import report_counts
 from textos.storage.models import IncomingSms
 
 __all__ = ["handle"]
@@ -36,6 +40,8 @@ def handle(session: Session, incoming_id: int, settings: Settings, concat_for: C
     if row is None:
         return
     attributed = virtual_numbers.attribute(session, row, settings.default_region) or conversations.attribute(session, row, settings)
+    if row.message_id is not None:
+        report_counts.replied(session, row.message_id)
     if blacklists.on_incoming(session, row, settings):
         return
     if attributed:

@@ -1,8 +1,10 @@
 """The database-derived Prometheus gauges, computed when ``/metrics`` is scraped.
 
 A ``prometheus_client`` collector over ``storage.gauges`` (small queries on partial indexes of
-the work still to do). Label sets are bounded: the ``max_labels`` accounts (hosts) with the most
-messages (events) keep their name, the rest are added up as ``other``.
+the work still to do) and, for the messages settled, the campaign report counts
+(``storage.report_counts.final_by_account``: a row per account and state). Label sets are
+bounded: the ``max_labels`` accounts (hosts) with the most messages (events) keep their name, the
+rest are added up as ``other``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Iterable, Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from textos.storage import gauges
+from textos.storage import gauges, report_counts
 from textos.storage.db import Database
 
 OTHER = "other"
@@ -34,7 +36,7 @@ def bounded(rows: Iterable[tuple[str, str, int]], max_labels: int) -> list[tuple
 
 
 class DatabaseCollector(Collector):
-    """Queue depth and age, pending messages per account, receipts awaited, callbacks per host."""
+    """Queue depth and age, messages per account and state, receipts awaited, callbacks per host."""
 
     def __init__(self, db: Database, max_labels: int = 20) -> None:
         self.db = db
@@ -44,15 +46,17 @@ class DatabaseCollector(Collector):
         with self.db.read() as s:
             depth, age = gauges.queue(s)
             pending = gauges.pending_by_account(s)
+            settled = report_counts.final_by_account(s)
             awaiting, lag = gauges.awaiting_receipts(s)
             callbacks = gauges.callbacks_by_host(s)
         yield GaugeMetricFamily("textos_queue_depth", "Messages queued and due, waiting for a dispatcher.", value=depth)
         yield GaugeMetricFamily("textos_queue_oldest_due_seconds", "How long the longest-due queued message has waited.", value=age)
         by_account = GaugeMetricFamily(
-            "textos_messages", "Messages not settled yet (queued, submitting, sent), per account (the largest; the rest as 'other').",
+            "textos_messages", "Messages per account and state: not settled yet (queued, submitting, sent) and settled (each final "
+            "state); the accounts with the most messages, the rest as 'other'.",
             labels=["account", "state"],
         )
-        for name, state, n in bounded(pending, self.max_labels):
+        for name, state, n in bounded(pending + settled, self.max_labels):
             by_account.add_metric([name, state], n)
         yield by_account
         yield GaugeMetricFamily("textos_receipts_awaited", "Messages sent whose delivery receipt has not come yet.", value=awaiting)

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from textos.config import Settings
-from textos.storage import at_rest, models_billing, models_bulk, outbox  # noqa: F401  (register their tables)
+from textos.storage import at_rest, models_billing, models_bulk, models_reports, outbox  # noqa: F401  (register their tables)
 from textos.storage.events import Changes
 from textos.storage.wakeups import announce
 

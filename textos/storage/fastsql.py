@@ -98,6 +98,67 @@ _SQLITE_VARIABLES = 30_000
 """Bound values per SQLite statement (its limit is 32,766 since 3.32)."""
 
 
+def update_returning(session: Session, sql: str, rows: Sequence[Sequence[Any]], returning: Sequence[str]) -> list[tuple[Any, ...]]:
+    """``run_many`` of ``UPDATE t SET … WHERE key = ? <guard>`` that also returns the columns
+    ``returning`` of each row it changed (columns the statement does not set), in no promised order.
+
+    PostgreSQL: one ``UPDATE … FROM unnest(…) … RETURNING`` (as ``run_many``): the rows whose guard
+    held once each was locked, whatever another transaction did meanwhile. SQLite: a writer holds
+    the file's write lock from its ``BEGIN IMMEDIATE`` to its commit, so the rows the guard selects
+    just before the update are those it changes: read, then ``executemany`` (cheaper than
+    ``UPDATE … FROM (VALUES …) RETURNING`` there). Rows naming the same key are applied in order,
+    as ``executemany`` would."""
+    m = _UPDATE_RE.fullmatch(sql)
+    if m is None:
+        raise ValueError(f"not an UPDATE … WHERE key = ? statement: {sql!r}")
+    table, sets, key, guard = m.groups()
+    written = {item.partition("=")[0].strip() for item in sets.split(",")}
+    if written.intersection(returning):
+        raise ValueError(f"returning {sorted(written.intersection(returning))}: set by the statement itself")
+    out: list[tuple[Any, ...]] = []
+    for batch in _distinct_key_rounds(rows, -1):
+        cur, sqlite = _cursor(session)
+        try:
+            if sqlite:
+                keys = [r[-1] for r in batch]
+                per_chunk = _SQLITE_VARIABLES - 100
+                for start in range(0, len(keys), per_chunk):
+                    chunk = keys[start : start + per_chunk]
+                    out.extend(cur.execute(
+                        f"SELECT {', '.join(returning)} FROM {table} WHERE {key} IN ({marks(len(chunk))}){guard}", chunk
+                    ).fetchall())
+                cur.executemany(sql, batch)
+                continue
+            plan = _pg_plan(sql)
+            columns = ", ".join(f"t.{c}" for c in returning)
+            if plan is not None and plan.fits(list(batch)):
+                cur.execute(plan.sql + f" RETURNING {columns}", [_pg_array(column) for column in zip(*batch)])
+                out.extend(tuple(r) for r in cur.fetchall())
+                continue
+            for row in batch:  # pragma: no cover - a statement the plan does not cover
+                cur.execute(_adapt(f"UPDATE {table} AS t SET {sets} WHERE t.{key} = ?{guard} RETURNING {columns}", False), row)
+                out.extend(tuple(r) for r in cur.fetchall())
+        finally:
+            cur.close()
+    return out
+
+
+def _distinct_key_rounds(rows: Sequence[Sequence[Any]], key: int) -> list[list[Sequence[Any]]]:
+    """``rows`` split in order into rounds where no key appears twice (usually one round)."""
+    if len({row[key] for row in rows}) == len(rows):
+        return [list(rows)]
+    rounds: list[list[Sequence[Any]]] = [[]]
+    seen: dict[Any, int] = {}
+    for row in rows:
+        k = row[key]
+        n = seen.get(k, 0)
+        seen[k] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+    return [r for r in rounds if r]
+
+
 def insert_returning(session: Session, sql: str, rows: Sequence[Sequence[Any]], returning: str) -> list[tuple[Any, ...]]:
     """Insert many rows with one statement per chunk (``INSERT INTO t (…) VALUES (?, …)``, as
     for ``run_many``) and return ``returning`` of every inserted row, in no promised order:

@@ -15,7 +15,8 @@ row brings only its own values, a :data:`Row` tuple in :data:`ROW_COLUMNS` order
 
 Both run in the caller's transaction: the job, its debit and its messages commit
 together or not at all; the transaction announces its new messages to the dispatchers
-when it commits (``storage.wakeups``).
+when it commits (``storage.wakeups``). Each write also adds its jobs' messages and credits to
+their campaign reports (``storage.report_counts``: one row per job, not per message).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from textos.domain.lifecycle import MessageStatus, codes_of
 from textos.storage import events
 from textos.storage.fastsql import db_time, insert_returning, is_sqlite, literal, marks, run, run_many
+from textos.storage.report_counts import Tally, counting
 from textos.storage.wakeups import note_new_messages
 
 __all__ = ["ROW_COLUMNS", "Row", "Shared", "insert", "insert_blacklisted", "insert_chunks", "insert_jobs", "job_message_ids",
@@ -91,16 +93,30 @@ def insert(session: Session, shared: Shared, rows: list[Row]) -> list[int] | Non
         shared.account_id, shared.job_id, shared.sender, shared.tag, shared.priority, shared.differed_period,
         db_time(session, shared.send_at), db_time(session, shared.expires_at), db_time(session, shared.created_at), False,
     )  # fmt: skip
+    _tally_accepted(session, [(shared, rows)])
     if len(rows) == 1:
         return [run(session, _INSERT_RETURNING, (*rows[0], *common)).fetchone()[0]]
     run_many(session, _INSERT, [(*row, *common) for row in rows])
     return None
 
 
+_CREDITS = ROW_COLUMNS.index("credits_milli")  # 6: a Row's last item
+
+
+def _tally_accepted(session: Session, jobs: list[tuple[Shared, list[Row]]], status: MessageStatus = MessageStatus.QUEUED) -> None:
+    """The jobs' new messages and their credits, for their campaign reports (one statement)."""
+    tally = Tally()
+    ptt = int(codes_of(status)[0])
+    for shared, rows in jobs:
+        tally.accepted(shared.job_id, len(rows), sum([row[6] for row in rows]), status.value, ptt)
+    tally.write(session)
+
+
 def insert_jobs(session: Session, jobs: list[tuple[Shared, list[Row]]]) -> dict[int, list[int]]:
     """Write the rows of several small jobs with one statement (per chunk); each job's message
     ids, in the order of its rows (ids are handed out in the order rows are written)."""
     note_new_messages(session)
+    _tally_accepted(session, jobs)
     return _insert_jobs(session, _INSERT, jobs)
 
 
@@ -142,7 +158,9 @@ def insert_blacklisted(session: Session, jobs: list[tuple[Shared, list[Row]]], s
     final at once (status ``blacklisted``, settled ``settled_at``), never queued, so no dispatcher
     is told; noted as changed (``storage.events``: a ``callBack`` hears of them, ptt 23). The rows'
     ``credits_milli`` are what they cost: 0. Each job's ids, as ``insert_jobs``."""
-    ids = _insert_jobs(session, _INSERT_BLACKLISTED, [(shared, rows) for shared, rows in jobs if rows], settled_at)
+    jobs = [(shared, rows) for shared, rows in jobs if rows]
+    _tally_accepted(session, jobs, MessageStatus.BLACKLISTED)
+    ids = _insert_jobs(session, _INSERT_BLACKLISTED, jobs, settled_at)
     events.changed(session, [i for job_ids in ids.values() for i in job_ids])
     return ids
 
@@ -161,8 +179,15 @@ def job_message_ids_by_receiver(session: Session, job_id: int) -> dict[str, int]
 
 
 def insert_chunks(session: Session, shared: Shared, chunks: Iterable[list[Row]]) -> None:
-    """Write every chunk of rows in the session's transaction (SQLite ``executemany``, PostgreSQL ``COPY``)."""
+    """Write every chunk of rows in the session's transaction (SQLite ``executemany``, PostgreSQL ``COPY``),
+    counted as they pass for the campaign's report."""
     note_new_messages(session)
+    tally = Tally()
+    _insert_chunks(session, shared, counting(chunks, shared.job_id, tally, _CREDITS))
+    tally.write(session)
+
+
+def _insert_chunks(session: Session, shared: Shared, chunks: Iterable[list[Row]]) -> None:
     raw = session.connection().connection.driver_connection
     assert raw is not None
     if not is_sqlite(session):

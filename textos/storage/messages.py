@@ -14,7 +14,9 @@ tells its listeners once the transaction has committed.
 
 A message is refunded in the same transaction that moves it to its final unsent state,
 by an UPDATE guarded on its previous state, so two refunds of one message cannot both
-happen. A message is charged for the parts it was sent in (``store_sent``).
+happen. A message is charged for the parts it was sent in (``store_sent``). What each move
+changes in its campaign's report is added by the same function, from the rows its guarded
+statement actually moved (``storage.report_counts``).
 
 SQL: a status or code a statement always writes or tests is part of its text, composed
 once from ``domain.lifecycle`` (the queue's partial indexes are matched by literal
@@ -41,6 +43,7 @@ from textos.storage import events, ledger, quota_rows
 from textos.storage.fastsql import db_time, is_sqlite, literal, marks, read_time, run, run_many
 from textos.storage.models import Message
 from textos.storage.receipts import canonical_carrier_id, replay_pending
+from textos.storage.report_counts import Tally
 
 log = logging.getLogger("textos.messages")
 
@@ -219,10 +222,12 @@ def _charge_as_sent(session: Session, sent: dict[int, int]) -> None:
     the largest split of the message's routes), and is logged as the error it is."""
     ids = sorted(sent)
     rows = run(
-        session, f"SELECT id, account_id, parts, credits_milli FROM messages WHERE status = {_SENT} AND id IN ({marks(len(ids))})", ids
+        session,
+        f"SELECT id, account_id, parts, credits_milli, job_id FROM messages WHERE status = {_SENT} AND id IN ({marks(len(ids))})", ids,
     ).fetchall()
     refunds: dict[int, list[ledger.Movement]] = defaultdict(list)
-    for mid, account_id, charged, milli in rows:
+    tally = Tally()
+    for mid, account_id, charged, milli, job_id in rows:
         parts = sent[mid]
         if parts == charged:
             continue
@@ -235,6 +240,7 @@ def _charge_as_sent(session: Session, sent: dict[int, int]) -> None:
             session, "UPDATE messages SET parts = ?, credits_milli = ? WHERE id = ? AND parts = ?", (parts, new, mid, charged)
         ).rowcount:
             continue
+        tally.charged(job_id, new - milli)
         if new < milli:
             refunds[account_id].append(ledger.Movement(
                 ledger.Kind.REFUND, milli - new, actor="dispatcher", reason=f"sent in {parts} of the {charged} parts charged",
@@ -242,6 +248,7 @@ def _charge_as_sent(session: Session, sent: dict[int, int]) -> None:
             ))
     for account_id, movements in refunds.items():
         ledger.post_many(session, account_id, quota_rows.refund_movements(session, account_id, movements))
+    tally.write(session)
 
 
 def store_rejected(session: Session, results: Sequence[SubmitResult]) -> None:
@@ -287,7 +294,7 @@ def close_unsent(
     froms = [MessageStatus(s).value for s in from_statuses]
     status = MessageStatus(to_status)
     rows = session.execute(
-        select(Message.id, Message.account_id, Message.credits_milli)
+        select(Message.id, Message.account_id, Message.credits_milli, Message.job_id, Message.status, Message.ptt)
         .where(Message.id.in_(ids), Message.status.in_(froms))
         .with_for_update(key_share=True)
     ).all()
@@ -303,13 +310,19 @@ def close_unsent(
     ).scalars().all()
     moved_set = set(moved)
     by_account: dict[int, list[ledger.Movement]] = defaultdict(list)
+    tally = Tally()
     for r in rows:
-        if r.id in moved_set and r.credits_milli:
+        if r.id not in moved_set:
+            continue
+        tally.moved(r.job_id, status.value, ptt, was=(r.status, r.ptt))  # rows locked above: as they were
+        tally.charged(r.job_id, -r.credits_milli)
+        if r.credits_milli:
             by_account[r.account_id].append(
                 ledger.Movement(ledger.Kind.REFUND, r.credits_milli, actor=actor, reason=reason, message_id=r.id)
             )
     for account_id, movements in by_account.items():
         ledger.post_many(session, account_id, quota_rows.refund_movements(session, account_id, movements))
+    tally.write(session)
     events.changed(session, moved)
     return list(moved)
 
@@ -342,11 +355,16 @@ def close_without_receipt(session: Session, timeout: float, limit: int = CHUNK) 
     ).fetchall()]
     if not ids:
         return []
-    moved = [row[0] for row in run(
+    rows = run(
         session,
         f"UPDATE messages SET status = {_NO_RECEIPT}, ptt = {_NO_RECEIPT_PTT}, dlr = {_NO_RECEIPT_DLR}, error = ?, settled_at = ? "
-        f"WHERE status = {_SENT} AND id IN ({marks(len(ids))}) RETURNING id",
+        f"WHERE status = {_SENT} AND id IN ({marks(len(ids))}) RETURNING id, job_id",
         (f"no receipt within {timeout:g} s", db_time(session, utcnow()), *ids),
-    ).fetchall()]
+    ).fetchall()
+    tally = Tally()
+    for _, job_id in rows:
+        tally.moved(job_id, MessageStatus.NO_RECEIPT.value, int(_NO_RECEIPT_PTT))
+    tally.write(session)
+    moved = [row[0] for row in rows]
     events.changed(session, moved)
     return moved

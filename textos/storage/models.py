@@ -421,6 +421,8 @@ class Blacklist(Base):
             sqlite_where=sql_text("removed_at IS NULL"), postgresql_where=sql_text("removed_at IS NULL"),
         ),
         Index("ix_blacklists_account_created", "account_id", "created_at"),
+        Index("ix_blacklists_account_tag", "account_id", "tag", "created_at"),  # a campaign's STOPs (migration 0028)
+        Index("ix_blacklists_batch", "account_id", "batch_id", "created_at"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))

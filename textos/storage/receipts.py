@@ -25,15 +25,16 @@ The messages a receipt settles are noted for ``Database.changes`` (``storage.eve
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Iterable, NamedTuple, Protocol, Sequence
 
 from sqlalchemy.orm import Session
 
 from textos.domain.clock import naive_utc, utcnow
-from textos.domain.lifecycle import AWAITING_RECEIPT, FINAL, IN_FLIGHT, DeliveryState, MessageStatus, outcome_of
+from textos.domain.lifecycle import AWAITING_RECEIPT, FINAL, IN_FLIGHT, DeliveryState, MessageStatus, codes_of, outcome_of
 from textos.storage import events
-from textos.storage.fastsql import db_time, literal, marks, read_time, run, run_many, time_formatter
+from textos.storage.fastsql import db_time, literal, marks, read_time, run, run_many, time_formatter, update_returning
+from textos.storage.report_counts import Tally
 
 _HEX = set("0123456789abcdef")
 CHUNK = 5000
@@ -43,13 +44,15 @@ def _statuses(statuses: Iterable[MessageStatus]) -> str:
     return "(" + ", ".join(sorted(literal(s.value) for s in statuses)) + ")"
 
 
-_SETTLE = {
-    final: f"UPDATE messages SET status = ?, ptt = ?, dlr = ?, delivered_at = ?, error = ?{settled} WHERE id = ? AND status IN {_statuses(settles)}"
-    for final, settles, settled in ((False, IN_FLIGHT, ""), (True, AWAITING_RECEIPT, ", settled_at = ?"))
-}
-"""By whether the outcome is final: an intermediate one settles a message in flight (a receipt
-may overtake its submit result), a final one also a message given up on (*no_receipt*), and
-records when (``settled_at``)."""
+_SET = "UPDATE messages SET status = ?, ptt = ?, dlr = ?, delivered_at = ?, error = ?"
+_SETTLE_FINAL = f"{_SET}, settled_at = ? WHERE id = ? AND status IN {_statuses(IN_FLIGHT)}"
+"""A final outcome settles a message in flight (a receipt may overtake its submit result) and
+records when (``settled_at``); then, for those it did not settle, ``_SETTLE_LATE``."""
+_SETTLE_LATE = f"{_SET}, settled_at = ? WHERE id = ? AND status IN {_statuses(AWAITING_RECEIPT - IN_FLIGHT)}"
+"""A final outcome also settles a message given up on (*no_receipt*): the real outcome wins."""
+_SETTLE_INTERMEDIATE = f"{_SET} WHERE id = ? AND status IN {_statuses(IN_FLIGHT)}"
+_GIVEN_UP = (MessageStatus.NO_RECEIPT.value, int(codes_of(MessageStatus.NO_RECEIPT)[0]))
+"""What a late receipt's message was before (``storage.report_counts``)."""
 _FINAL = frozenset(s.value for s in FINAL)
 _DELIVERED = MessageStatus.DELIVERED.value
 _FAILED = MessageStatus.FAILED.value
@@ -238,12 +241,30 @@ def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list
 
 
 def _settle(session: Session, updates: Sequence[tuple[object, ...]]) -> None:
-    """Write ``(status, ptt, dlr, delivered_at, error, id)`` outcomes, each guarded by ``_SETTLE``."""
+    """Write ``(status, ptt, dlr, delivered_at, error, id)`` outcomes, each guarded by the status it
+    may settle; the messages a final one settled count in their campaign's report."""
     now = db_time(session, utcnow())
-    final = [(*u[:-1], now, u[-1]) for u in updates if u[0] in _FINAL]
-    run_many(session, _SETTLE[True], final)
-    if len(final) < len(updates):
-        run_many(session, _SETTLE[False], [u for u in updates if u[0] not in _FINAL])
+    final: dict[object, tuple[object, ...]] = {}
+    for u in updates:
+        if u[0] in _FINAL:
+            final.setdefault(u[-1], (*u[:-1], now, u[-1]))  # a message settled twice at once: the first wins
+    if final:
+        moved: Counter[tuple[object, ...]] = Counter()  # a batch's messages share a job, outcome and times: tallied once
+        for mid, job_id, sent_at in update_returning(session, _SETTLE_FINAL, list(final.values()), _RETURNING):
+            status, ptt, _, delivered_at, *_ = final.pop(mid)
+            moved[(job_id, status, ptt, sent_at, delivered_at, None)] += 1
+        if final:
+            for mid, job_id, sent_at in update_returning(session, _SETTLE_LATE, list(final.values()), _RETURNING):
+                status, ptt, _, delivered_at, *_ = final[mid]
+                moved[(job_id, status, ptt, sent_at, delivered_at, _GIVEN_UP)] += 1
+        tally = Tally()
+        for (job_id, status, ptt, sent_at, delivered_at, was), n in moved.items():
+            tally.moved(job_id, status, ptt, was=was, sent_at=sent_at, delivered_at=delivered_at, n=n)  # type: ignore[arg-type]
+        tally.write(session)
+    run_many(session, _SETTLE_INTERMEDIATE, [u for u in updates if u[0] not in _FINAL])
+
+
+_RETURNING = ("id", "job_id", "sent_at")
 
 
 def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -> int:

@@ -12,13 +12,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import Id, owned_account
+from textos.api.deps import EXTENSION, Id, owned_account
 from textos.api.state import state_of
 from textos.services import callbacks
 
 router = APIRouter(tags=["callbacks"])
-
-EXTENSION = "Textos extension (not in OVH's API). "
 
 
 class CallbackEventOut(BaseModel):

@@ -13,14 +13,12 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from textos.api.auth import Caller, authenticate
-from textos.api.deps import owned_account, public_base
+from textos.api.deps import EXTENSION, owned_account, public_base
 from textos.api.state import state_of
 from textos.domain.clock import naive_utc, naive_utc_until, utcnow
 from textos.services import consumption, exports, me_documents, users
 
 router = APIRouter(tags=["documents"])
-
-EXTENSION = "Textos extension (not in OVH's API). "
 
 
 class SafeKeyValue(BaseModel):

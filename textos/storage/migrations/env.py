@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from textos.storage import models_billing, models_bulk  # noqa: F401  (register their tables)
+from textos.storage import models_billing, models_bulk, models_reports  # noqa: F401  (register their tables)
 from textos.storage.models import Base
 
 config = context.config
