@@ -215,6 +215,7 @@ def test_a_campaign_page_shows_its_tags_report_and_four_charts_to_its_owner(clie
     batch_id = a_settled_campaign(app, tag)
     log_in(client, "alice-1", "secret-password")
     listed = client.get(f"{D}/campaigns").text
+    assert "<title>Textos — campaigns</title>" in listed
     link = f"{D}/campaigns/sms-alice-1/{quote(tag)}"
     assert f'href="{link}"' in listed and f'href="{D}/batches/sms-alice-1/{batch_id}"' in listed and "Spring &amp; co" in listed
     page = client.get(link)
