@@ -1,18 +1,24 @@
 """``/dashboard`` in process (Starlette's test client): logins and their refusals, the CSRF locks,
 who sees what (a customer their own accounts, an operator every account and the operators'
-pages), and the operators' actions (an order confirmed, a sender validated) through the services."""
+pages), the operators' actions (an order confirmed, a sender validated) through the services,
+and the campaign reports of a tag and of a batch with their charts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
-from textos.services import admin, callbacks, operators, orders, senders, users
+from textos.domain.clock import utcnow
+from textos.services import admin, batches, blacklists, callbacks, operators, orders, senders, users
+from textos.services.jobs import SendRequest
 from textos.services.prices import PriceBook
-from textos.storage.models import CallbackEvent, IncomingSms
+from textos.storage.models import CallbackEvent, IncomingSms, Message
 
 D = "/dashboard"
 
@@ -170,3 +176,80 @@ def test_incoming_messages_and_users_with_quotas_are_listed_to_their_owner(clien
     assert "Oui merci" in incoming and "not alice" not in incoming
     listed = client.get(f"{D}/users").text
     assert "shop1" in listed and "inactive" in listed
+
+
+def a_settled_campaign(app, tag: str) -> str:  # type: ignore[no-untyped-def]
+    """Alice's batch "Spring & co" tagged ``tag``: five commercial messages, three delivered (in 0.5 s,
+    3 s and 40 s), one undelivered (ptt 5), one expired in the network (ptt 8), and a STOP to the
+    clause's number from a delivered handset. Returns the batch id."""
+    db, settings = app.state.textos.db, app.state.textos.settings
+    receivers = [f"+3361234500{i}" for i in range(5)]
+    request = SendRequest(message="Soldes", receivers=receivers, tag=tag)
+    with db.session() as session:
+        batch_id = batches.new_batch(session, admin.get_account(session, "sms-alice-1"), request, "Spring & co").id
+        account_id = admin.get_account(session, "sms-alice-1").id
+    batches.run(db, settings, account_id, request, "alice-1", batch_id)
+    sent = utcnow() - dt.timedelta(minutes=5)
+    outcomes = [("delivered", 4, 0.5), ("delivered", 4, 3), ("delivered", 4, 40), ("failed", 5, None), ("failed", 8, None)]
+    with db.session() as session:
+        for receiver, (status, ptt, seconds) in zip(receivers, outcomes):
+            session.execute(update(Message).where(Message.account_id == account_id, Message.receiver == receiver).values(
+                status=status, ptt=ptt, sent_at=sent, settled_at=sent,
+                delivered_at=sent + dt.timedelta(seconds=seconds) if seconds is not None else None))
+    with db.session() as session:
+        stop = IncomingSms(sender=receivers[0], receiver=settings.stop_clause_number(), text="STOP")
+        session.add(stop)
+        session.flush()
+        assert blacklists.on_incoming(session, stop, settings)
+    return batch_id
+
+
+def shown(page: str, chart: str) -> dict[str, str]:
+    """Label → value of a chart's bars on a page."""
+    figure = page.split(f'<figure class="chart" id="{chart}">', 1)[1].split("</figure>", 1)[0]
+    return dict(re.findall(r'<g class="bar" data-label="([^"]*)" data-value="([^"]*)">', figure))
+
+
+def test_a_campaign_page_shows_its_tags_report_and_four_charts_to_its_owner(client, people, app):
+    tag = "spring <sale>"
+    batch_id = a_settled_campaign(app, tag)
+    log_in(client, "alice-1", "secret-password")
+    listed = client.get(f"{D}/campaigns").text
+    assert "<title>Textos — campaigns</title>" in listed
+    link = f"{D}/campaigns/sms-alice-1/{quote(tag)}"
+    assert f'href="{link}"' in listed and f'href="{D}/batches/sms-alice-1/{batch_id}"' in listed and "Spring &amp; co" in listed
+    page = client.get(link)
+    assert page.status_code == 200 and "<sale>" not in page.text
+    numbers = dict(re.findall(r'<(?:b|span) id="([a-z0-9-]+)">([^<]*)<', page.text))
+    assert {k: numbers[k] for k in ("messages", "delivered", "delivery-rate", "errors", "error-rate", "stops", "stop-rate",
+                                    "replies", "reply-rate")} == {
+        "messages": "5", "delivered": "3", "delivery-rate": "60.0 %", "errors": "2", "error-rate": "40.0 %",
+        "stops": "1", "stop-rate": "33.3 %", "replies": "0", "reply-rate": "0.0 %",
+    }  # fmt: skip
+    assert numbers["report-credits"] == "5.00" and numbers["p50"].endswith(" s") and numbers["p99"].endswith(" s")
+    assert shown(page.text, "funnel") == {"Accepted": "5", "Handed to carrier": "5", "– failed": "2", "Delivered": "3"}
+    histogram = shown(page.text, "delivery-times")
+    assert sum(int(n) for n in histogram.values()) == 3 and (histogram["≤1s"], histogram["≤5s"], histogram["≤1m"]) == ("1", "1", "1")
+    assert shown(page.text, "stops-over-time") == {utcnow().strftime("%m-%d"): "1"}
+    assert shown(page.text, "errors-by-ptt") == {"5 · Undelivered": "1", "8 · Expired": "1"}
+    assert page.text.count('role="img"') == 4 and page.text.count("<title id=") == 4
+
+    batch_page = client.get(f"{D}/batches/sms-alice-1/{batch_id}").text
+    assert "Spring &amp; co" in batch_page and shown(batch_page, "funnel") == shown(page.text, "funnel")
+    assert f'href="{link}"' in batch_page  # the batch's tag leads to its campaign
+
+
+def test_a_customer_sees_no_other_customers_campaign_and_an_operator_sees_every_one(client, people, app):
+    batch_id = a_settled_campaign(app, "spring")
+    log_in(client, "bob-1", "secret-password")
+    assert "spring" not in client.get(f"{D}/campaigns").text
+    assert client.get(f"{D}/campaigns/sms-alice-1/spring").status_code == 404
+    assert client.get(f"{D}/batches/sms-alice-1/{batch_id}").status_code == 404
+    assert client.get(f"{D}/batches/sms-bob-1/{batch_id}").status_code == 404  # the batch is not bob's account's
+    bobs = client.get(f"{D}/campaigns/sms-bob-1/spring").text  # bob's own account, a tag he never used
+    assert "No message in this campaign yet." in bobs and 'id="messages">0<' in bobs
+    assert bobs.count('class="chart empty"') == 4 and "Nothing delivered yet" in bobs  # no data: said in words
+    client.post(f"{D}/logout", data={"csrf": csrf_of(bobs)})
+    log_in(client, "root-op", "operator-password", kind="operator")
+    assert 'id="delivered">3<' in client.get(f"{D}/campaigns/sms-alice-1/spring").text
+    assert client.get(f"{D}/batches/sms-alice-1/{batch_id}").status_code == 200

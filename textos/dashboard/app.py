@@ -10,8 +10,8 @@ random cookie ``textos_login_csrf`` repeated in the form). A POST whose token do
 is refused with 403 and changes nothing. ``SameSite=Lax`` already keeps the cookie off
 cross-site POSTs; the token is the second lock.
 
-Charts are inline SVG drawn by the templates; the live view refreshes itself with
-``<meta http-equiv=refresh>`` (no script at all).
+Charts are inline SVG drawn on the server (``dashboard.charts``, called by the templates); the
+live view refreshes itself with ``<meta http-equiv=refresh>`` (no script at all).
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from textos.config import Settings
+from textos.dashboard import charts, report_charts
 from textos.domain.errors import NotFound, TextosError, TooManyRequests
-from textos.services import callbacks, dashboard_sessions as sessions, dashboard_views as views, orders, senders
+from textos.domain.pricing import to_credits
+from textos.services import batches, callbacks, dashboard_sessions as sessions, dashboard_views as views, orders, reports, senders
 from textos.services.dashboard_sessions import Who
 from textos.services.password_guard import PasswordGuard
 from textos.storage.db import Database
@@ -43,6 +45,8 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_templates.globals.update(charts=charts, Bar=charts.Bar, report_charts=report_charts)
+_templates.filters.update(percent=report_charts.percent, duration=report_charts.duration, credits=to_credits)
 
 Page = Callable[[Request, Who], Awaitable[Response]]
 
@@ -168,15 +172,37 @@ class Dashboard:
         return render("account.html", who=who, account=row, ledger=ledger, page="accounts")
 
     async def campaigns(self, request: Request, who: Who) -> Response:
-        rows = await self._read(lambda s: views.campaigns(s, views.account_ids(s, who)))
-        return render("campaigns.html", who=who, campaigns=rows, page="campaigns")
+        def work(session: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            ids = views.account_ids(session, who)
+            return views.campaigns(session, ids), views.batches(session, ids)
+
+        tags, named = await self._read(work)
+        return render("campaigns.html", who=who, campaigns=tags, batches=named, page="campaigns")
 
     async def campaign(self, request: Request, who: Who) -> Response:
+        """The report of a tag (``services.reports``): its numbers and its four charts."""
         service, tag = request.path_params["service"], request.path_params["tag"]
-        await self._read(views.account_in_view, who, service)
-        # The report of services.reports (delivery funnel, delivery-time histogram, STOP rate, errors by ptt)
-        # is wired here once it is merged: campaign.html has its place.
-        return render("campaign.html", who=who, service=service, tag=tag, report=None, page="campaigns")
+
+        def work(session: Any) -> reports.Report:
+            account = views.account_in_view(session, who, service)
+            return reports.report(session, reports.Scope(account.id, tag=tag))
+
+        report = await self._read(work)
+        return render("campaign.html", who=who, service=service, heading=tag, tag=tag, batch=None, report=report, page="campaigns")
+
+    async def batch(self, request: Request, who: Who) -> Response:
+        """The report of a batch: the messages of its job, whatever their tag."""
+        service, batch_id = request.path_params["service"], request.path_params["id"]
+
+        def work(session: Any) -> tuple[dict[str, Any], reports.Report]:
+            account = views.account_in_view(session, who, service)
+            found = batches.get_batch(session, account.id, batch_id)
+            view = {"id": found.id, "name": found.name, "status": found.status, "tag": found.tag}
+            return view, reports.report(session, reports.Scope(account.id, batch_id=found.id))
+
+        view, report = await self._read(work)
+        return render("campaign.html", who=who, service=service, heading=view["name"] or view["id"], tag=None, batch=view,
+                      report=report, page="campaigns")
 
     async def queue(self, request: Request, who: Who) -> Response:
         snapshot = await self._read(lambda s: views.queue(s, views.account_ids(s, who)))
@@ -251,6 +277,7 @@ class Dashboard:
             Route("/accounts/{service}", p(self.account)),
             Route("/campaigns", p(self.campaigns)),
             Route("/campaigns/{service}/{tag:path}", p(self.campaign)),
+            Route("/batches/{service}/{id}", p(self.batch)),
             Route("/queue", p(self.queue)),
             Route("/incoming", p(self.incoming)),
             Route("/callbacks", p(self.callbacks_page)),

@@ -24,6 +24,7 @@ from textos.services.senders import SenderStatus
 from textos.services.users import view as user_view
 from textos.storage.ledger import to_credits
 from textos.storage.models import Account, Customer, IncomingSms, Message, Sender, SmsUser
+from textos.storage.models_bulk import Batch
 
 THROUGHPUT_WINDOW = dt.timedelta(seconds=60)
 """The live view's throughput: messages sent in the last minute, per second."""
@@ -91,6 +92,16 @@ def campaigns(session: Session, ids: list[int] | None, limit: int = 200) -> list
         .limit(limit)
     ).all()
     return [{"serviceName": s, "tag": t, "messages": n, "last": last} for s, t, n, last in rows]
+
+
+def batches(session: Session, ids: list[int] | None, limit: int = 200) -> list[dict[str, Any]]:
+    """Batches (named campaigns) by account, newest first."""
+    rows = session.execute(
+        select(Batch, Account.service_name).join(Account, Account.id == Batch.account_id)
+        .where(_scope(Batch.account_id, ids)).order_by(Batch.created_at.desc(), Batch.id).limit(limit)
+    ).all()
+    return [{"serviceName": s, "id": b.id, "name": b.name, "tag": b.tag, "status": b.status,
+             "createdAt": b.created_at} for b, s in rows]
 
 
 def queue(session: Session, ids: list[int] | None) -> dict[str, Any]:
