@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 
 import httpx
 import pytest
 
 from callback_sink import CallbackSink
+from outbound_attacks import ATTACKS, Attack, FakeDns, trust_only
 from textos.config import Settings
 from textos.delivery.callbacks import CallbackWorker, backoff, next_try
 from textos.storage.models import utcnow
@@ -70,6 +72,40 @@ def test_a_private_address_is_refused_at_connection_time_unless_allowed():
         status, error = attempt(sink.url("/x"), {"id": "1"})
         assert status is None and "127.0.0.1 is loopback" in error
         assert sink.received() == []
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.form)
+def test_every_attack_form_is_refused_at_connection_time(attack: Attack, loopback):
+    status, error = attempt(attack.at(loopback[0].port), {"id": "1"})
+    assert status is None and error is not None and re.search(attack.refusal, error), error
+    assert loopback[0].received() == [] and loopback[1].received() == []
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failed_attempt_and_never_followed(status: int, monkeypatch):
+    trust_only(monkeypatch, "127.0.0.2", "127.0.0.3")  # even to an address the guard accepts
+    with CallbackSink("127.0.0.2") as receiver, CallbackSink("127.0.0.3") as elsewhere:
+        receiver.answer, receiver.location = (lambda request: status), elsewhere.url("/dlr")
+        assert attempt(receiver.url("/dlr"), {"id": "1"}) == (status, f"HTTP {status}")
+        assert len(receiver.received()) == 1 and elsewhere.received() == []
+
+
+def test_each_attempt_connects_to_the_address_it_checked_and_a_rebound_name_is_refused(monkeypatch):
+    """``localhost`` answers 127.0.0.2 to the guard (a public address here) and 127.0.0.1 to the
+    system: the request reaches 127.0.0.2, with the name in ``Host``. When the name turns to
+    127.0.0.1 the next attempt is refused before connecting."""
+    trust_only(monkeypatch, "127.0.0.2")
+    dns = FakeDns(monkeypatch)
+    with CallbackSink("127.0.0.2") as checked, CallbackSink("127.0.0.1", checked.port) as loopback:
+        dns.answer("localhost", ["127.0.0.2"], ["127.0.0.1"])
+        url = f"http://localhost:{checked.port}/dlr"
+        assert attempt(url, {"id": "1"}) == (200, None)
+        assert dns.calls == ["localhost"]  # resolved once, by the guard
+        [request] = checked.received()
+        assert request.host == f"localhost:{checked.port}" and request.query == {"id": "1"}
+        status, error = attempt(url, {"id": "2"})
+        assert status is None and error == "host 'localhost' does not resolve to public addresses only, refused"
+        assert loopback.received() == [] and len(checked.received()) == 1
 
 
 def test_an_unreachable_receiver_is_a_failed_attempt():
