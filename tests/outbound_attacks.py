@@ -10,11 +10,14 @@ the name that does not resolve to public addresses only, or a URL that is no URL
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import Iterator
 
 import pytest
+from callback_sink import CallbackSink
 
 from textos.domain import public_urls
 
@@ -98,3 +101,27 @@ class FakeDns:
         queue = self.answers[host]
         addresses = queue.pop(0) if len(queue) > 1 else queue[0]
         return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+
+@dataclass
+class Rebinding:
+    """``localhost`` as a rebinding attacker's name: the guard is answered 127.0.0.2 (counted as
+    public) at its first lookup, 127.0.0.1 after; the system answers 127.0.0.1 throughout. ``checked``
+    listens on 127.0.0.2, ``loopback`` on 127.0.0.1, one port: a request reaching ``checked`` went
+    to the address the guard checked, one reaching ``loopback`` was resolved again."""
+
+    dns: FakeDns
+    checked: CallbackSink
+    loopback: CallbackSink
+
+    def url(self, path: str) -> str:
+        return f"http://localhost:{self.checked.port}{path}"
+
+
+@contextlib.contextmanager
+def rebinding(monkeypatch: pytest.MonkeyPatch) -> Iterator[Rebinding]:
+    trust_only(monkeypatch, "127.0.0.2")
+    dns = FakeDns(monkeypatch)
+    dns.answer("localhost", ["127.0.0.2"], ["127.0.0.1"])
+    with CallbackSink("127.0.0.2") as checked, CallbackSink("127.0.0.1", checked.port) as loopback:
+        yield Rebinding(dns, checked, loopback)

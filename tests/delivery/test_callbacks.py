@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from callback_sink import CallbackSink
-from outbound_attacks import ATTACKS, Attack, FakeDns, trust_only
+from outbound_attacks import ATTACKS, Attack, rebinding, trust_only
 from textos.config import Settings
 from textos.delivery.callbacks import CallbackWorker, backoff, next_try
 from textos.storage.models import utcnow
@@ -91,21 +91,16 @@ def test_a_redirect_is_a_failed_attempt_and_never_followed(status: int, monkeypa
 
 
 def test_each_attempt_connects_to_the_address_it_checked_and_a_rebound_name_is_refused(monkeypatch):
-    """``localhost`` answers 127.0.0.2 to the guard (a public address here) and 127.0.0.1 to the
-    system: the request reaches 127.0.0.2, with the name in ``Host``. When the name turns to
-    127.0.0.1 the next attempt is refused before connecting."""
-    trust_only(monkeypatch, "127.0.0.2")
-    dns = FakeDns(monkeypatch)
-    with CallbackSink("127.0.0.2") as checked, CallbackSink("127.0.0.1", checked.port) as loopback:
-        dns.answer("localhost", ["127.0.0.2"], ["127.0.0.1"])
-        url = f"http://localhost:{checked.port}/dlr"
-        assert attempt(url, {"id": "1"}) == (200, None)
-        assert dns.calls == ["localhost"]  # resolved once, by the guard
-        [request] = checked.received()
-        assert request.host == f"localhost:{checked.port}" and request.query == {"id": "1"}
-        status, error = attempt(url, {"id": "2"})
+    """The request reaches the address the guard checked, with the name in ``Host``; when the name
+    turns to 127.0.0.1 the next attempt is refused before connecting."""
+    with rebinding(monkeypatch) as scene:
+        assert attempt(scene.url("/dlr"), {"id": "1"}) == (200, None)
+        assert scene.dns.calls == ["localhost"]  # resolved once, by the guard
+        [request] = scene.checked.received()
+        assert request.host == f"localhost:{scene.checked.port}" and request.query == {"id": "1"}
+        status, error = attempt(scene.url("/dlr"), {"id": "2"})
         assert status is None and error == "host 'localhost' does not resolve to public addresses only, refused"
-        assert loopback.received() == [] and len(checked.received()) == 1
+        assert scene.loopback.received() == [] and len(scene.checked.received()) == 1
 
 
 def test_an_unreachable_receiver_is_a_failed_attempt():

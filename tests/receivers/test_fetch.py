@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import pytest
 from callback_sink import CallbackSink
-from outbound_attacks import ATTACKS, Attack, FakeDns, trust_only
+from outbound_attacks import ATTACKS, Attack, FakeDns, rebinding, trust_only
 from receiver_documents import BOM, COOKBOOK, GARBAGE, HALF_INVALID, trickle_answer
 
 from textos.receivers.fetch import FetchError, FetchLimits, fetch_to_file, fetch_to_file_async
@@ -358,19 +358,14 @@ def test_connects_to_the_vetted_address(server: _Server, monkeypatch: pytest.Mon
 
 
 def test_the_download_goes_to_the_address_checked_and_a_rebound_name_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``localhost`` answers 127.0.0.2 to the guard (a public address here) and 127.0.0.1 to the
-    system: the download comes from 127.0.0.2, the name in ``Host``; once the name turns to
-    127.0.0.1 the next download is refused before connecting."""
-    trust_only(monkeypatch, "127.0.0.2")
-    dns = FakeDns(monkeypatch)
-    with CallbackSink("127.0.0.2") as checked, CallbackSink("127.0.0.1", checked.port) as loopback:
-        dns.answer("localhost", ["127.0.0.2"], ["127.0.0.1"])
-        url = f"http://localhost:{checked.port}/list.csv"
-        assert _fetch(url) == b"ok"
-        assert dns.calls == ["localhost"] and [r.host for r in checked.received()] == [f"localhost:{checked.port}"]
+    """The download comes from the address the guard checked, the name in ``Host``; once the name
+    turns to 127.0.0.1 the next download is refused before connecting."""
+    with rebinding(monkeypatch) as scene:
+        assert _fetch(scene.url("/list.csv")) == b"ok"
+        assert scene.dns.calls == ["localhost"] and [r.host for r in scene.checked.received()] == [f"localhost:{scene.checked.port}"]
         with pytest.raises(FetchError, match="host 'localhost' does not resolve to public addresses only, refused"):
-            _fetch(url)
-        assert loopback.received() == [] and len(checked.received()) == 1
+            _fetch(scene.url("/list.csv"))
+        assert scene.loopback.received() == [] and len(scene.checked.received()) == 1
 
 
 def test_any_non_public_answer_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
