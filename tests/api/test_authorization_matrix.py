@@ -115,7 +115,7 @@ def world(server: Server) -> Iterator[World]:
 @pytest.fixture(scope="module")
 def signed(world: World) -> list[tuple[str, str, dict[str, Any]]]:
     """``(METHOD, path relative to /1.0, operation)`` of every signed operation of the document."""
-    document = httpx.get(f"http://127.0.0.1:{world.server.port}/1.0/openapi.json").json()
+    document = httpx.get(f"http://127.0.0.1:{world.server.port}/1.0/openapi.json", timeout=30).json()
     found = []
     for method, path, operation in operations(document):
         if f"{method} {path}" in UNSIGNED:

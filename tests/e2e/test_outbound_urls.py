@@ -13,6 +13,7 @@ import re
 import secrets
 from typing import Any, Callable, Iterator
 
+import httpx
 import pytest
 
 from api_world import Key, key_of
@@ -22,18 +23,45 @@ from outbound_attacks import ATTACKS
 Body = Callable[[str], dict[str, Any]]
 
 URL_FIELDS: list[tuple[str, str, str, Body]] = [
-    ("receiversDocumentUrl", "POST", "/sms/{s}/jobs", lambda url: {"message": "hi", "noStopClause": True, "receiversDocumentUrl": url}),
-    ("receiversDocumentUrl", "POST", "/sms/{s}/virtualNumbers/{n}/jobs", lambda url: {"message": "hi", "receiversDocumentUrl": url}),
-    ("receiversDocumentUrl", "POST", "/sms/{s}/users/alice/jobs", lambda url: {"message": "hi", "noStopClause": True, "receiversDocumentUrl": url}),
-    ("csvUrl", "POST", "/sms/{s}/receivers", lambda url: {"slotId": 1, "csvUrl": url}),
-    ("csvUrl", "POST", "/sms/{s}/users/alice/receivers", lambda url: {"slotId": 1, "csvUrl": url}),
-    ("callBack", "PUT", "/sms/{s}", lambda url: {"callBack": url}),
-    ("stopCallBack", "PUT", "/sms/{s}", lambda url: {"stopCallBack": url}),
-    ("smsResponse.cgiUrl", "PUT", "/sms/{s}", lambda url: {"smsResponse": {"responseType": "cgi", "cgiUrl": url}}),
-    ("callBack", "PUT", "/sms/{s}/users/alice", lambda url: {"callBack": url}),
-    ("stopCallBack", "PUT", "/sms/{s}/users/alice", lambda url: {"stopCallBack": url}),
+    ("receiversDocumentUrl", "POST", "/sms/{serviceName}/jobs", lambda url: {"message": "hi", "noStopClause": True, "receiversDocumentUrl": url}),
+    ("receiversDocumentUrl", "POST", "/sms/{serviceName}/virtualNumbers/{number}/jobs", lambda url: {"message": "hi", "receiversDocumentUrl": url}),
+    ("receiversDocumentUrl", "POST", "/sms/{serviceName}/users/{login}/jobs", lambda url: {"message": "hi", "noStopClause": True, "receiversDocumentUrl": url}),
+    ("csvUrl", "POST", "/sms/{serviceName}/receivers", lambda url: {"slotId": 1, "csvUrl": url}),
+    ("csvUrl", "POST", "/sms/{serviceName}/users/{login}/receivers", lambda url: {"slotId": 1, "csvUrl": url}),
+    ("callBack", "PUT", "/sms/{serviceName}", lambda url: {"callBack": url}),
+    ("stopCallBack", "PUT", "/sms/{serviceName}", lambda url: {"stopCallBack": url}),
+    ("smsResponse.cgiUrl", "PUT", "/sms/{serviceName}", lambda url: {"smsResponse": {"responseType": "cgi", "cgiUrl": url}}),
+    ("callBack", "PUT", "/sms/{serviceName}/users/{login}", lambda url: {"callBack": url}),
+    ("stopCallBack", "PUT", "/sms/{serviceName}/users/{login}", lambda url: {"stopCallBack": url}),
 ]
 """Every URL field of the API the server will call: where it is given, and a body around it."""
+
+NOT_CALLED = {("redirection", "POST", "/auth/credential"): "where the customer's browser goes after validating a key (OVH's)"}
+"""URL fields the server never calls, and why."""
+URL_NAME = re.compile(r"(url|callback)$", re.IGNORECASE)
+
+
+def _url_fields(document: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """``(field, METHOD, path)`` of every request-body property named like a URL (``…Url``,
+    ``…CallBack``), nested ones dotted (``smsResponse.cgiUrl``), and of ``redirection``."""
+    schemas = document["components"]["schemas"]
+
+    def walk(schema: dict[str, Any], prefix: str) -> Iterator[str]:
+        for option in [schema, *schema.get("anyOf", []), *schema.get("allOf", [])]:
+            if "$ref" in option:
+                yield from walk(schemas[option["$ref"].rsplit("/", 1)[1]], prefix)
+            for name, sub in option.get("properties", {}).items():
+                if URL_NAME.search(name) or name == "redirection":
+                    yield prefix + name
+                yield from walk(sub, f"{prefix}{name}.")
+
+    found = set()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body is not None:
+                found |= {(name, method.upper(), path.removeprefix("/1.0")) for name in walk(body, "")}
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +73,12 @@ def guarded(make_database, tmp_path_factory) -> Iterator[Server]:
     stop_server(srv)
 
 
+def test_every_url_field_of_the_api_is_in_the_table(guarded: Server):
+    document = httpx.get(f"http://127.0.0.1:{guarded.port}/1.0/openapi.json", timeout=30).json()
+    listed = {(field, method, template) for field, method, template, _ in URL_FIELDS}
+    assert _url_fields(document) == listed | set(NOT_CALLED)
+
+
 def test_every_url_field_refuses_every_attack_form_naming_the_field(guarded: Server, loopback):
     tenant = guarded.tenant()
     key: Key = key_of(tenant)
@@ -53,7 +87,7 @@ def test_every_url_field_refuses_every_attack_form_naming_the_field(guarded: Ser
     key.ok("POST", f"/sms/{tenant.service}/users", {"login": "alice", "password": "alicePw1"})
     findings = []
     for field, method, template, body in URL_FIELDS:
-        path = template.format(s=tenant.service, n=number)
+        path = template.format(serviceName=tenant.service, number=number, login="alice")
         for attack in ATTACKS:
             answer = key.call(method, path, body(attack.at(loopback[0].port)))
             data = answer.json()
