@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,17 +29,24 @@ class SinkRequest:
     """The query string (the last value of a repeated name)."""
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    host: str = ""
+    """The ``Host`` header: the name the caller was given, whatever address it connected to."""
 
 
 class CallbackSink:
-    """An HTTP server on 127.0.0.1 (a free port) in a thread of its own."""
+    """An HTTP server on 127.0.0.1 (a free port) in a thread of its own; or on ``host`` (another
+    loopback address, ``::1``) and ``port``."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[SinkRequest] = []
         self.answer: Callable[[SinkRequest], int] = lambda request: 200
         """The status to answer each request with (it is recorded whatever the answer)."""
         self.delay: float = 0.0
         """Seconds to wait before answering."""
+        self.location: str | None = None
+        """A ``Location`` header to answer with (a redirect, with a 3xx ``answer``)."""
+        self.body = b"ok"
+        """What every answer holds (a receivers document, for a download)."""
         self._lock = threading.Lock()
         sink = self
 
@@ -47,29 +55,34 @@ class CallbackSink:
                 length = int(self.headers.get("Content-Length") or 0)
                 parts = urlsplit(self.path)
                 request = SinkRequest(self.command, parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)),
-                                      self.rfile.read(length) if length else b"")
+                                      self.rfile.read(length) if length else b"", host=self.headers.get("Host", ""))
                 with sink._lock:
                     sink.requests.append(request)
                 if sink.delay:
                     time.sleep(sink.delay)
                 status = sink.answer(request)
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                if sink.location is not None:
+                    self.send_header("Location", sink.location)
+                self.send_header("Content-Length", str(len(sink.body)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(sink.body)
 
             do_GET = do_POST = _handle
 
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server_class = type("Server", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6}) if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host, port), Handler)
         self._server.daemon_threads = True
+        self.host = host
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="callback-sink", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="callback-sink", daemon=True)
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}"
 
     def received(self, path: str | None = None) -> list[SinkRequest]:
         """Requests received so far (to ``path`` only, if given), in arrival order."""

@@ -169,13 +169,21 @@ class Tenant:
         return wait_until(done, timeout=timeout, interval=0.1, what=f"final state of {ids}")
 
 
+LISTENING = "Uvicorn running on"
+"""What uvicorn logs once it has bound its port."""
+PORT_TAKEN = "error while attempting to bind"
+"""What uvicorn logs when another process took the port first."""
+
+
 def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str, str] | None = None, args: list[str] | None = None,
                  tls: tuple[Path, Path] | None = None) -> Server:
-    """A ``textos serve`` on a free port; with ``tls`` (certificate, key), over HTTPS."""
-    port = free_port()
+    """A ``textos serve`` on a free port; with ``tls`` (certificate, key), over HTTPS.
+
+    The port is free a moment before the server binds it; another test session on this machine
+    may bind it meanwhile, and would then answer in its stead. The server counts as started only
+    once its own log says it listens; if it found the port taken, it is started again on another."""
     if tls:
         args = [*(args or []), "--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
-    log_path = tmp / f"server-{port}.log"
     env = {
         **os.environ,
         "TEXTOS_DATABASE_URL": database_url,
@@ -186,9 +194,21 @@ def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str
         "TEXTOS_FETCH_ALLOW_PRIVATE": "1",
         **(extra_env or {}),
     }
+    for _ in range(3):
+        server = _launch(database_url, tmp, backend, env, args or [], tls)
+        if server is not None:
+            return server
+    raise AssertionError("three ports in a row were taken by other processes before the server could bind them")
+
+
+def _launch(database_url: str, tmp: Path, backend: str, env: dict[str, str], args: list[str],
+            tls: tuple[Path, Path] | None) -> Server | None:
+    """The server started on a free port, or None when another process took that port first."""
+    port = free_port()
+    log_path = tmp / f"server-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "textos.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port), *(args or [])],
+            [sys.executable, "-m", "textos.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -196,15 +216,28 @@ def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str
         )
     server = Server(backend, database_url, port, process, log_path, ca=tls[0] if tls else None)
 
-    def up() -> bool:
+    def up() -> str | None:
+        written = server.log()
+        if PORT_TAKEN in written:
+            return PORT_TAKEN
         if process.poll() is not None:
-            raise AssertionError(f"server exited early:\n{server.log()}")
+            raise AssertionError(f"server exited early:\n{written}")
+        if LISTENING not in written:
+            return None
         try:
-            return httpx.get(f"{server.endpoint}/auth/time", timeout=1, verify=server.verify).status_code == 200
+            answered = httpx.get(f"{server.endpoint}/auth/time", timeout=1, verify=server.verify).status_code == 200
         except httpx.HTTPError:
-            return False
+            return None
+        return "up" if answered else None
 
-    wait_until(up, timeout=30, what="server start")
+    try:
+        started = wait_until(up, timeout=30, what="server start")
+    except BaseException:
+        stop_process(process)  # a server that did not start in time is not left running
+        raise
+    if started == PORT_TAKEN:
+        stop_process(process)
+        return None
     return server
 
 

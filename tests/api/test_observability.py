@@ -8,7 +8,7 @@ import logging
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from textos.api.observability import UNMATCHED, route_template
+from textos.api.observability import UNMATCHED, logged_path, route_template
 from textos.observability import logs
 
 
@@ -59,6 +59,14 @@ def test_requests_are_timed_by_route_template(app):
 def test_route_template_of_an_unrouted_request():
     assert route_template({"path": "/x"}) == UNMATCHED
     assert route_template({"path": "/1.0/sms/a/jobs", "textos.route": "/1.0/sms/{serviceName}/jobs"}) == "/1.0/sms/{serviceName}/jobs"
+
+
+def test_the_access_log_hides_bearer_tokens_in_paths():
+    assert logged_path({"path": "/1.0/pay/Zx9-abc", "path_params": {"orderToken": "Zx9-abc"}}) == "/1.0/pay/[hidden]"
+    assert logged_path({"path": "/1.0/download/t0k3n", "path_params": {"token": "t0k3n"}}) == "/1.0/download/[hidden]"
+    jobs = {"path": "/1.0/sms/sms-ab1-1/jobs/7", "path_params": {"serviceName": "sms-ab1-1", "id": "7"}}
+    assert logged_path(jobs) == "/1.0/sms/sms-ab1-1/jobs/7"
+    assert logged_path({"path": "/no/such/page"}) == "/no/such/page"
 
 
 def test_ready_without_delivery_in_this_process_asks_the_database_only(app):

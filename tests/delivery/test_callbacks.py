@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 
 import httpx
 import pytest
 
 from callback_sink import CallbackSink
+from outbound_attacks import ATTACKS, Attack, rebinding, trust_only
 from textos.config import Settings
 from textos.delivery.callbacks import CallbackWorker, backoff, next_try
 from textos.storage.models import utcnow
@@ -70,6 +72,35 @@ def test_a_private_address_is_refused_at_connection_time_unless_allowed():
         status, error = attempt(sink.url("/x"), {"id": "1"})
         assert status is None and "127.0.0.1 is loopback" in error
         assert sink.received() == []
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.form)
+def test_every_attack_form_is_refused_at_connection_time(attack: Attack, loopback):
+    status, error = attempt(attack.at(loopback[0].port), {"id": "1"})
+    assert status is None and error is not None and re.search(attack.refusal, error), error
+    assert loopback[0].received() == [] and loopback[1].received() == []
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failed_attempt_and_never_followed(status: int, monkeypatch):
+    trust_only(monkeypatch, "127.0.0.2", "127.0.0.3")  # even to an address the guard accepts
+    with CallbackSink("127.0.0.2") as receiver, CallbackSink("127.0.0.3") as elsewhere:
+        receiver.answer, receiver.location = (lambda request: status), elsewhere.url("/dlr")
+        assert attempt(receiver.url("/dlr"), {"id": "1"}) == (status, f"HTTP {status}")
+        assert len(receiver.received()) == 1 and elsewhere.received() == []
+
+
+def test_each_attempt_connects_to_the_address_it_checked_and_a_rebound_name_is_refused(monkeypatch):
+    """The request reaches the address the guard checked, with the name in ``Host``; when the name
+    turns to 127.0.0.1 the next attempt is refused before connecting."""
+    with rebinding(monkeypatch) as scene:
+        assert attempt(scene.url("/dlr"), {"id": "1"}) == (200, None)
+        assert scene.dns.calls == ["localhost"]  # resolved once, by the guard
+        [request] = scene.checked.received()
+        assert request.host == f"localhost:{scene.checked.port}" and request.query == {"id": "1"}
+        status, error = attempt(scene.url("/dlr"), {"id": "2"})
+        assert status is None and error == "host 'localhost' does not resolve to public addresses only, refused"
+        assert scene.loopback.received() == [] and len(scene.checked.received()) == 1
 
 
 def test_an_unreachable_receiver_is_a_failed_attempt():

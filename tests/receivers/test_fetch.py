@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import http.server
-import ipaddress
+import re
 import shutil
 import socket
 import ssl
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from callback_sink import CallbackSink
+from outbound_attacks import ATTACKS, Attack, FakeDns, rebinding, trust_only
 from receiver_documents import BOM, COOKBOOK, GARBAGE, HALF_INVALID, trickle_answer
 
-from textos.domain import public_urls
-from textos.domain.public_urls import address_refusal
 from textos.receivers.fetch import FetchError, FetchLimits, fetch_to_file, fetch_to_file_async
 from textos.receivers.receivers_csv import CsvError, read_receivers
 
@@ -305,22 +305,12 @@ def test_downloads_wait_together_on_one_event_loop() -> None:
 # --- SSRF guard ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("url", "reason"),
-    [
-        ("http://127.0.0.1:{port}/cookbook.csv", "address 127.0.0.1 is loopback, refused"),
-        ("http://localhost:{port}/cookbook.csv", "host 'localhost' does not resolve to public addresses only, refused"),
-        ("http://2130706433:{port}/", "host '2130706433' does not resolve to public addresses only"),
-        ("http://[::1]:{port}/", "address ::1 is loopback"),
-        ("http://[::ffff:127.0.0.1]:{port}/", "is loopback"),
-        ("http://0.0.0.0:{port}/", "is unspecified"),
-        ("http://10.1.2.3/", "is private"),
-        ("http://169.254.169.254/latest/meta-data/", "is link-local"),
-    ],
-)
-def test_non_public_addresses_refused(server: _Server, url: str, reason: str) -> None:
-    with pytest.raises(FetchError, match=reason.replace("(", r"\(").replace(")", r"\)")):
-        _fetch(url.format(port=server.server_address[1]))
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.form)
+def test_every_attack_form_is_refused(attack: Attack, loopback) -> None:
+    with pytest.raises(FetchError) as refused:
+        _fetch(attack.at(loopback[0].port))
+    assert re.search(attack.refusal, refused.value.message), refused.value.message
+    assert loopback[0].received() == [] and loopback[1].received() == []
 
 
 @pytest.mark.parametrize(
@@ -331,14 +321,8 @@ def test_only_http_schemes(url: str) -> None:
         _fetch(url)
 
 
-def _trust_only_127_0_0_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = address_refusal
-    loopback = ipaddress.ip_address("127.0.0.1")
-    monkeypatch.setattr(public_urls, "address_refusal", lambda ip: None if ip == loopback else real(ip))
-
-
 def test_every_redirect_hop_is_checked(server: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
-    _trust_only_127_0_0_1(monkeypatch)  # the fixture server counts as "public" here
+    trust_only(monkeypatch, "127.0.0.1")  # the fixture server counts as "public" here
     assert _fetch(_url(server, "/cookbook.csv")) == COOKBOOK
     with pytest.raises(FetchError, match="address 169.254.169.254 is link-local, refused"):
         _fetch(_url(server, "/to-metadata"))
@@ -348,40 +332,51 @@ def test_every_redirect_hop_is_checked(server: _Server, monkeypatch: pytest.Monk
         _fetch(_url(server, "/to-file"))
 
 
-def _fake_dns(monkeypatch: pytest.MonkeyPatch, table: dict[str, list[str]]) -> list[str]:
-    calls: list[str] = []
-
-    def getaddrinfo(host: str, port: int, *args: object, **kw: object) -> list[tuple]:  # type: ignore[type-arg]
-        calls.append(host)
-        if host not in table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [
-            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
-            for a in table[host]
-        ]
-
-    monkeypatch.setattr(public_urls, "_getaddrinfo", getaddrinfo)
-    return calls
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.form)
+def test_a_redirect_to_any_attack_form_is_refused_at_that_hop(attack: Attack, loopback, monkeypatch: pytest.MonkeyPatch) -> None:
+    trust_only(monkeypatch, "127.0.0.2")  # the first hop: a public server that redirects
+    with CallbackSink("127.0.0.2") as first:
+        first.location = attack.at(loopback[0].port)
+        for status in (301, 302, 303, 307, 308):
+            first.answer = lambda request, status=status: status
+            with pytest.raises(FetchError) as refused:
+                _fetch(first.url("/list.csv"))
+            # a Location that is no URL is refused by httpx itself, as it reads the answer
+            assert re.search(f"{attack.refusal}|Invalid URL in location header", refused.value.message), (status, refused.value.message)
+        assert len(first.received()) == 5
+    assert loopback[0].received() == [] and loopback[1].received() == []
 
 
 def test_connects_to_the_vetted_address(server: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
     """The name is resolved once; httpx is pointed at the IP, Host keeps the name."""
-    calls = _fake_dns(monkeypatch, {"csv.example.test": ["127.0.0.1"]})
+    dns = FakeDns(monkeypatch)
+    dns.answer("csv.example.test", ["127.0.0.1"])
     port = server.server_address[1]
     data = _fetch(f"http://csv.example.test:{port}/host", allow_private=True)
     assert data == f"number\ncsv.example.test:{port}\n".encode()
-    assert calls == ["csv.example.test"]
+    assert dns.calls == ["csv.example.test"]
+
+
+def test_the_download_goes_to_the_address_checked_and_a_rebound_name_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The download comes from the address the guard checked, the name in ``Host``; once the name
+    turns to 127.0.0.1 the next download is refused before connecting."""
+    with rebinding(monkeypatch) as scene:
+        assert _fetch(scene.url("/list.csv")) == b"ok"
+        assert scene.dns.calls == ["localhost"] and [r.host for r in scene.checked.received()] == [f"localhost:{scene.checked.port}"]
+        with pytest.raises(FetchError, match="host 'localhost' does not resolve to public addresses only, refused"):
+            _fetch(scene.url("/list.csv"))
+        assert scene.loopback.received() == [] and len(scene.checked.received()) == 1
 
 
 def test_any_non_public_answer_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_dns(monkeypatch, {"mixed.example.test": ["93.184.216.34", "10.0.0.5"]})
+    FakeDns(monkeypatch).answer("mixed.example.test", ["93.184.216.34", "10.0.0.5"])
     with pytest.raises(FetchError, match=r"host 'mixed.example.test' does not resolve to public addresses only") as refused:
         _fetch("http://mixed.example.test/a.csv")
     assert "10.0.0.5" not in str(refused.value)  # resolved addresses are never shown
 
 
 def test_unknown_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_dns(monkeypatch, {})
+    FakeDns(monkeypatch)
     with pytest.raises(FetchError, match="could not resolve host 'nowhere.example.test'"):
         _fetch("http://nowhere.example.test/a.csv")
 
@@ -414,7 +409,9 @@ def test_https_pinned_ip_with_sni(
 ) -> None:
     srv, cert = tls_server
     port = srv.server_address[1]
-    _fake_dns(monkeypatch, {"csv.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]})
+    dns = FakeDns(monkeypatch)
+    dns.answer("csv.example.test", ["127.0.0.1"])
+    dns.answer("other.example.test", ["127.0.0.1"])
     verify = ssl.create_default_context(cafile=str(cert))
     url = f"https://csv.example.test:{port}/cookbook.csv"
     assert _fetch(url, allow_private=True, verify=verify) == COOKBOOK

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from outbound_attacks import rebinding
 from receiver_documents import serve_offline
 
 from textos.config import Settings
@@ -76,3 +77,20 @@ def test_refresh_downloads_again_only_with_auto_update(db, account, monkeypatch)
     slots.refresh_slot(db, account.id, 2, SETTINGS, "receiversSlotId")
     with db.read() as s:
         assert (slots.get_slot(s, account.id, 2).records, slots.get_slot(s, account.id, 2).content) == (1, b"number\n+33612345699\n")
+
+
+@pytest.mark.parametrize("requests", [False, True], ids=["background batch", "request"])
+def test_an_auto_update_checks_the_stored_url_again_and_refuses_a_name_turned_private(db, monkeypatch, requests):
+    """The slot's URL passed when it was created (its name answered an address counted as public);
+    the name now answers 127.0.0.1: the next download is refused before connecting."""
+    with db.session() as s:
+        admin.create_customer(s, "sl54321-test", "pw")
+        account_id = admin.create_account(s, "sl54321-test", 100).id
+    with rebinding(monkeypatch) as scene:
+        scene.checked.body = SLOT_CSV
+        create(db, account_id, 1, scene.url("/x.csv"), SETTINGS, auto_update=True)
+        refresh = (lambda: asyncio.run(slots.refresh_slot_async(db, account_id, 1, SETTINGS, "receiversSlotId"))) if requests else (
+            lambda: slots.refresh_slot(db, account_id, 1, SETTINGS, "receiversSlotId"))
+        with pytest.raises(BadRequest, match="receiversSlotId: host 'localhost' does not resolve to public addresses only, refused"):
+            refresh()
+        assert len(scene.checked.received()) == 1 and scene.loopback.received() == []

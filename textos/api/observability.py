@@ -34,6 +34,8 @@ METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 """Methods named in the method label; any other is ``other`` (a client chooses the method)."""
 UNMATCHED = "<unmatched>"
 """The route label of requests no route answers (404s): raw paths would make the label set unbounded."""
+HIDDEN = "[hidden]"
+"""What the access log writes instead of a bearer token in a path."""
 
 
 def route_template(scope: Scope) -> str:
@@ -56,6 +58,17 @@ def route_template(scope: Scope) -> str:
             return path[:start] + path_format
         start = path.find("/", start + 1)
     return path_format
+
+
+def logged_path(scope: Scope) -> str:
+    """The request's path as the access log writes it: a path parameter named ``token`` or
+    ``…Token`` is a bearer link (``/1.0/download/{token}``, ``/1.0/pay/{orderToken}``), whoever holds
+    the URL gets what it opens, so its value is written ``[hidden]``."""
+    path: str = scope["path"]
+    for name, value in (scope.get("path_params") or {}).items():
+        if name.lower().endswith("token") and isinstance(value, str) and value:
+            path = path.replace(value, HIDDEN)
+    return path
 
 
 class RequestMiddleware:
@@ -107,7 +120,8 @@ class RequestMiddleware:
                 template = route_template(scope)
                 access_log.info(
                     "%s %s %d", method, template, status,
-                    extra={"method": method, "route": template, "path": path, "status": status, "duration_ms": round(elapsed * 1000, 3)},
+                    extra={"method": method, "route": template, "path": logged_path(scope), "status": status,
+                           "duration_ms": round(elapsed * 1000, 3)},
                 )
             request_id.reset(token)
 
