@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, owned_account
+from textos.api.schemas import DateTime, Out
 from textos.api.state import state_of
 from textos.services import callbacks
 
@@ -21,7 +21,7 @@ router = APIRouter(tags=["callbacks"])
 EXTENSION = "Textos extension (not in OVH's API). "
 
 
-class CallbackEventOut(BaseModel):
+class CallbackEventOut(Out):
     """One callback event: an HTTP GET of ``url`` with ``params`` added to its query string."""
 
     id: int
@@ -33,10 +33,10 @@ class CallbackEventOut(BaseModel):
     orderKey: str
     """Events of one key (``message:<id>``, ``incoming:<id>``) are sent in order."""
     attempts: int
-    creationDatetime: str
-    nextAttemptDatetime: str | None
-    deliveryDatetime: str | None
-    replayDatetime: str | None
+    creationDatetime: DateTime
+    nextAttemptDatetime: DateTime | None
+    deliveryDatetime: DateTime | None
+    replayDatetime: DateTime | None
     lastHttpStatus: int | None
     lastError: str | None
 
