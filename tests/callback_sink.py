@@ -39,6 +39,8 @@ class CallbackSink:
         """The status to answer each request with (it is recorded whatever the answer)."""
         self.delay: float = 0.0
         """Seconds to wait before answering."""
+        self.body: bytes = b"ok"
+        """What every answer carries (a CSV document, say: the sink then serves receivers documents)."""
         self._lock = threading.Lock()
         sink = self
 
@@ -54,9 +56,9 @@ class CallbackSink:
                     time.sleep(sink.delay)
                 status = sink.answer(request)
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(sink.body)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(sink.body)
 
             do_GET = do_POST = _handle
 
