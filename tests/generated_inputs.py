@@ -127,25 +127,34 @@ def explore(server: Server, tenant: Tenant, *, examples: int, seed: int | None =
             objects.setup()
             operations = [result.ok() for result in schema.get_all_operations()]
             operations.sort(key=lambda op: destroys(op.method, op.path))  # what deletes comes last
-            for operation in operations:
+            reads = [op for op in operations if op.method.upper() == "GET"]
+            at = next((i for i, op in enumerate(operations) if destroys(op.method, op.path)), len(operations))
+            # Every GET once more once the others changed things, before anything is deleted: what a PUT
+            # or a POST stored must still read back in the document's shape.
+            for operation, read_back in [(op, False) for op in operations[:at]] + [(op, True) for op in reads] + [
+                    (op, False) for op in operations[at:]]:
                 name = f"{operation.method.upper()} {operation.path}"
                 tally = found.operations.setdefault(name, Tally())
+
+                def run(strategy: st.SearchStrategy[schemathesis.Case], count: int) -> None:
+                    _runner(strategy, count, seed, lambda case: _call(
+                        case, name, base, session, tally, found, lambda: _new_key(db, tenant, signing)))()
+
                 real = objects.path_parameters(operation.path, operation.method, min(examples, 20))
+                if read_back:
+                    run(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real[0]), 1)
+                    continue
                 generated = {k: v for k, v in real[0].items() if k in PINNED} or None
                 valid = objects.valid_request(operation.method, operation.path)
                 if valid is not None:  # one case the operation serves, as a client would send it
-                    strategy = operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real[0], query=valid.get("query"),
-                                                     body=valid.get("body", NOT_SET))
-                    _runner(strategy, 1, seed, lambda case: _call(
-                        case, name, base, session, tally, found, lambda: _new_key(db, tenant, signing)))()
+                    run(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=real[0], query=valid.get("query"),
+                                              body=valid.get("body", NOT_SET)), 1)
                 runs = [(mode, real, examples) for mode in MODES]
                 if generated != real[0]:  # path parameters to generate: a quarter as many cases
                     runs += [(mode, [generated], max(1, examples // 4)) for mode in _modes_of_generated(operation)]
                 for mode, pinned, count in runs:
-                    strategy = st.one_of([operation.as_strategy(mode, path_parameters=p) for p in pinned])
                     try:
-                        _runner(strategy, count, seed, lambda case: _call(
-                            case, name, base, session, tally, found, lambda: _new_key(db, tenant, signing)))()
+                        run(st.one_of([operation.as_strategy(mode, path_parameters=p) for p in pinned]), count)
                     except Unsatisfiable:  # nothing to make invalid (no parameters, no body)
                         assert mode is GenerationMode.NEGATIVE, name
                 if progress is not None:

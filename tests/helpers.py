@@ -204,7 +204,11 @@ def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str
         except httpx.HTTPError:
             return False
 
-    wait_until(up, timeout=30, what="server start")
+    try:
+        wait_until(up, timeout=30, what="server start")
+    except AssertionError:
+        stop_process(process)  # never leave a server behind a failed start
+        raise
     return server
 
 
