@@ -45,7 +45,7 @@ class CallbackSink:
         """Seconds to wait before answering."""
         self.location: str | None = None
         """A ``Location`` header to answer with (a redirect, with a 3xx ``answer``)."""
-        self.body = b"ok"
+        self.body: bytes = b"ok"
         """What every answer holds (a receivers document, for a download)."""
         self._lock = threading.Lock()
         sink = self

@@ -62,3 +62,30 @@ def test_public_callbacks_are_accepted(db: Database):
         assert (await call(client, keys, "GET", f"/sms/{keys[0]}"))["callBack"] is None
 
     against(app, scenario)
+
+
+def test_templates_and_tracking_options_take_their_ovh_types_and_null_leaves_a_non_null_field(db: Database):
+    """``sms.Templates`` and ``sms.ResponseTrackingOptions`` are typed: a value of another type is a 400
+    naming the field, not stored to break ``GET`` (it answered what ``sms.Account`` does not allow);
+    ``null`` for a field that is never null (``responseType``, ``customizedSmsMode``) leaves it as it is."""
+    keys = new_keys(db)
+    app = create_app(AppState(settings=SETTINGS, db=db, prices=PriceBook.from_settings(SETTINGS)))
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        path = f"/sms/{keys[0]}"
+        for body, field in [({"templates": {"emailBody": 5}}, "templates.emailBody"),
+                            ({"templates": {"customizedSmsMode": [1]}}, "templates.customizedSmsMode"),
+                            ({"smsResponse": {"trackingOptions": [{"media": "fax", "sender": "a", "target": "b"}]}}, "media"),
+                            ({"smsResponse": {"trackingOptions": [{"x": 1}]}}, "trackingOptions.0")]:
+            answer = await signed(client, keys, "PUT", path, body)
+            assert answer.status_code == 400 and field in answer.json()["message"], (body, answer.text)
+        await call(client, keys, "PUT", path, {"templates": {"customizedSmsMode": True, "smsBody": "hi"},
+                                               "smsResponse": {"responseType": "text", "text": "thanks"}})
+        await call(client, keys, "PUT", path, {"templates": {"customizedSmsMode": None, "smsBody": None},
+                                               "smsResponse": {"responseType": None, "trackingOptions": [{"media": "sms", "sender": "s", "target": "t"}]}})
+        account = await call(client, keys, "GET", path)
+        assert account["templates"]["customizedSmsMode"] is True and account["templates"]["smsBody"] is None
+        assert account["smsResponse"]["responseType"] == "text"
+        assert account["smsResponse"]["trackingOptions"] == [{"media": "sms", "sender": "s", "target": "t"}]
+
+    against(app, scenario)

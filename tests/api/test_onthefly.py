@@ -11,6 +11,8 @@ import httpx
 
 from signed_calls import against, call, new_keys
 from textos.api import onthefly
+from textos.api.errors import ErrorOut
+from textos.api.routes.jobs import SmsSendingReport
 from textos.domain.signing import sign
 
 
@@ -84,5 +86,36 @@ def test_a_signature_over_the_url_without_its_port_is_accepted_on_the_fast_path_
             assert (await signed(client, method, path, f"http://testserver{path}", body)).status_code == 200
             other_port = await signed(client, method, path, f"http://testserver:8444{path}", body)
             assert other_port.status_code == 400 and other_port.json()["errorCode"] == "INVALID_SIGNATURE"
+
+    against(app, scenario)
+
+
+def test_the_fast_path_answers_what_the_openapi_document_describes(app, monkeypatch):
+    """The document's ``POST /sms/{serviceName}/jobs`` (``SmsSendingReport``, OVH's error shape) is what
+    the fast path answers, past FastAPI: its report and its refusals validate against those models."""
+    operation = app.openapi()["paths"][onthefly.ROUTE]["post"]["responses"]
+    assert operation["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/SmsSendingReport"}
+    assert operation["4XX"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+    keys = new_keys(app.state.textos.db)
+    service = keys[0]
+    fast: list[object] = []
+    real_send = onthefly._send_json
+
+    async def counted_send(send, content):  # type: ignore[no-untyped-def]
+        fast.append(content)
+        await real_send(send, content)
+
+    monkeypatch.setattr(onthefly, "_send_json", counted_send)
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        report = await raw(client, keys, f"/sms/{service}/jobs", b'{"message":"hi","receivers":["0612345678","nope"],"noStopClause":true}')
+        assert len(fast) == 1 and report.status_code == 200
+        assert SmsSendingReport.model_validate_json(report.content).model_dump() == report.json()
+        broke = await raw(client, keys, f"/sms/{service}/jobs", json.dumps({"message": "x", "receivers": [f"06123456{n:02d}" for n in range(20)]}).encode())
+        unsigned = await raw(client, keys, f"/sms/{service}/jobs", b'{"message":"hi","receivers":["0612345678"]}', secret="wrong")
+        for refusal in (broke, unsigned):
+            assert 400 <= refusal.status_code < 500
+            assert ErrorOut.model_validate_json(refusal.content).model_dump(by_alias=True, exclude_none=True) == refusal.json()
+        assert len(fast) == 1
 
     against(app, scenario)

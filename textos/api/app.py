@@ -38,6 +38,7 @@ def create_app(state: AppState, *, lifespan: Lifespan | None = None) -> FastAPI:
         docs_url=None,  # docs.install: Swagger UI without a CDN
         redoc_url=None,
         lifespan=lifespan,
+        responses=errors.RESPONSES,  # every refusal in OVH's shape; no 422
         dependencies=[Depends(refuse_unknown_query)],  # every route, before its own parameters and authentication
         # Textos exports no OpenTelemetry: FastAPI 0.163 would otherwise ask the global
         # providers on every request (about a fifth of a small request's time).

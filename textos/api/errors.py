@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -31,6 +32,24 @@ class BadSignature(AuthError):
 
     status = 400
     error_class = "Client::BadRequest"
+
+
+class ErrorOut(BaseModel):
+    """A refusal, as the OpenAPI document describes every 4xx answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    class_: str = Field(alias="class", description="`Client::BadRequest`, `Client::NotFound`, `Client::Forbidden`…")
+    message: str = Field(min_length=1, description="What was refused, naming the field")
+    errorCode: Annotated[str | None, WithJsonSchema({"type": "string"})] = Field(
+        default=None, description="Authentication refusals only: `INVALID_KEY`, `INVALID_SIGNATURE`…")
+    httpCode: Annotated[str | None, WithJsonSchema({"type": "string"})] = Field(default=None, description="With `errorCode`: `403 Forbidden`…")
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorOut, "description": "Refused, in OVH's shape (`class`, `message`)"},
+}
+"""The answers every operation may give besides its own (``create_app`` declares them app-wide; FastAPI's
+``422`` is never given: a validation error is a 400 here)."""
 
 
 def error_response(status: int, error_class: str, message: str, error_code: str | None = None) -> JSONResponse:

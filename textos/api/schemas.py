@@ -1,13 +1,18 @@
-"""Request bodies, with the field names, types and enums of OVH's ``sms.json``.
+"""Request bodies, with the field names, types and enums of OVH's ``sms.json``, and the
+shapes answers share (``Out``, ``VOID``, ``DateTime``, ``Price``, ``IamMetadata``).
 
 Unknown fields are refused (a typo must not be silently ignored); numbers sent as
 strings (``"validityPeriod": "2880"``, as OVH's own control panel does) and explicit
 ``null`` values are accepted.
+
+Answers: every operation declares what it returns (its ``response_model``, in the OpenAPI
+document; ``tests/api/test_app.py`` holds every route to it). A response model is an ``Out``:
+a field the route returns and the model does not declare is an error, never silently dropped.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,6 +24,10 @@ Charset = Literal["UTF-8"]
 SenderType = Literal["alpha", "numeric", "shortcode", "virtual"]
 SenderStatus = Literal["disable", "enable", "refused", "waitingValidation"]
 ResponseType = Literal["cgi", "none", "text"]
+TrackingMedia = Literal["email", "sms", "voice"]
+RecreditAmount = Literal[100, 200, 250, 500, 1000, 5000, 10000]
+CredentialStatus = Literal["expired", "pendingValidation", "refused", "validated"]
+"""``auth.CredentialStateEnum``."""
 
 MAX_DEFERRAL_MINUTES = 525_600
 """How far ahead a job (``differedPeriod``) or a batch (``deferred``) may be sent: one year."""
@@ -71,25 +80,46 @@ class Estimate(Body):
     senderType: SenderType
 
 
+class TrackingOptionIn(Body):
+    """``sms.ResponseTrackingOptions``."""
+
+    media: TrackingMedia
+    sender: str = Field(max_length=32)
+    target: str = Field(max_length=256)
+
+
 class ResponseSettings(Body):
+    """``sms.Response``."""
+
     cgiUrl: str | None = None
     responseType: ResponseType | None = None
     text: str | None = None
     trackingDefaultSmsSender: str | None = None
-    trackingOptions: list[dict[str, str]] | None = None
+    trackingOptions: list[TrackingOptionIn] | None = Field(default=None, max_length=100)
+
+
+class TemplatesIn(Body):
+    """``sms.Templates``: the fields given are changed."""
+
+    customizedEmailMode: bool | None = None
+    customizedSmsMode: bool | None = None
+    emailBody: str | None = Field(default=None, max_length=10_000)
+    emailFrom: str | None = Field(default=None, max_length=256)
+    emailSubject: str | None = Field(default=None, max_length=1024)
+    smsBody: str | None = Field(default=None, max_length=10_000)
 
 
 class AccountUpdate(Body):
     """``PUT /sms/{serviceName}``: writable fields of ``sms.Account`` (read-only ones are ignored)."""
 
     model_config = ConfigDict(extra="ignore")
-    automaticRecreditAmount: Literal[100, 200, 250, 500, 1000, 5000, 10000] | None = None
+    automaticRecreditAmount: RecreditAmount | None = None
     callBack: str | None = None
     creditThresholdForAutomaticRecredit: float | None = Field(default=None, ge=0, le=1e12)
     description: str | None = Field(default=None, max_length=1024)
     smsResponse: ResponseSettings | None = None
     stopCallBack: str | None = None
-    templates: dict[str, object] | None = None
+    templates: TemplatesIn | None = None
 
 
 class SenderCreate(Body):
@@ -187,37 +217,71 @@ class OrderNewAccount(OrderCredits):
     smpp: bool | None = None
 
 
-class BlacklistOut(BaseModel):
+class Out(BaseModel):
+    """A response body: exactly the fields the route returns (an undeclared one is a 500 in the
+    tests, never dropped on the way out)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+
+VOID: Any = type(None)
+"""The ``response_model`` of OVH's ``void`` operations: the answer is JSON ``null``."""
+
+DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+"""OVH's ``datetime`` as Textos writes it (``domain.clock.iso``: ``2026-11-24T22:51:38+00:00``)."""
+
+Date = Annotated[str, Field(json_schema_extra={"format": "date"})]
+"""OVH's ``date`` (``2026-11-24``)."""
+
+
+class Price(Out):
+    """``order.Price`` as ``sms.json`` has it (``/sms/rates/*``: no ``priceInUcents``)."""
+
+    currencyCode: str
+    text: str
+    value: float
+
+
+class IamMetadata(Out):
+    """``iam.ResourceMetadata`` of an account or a virtual number."""
+
+    displayName: str | None
+    id: str
+    tags: dict[str, str] | None
+    urn: str
+
+
+class BlacklistOut(Out):
     """``sms.Blacklist`` (a response: ``GET /sms/{s}/blacklists/{number}``)."""
 
     batchID: str | None = Field(default=None, description="The batch whose SMS the number answered STOP to")
-    dateCreation: str = Field(description="When the STOP came (ISO 8601, UTC)")
+    dateCreation: DateTime = Field(description="When the STOP came (ISO 8601, UTC)")
     number: str = Field(description="The blacklisted number (E.164)")
     smsOutgoingID: int | None = Field(default=None, description="The last commercial SMS the account sent the number before its STOP")
 
 
-class AccessRuleOut(BaseModel):
+class AccessRuleOut(Out):
     """``auth.AccessRule``."""
 
     method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str
 
 
-class ApiCredentialOut(BaseModel):
+class ApiCredentialOut(Out):
     """``api.Credential`` / ``auth.ApiCredential`` (``GET /me/api/credential/{id}``, ``GET /auth/currentCredential``)."""
 
     allowedIPs: list[str] | None = Field(default=None, description="IP blocks allowed to use the key (null: any)")
     applicationId: int
-    creation: str = Field(description="When the key was made (ISO 8601, UTC)")
+    creation: DateTime = Field(description="When the key was made (ISO 8601, UTC)")
     credentialId: int
-    expiration: str | None = Field(default=None, description="When the key stops working (null: never)")
-    lastUse: str | None = None
+    expiration: DateTime | None = Field(default=None, description="When the key stops working (null: never)")
+    lastUse: DateTime | None = None
     ovhSupport: bool = False
     rules: list[AccessRuleOut]
-    status: Literal["expired", "pendingValidation", "refused", "validated"]
+    status: CredentialStatus
 
 
-class ApiApplicationOut(BaseModel):
+class ApiApplicationOut(Out):
     """``api.Application`` / ``auth.ApiApplication`` (``GET /me/api/application/{id}``); never its secret."""
 
     applicationId: int

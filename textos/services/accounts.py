@@ -76,10 +76,17 @@ def callback_url(field: str, value: str | None, settings: Settings) -> str | Non
         raise BadRequest(f"{field}: {exc.message}") from None
 
 
+NOT_NULL = {"smsResponse": ("responseType",), "templates": ("customizedEmailMode", "customizedSmsMode")}
+"""Fields of ``sms.Response`` and ``sms.Templates`` that are never null: a ``null`` sent for one leaves it as it is."""
+
+
 def check_changes(changes: dict[str, Any], settings: Settings) -> AccountChanges:
     """Check a ``PUT``'s fields before any transaction (a callback URL's host is resolved):
     callback URLs are http(s) on public addresses only, templates known; BadRequest naming the field."""
     values = dict(changes)
+    for group, fields in NOT_NULL.items():
+        if values.get(group) is not None:
+            values[group] = {k: v for k, v in values[group].items() if not (k in fields and v is None)}
     for field in ("callBack", "stopCallBack"):
         if field in values:
             values[field] = callback_url(field, values[field], settings)

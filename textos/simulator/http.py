@@ -19,6 +19,43 @@ from textos.simulator.smsc import SmscSimulator
 PREFIX = "/_simulator"
 
 
+class Injected(BaseModel):
+    """What ``POST /_simulator/mo`` sent: the parts of the message and its receiver."""
+
+    model_config = ConfigDict(extra="forbid")
+    parts: int
+    receiver: str
+
+
+class Stats(BaseModel):
+    """The simulator's counters."""
+
+    model_config = ConfigDict(extra="forbid")
+    port: int
+    submits: int
+    throttled: int
+    rejected: int
+    receiptsSent: int
+    receiptsAcked: int
+    moSent: int
+    binds: int
+
+
+class Submit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    destination: str
+    receivedAt: float
+    """Wall clock (seconds since the epoch)."""
+
+
+class Submits(BaseModel):
+    """How many submit_sm came in all, and the last ones."""
+
+    model_config = ConfigDict(extra="forbid")
+    total: int
+    submits: list[Submit]
+
+
 class IncomingInjection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sender: str = Field(min_length=1, max_length=20)
@@ -70,7 +107,7 @@ def hook_router(find: Callable[[Request], SmscSimulator | None]) -> APIRouter:
             raise NotFound("no embedded SMSC simulator is running")
         return sim
 
-    @router.post("/mo", summary="Inject a mobile-originated SMS (a reply, a STOP) into the simulator")
+    @router.post("/mo", summary="Inject a mobile-originated SMS (a reply, a STOP) into the simulator", response_model=Injected)
     def inject_mo(body: IncomingInjection, request: Request) -> dict:
         if body.concat not in ("udh8", "udh16", "sar"):
             raise BadRequest("concat: udh8, udh16 or sar")
@@ -87,11 +124,11 @@ def hook_router(find: Callable[[Request], SmscSimulator | None]) -> APIRouter:
             raise BadRequest("receiver: required (or replyToLast)")
         return {"parts": sim.inject_mo(body.sender, body.receiver, body.text, concat=body.concat), "receiver": body.receiver}
 
-    @router.get("/stats", summary="Simulator counters")
+    @router.get("/stats", summary="Simulator counters", response_model=Stats)
     def stats(request: Request) -> dict:
         return stats_of(simulator(request))
 
-    @router.get("/submits", summary="The last submit_sm received (destination, wall-clock arrival), oldest first")
+    @router.get("/submits", summary="The last submit_sm received (destination, wall-clock arrival), oldest first", response_model=Submits)
     def submits(request: Request, limit: int = 1000) -> dict:
         sim = simulator(request)
         if limit < 0:

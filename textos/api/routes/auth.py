@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import time
+from typing import Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, Response
@@ -12,12 +13,31 @@ from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, application_only, authenticate
 from textos.api.deps import public_base
-from textos.api.schemas import ApiCredentialOut, CredentialRequest
+from textos.api.schemas import VOID, AccessRuleOut, ApiCredentialOut, CredentialRequest, CredentialStatus, Out
 from textos.api.state import state_of
 from textos.services import credentials
 from textos.storage.models import Application, Credential
 
 router = APIRouter(tags=["auth"])
+
+class CredentialRequested(Out):
+    """``auth.ApiCredentialRequest``: the new key, to be validated at ``validationUrl``."""
+
+    consumerKey: str
+    state: CredentialStatus
+    validationUrl: str
+
+
+class Details(Out):
+    """``auth.Details``: who is calling."""
+
+    account: str
+    allowedRoutes: list[AccessRuleOut] | None
+    description: str | None
+    identities: list[str]
+    method: Literal["account", "oauth2_client_credentials", "provider", "user"]
+    roles: list[str] | None
+    user: str | None
 
 
 @router.get("/auth/time", response_model=int, summary="Server time (unauthenticated)")
@@ -26,7 +46,7 @@ async def auth_time() -> Response:
     return Response(str(int(time.time())), media_type="application/json")
 
 
-@router.post("/auth/credential", summary="Request a new consumer key")
+@router.post("/auth/credential", summary="Request a new consumer key", response_model=CredentialRequested)
 def request_credential(body: CredentialRequest, request: Request, app: Application = Depends(application_only)) -> dict:
     st = state_of(request)
     with st.db.session() as session:
@@ -48,7 +68,7 @@ def current_credential(request: Request, caller: Caller = Depends(authenticate))
         return credentials.credential_view(session, caller.credential_id)
 
 
-@router.get("/auth/details", summary="Who is calling")
+@router.get("/auth/details", summary="Who is calling", response_model=Details)
 async def details(caller: Caller = Depends(authenticate)) -> dict:
     return {
         "account": caller.nic,
@@ -61,7 +81,7 @@ async def details(caller: Caller = Depends(authenticate)) -> dict:
     }
 
 
-@router.post("/auth/logout", summary="Expire the consumer key of this call")
+@router.post("/auth/logout", summary="Expire the consumer key of this call", response_model=VOID)
 def logout(request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         credentials.expire(session, caller.credential_id)

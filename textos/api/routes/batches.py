@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import owned_account
-from textos.api.schemas import MAX_DEFERRAL_MINUTES, BatchCreate, BatchUpdate
+from textos.api.schemas import MAX_DEFERRAL_MINUTES, VOID, BatchCreate, BatchUpdate, DateTime, Out
 from textos.api.state import state_of
 from textos.domain.clock import naive_utc, utcnow
 from textos.domain.errors import BadRequest
@@ -18,6 +20,49 @@ from textos.services.campaigns import Source
 from textos.services.jobs import SendRequest
 
 router = APIRouter(tags=["batches"])
+
+
+class BatchError(Out):
+    """``sms.BatchError``."""
+
+    message: str
+    receiver: str
+
+
+class Batch(Out):
+    """``sms.Batch``."""
+
+    accountID: int
+    createdAt: DateTime
+    errors: list[BatchError]
+    estimatedCredits: float
+    finishedAt: DateTime | None
+    from_: str | None = Field(alias="from")
+    id: str
+    message: str
+    name: str
+    processedRecords: int
+    receivers: list[str] | None
+    sentAt: DateTime | None
+    slotID: str | None
+    startedAt: DateTime | None
+    status: Literal["CANCELED", "CANCELING", "COMPLETED", "FAILED", "INSERTED", "INSERTING", "PENDING", "TO_CANCEL"]
+    totalRecords: int
+    updatedAt: DateTime
+
+
+class BatchStatistics(Out):
+    """``sms.BatchStatistics``, and ``noReceipt`` (Textos's): those of ``failed`` whose receipt never came."""
+
+    credits: float
+    delivered: int
+    estimatedCredits: float
+    failed: int
+    id: str
+    noReceipt: int
+    pending: int
+    sent: int
+    stoplisted: int
 
 
 def _parse_deferred(value: str | None) -> dt.datetime | None:
@@ -35,14 +80,14 @@ def _parse_deferred(value: str | None) -> dt.datetime | None:
     return moment
 
 
-@router.get("/sms/{serviceName}/batches", summary="Batches (sms.Batch[])")
+@router.get("/sms/{serviceName}/batches", summary="Batches (sms.Batch[])", response_model=list[Batch])
 def list_batches(serviceName: str, request: Request, caller: Caller = Depends(authenticate)) -> list[dict]:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
         return [batches.batch_view(b) for b in batches.list_batches(session, account.id)]
 
 
-@router.post("/sms/{serviceName}/batches", summary="Create a batch (sms.Batch); receivers are read in the background")
+@router.post("/sms/{serviceName}/batches", summary="Create a batch (sms.Batch); receivers are read in the background", response_model=Batch)
 async def create_batch(serviceName: str, body: BatchCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
     if bool(body.to) == bool(body.slotID):
@@ -73,14 +118,14 @@ async def create_batch(serviceName: str, body: BatchCreate, request: Request, ca
     return view
 
 
-@router.get("/sms/{serviceName}/batches/{id}", summary="A batch (sms.Batch)")
+@router.get("/sms/{serviceName}/batches/{id}", summary="A batch (sms.Batch)", response_model=Batch)
 def get_batch(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
         return batches.batch_view(batches.get_batch(session, account.id, id))
 
 
-@router.put("/sms/{serviceName}/batches/{id}", summary="Rename a batch (sms.Batch)")
+@router.put("/sms/{serviceName}/batches/{id}", summary="Rename a batch (sms.Batch)", response_model=Batch)
 def update_batch(serviceName: str, id: str, body: BatchUpdate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
@@ -89,14 +134,14 @@ def update_batch(serviceName: str, id: str, body: BatchUpdate, request: Request,
         return batches.batch_view(batch)
 
 
-@router.delete("/sms/{serviceName}/batches/{id}", summary="Remove a finished batch (its SMS stay in the history)")
+@router.delete("/sms/{serviceName}/batches/{id}", summary="Remove a finished batch (its SMS stay in the history)", response_model=VOID)
 def delete_batch(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
         batches.remove_batch(session, batches.get_batch(session, account.id, id))
 
 
-@router.post("/sms/{serviceName}/batches/{id}/cancel", summary="Cancel a batch not yet sent (sms.Batch)")
+@router.post("/sms/{serviceName}/batches/{id}/cancel", summary="Cancel a batch not yet sent (sms.Batch)", response_model=Batch)
 async def cancel_batch(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
 
@@ -111,7 +156,7 @@ async def cancel_batch(serviceName: str, id: str, request: Request, caller: Call
     return await run_in_threadpool(work)
 
 
-@router.get("/sms/{serviceName}/batches/{id}/statistics", summary="Batch statistics (sms.BatchStatistics)")
+@router.get("/sms/{serviceName}/batches/{id}/statistics", summary="Batch statistics (sms.BatchStatistics)", response_model=BatchStatistics)
 def batch_statistics(serviceName: str, id: str, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)

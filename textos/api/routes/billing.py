@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -12,16 +13,110 @@ from sqlalchemy.orm import Session
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, granted_services, owned_account, public_base
-from textos.api.schemas import OrderCredits, OrderNewAccount, TransferCredits
+from textos.api.schemas import VOID, DateTime, OrderCredits, OrderNewAccount, Out, TransferCredits
 from textos.api.state import state_of
 from textos.domain.clock import naive_utc, naive_utc_until
 from textos.domain.errors import NotFound
 from textos.services import movements, orders, payments, transfers
-from textos.storage.models_billing import Order
+from textos.storage import models_billing
 
 router = APIRouter(tags=["billing"])
 
 ORDER_OPTIONS = ["credits"]
+
+
+class OrderPrice(Out):
+    """``order.Price`` as ``order.json`` has it (with ``priceInUcents``: 1 € = 10⁸)."""
+
+    currencyCode: str
+    priceInUcents: int | None
+    text: str
+    value: float
+
+
+class Contract(Out):
+    """``order.Contract``."""
+
+    content: str
+    name: str
+    url: str
+
+
+class Reduction(Out):
+    """``order.Reduction``."""
+
+    context: Literal["promotion", "voucher"]
+    description: str
+    price: OrderPrice
+    reductionDescription: str
+    type: Literal["fixed_amount", "forced_amount", "percentage"]
+    value: OrderPrice
+
+
+class OrderDetail(Out):
+    """``order.OrderDetail``."""
+
+    cartItemID: int | None
+    description: str
+    detailType: str | None
+    domain: str
+    originalTotalPrice: OrderPrice
+    quantity: int
+    reductionTotalPrice: OrderPrice
+    reductions: list[Reduction]
+    totalPrice: OrderPrice
+    unitPrice: OrderPrice
+
+
+class OrderPrices(Out):
+    """``order.OrderPrices``."""
+
+    originalWithoutTax: OrderPrice | None
+    reduction: OrderPrice | None
+    tax: OrderPrice
+    withTax: OrderPrice
+    withoutTax: OrderPrice
+
+
+class Order(Out):
+    """``order.Order``: ``orderId`` and ``url`` null in a preview."""
+
+    contracts: list[Contract]
+    details: list[OrderDetail]
+    orderId: int | None
+    prices: OrderPrices
+    url: str | None
+
+
+class BillingOrder(Out):
+    """``billing.Order``: ``url`` and ``pdfUrl`` are the payment page (its token is ``password``)."""
+
+    date: DateTime
+    expirationDate: DateTime | None
+    orderId: int
+    password: str
+    pdfUrl: str
+    priceWithTax: OrderPrice | None
+    priceWithoutTax: OrderPrice | None
+    retractionDate: DateTime | None
+    tax: OrderPrice | None
+    url: str
+
+
+class LedgerEntry(Out):
+    """A credit movement (Textos extension)."""
+
+    id: int
+    date: DateTime
+    kind: str
+    credits: float
+    creditsLeft: float
+    actor: str
+    reason: str
+    jobId: int | None
+    messageId: int | None
+    orderId: int | None
+    counterpart: str | None
 
 
 # --- /order/sms -------------------------------------------------------------------------------
@@ -34,7 +129,7 @@ def order_services(request: Request, caller: Caller = Depends(authenticate)) -> 
 
 
 # Before /order/sms/{serviceName}: "new" is not a service name.
-@router.get("/order/sms/new", summary="Prices and contracts of a new SMS account with its credits (order.Order)")
+@router.get("/order/sms/new", summary="Prices and contracts of a new SMS account with its credits (order.Order)", response_model=Order)
 def order_new_account_preview(
     request: Request,
     quantity: str = Query(..., description="Sms credit quantity"),
@@ -45,7 +140,8 @@ def order_new_account_preview(
     return orders.new_account_body(state_of(request).prices, orders.check_new_account(quantity, channel, smpp))
 
 
-@router.post("/order/sms/new", summary="Order a new SMS account with its credits (order.Order); created when the order is paid")
+@router.post("/order/sms/new", summary="Order a new SMS account with its credits (order.Order); created when the order is paid",
+             response_model=Order)
 def order_new_account(body: OrderNewAccount, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
     wanted = orders.check_new_account(body.quantity, body.channel, body.smpp)
@@ -61,7 +157,7 @@ def order_options(serviceName: str, request: Request, caller: Caller = Depends(a
     return ORDER_OPTIONS
 
 
-@router.get("/order/sms/{serviceName}/credits", summary="Prices and contracts of a credits order (order.Order)")
+@router.get("/order/sms/{serviceName}/credits", summary="Prices and contracts of a credits order (order.Order)", response_model=Order)
 def order_preview(serviceName: str, request: Request, quantity: str = Query(...), caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
     count = orders.parse_quantity(quantity)
@@ -70,7 +166,7 @@ def order_preview(serviceName: str, request: Request, quantity: str = Query(...)
         return orders.order_body(st.prices, count, account.service_name)
 
 
-@router.post("/order/sms/{serviceName}/credits", summary="Create a credits order (order.Order)")
+@router.post("/order/sms/{serviceName}/credits", summary="Create a credits order (order.Order)", response_model=Order)
 def order_create(serviceName: str, body: OrderCredits, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
     with st.db.session() as session:
@@ -94,14 +190,14 @@ def my_orders(
     return [o.id for o in found]
 
 
-def _my_order(session: Session, caller: Caller, order_id: int) -> Order:
+def _my_order(session: Session, caller: Caller, order_id: int) -> models_billing.Order:
     try:
         return orders.get_order(session, order_id, customer_id=caller.customer_id)
     except NotFound:
         raise NotFound(f"orderId: this order does not exist ({order_id})") from None
 
 
-@router.get("/me/order/{orderId}", summary="One of the caller's orders (billing.Order)")
+@router.get("/me/order/{orderId}", summary="One of the caller's orders (billing.Order)", response_model=BillingOrder)
 def my_order(orderId: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         return orders.billing_order_view(_my_order(session, caller, orderId), public_base(request))
@@ -116,7 +212,7 @@ def my_order_status(orderId: Id, request: Request, caller: Caller = Depends(auth
 # --- transfers --------------------------------------------------------------------------------
 
 
-@router.post("/sms/{serviceName}/transferCredits", summary="Transfer credits to another SMS account")
+@router.post("/sms/{serviceName}/transferCredits", summary="Transfer credits to another SMS account", response_model=VOID)
 def transfer_credits(serviceName: str, body: TransferCredits, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         source = owned_account(session, caller, serviceName)
@@ -128,7 +224,7 @@ def transfer_credits(serviceName: str, body: TransferCredits, request: Request, 
 
 @router.get(
     "/sms/{serviceName}/ledger",
-    summary="Textos extension: the account's credit movements, newest first",
+    summary="Textos extension: the account's credit movements, newest first", response_model=list[LedgerEntry],
     description=(
         "Every credit movement of the account as an immutable entry: purchase, job_debit, refund, "
         "transfer_out, transfer_in, quota_hold, quota_release, adjustment. `credits` is signed; "

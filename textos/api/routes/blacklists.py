@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import OptionalLong, owned_account
-from textos.api.schemas import BlacklistOut
+from textos.api.schemas import VOID, BlacklistOut
 from textos.api.state import state_of
 from textos.services import blacklists
 
@@ -37,7 +37,8 @@ def get_blacklist(serviceName: str, number: str, request: Request, caller: Calle
         return blacklists.blacklist_view(blacklists.get_blacklist(session, account.id, number, st.settings.default_region))
 
 
-@router.delete("/sms/{serviceName}/blacklists/{number}", summary="Remove a number from the blacklist (commercial SMS reach it again)")
+@router.delete("/sms/{serviceName}/blacklists/{number}", summary="Remove a number from the blacklist (commercial SMS reach it again)",
+               response_model=VOID)
 def delete_blacklist(serviceName: str, number: str, request: Request, caller: Caller = Depends(authenticate)) -> None:
     st = state_of(request)
     with st.db.session() as session:

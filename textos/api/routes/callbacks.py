@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import EXTENSION, Id, owned_account
+from textos.api.schemas import DateTime, Out
 from textos.api.state import state_of
 from textos.services import callbacks
 
 router = APIRouter(tags=["callbacks"])
 
 
-class CallbackEventOut(BaseModel):
+class CallbackEventOut(Out):
     """One callback event: an HTTP GET of ``url`` with ``params`` added to its query string."""
 
     id: int
@@ -31,10 +31,10 @@ class CallbackEventOut(BaseModel):
     orderKey: str
     """Events of one key (``message:<id>``, ``incoming:<id>``) are sent in order."""
     attempts: int
-    creationDatetime: str
-    nextAttemptDatetime: str | None
-    deliveryDatetime: str | None
-    replayDatetime: str | None
+    creationDatetime: DateTime
+    nextAttemptDatetime: DateTime | None
+    deliveryDatetime: DateTime | None
+    replayDatetime: DateTime | None
     lastHttpStatus: int | None
     lastError: str | None
 

@@ -10,10 +10,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import EXTENSION, owned_account, public_base
+from textos.api.schemas import DateTime, Out
 from textos.api.state import state_of
 from textos.domain.clock import naive_utc, naive_utc_until, utcnow
 from textos.services import consumption, exports, me_documents, users
@@ -21,29 +22,29 @@ from textos.services import consumption, exports, me_documents, users
 router = APIRouter(tags=["documents"])
 
 
-class SafeKeyValue(BaseModel):
+class SafeKeyValue(Out):
     """``complexType.SafeKeyValue<string>``."""
 
     key: str
     value: str
 
 
-class DocumentOut(BaseModel):
+class DocumentOut(Out):
     """``nichandle.document.Document``; ``size`` is 0 until the export is written, ``putUrl`` empty
     (Textos writes these files), ``getUrl`` downloads the file without signing until ``expirationDate``."""
 
-    creationDate: str
-    expirationDate: str | None
+    creationDate: DateTime
+    expirationDate: DateTime | None
     getUrl: str
     id: str
     name: str
     putUrl: str
     size: int
     tags: list[SafeKeyValue]
-    validationDate: str | None
+    validationDate: DateTime | None
 
 
-class ConsumptionGroup(BaseModel):
+class ConsumptionGroup(Out):
     group: str | None
     """The user's login (``null``: the account's own sends), the tag or the sender."""
     messages: int
@@ -51,21 +52,21 @@ class ConsumptionGroup(BaseModel):
     credits: float
 
 
-class ConsumptionTotal(BaseModel):
+class ConsumptionTotal(Out):
     messages: int
     parts: int
     credits: float
 
 
-class ConsumptionReport(BaseModel):
+class ConsumptionReport(Out):
     """An account's outgoing SMS of ``[from, to)`` grouped by ``by``, most credits first."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     serviceName: str
     by: Literal["user", "tag", "sender"]
-    from_: str | None = Field(alias="from")
-    to: str | None
+    from_: DateTime | None = Field(alias="from")
+    to: DateTime | None
     groups: list[ConsumptionGroup]
     total: ConsumptionTotal
 

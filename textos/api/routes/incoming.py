@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, owned_account
+from textos.api.schemas import VOID, DateTime, Out
 from textos.api.state import state_of
 from textos.domain.clock import naive_utc, naive_utc_until
 from textos.services import incoming_history
@@ -16,10 +16,10 @@ from textos.services import incoming_history
 router = APIRouter(tags=["incoming"])
 
 
-class Incoming(BaseModel):
+class Incoming(Out):
     """``sms.Incoming``."""
 
-    creationDatetime: str
+    creationDatetime: DateTime
     credits: float
     id: int
     message: str
@@ -52,7 +52,7 @@ def get_incoming(serviceName: str, id: Id, request: Request, caller: Caller = De
         return incoming_history.incoming_details(session, owned_account(session, caller, serviceName).id, id)
 
 
-@router.delete("/sms/{serviceName}/incoming/{id}", summary="Delete a received SMS from the history")
+@router.delete("/sms/{serviceName}/incoming/{id}", summary="Delete a received SMS from the history", response_model=VOID)
 def delete_incoming(serviceName: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         incoming_history.hide_incoming(session, owned_account(session, caller, serviceName).id, id)

@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, owned_account
-from textos.api.schemas import JobCreate, VirtualNumberJobCreate
+from textos.api.schemas import VOID, DateTime, JobCreate, Out, VirtualNumberJobCreate
 from textos.api.state import state_of
 from textos.domain.errors import BadRequest
 from textos.services import batches, campaigns, jobs, slots
@@ -16,6 +16,34 @@ from textos.services.jobs import SendingReport, SendRequest
 from textos.services.outgoing import job_view
 
 router = APIRouter(tags=["jobs"])
+
+
+class SmsSendingReport(Out):
+    """``sms.SmsSendingReport`` (also what ``api/onthefly.py`` answers, past FastAPI)."""
+
+    ids: list[int]
+    invalidReceivers: list[str]
+    tag: str
+    totalCreditsRemoved: float
+    validReceivers: list[str]
+
+
+class Job(Out):
+    """``sms.Job``: a message not yet handed to a carrier."""
+
+    creationDatetime: DateTime
+    credits: float
+    deliveredAt: DateTime | None
+    deliveryReceipt: int
+    differedDelivery: int
+    id: int
+    message: str
+    messageLength: int
+    numberOfSms: int
+    ptt: int
+    receiver: str
+    sender: str
+    sentAt: DateTime | None
 
 
 def to_send_request(body: VirtualNumberJobCreate, *, virtual_number: str | None = None) -> SendRequest:
@@ -60,7 +88,7 @@ def report_view(report: SendingReport) -> dict:
     }
 
 
-@router.post("/sms/{serviceName}/jobs", summary="Add one or several sending jobs (sms.SmsSendingReport)")
+@router.post("/sms/{serviceName}/jobs", summary="Add one or several sending jobs (sms.SmsSendingReport)", response_model=SmsSendingReport)
 async def create_job(serviceName: str, body: JobCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     return await send_job(serviceName, to_send_request(body), to_source(body), request, caller)
 
@@ -101,14 +129,14 @@ def list_jobs(serviceName: str, request: Request, caller: Caller = Depends(authe
         return jobs.pending_ids(session, account.id)
 
 
-@router.get("/sms/{serviceName}/jobs/{id}", summary="A job (sms.Job)")
+@router.get("/sms/{serviceName}/jobs/{id}", summary="A job (sms.Job)", response_model=Job)
 def get_job(serviceName: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
         return job_view(*jobs.get_pending_job(session, account.id, id))
 
 
-@router.delete("/sms/{serviceName}/jobs/{id}", summary="Stop a pending job and refund it")
+@router.delete("/sms/{serviceName}/jobs/{id}", summary="Stop a pending job and refund it", response_model=VOID)
 def delete_job(serviceName: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id
-from textos.api.schemas import ApiApplicationOut, ApiCredentialOut, CredentialUpdate
+from textos.api.schemas import VOID, ApiApplicationOut, ApiCredentialOut, CredentialUpdate
 from textos.api.state import state_of
 from textos.services import credentials
 
@@ -28,7 +28,7 @@ def my_application(applicationId: Id, request: Request, caller: Caller = Depends
         return credentials.application_view(credentials.customers_application(session, caller.customer_id, applicationId))
 
 
-@router.delete("/me/api/application/{applicationId}", summary="Delete an application and its consumer keys")
+@router.delete("/me/api/application/{applicationId}", summary="Delete an application and its consumer keys", response_model=VOID)
 def delete_my_application(applicationId: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         credentials.delete_application(session, caller.customer_id, applicationId)
@@ -52,13 +52,14 @@ def my_credential(credentialId: Id, request: Request, caller: Caller = Depends(a
         return credentials.view_of(credentials.customers_credential(session, caller.customer_id, credentialId))
 
 
-@router.put("/me/api/credential/{credentialId}", summary="Change the addresses a consumer key may be used from (allowedIPs)")
+@router.put("/me/api/credential/{credentialId}", summary="Change the addresses a consumer key may be used from (allowedIPs)",
+            response_model=VOID)
 def update_my_credential(credentialId: Id, body: CredentialUpdate, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         credentials.set_allowed_ips(session, caller.customer_id, credentialId, body.allowedIPs)
 
 
-@router.delete("/me/api/credential/{credentialId}", summary="Delete a consumer key: refused from its next request on")
+@router.delete("/me/api/credential/{credentialId}", summary="Delete a consumer key: refused from its next request on", response_model=VOID)
 def delete_my_credential(credentialId: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         credentials.delete_credential(session, caller.customer_id, credentialId)

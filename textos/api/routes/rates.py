@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Query, Request
 
 from textos.api.auth import Caller, authenticate
-from textos.api.schemas import Estimate
+from textos.api.schemas import Estimate, Out, Price
 from textos.api.state import state_of
 from textos.domain.countries import check_country
 from textos.domain.errors import NotFound
@@ -16,7 +18,49 @@ from textos.services.recipients import compose_text, describe_text
 router = APIRouter(tags=["rates"])
 
 
-@router.post("/sms/estimate", summary="Encoding, length and parts of a message (sms.JobEstimate)")
+class JobEstimate(Out):
+    """``sms.JobEstimate``."""
+
+    characters: int
+    charactersClass: Literal["7bits", "unicode"]
+    maxCharactersPerPart: int
+    parts: int
+
+
+class PttDetails(Out):
+    """``sms.PttDetails``."""
+
+    comment: str
+    description: str
+    duration: Literal["indeterminated", "permanent", "temporary"]
+
+
+class DestinationRates(Out):
+    """``sms.DestinationRates``."""
+
+    country: str
+    countryCode: str
+    credit: float
+    price: Price
+
+
+class PackDetails(Out):
+    """``sms.PackDetails``."""
+
+    countryCode: str
+    credit: float
+    creditPrice: Price
+    creditQuantityMax: int | None
+    creditQuantityMin: int
+    discountCreditPrice: Price | None
+    discountPercentage: int | None
+    discountSmsPrice: Price | None
+    smsPrice: Price
+    smsQuantityMax: int | None
+    smsQuantityMin: int
+
+
+@router.post("/sms/estimate", summary="Encoding, length and parts of a message (sms.JobEstimate)", response_model=JobEstimate)
 def estimate(body: Estimate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     text = compose_text(body.message, body.noStopClause, state_of(request).settings)
     info = describe_text(text)
@@ -28,7 +72,7 @@ def estimate(body: Estimate, request: Request, caller: Caller = Depends(authenti
     }
 
 
-@router.get("/sms/ptts", summary="Meaning of a ptt code (sms.PttDetails)")
+@router.get("/sms/ptts", summary="Meaning of a ptt code (sms.PttDetails)", response_model=PttDetails)
 def ptt_details(caller: Caller = Depends(authenticate), ptt: int = Query(...)) -> dict:
     details = PTT.get(ptt)
     if details is None:
@@ -36,7 +80,8 @@ def ptt_details(caller: Caller = Depends(authenticate), ptt: int = Query(...)) -
     return {"comment": details.comment, "description": details.description, "duration": details.duration}
 
 
-@router.get("/sms/rates/destinations", summary="Credits and price of one SMS towards a country (unauthenticated)")
+@router.get("/sms/rates/destinations", summary="Credits and price of one SMS towards a country (unauthenticated)",
+            response_model=DestinationRates)
 def destination_rates(request: Request, country: str = Query(...), billingCountry: str | None = Query(default=None)) -> dict:
     """``sms.DestinationRates``: credits from the ``credit_rates`` settings (what jobs are charged),
     price at the first pack's credit price, without tax."""
@@ -45,7 +90,7 @@ def destination_rates(request: Request, country: str = Query(...), billingCountr
     return prices.destination_rates(state_of(request).prices, code)
 
 
-@router.get("/sms/rates/packs", summary="Prices of the SMS packs towards a country (unauthenticated)")
+@router.get("/sms/rates/packs", summary="Prices of the SMS packs towards a country (unauthenticated)", response_model=list[PackDetails])
 def pack_rates(request: Request, country: str = Query(...), billingCountry: str | None = Query(default=None)) -> list[dict]:
     """``sms.PackDetails[]``: the price book's degressive packs (prices without tax)."""
     code = check_country(country, allow_all=True)

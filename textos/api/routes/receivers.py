@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, owned_account
 from textos.domain.clock import iso
-from textos.api.schemas import ReceiverClean, ReceiverCreate, ReceiverUpdate
+from textos.api.schemas import VOID, DateTime, Out, ReceiverClean, ReceiverCreate, ReceiverUpdate
 from textos.api.state import state_of
 from textos.domain.errors import BadRequest
 from textos.services import slots, tasks
@@ -23,6 +23,44 @@ from textos.storage.models_bulk import ReceiverSlot
 SlotId = Annotated[int, Path(ge=-(2**63), le=2**63 - 1, description="Slot number")]
 
 router = APIRouter(tags=["receivers"])
+
+
+class Receiver(Out):
+    """``sms.Receiver``."""
+
+    autoUpdate: bool
+    canAutoUpdate: bool
+    datetime: DateTime
+    description: str
+    records: int
+    slotId: int
+
+
+class CleanFindings(Out):
+    """What a clean found (``textosCleanReport``, a Textos extension)."""
+
+    records: int
+    invalidReceivers: int
+    duplicates: int
+    blacklisted: int
+    applied: bool
+
+
+class CleanReport(Out):
+    """``sms.ReceiversAsynchronousCleanReport``, and what the clean found (``textosCleanReport``)."""
+
+    taskId: int
+    totalCreditsRemoved: float
+    textosCleanReport: CleanFindings
+
+
+class Task(Out):
+    """``sms.Task``."""
+
+    function: str
+    status: tasks.TaskStatus
+    step: str
+    taskId: int
 
 
 def receiver_view(slot: ReceiverSlot) -> dict:
@@ -142,27 +180,27 @@ def list_slots(serviceName: str, request: Request, caller: Caller = Depends(auth
     return list_slots_of(request, account_owner(caller, serviceName))
 
 
-@router.post("/sms/{serviceName}/receivers", summary="Add a CSV document of receivers to a slot (sms.Receiver)")
+@router.post("/sms/{serviceName}/receivers", summary="Add a CSV document of receivers to a slot (sms.Receiver)", response_model=Receiver)
 async def create_slot(serviceName: str, body: ReceiverCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     return await create_slot_of(request, account_owner(caller, serviceName), body)
 
 
-@router.get("/sms/{serviceName}/receivers/{slotId}", summary="A receiver slot (sms.Receiver)")
+@router.get("/sms/{serviceName}/receivers/{slotId}", summary="A receiver slot (sms.Receiver)", response_model=Receiver)
 def get_slot(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     return get_slot_of(request, account_owner(caller, serviceName), slotId)
 
 
-@router.put("/sms/{serviceName}/receivers/{slotId}", summary="Alter a receiver slot (description, autoUpdate)")
+@router.put("/sms/{serviceName}/receivers/{slotId}", summary="Alter a receiver slot (description, autoUpdate)", response_model=VOID)
 def update_slot(serviceName: str, slotId: SlotId, body: ReceiverUpdate, request: Request, caller: Caller = Depends(authenticate)) -> None:
     update_slot_of(request, account_owner(caller, serviceName), slotId, body)
 
 
-@router.delete("/sms/{serviceName}/receivers/{slotId}", summary="Delete the document of a slot")
+@router.delete("/sms/{serviceName}/receivers/{slotId}", summary="Delete the document of a slot", response_model=VOID)
 def delete_slot(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> None:
     delete_slot_of(request, account_owner(caller, serviceName), slotId)
 
 
-@router.get("/sms/{serviceName}/receivers/{slotId}/csv", summary="The slot's CSV document (string)")
+@router.get("/sms/{serviceName}/receivers/{slotId}/csv", summary="The slot's CSV document (string)", response_model=str)
 def slot_csv(serviceName: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> JSONResponse:
     return slot_csv_of(request, account_owner(caller, serviceName), slotId)
 
@@ -170,7 +208,7 @@ def slot_csv(serviceName: str, slotId: SlotId, request: Request, caller: Caller 
 @router.post(
     "/sms/{serviceName}/receivers/{slotId}/clean",
     summary="Drop invalid, duplicate and blacklisted receivers (sms.ReceiversAsynchronousCleanReport)",
-    description=CLEAN_DESCRIPTION,
+    description=CLEAN_DESCRIPTION, response_model=CleanReport,
 )
 async def clean_slot(serviceName: str, slotId: SlotId, request: Request, body: ReceiverClean | None = None,
                      caller: Caller = Depends(authenticate)) -> dict:
@@ -189,7 +227,7 @@ def list_tasks(serviceName: str, request: Request, caller: Caller = Depends(auth
         return tasks.task_ids(session, account.id, wanted)
 
 
-@router.get("/sms/{serviceName}/task/{taskId}", summary="A task (sms.Task)")
+@router.get("/sms/{serviceName}/task/{taskId}", summary="A task (sms.Task)", response_model=Task)
 def get_task(serviceName: str, taskId: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)

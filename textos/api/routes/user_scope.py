@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, OptionalLong, owned_account
 from textos.api.routes import receivers
 from textos.api.routes.incoming import Incoming
-from textos.api.routes.receivers import SlotId
-from textos.api.schemas import ReceiverClean, ReceiverCreate, ReceiverUpdate
+from textos.api.routes.outgoing import Outgoing
+from textos.api.routes.receivers import CleanReport, Receiver, SlotId
+from textos.api.schemas import VOID, ReceiverClean, ReceiverCreate, ReceiverUpdate
 from textos.api.state import state_of
 from textos.domain.errors import NotFound
 from textos.services import incoming_history, outgoing, users
@@ -31,40 +31,6 @@ from textos.services import incoming_history, outgoing, users
 router = APIRouter(tags=["users"])
 
 BASE = "/sms/{serviceName}/users/{login}"
-
-
-class Outgoing(BaseModel):
-    """``sms.Outgoing`` (with Textos's ``carrierMessageId``)."""
-
-    batchID: str | None
-    carrierMessageId: str | None
-    creationDatetime: str
-    credits: float
-    deliveredAt: str | None
-    deliveryReceipt: int
-    differedDelivery: int
-    id: int
-    message: str
-    messageID: str
-    messageLength: int
-    numberOfSms: int
-    ptt: int
-    receiver: str
-    sender: str
-    sentAt: str | None
-    tag: str
-    tariffCode: str
-
-
-class Receiver(BaseModel):
-    """``sms.Receiver``."""
-
-    autoUpdate: bool
-    canAutoUpdate: bool
-    datetime: str
-    description: str
-    records: int
-    slotId: int
 
 
 def _user(session: Session, caller: Caller, service_name: str, login: str) -> tuple[int, int]:
@@ -109,7 +75,7 @@ def get_user_outgoing(serviceName: str, login: str, id: Id, request: Request, ca
         return outgoing.outgoing_details(session, account_id, id, user_id=user_id)
 
 
-@router.delete(f"{BASE}/outgoing/{{id}}", summary="Delete an SMS sent by the user from the history")
+@router.delete(f"{BASE}/outgoing/{{id}}", summary="Delete an SMS sent by the user from the history", response_model=VOID)
 def delete_user_outgoing(serviceName: str, login: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account_id, user_id = _user(session, caller, serviceName, login)
@@ -156,7 +122,7 @@ def get_user_incoming(serviceName: str, login: str, id: Id, request: Request, ca
         return incoming_history.incoming_details(session, account_id, id, user_id=user_id)
 
 
-@router.delete(f"{BASE}/incoming/{{id}}", summary="Delete a reply to the user's SMS from the history")
+@router.delete(f"{BASE}/incoming/{{id}}", summary="Delete a reply to the user's SMS from the history", response_model=VOID)
 def delete_user_incoming(serviceName: str, login: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account_id, user_id = _user(session, caller, serviceName, login)
@@ -183,14 +149,14 @@ def get_user_slot(serviceName: str, login: str, slotId: SlotId, request: Request
     return receivers.get_slot_of(request, _owner(caller, serviceName, login), slotId)
 
 
-@router.put(f"{BASE}/receivers/{{slotId}}", summary="Alter a user's receiver slot (description, autoUpdate)")
+@router.put(f"{BASE}/receivers/{{slotId}}", summary="Alter a user's receiver slot (description, autoUpdate)", response_model=VOID)
 def update_user_slot(
     serviceName: str, login: str, slotId: SlotId, body: ReceiverUpdate, request: Request, caller: Caller = Depends(authenticate),
 ) -> None:
     receivers.update_slot_of(request, _owner(caller, serviceName, login), slotId, body)
 
 
-@router.delete(f"{BASE}/receivers/{{slotId}}", summary="Delete the document of a user's slot")
+@router.delete(f"{BASE}/receivers/{{slotId}}", summary="Delete the document of a user's slot", response_model=VOID)
 def delete_user_slot(serviceName: str, login: str, slotId: SlotId, request: Request, caller: Caller = Depends(authenticate)) -> None:
     receivers.delete_slot_of(request, _owner(caller, serviceName, login), slotId)
 
@@ -203,7 +169,7 @@ def user_slot_csv(serviceName: str, login: str, slotId: SlotId, request: Request
 @router.post(
     f"{BASE}/receivers/{{slotId}}/clean",
     summary="Drop invalid, duplicate and blacklisted receivers of a user's slot (sms.ReceiversAsynchronousCleanReport)",
-    description=receivers.CLEAN_DESCRIPTION,
+    description=receivers.CLEAN_DESCRIPTION, response_model=CleanReport,
 )
 async def clean_user_slot(
     serviceName: str, login: str, slotId: SlotId, request: Request, body: ReceiverClean | None = None,

@@ -14,12 +14,12 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, owned_account
-from textos.api.routes.jobs import send_job, to_send_request, to_source
-from textos.api.schemas import Body, JobCreate
+from textos.api.routes.jobs import Job, SmsSendingReport, send_job, to_send_request, to_source
+from textos.api.schemas import VOID, Body, JobCreate, Out
 from textos.api.state import state_of
 from textos.services import jobs, users
 from textos.services.outgoing import job_view
@@ -62,19 +62,19 @@ class UserUpdate(Body):
     alertThresholdInformations: AlertThresholdIn | None = None
 
 
-class Quota(BaseModel):
+class Quota(Out):
     quotaStatus: Literal["active", "inactive"]
     quotaLeft: float
 
 
-class AlertThreshold(BaseModel):
+class AlertThreshold(Out):
     alertEmail: str
     alertNumber: str
     alertThreshold: int
     support: Literal["both", "mail", "sms"]
 
 
-class User(BaseModel):
+class User(Out):
     """``sms.User`` (its password is never returned)."""
 
     login: str
@@ -91,7 +91,7 @@ def list_users(serviceName: str, request: Request, caller: Caller = Depends(auth
         return users.logins(session, owned_account(session, caller, serviceName).id)
 
 
-@router.post("/sms/{serviceName}/users", summary="Create a user of the SMS account", response_model=None)
+@router.post("/sms/{serviceName}/users", summary="Create a user of the SMS account", response_model=VOID)
 def create_user(serviceName: str, body: UserCreate, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         users.create_user(session, owned_account(session, caller, serviceName).id, body.login, body.password)
@@ -103,7 +103,7 @@ def get_user(serviceName: str, login: str, request: Request, caller: Caller = De
         return users.view(users.get_user(session, owned_account(session, caller, serviceName).id, login))
 
 
-@router.put(BASE, summary="Alter a user's properties (callBack, ipRestrictions, quota, alert)", response_model=None)
+@router.put(BASE, summary="Alter a user's properties (callBack, ipRestrictions, quota, alert)", response_model=VOID)
 def put_user(serviceName: str, login: str, body: UserUpdate, request: Request, caller: Caller = Depends(authenticate)) -> None:
     st = state_of(request)
     changes = users.check_changes(body.model_dump(exclude_unset=True), st.settings)  # DNS lookups: before the transaction
@@ -112,7 +112,7 @@ def put_user(serviceName: str, login: str, body: UserUpdate, request: Request, c
         users.update_user(session, account.id, users.get_user(session, account.id, login), changes, actor=caller.actor)
 
 
-@router.delete(BASE, summary="Delete a user (its quota released to the account)", response_model=None)
+@router.delete(BASE, summary="Delete a user (its quota released to the account)", response_model=VOID)
 def delete_user(serviceName: str, login: str, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)
@@ -127,7 +127,8 @@ def _user_id(request: Request, caller: Caller, serviceName: str, login: str) -> 
         return users.get_user(session, owned_account(session, caller, serviceName).id, login).id
 
 
-@router.post(f"{BASE}/jobs", summary="Send as the user (sms.SmsSendingReport); paid from its quota when active")
+@router.post(f"{BASE}/jobs", summary="Send as the user (sms.SmsSendingReport); paid from its quota when active",
+             response_model=SmsSendingReport)
 async def create_user_job(serviceName: str, login: str, body: JobCreate, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     send = to_send_request(body)
     send.user_id = await run_in_threadpool(_user_id, request, caller, serviceName, login)
@@ -144,7 +145,7 @@ def list_user_jobs(serviceName: str, login: str, request: Request, caller: Calle
         return jobs.pending_ids(session, account.id, user_id=users.get_user(session, account.id, login).id)
 
 
-@router.get(f"{BASE}/jobs/{{id}}", summary="A job of the user (sms.Job)")
+@router.get(f"{BASE}/jobs/{{id}}", summary="A job of the user (sms.Job)", response_model=Job)
 def get_user_job(serviceName: str, login: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     with state_of(request).db.read() as session:
         account = owned_account(session, caller, serviceName)
@@ -152,7 +153,7 @@ def get_user_job(serviceName: str, login: str, id: Id, request: Request, caller:
         return job_view(*jobs.get_pending_job(session, account.id, id, user_id=user.id))
 
 
-@router.delete(f"{BASE}/jobs/{{id}}", summary="Stop a pending job of the user; refunded where it was paid from", response_model=None)
+@router.delete(f"{BASE}/jobs/{{id}}", summary="Stop a pending job of the user; refunded where it was paid from", response_model=VOID)
 def delete_user_job(serviceName: str, login: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     with state_of(request).db.session() as session:
         account = owned_account(session, caller, serviceName)

@@ -10,14 +10,17 @@ one the account does not have is a 404.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from textos.api.auth import Caller, authenticate
 from textos.api.deps import Id, OptionalLong, owned_account
-from textos.api.routes.jobs import send_job, to_send_request, to_source
-from textos.api.schemas import VirtualNumberJobCreate
+from textos.api.routes.incoming import Incoming
+from textos.api.routes.jobs import SmsSendingReport, send_job, to_send_request, to_source
+from textos.api.routes.outgoing import Outgoing
+from textos.api.schemas import VOID, DateTime, IamMetadata, Out, VirtualNumberJobCreate
 from textos.api.state import state_of
 from textos.domain.clock import naive_utc, naive_utc_until
 from textos.services import incoming_history, jobs, outgoing, virtual_numbers
@@ -27,11 +30,36 @@ router = APIRouter(tags=["virtualNumbers"])
 
 BASE = "/sms/{serviceName}/virtualNumbers/{number}"
 
-_VIRTUAL_NUMBER_JOB = (
-    "creationDatetime", "credits", "deliveryReceipt", "differedDelivery", "id", "message", "messageLength", "numberOfSms", "ptt",
-    "receiver",
-)  # fmt: skip
-"""Fields of ``sms.VirtualNumberJob`` (``sms.Job`` without sender and dates of sending)."""
+CountryCode = Literal["be", "ch", "de", "es", "fr", "uk"]
+"""``sms.VirtualNumberIsoCountryCodeEnum`` (``virtual_numbers.COUNTRY_CODES``)."""
+
+
+class VirtualNumber(Out):
+    """``sms.VirtualNumber``."""
+
+    countryCode: CountryCode
+    number: str
+
+
+class CustomerNumber(VirtualNumber):
+    """``sms.VirtualNumberGenericServiceWithIAM``."""
+
+    iam: IamMetadata | None
+
+
+class VirtualNumberJob(Out):
+    """``sms.VirtualNumberJob``: ``sms.Job`` without sender and dates of sending."""
+
+    creationDatetime: DateTime
+    credits: float
+    deliveryReceipt: int
+    differedDelivery: int
+    id: int
+    message: str
+    messageLength: int
+    numberOfSms: int
+    ptt: int
+    receiver: str
 
 
 # --- the customer's numbers -----------------------------------------------------------------------
@@ -44,7 +72,7 @@ def list_customer_numbers(request: Request, caller: Caller = Depends(authenticat
     return [n for n in numbers if caller.may("GET", f"/sms/virtualNumbers/{n}")]
 
 
-@router.get("/sms/virtualNumbers/{number}", summary="A virtual number (sms.VirtualNumberGenericServiceWithIAM)")
+@router.get("/sms/virtualNumbers/{number}", summary="A virtual number (sms.VirtualNumberGenericServiceWithIAM)", response_model=CustomerNumber)
 def get_customer_number(number: str, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
     with st.db.read() as session:
@@ -60,7 +88,7 @@ def list_account_numbers(serviceName: str, request: Request, caller: Caller = De
         return virtual_numbers.account_numbers(session, owned_account(session, caller, serviceName).id)
 
 
-@router.get(BASE, summary="A virtual number of the account (sms.VirtualNumber)")
+@router.get(BASE, summary="A virtual number of the account (sms.VirtualNumber)", response_model=VirtualNumber)
 def get_account_number(serviceName: str, number: str, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
     with st.db.read() as session:
@@ -77,7 +105,7 @@ def _owned(session: Session, caller: Caller, serviceName: str, number: str, regi
 # --- jobs -----------------------------------------------------------------------------------------
 
 
-@router.post(f"{BASE}/jobs", summary="Send from the virtual number (sms.SmsSendingReport)")
+@router.post(f"{BASE}/jobs", summary="Send from the virtual number (sms.SmsSendingReport)", response_model=SmsSendingReport)
 async def create_number_job(
     serviceName: str, number: str, body: VirtualNumberJobCreate, request: Request, caller: Caller = Depends(authenticate),
 ) -> dict:
@@ -95,16 +123,16 @@ def list_number_jobs(serviceName: str, number: str, request: Request, caller: Ca
         return jobs.pending_ids(session, account_id, sender=e164)
 
 
-@router.get(f"{BASE}/jobs/{{id}}", summary="A job from the number (sms.VirtualNumberJob)")
+@router.get(f"{BASE}/jobs/{{id}}", summary="A job from the number (sms.VirtualNumberJob)", response_model=VirtualNumberJob)
 def get_number_job(serviceName: str, number: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
     with st.db.read() as session:
         account_id, e164 = _owned(session, caller, serviceName, number, st.settings.default_region)
         view = job_view(*jobs.get_pending_job(session, account_id, id, sender=e164))
-    return {k: view[k] for k in _VIRTUAL_NUMBER_JOB}
+    return {k: view[k] for k in VirtualNumberJob.model_fields}
 
 
-@router.delete(f"{BASE}/jobs/{{id}}", summary="Stop a pending job from the number and refund it")
+@router.delete(f"{BASE}/jobs/{{id}}", summary="Stop a pending job from the number and refund it", response_model=VOID)
 def delete_number_job(serviceName: str, number: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     st = state_of(request)
     with st.db.session() as session:
@@ -141,7 +169,7 @@ def list_number_outgoing(
         return virtual_numbers.outgoing_ids(session, account_id, e164, where, region)
 
 
-@router.get(f"{BASE}/outgoing/{{id}}", summary="An SMS sent from the number (sms.Outgoing)")
+@router.get(f"{BASE}/outgoing/{{id}}", summary="An SMS sent from the number (sms.Outgoing)", response_model=Outgoing)
 def get_number_outgoing(serviceName: str, number: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
     with st.db.read() as session:
@@ -149,7 +177,7 @@ def get_number_outgoing(serviceName: str, number: str, id: Id, request: Request,
         return outgoing.outgoing_details(session, account_id, id, sender=e164)
 
 
-@router.delete(f"{BASE}/outgoing/{{id}}", summary="Delete an SMS sent from the number from the history")
+@router.delete(f"{BASE}/outgoing/{{id}}", summary="Delete an SMS sent from the number from the history", response_model=VOID)
 def delete_number_outgoing(serviceName: str, number: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     st = state_of(request)
     with st.db.session() as session:
@@ -181,7 +209,7 @@ def list_number_incoming(
         return incoming_history.incoming_ids(session, account_id, where, region, receiver=e164)
 
 
-@router.get(f"{BASE}/incoming/{{id}}", summary="An SMS received on the number (sms.Incoming)")
+@router.get(f"{BASE}/incoming/{{id}}", summary="An SMS received on the number (sms.Incoming)", response_model=Incoming)
 def get_number_incoming(serviceName: str, number: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> dict:
     st = state_of(request)
     with st.db.read() as session:
@@ -189,7 +217,7 @@ def get_number_incoming(serviceName: str, number: str, id: Id, request: Request,
         return incoming_history.incoming_view(incoming_history.get_incoming(session, account_id, id, receiver=e164))
 
 
-@router.delete(f"{BASE}/incoming/{{id}}", summary="Delete an SMS received on the number from the history")
+@router.delete(f"{BASE}/incoming/{{id}}", summary="Delete an SMS received on the number from the history", response_model=VOID)
 def delete_number_incoming(serviceName: str, number: str, id: Id, request: Request, caller: Caller = Depends(authenticate)) -> None:
     st = state_of(request)
     with st.db.session() as session:
