@@ -67,7 +67,7 @@ def signed_url(request: Request, public_url: str | None) -> str:
         base = public_url.rstrip("/")
     else:
         host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-        base = f"{request.url.scheme}://{host}"
+        base = f"{request.scope.get('scheme', 'http')}://{host}"  # request.url's scheme, without building the URL
     return base + path + (f"?{query}" if query else "")
 
 
