@@ -120,8 +120,13 @@ def _lookup(st: AppState, request: Request, consumer_key_hash: str | None) -> Fo
 
 async def authenticate(request: Request) -> Caller:
     """FastAPI dependency of every signed route."""
+    return await authenticated(request, await request.body())
+
+
+async def authenticated(request: Request, raw_body: bytes) -> Caller:
+    """The caller of ``request``, whose body (already read: ``api.onthefly``) is ``raw_body``."""
     st = state_of(request)
-    body = (await request.body()).decode("utf-8", errors="replace")
+    body = raw_body.decode("utf-8", errors="replace")
     cache = auth_cache_of(request)
     version = cache.version()
     app_key, ck = request.headers.get("x-ovh-application"), request.headers.get("x-ovh-consumer")
