@@ -204,7 +204,11 @@ def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str
         except httpx.HTTPError:
             return False
 
-    wait_until(up, timeout=30, what="server start")
+    try:
+        wait_until(up, timeout=30, what="server start")
+    except BaseException:  # a server that did not come up in time must not outlive the test (and load the machine)
+        stop_process(process)
+        raise
     return server
 
 
