@@ -26,7 +26,9 @@ from sqlalchemy import create_engine, text
 
 from textos.storage.db import normalize_url
 
-PG_ADMIN = os.environ.get("TEXTOS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_ADMIN = os.environ.get("TEXTOS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+"""Where benchmark databases are made (each run its own, ``textos_bench_…``, dropped after): the server's
+maintenance database, never the test suite's ``test`` (a bench connected there would stop the suite dropping it)."""
 
 
 def free_port() -> int:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
+import httpx
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
+
+from signed_calls import against, new_keys, signed
 
 from textos.api.observability import UNMATCHED, logged_path, route_template
 from textos.observability import logs
@@ -82,3 +86,30 @@ def test_a_method_of_the_clients_invention_is_counted_as_other(app):
         for n in range(3):
             client.request(f"BREW{n}", "/coffee")
     assert REGISTRY.get_sample_value("textos_http_request_duration_seconds_count", labels) == before + 3
+
+
+def test_the_requests_answered_in_front_of_fastapi_are_timed_and_named_too(app):
+    """A listed job (``api/onthefly.py``) and ``GET /auth/time`` are answered before FastAPI's routing
+    (``api.app.TextosAPI``): still timed by their route template, and each answer has its query id."""
+    keys = new_keys(app.state.textos.db)
+    jobs, time_route = "/1.0/sms/{serviceName}/jobs", "/1.0/auth/time"
+
+    def count(method: str, route: str, status: int) -> float:
+        labels = {"method": method, "route": route, "status": str(status)}
+        return REGISTRY.get_sample_value("textos_http_request_duration_seconds_count", labels) or 0.0
+
+    before = count("POST", jobs, 200), count("POST", jobs, 403), count("GET", time_route, 200), count("GET", time_route, 400)
+    answers: list[httpx.Response] = []
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        answers.append(await signed(client, keys, "POST", f"/sms/{keys[0]}/jobs", {"message": "hi", "receivers": ["0612345678"]}))
+        answers.append(await signed(client, keys, "POST", f"/sms/{keys[0]}/jobs", {"message": "hi", "receivers": ["0612345678"] * 2 + [f"06123456{n:02d}" for n in range(20)]}))
+        answers.append(await client.get("/1.0/auth/time"))
+        answers.append(await client.get("/1.0/auth/time?x=1"))  # FastAPI's route: refused, as every route refuses what it does not declare
+
+    against(app, scenario)
+    assert [a.status_code for a in answers] == [200, 403, 200, 400]
+    assert abs(answers[2].json() - time.time()) < 5
+    assert len({a.headers["x-ovh-queryid"] for a in answers}) == 4
+    after = count("POST", jobs, 200), count("POST", jobs, 403), count("GET", time_route, 200), count("GET", time_route, 400)
+    assert after == tuple(b + 1 for b in before)

@@ -16,14 +16,14 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def _job(account_id: int, **changes: object) -> Job:
+def _job(account_id: int, **changes: object) -> job_rows.NewJob:
     values: dict[str, object] = dict(
         account_id=account_id, text="Łucja 'quoted'\ttab", sender="O'Shop", sender_type="alpha", tag="t\\ag",
         priority="low", message_class="flash", no_stop_clause=True, sender_for_response=False, differed_period=5,
         validity_period=60, receivers=3, credits_milli=4500, actor="ovh:ck", created_at=NOW, batch_id="b-1",
     )  # fmt: skip
     values.update(changes)
-    return Job(**values)
+    return job_rows.NewJob(**values)  # type: ignore[arg-type]
 
 
 def test_insert_stores_every_column_and_gives_the_id(db):

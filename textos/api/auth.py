@@ -67,7 +67,7 @@ def signed_url(request: Request, public_url: str | None) -> str:
         base = public_url.rstrip("/")
     else:
         host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-        base = f"{request.url.scheme}://{host}"
+        base = f"{request.scope.get('scheme', 'http')}://{host}"  # request.url's scheme, without building the URL
     return base + path + (f"?{query}" if query else "")
 
 
@@ -118,13 +118,24 @@ def _lookup(st: AppState, request: Request, consumer_key_hash: str | None) -> Fo
         )
 
 
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
 async def authenticate(request: Request) -> Caller:
     """FastAPI dependency of every signed route."""
+    return await authenticated(request, await request.body())
+
+
+async def authenticated(request: Request, raw_body: bytes) -> Caller:
+    """The caller of ``request``, whose body (already read: ``api.onthefly``) is ``raw_body``."""
     st = state_of(request)
-    body = (await request.body()).decode("utf-8", errors="replace")
+    body = raw_body.decode("utf-8", errors="replace")
     cache = auth_cache_of(request)
     version = cache.version()
-    app_key, ck = request.headers.get("x-ovh-application"), request.headers.get("x-ovh-consumer")
+    headers = dict(reversed(request.scope["headers"]))  # read once; the first of a repeated name, as Request.headers reads it
+    app_key, ck = _header(headers, b"x-ovh-application"), _header(headers, b"x-ovh-consumer")
     ck_hash = key_digest(ck) if ck else None  # the one digest of this request: keys are known by it
     found = cache.get(app_key, ck_hash) if app_key and ck_hash and version is not None else None
     if found is None:
@@ -138,13 +149,13 @@ async def authenticate(request: Request) -> Caller:
         raise AuthError(f"Invalid credential: this consumer key is {cred.state}", error_code="INVALID_CREDENTIAL")
     if cred.expires_at is not None and cred.expires_at < utcnow():
         raise AuthError("Invalid credential: this consumer key has expired", error_code="INVALID_CREDENTIAL")
-    timestamp = request.headers.get("x-ovh-timestamp", "")
+    timestamp = _header(headers, b"x-ovh-timestamp") or ""
     moment = parse_timestamp(timestamp)
     if moment is None:
         raise BadSignature("Invalid signature: X-Ovh-Timestamp header is missing or not a number", error_code="INVALID_SIGNATURE")
     if abs(moment - int(time.time())) > st.settings.time_window:
         raise BadSignature("Query out of time: X-Ovh-Timestamp is outside the allowed window (see GET /auth/time)", error_code="QUERY_TIME_OUT")
-    given = request.headers.get("x-ovh-signature", "")
+    given = _header(headers, b"x-ovh-signature") or ""
     if not signature_accepted(given, app.app_secret, ck or "", request.method, signed_url(request, st.settings.public_url), body, timestamp):
         raise BadSignature("Invalid signature", error_code="INVALID_SIGNATURE")
     if not _check_ip(cred.allowed_ips, request.client.host if request.client else None):

@@ -9,6 +9,7 @@ scraped (``services.metrics``).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import secrets
@@ -36,6 +37,25 @@ UNMATCHED = "<unmatched>"
 """The route label of requests no route answers (404s): raw paths would make the label set unbounded."""
 HIDDEN = "[hidden]"
 """What the access log writes instead of a bearer token in a path."""
+
+
+class _QueryIds:
+    """Query ids unique across processes and restarts: a random prefix of the process, then a counter
+    (a tenth of the cost of 8 random bytes per request)."""
+
+    def __init__(self) -> None:
+        self.restart()
+        os.register_at_fork(after_in_child=self.restart)
+
+    def restart(self) -> None:
+        self.prefix = f"TX.{secrets.token_hex(4)}"
+        self.numbers = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.numbers) & 0xFFFFFFFF:08x}"
+
+
+query_ids = _QueryIds()
 
 
 def route_template(scope: Scope) -> str:
@@ -86,7 +106,7 @@ class RequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        query_id = f"TX.{secrets.token_hex(8)}"
+        query_id = query_ids.next()
         header = query_id.encode()
         token = request_id.set(query_id)
         status = 500

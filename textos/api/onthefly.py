@@ -1,28 +1,29 @@
 """The on-the-fly fast path: ``POST /1.0/sms/{serviceName}/jobs`` with a ``receivers`` list.
 
 The cookbook's first flow (one SMS per request, all day long) is the API's hottest
-route. FastAPI's per-request machinery (routing, dependency solving, response
-encoding) cost about as much as the job itself, so this ASGI middleware answers that
-one request shape directly, with the same parts the route uses: the same body model
-(``schemas.JobCreate``, so validation and the OpenAPI document stay one rule), the same
-``authenticate``, the same conversion (``routes.jobs.to_send_request``/``report_view``),
-the same accept writer and the same error shapes. Anything else, including a job from a
-receivers document or slot and any request with a query string (which the route's rule
-on query parameters, ``api/query_params.py``, answers), goes on to FastAPI (the body is
-handed on unchanged).
+route. FastAPI's per-request machinery (middleware stack, routing, dependency solving,
+response encoding) cost about as much as the job itself, so this ASGI app, in front of
+FastAPI (``api.app.TextosAPI``: only the query id and timing and the body limit come
+first), answers that one request shape directly, with the same parts the route uses: the
+same body model (``schemas.JobCreate``, so validation and the OpenAPI document stay one
+rule), the same authentication (``auth.authenticated``, given the body it read), the same
+conversion (``routes.jobs.to_send_request``/``report_view``), the same accept writer and
+the same error shapes. Anything else, including a job from a receivers document or slot
+and any request with a query string (which the route's rule on query parameters,
+``api/query_params.py``, answers), goes on to FastAPI (the body is handed on unchanged).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from textos.api.auth import authenticate
+from textos.api.auth import authenticated
 from textos.api.errors import response_for
 from textos.api.routes.jobs import report_view, to_send_request
 from textos.api.schemas import JobCreate
@@ -61,9 +62,9 @@ class OnTheFlyJobs:
             await self.app(scope, _replay(body, receive), send)
             return
         scope["textos.route"] = ROUTE  # no router saw it: the route template of its timing (api/observability.py)
-        request = Request(scope, _replay(body, receive))
+        request = Request(scope, receive)
         try:
-            caller = await authenticate(request)
+            caller = await authenticated(request, body)
             send_request = to_send_request(job)
             report = await state_of(request).accept_writer.accept(caller.customer_id, match.group(1), send_request, actor=caller.actor)
         except Exception as exc:  # noqa: BLE001 - answered as FastAPI's handlers would (errors.response_for)
@@ -99,7 +100,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _send_json(send: Send, content: Any) -> None:
-    payload = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+    payload = to_json(content)  # the bytes FastAPI's JSONResponse writes (compact, UTF-8), a quarter of the cost
     await send({"type": "http.response.start", "status": 200,
                 "headers": [*_HEADERS, (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})

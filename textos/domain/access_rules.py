@@ -74,7 +74,10 @@ def check_allowed_ips(blocks: Iterable[str] | None) -> list[str] | None:
 
 def is_allowed(rules: Iterable[Mapping[str, object]], method: str, path: str) -> bool:
     """True when one of ``rules`` grants ``method`` on ``path`` (relative to ``/1.0``)."""
+    method = method.upper()
     for rule in rules:
+        if str(rule.get("method", "")).upper() != method:  # grants nothing here (or is not a rule): not read further
+            continue
         try:
             if AccessRule.of(rule).allows(method, path):
                 return True

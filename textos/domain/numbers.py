@@ -124,12 +124,16 @@ INVALID = object()
 """``FastReceivers.decide``: the number is certainly invalid."""
 
 
+_COMPILED: dict[str, _RegionRules | None] = {}
+"""Each region's rules, compiled once per process (a parser is made per job: its making costs nothing)."""
+
+
 class FastReceivers:
     """``parse_receiver`` with a fast path; ``parse(raw)`` returns a :class:`Receiver` or raises."""
 
     def __init__(self, default_region: str = "FR") -> None:
         self.default_region = default_region
-        self._rules: dict[str, _RegionRules | None] = {}
+        self._rules = _COMPILED
         self.slow = 0
         self._home = self._rules_for(default_region.upper())
 

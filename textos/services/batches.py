@@ -39,6 +39,7 @@ from textos.services.jobs import REPORT_LIMIT, SendingReport, SendRequest, accep
 from textos.services.recipients import ConcatFor, Priced
 from textos.storage.messages import close_unsent
 from textos.storage.db import Database
+from textos.storage.job_rows import NewJob
 from textos.storage.models import Account, Blacklist, Job, Message
 from textos.storage.models_bulk import Batch
 
@@ -162,7 +163,7 @@ class _BatchFollower:
             values["estimated_credits_milli"] = estimated_milli
         _set(self.db, self.batch_id, **values)
 
-    def accepted(self, session: Session, job: Job, priced: Priced, send_at: dt.datetime) -> None:
+    def accepted(self, session: Session, job: NewJob, priced: Priced, send_at: dt.datetime) -> None:
         invalid = [{"message": "invalid receiver or destination not allowed", "receiver": r} for r in priced.invalid[:1000]]
         moved = _moved(session, update(Batch).where(Batch.id == self.batch_id, Batch.status == BatchStatus.INSERTING.value).values(
             status=BatchStatus.INSERTED.value, job_id=job.id, processed_records=priced.rows_read, total_records=priced.rows_read,

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import pickle
 import queue
@@ -60,6 +61,7 @@ from textos.services.campaigns import Source
 from textos.services.recipients import ConcatFor, Priced, Recipients, Texts, compose_text, price
 from textos.storage import job_rows, ledger, message_rows, quota_rows
 from textos.storage.db import Database
+from textos.storage.job_rows import NewJob
 from textos.storage.message_rows import Row, Shared
 from textos.storage.messages import close_unsent
 from textos.storage.models import Account, Job, Message
@@ -132,7 +134,7 @@ class Follower(Protocol):
     def progress(self, rows: int, estimated_milli: int | None = None) -> None:
         """Rows read so far (and, once priced, the cost); may raise to stop."""
 
-    def accepted(self, session: Session, job: Job, priced: Priced, send_at: dt.datetime) -> None:
+    def accepted(self, session: Session, job: NewJob, priced: Priced, send_at: dt.datetime) -> None:
         """The job and its messages are written, in ``session``'s transaction; may raise to roll it back."""
 
 
@@ -166,7 +168,7 @@ def check_sendable(session: Session, account: Account, req: SendRequest, setting
     if listed and not req.receivers:
         raise BadRequest("receivers: at least one receiver is required (receivers, receiversDocumentUrl or receiversSlotId)")
     sender, kind = resolve_sender(session, account, req, settings)
-    allowed = frozenset(c.upper() for c in (account.allowed_countries or list(settings.allowed_countries)))
+    allowed = _countries(tuple(account.allowed_countries or settings.allowed_countries))
     outside = ""
     if req.sender_for_response or req.reply_from:
         allowed = frozenset(c for c in allowed if c == "FR")
@@ -174,10 +176,16 @@ def check_sendable(session: Session, account: Account, req: SendRequest, setting
     return Sendable(account.id, sender, kind, allowed, compose_text(req.message, req.no_stop_clause, settings), outside)
 
 
+@functools.lru_cache(maxsize=256)
+def _countries(names: tuple[str, ...]) -> frozenset[str]:
+    """Destination countries as ``Sendable.allowed`` holds them (upper case); once per list, not per job."""
+    return frozenset(c.upper() for c in names)
+
+
 def new_job(
     session: Session, sendable: Sendable, req: SendRequest, *, actor: str, created_at: dt.datetime,
     batch_id: str | None = None, priced: Priced | None = None,
-) -> Job:
+) -> NewJob:
     """The one way a ``Job`` row is built and written (``storage.job_rows``: plain SQL, the object
     is not in the session; it has its id). Its totals come from ``priced``, or are set when it is
     charged (a job written while it is priced)."""
@@ -186,8 +194,8 @@ def new_job(
 
 def _job_object(
     sendable: Sendable, req: SendRequest, *, actor: str, created_at: dt.datetime, batch_id: str | None, priced: Priced | None,
-) -> Job:
-    return Job(
+) -> NewJob:
+    return NewJob(
         account_id=sendable.account_id, text=sendable.text, sender=sendable.sender, sender_type=sendable.sender_type,
         tag=req.tag, priority=req.priority, message_class=req.message_class, no_stop_clause=req.no_stop_clause,
         sender_for_response=req.sender_for_response, differed_period=req.differed_period,
@@ -197,7 +205,7 @@ def _job_object(
     )  # fmt: skip
 
 
-def _charge(session: Session, job: Job, priced: Priced, settings: Settings) -> None:
+def _charge(session: Session, job: NewJob, priced: Priced, settings: Settings) -> None:
     """The job's totals, and the debit of its whole cost (``NotEnoughCredits``: nothing debited):
     from its user's active quota if it has one (``services.quotas``), else the account's credits."""
     if (job.receivers, job.credits_milli) != (priced.count, priced.total_milli):  # a job written while it was priced
@@ -231,7 +239,7 @@ def _alert(
     quotas.send_alerts(session, quotas.alerts_for(session, account, crossed), settings, send_sms)
 
 
-def _shared(job: Job, req: SendRequest, send_at: dt.datetime | None) -> Shared:
+def _shared(job: NewJob, req: SendRequest, send_at: dt.datetime | None) -> Shared:
     """What the job's messages share; ``send_at`` defaults to the request's deferral."""
     now = job.created_at
     if send_at is None:
@@ -303,7 +311,7 @@ class _Refused:
 
 
 def _written(
-    session: Session, job: Job, shared: Shared, priced: Priced, follower: Follower | None, report_limit: int,
+    session: Session, job: NewJob, shared: Shared, priced: Priced, follower: Follower | None, report_limit: int,
     settings: Settings, ids: list[int] | None = None,
 ) -> list[int]:
     """Last step in the job's transaction: a ``senderForResponse`` job's messages get their short
@@ -414,7 +422,7 @@ def accept_listed(
     if payable:
         payable.sort(key=lambda p: (p.sendable.account_id, p.index))
         now = utcnow()
-        objects: list[Job] = []
+        objects: list[NewJob] = []
         for p in payable:
             row = _job_object(p.sendable, p.job.req, actor=p.job.actor, created_at=now, batch_id=_batch_of(p.job.follower), priced=p.priced)
             row.quota_paid = p.index in from_quota

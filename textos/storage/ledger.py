@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Callable
 
 from sqlalchemy import func, select, update
@@ -161,6 +162,7 @@ _ENTRY_COLUMNS = (
     "account_id", "kind", "amount_milli", "balance_after_milli", "actor", "reason", "job_id", "message_id",
     "counterpart_account_id", "order_id",
 )  # fmt: skip
+_ENTRY_VALUES = itemgetter(*_ENTRY_COLUMNS)
 _INSERT_ENTRY = f"INSERT INTO ledger_entries ({', '.join(_ENTRY_COLUMNS)}, created_at) VALUES ({marks(len(_ENTRY_COLUMNS) + 1)})"
 
 
@@ -259,7 +261,7 @@ def post_many(session: Session, account_id: int, movements: list[Movement]) -> N
     for m in movements:
         running += m.amount_milli
         entry = _entry(account_id, m, running)
-        rows.append(tuple(entry[c] for c in _ENTRY_COLUMNS))
+        rows.append(_ENTRY_VALUES(entry))
     created = db_time(session, utcnow())
     run_many(session, _INSERT_ENTRY, [(*row, created) for row in rows])
     _after_move(session, account_id, total, moved, movements[0].actor)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from textos.domain.lifecycle import MessageStatus, codes_of
 from textos.storage import events
-from textos.storage.fastsql import db_time, insert_returning, is_sqlite, literal, marks, run, run_many
+from textos.storage.fastsql import db_time, insert_returning, is_sqlite, literal, marks, run, run_many, time_formatter
 from textos.storage.report_counts import Tally, counting
 from textos.storage.wakeups import note_new_messages
 
@@ -122,11 +122,12 @@ def insert_jobs(session: Session, jobs: list[tuple[Shared, list[Row]]]) -> dict[
 
 def _insert_jobs(session: Session, sql: str, jobs: list[tuple[Shared, list[Row]]], *extra: Any) -> dict[int, list[int]]:
     rows: list[tuple[Any, ...]] = []
+    at = time_formatter(session)  # a group's jobs share their times: each formatted once
     for shared, job_rows in jobs:
         common = (
             shared.account_id, shared.job_id, shared.sender, shared.tag, shared.priority, shared.differed_period,
-            db_time(session, shared.send_at), db_time(session, shared.expires_at), db_time(session, shared.created_at), False,
-            *(db_time(session, v) if isinstance(v, dt.datetime) else v for v in extra),
+            at(shared.send_at), at(shared.expires_at), at(shared.created_at), False,
+            *(at(v) if isinstance(v, dt.datetime) else v for v in extra),
         )  # fmt: skip
         rows.extend((*row, *common) for row in job_rows)
     ids: dict[int, list[int]] = {shared.job_id: [] for shared, _ in jobs}

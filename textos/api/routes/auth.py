@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from textos.api.auth import Caller, application_only, authenticate
 from textos.api.deps import public_base
@@ -40,10 +41,36 @@ class Details(Out):
     user: str | None
 
 
+TIME_PATH = "/1.0/auth/time"
+
+
+def server_time() -> bytes:
+    """``GET /auth/time``'s answer: the server's time in whole seconds since the epoch, as JSON."""
+    return str(int(time.time())).encode()
+
+
 @router.get("/auth/time", response_model=int, summary="Server time (unauthenticated)")
 async def auth_time() -> Response:
-    """Answered on the event loop, its JSON written directly (no thread-pool hop, no serializer)."""
-    return Response(str(int(time.time())), media_type="application/json")
+    """With a query string (refused: ``api/query_params.py``); without one, ``ServerTime`` answers first."""
+    return Response(server_time(), media_type="application/json")
+
+
+class ServerTime:
+    """Answers ``GET /1.0/auth/time`` (without a query string) in front of FastAPI (``api.app.TextosAPI``):
+    a clock every client reads before signing, the cheapest answer the server can give."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != TIME_PATH or scope["method"] != "GET" or scope.get("query_string"):
+            await self.app(scope, receive, send)
+            return
+        scope["textos.route"] = TIME_PATH  # no router saw it: the route template of its timing (api/observability.py)
+        body = server_time()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 @router.post("/auth/credential", summary="Request a new consumer key", response_model=CredentialRequested)
