@@ -5,6 +5,7 @@ Imported by name (``from helpers import start_server``); fixtures stay in confte
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import itertools
 import json
 import os
@@ -201,6 +202,12 @@ def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str
     raise AssertionError("three ports in a row were taken by other processes before the server could bind them")
 
 
+def die_with_parent() -> None:
+    """``preexec_fn`` of every process a test starts: killed when the test process that started it
+    dies (a run stopped by a time-out or Ctrl-C must not leave servers spinning behind it)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _launch(database_url: str, tmp: Path, backend: str, env: dict[str, str], args: list[str],
             tls: tuple[Path, Path] | None) -> Server | None:
     """The server started on a free port, or None when another process took that port first."""
@@ -213,6 +220,7 @@ def _launch(database_url: str, tmp: Path, backend: str, env: dict[str, str], arg
             stderr=subprocess.STDOUT,
             env=env,
             cwd=tmp,
+            preexec_fn=die_with_parent,
         )
     server = Server(backend, database_url, port, process, log_path, ca=tls[0] if tls else None)
 

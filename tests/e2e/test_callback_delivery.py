@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import pytest
 
 from callback_sink import CallbackSink, SinkRequest
-from helpers import BACKENDS, Server, start_server, stop_process, stop_server, wait_until
+from helpers import BACKENDS, Server, start_server, stop_process, stop_server, wait_until, die_with_parent
 
 FAST_RETRIES = {
     "TEXTOS_CALLBACK_BACKOFF": "0.2",
@@ -220,7 +220,7 @@ def test_postgresql_textos_callbacks_workers_share_the_outbox(make_database, tmp
            "TEXTOS_CONFIG": str(tmp_path / "absent.toml")}
     with open(tmp_path / "worker.log", "wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "textos.cli.main", "callbacks"], stdout=log, stderr=subprocess.STDOUT,
-                                  env=env, cwd=tmp_path)
+                                  env=env, cwd=tmp_path, preexec_fn=die_with_parent)
     try:
         wait_until(lambda: "callbacks worker is running" in (tmp_path / "worker.log").read_text(), what="the worker's start")
         tenant = server.tenant()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from helpers import BACKENDS, start_server, stop_process, stop_server, wait_until
+from helpers import BACKENDS, start_server, stop_process, stop_server, wait_until, die_with_parent
 from helpers import ThreadedSmsc
 from textos.storage.db import normalize_url
 
@@ -24,7 +24,8 @@ def start_dispatcher(database_url: str, smsc_url: str, log: Path) -> subprocess.
     env = {**os.environ, "TEXTOS_DATABASE_URL": database_url, "TEXTOS_CONFIG": str(log.parent / "absent.toml")}
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "textos.cli.main", "dispatch", "--smsc", smsc_url], stdout=out, stderr=subprocess.STDOUT, env=env
+            [sys.executable, "-m", "textos.cli.main", "dispatch", "--smsc", smsc_url], stdout=out, stderr=subprocess.STDOUT, env=env,
+            preexec_fn=die_with_parent,
         )
 
 

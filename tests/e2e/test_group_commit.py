@@ -17,7 +17,7 @@ import ovh
 import pytest
 from sqlalchemy import create_engine, text
 
-from helpers import BACKENDS, ThreadedSmsc, Tenant, start_server, stop_process, stop_server, wait_until
+from helpers import BACKENDS, ThreadedSmsc, Tenant, start_server, stop_process, stop_server, wait_until, die_with_parent
 from textos.domain.signing import sign
 from textos.storage.db import normalize_url
 
@@ -127,7 +127,8 @@ def _start_dispatcher(database_url: str, smsc_url: str, log: Path, interval: flo
     }
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "textos.cli.main", "dispatch", "--smsc", smsc_url], stdout=out, stderr=subprocess.STDOUT, env=env
+            [sys.executable, "-m", "textos.cli.main", "dispatch", "--smsc", smsc_url], stdout=out, stderr=subprocess.STDOUT, env=env,
+            preexec_fn=die_with_parent,
         )
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import BACKENDS, ThreadedSmsc, free_port, start_server, stop_process, stop_server, wait_until
+from helpers import BACKENDS, ThreadedSmsc, free_port, start_server, stop_process, stop_server, wait_until, die_with_parent
 
 JOBS = "/1.0/sms/{serviceName}/jobs"
 
@@ -164,7 +164,7 @@ def test_a_dispatcher_alone_serves_its_carriers_metrics(make_database, tmp_path)
         dispatcher = subprocess.Popen(
             [sys.executable, "-m", "textos.cli.main", "dispatch", "--smsc", f"smpp://a:a@127.0.0.1:{smsc.sim.port}",
              "--metrics-port", str(port), "--log-format", "json"],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent,
         )
     try:
         tenant = api.tenant()

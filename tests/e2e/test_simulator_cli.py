@@ -10,7 +10,7 @@ import sys
 import httpx
 from sqlalchemy import create_engine, text
 
-from helpers import free_port, start_server, stop_process, stop_server, wait_until
+from helpers import free_port, start_server, stop_process, stop_server, wait_until, die_with_parent
 from textos.storage.db import normalize_url
 
 
@@ -24,7 +24,7 @@ def test_textos_mo_through_a_standalone_simulator(make_database, tmp_path):
     log = open(tmp_path / "smsc.log", "wb")
     smsc = subprocess.Popen(
         [sys.executable, "-m", "textos.cli.main", "smsc", "--port", str(smpp_port), "--http-port", str(http_port)],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
     )
     hook = f"http://127.0.0.1:{http_port}"
     database_url = make_database("sqlite")
