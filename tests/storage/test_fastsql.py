@@ -1,9 +1,12 @@
-"""Plain SQL for the hot path (``storage.fastsql``): long ``IN`` lists sent to PostgreSQL as one array."""
+"""Plain SQL for the hot path (``storage.fastsql``): long ``IN`` lists sent to PostgreSQL as one array;
+guarded updates that return the rows they changed."""
 
 from __future__ import annotations
 
+import pytest
+
 from textos.domain.clock import utcnow
-from textos.storage.fastsql import _any_of, db_time, marks, run, run_many
+from textos.storage.fastsql import _any_of, db_time, marks, run, run_many, update_returning
 
 
 def test_a_long_in_list_becomes_one_array_beside_the_other_parameters():
@@ -35,3 +38,19 @@ def test_a_long_in_list_among_other_parameters_selects_the_same_rows(db):
             ("delivered", *wanted),
         ).fetchall()
     assert [r[0] for r in rows] == [f"c{i}" for i in range(1, 21, 2)]
+
+
+def test_a_guarded_update_returns_the_rows_it_changed_and_applies_repeated_keys_in_order(db):
+    with db.session() as s:
+        now = db_time(s, utcnow())
+        run_many(s, "INSERT INTO pending_receipts (carrier_id, state, received_at) VALUES (?, ?, ?)",
+                 [(f"g{i}", "enroute" if i % 3 else "delivered", now) for i in range(1, 10)])
+        ids = {cid: i for i, cid in run(s, "SELECT id, carrier_id FROM pending_receipts ORDER BY id").fetchall()}
+        sql = "UPDATE pending_receipts SET state = ? WHERE id = ? AND state = 'enroute'"
+        rows = [("accepted", ids["g1"]), ("accepted", ids["g3"]), ("expired", ids["g2"]), ("deleted", ids["g2"])]
+        changed = update_returning(s, sql, rows, ("id", "carrier_id"))
+        assert sorted(changed) == [(ids["g1"], "g1"), (ids["g2"], "g2")]  # g3 was delivered; g2 once, by its first update
+        assert dict(run(s, "SELECT carrier_id, state FROM pending_receipts WHERE carrier_id IN ('g1', 'g2', 'g3')").fetchall()) == {
+            "g1": "accepted", "g2": "expired", "g3": "delivered"}
+        with pytest.raises(ValueError, match="set by the statement"):
+            update_returning(s, sql, rows, ("id", "state"))
