@@ -19,6 +19,7 @@ from textos.services import admin, batches, blacklists, callbacks, operators, or
 from textos.services.jobs import SendRequest
 from textos.services.prices import PriceBook
 from textos.storage.models import CallbackEvent, IncomingSms, Message
+from textos.storage.report_counts import Tally
 
 D = "/dashboard"
 
@@ -191,11 +192,14 @@ def a_settled_campaign(app, tag: str) -> str:  # type: ignore[no-untyped-def]
     batches.run(db, settings, account_id, request, "alice-1", batch_id)
     sent = utcnow() - dt.timedelta(minutes=5)
     outcomes = [("delivered", 4, 0.5), ("delivered", 4, 3), ("delivered", 4, 40), ("failed", 5, None), ("failed", 8, None)]
-    with db.session() as session:
+    with db.session() as session:  # settled as the lifecycle's writers do: rows and their report counts together
+        tally = Tally()
         for receiver, (status, ptt, seconds) in zip(receivers, outcomes):
-            session.execute(update(Message).where(Message.account_id == account_id, Message.receiver == receiver).values(
-                status=status, ptt=ptt, sent_at=sent, settled_at=sent,
-                delivered_at=sent + dt.timedelta(seconds=seconds) if seconds is not None else None))
+            delivered = sent + dt.timedelta(seconds=seconds) if seconds is not None else None
+            job_id = session.execute(update(Message).where(Message.account_id == account_id, Message.receiver == receiver).values(
+                status=status, ptt=ptt, sent_at=sent, settled_at=sent, delivered_at=delivered).returning(Message.job_id)).scalar_one()
+            tally.moved(job_id, status, ptt, sent_at=sent, delivered_at=delivered)
+        tally.write(session)
     with db.session() as session:
         stop = IncomingSms(sender=receivers[0], receiver=settings.stop_clause_number(), text="STOP")
         session.add(stop)
