@@ -90,11 +90,11 @@ class Objects:
         ids = self.api("POST", f"{base}/jobs", **body)["ids"]
         assert len(ids) == count, ids
         if not pending:
-            self.tenant.wait_final(ids)
+            self.tenant.wait_final(ids, timeout=60)
         return ids
 
     def _mo(self, sender: str, text: str, **where: Any) -> None:
-        answer = httpx.post(f"http://127.0.0.1:{self.server.port}/_simulator/mo", json={"sender": sender, "text": text, **where}, timeout=10)
+        answer = httpx.post(f"http://127.0.0.1:{self.server.port}/_simulator/mo", json={"sender": sender, "text": text, **where}, timeout=30)
         assert answer.status_code == 200, answer.text
 
     def _new_ids(self, path: str, before: set[Any], count: int) -> list[Any]:
@@ -102,7 +102,7 @@ class Objects:
             now = [i for i in self.api("GET", path) if i not in before]
             return now if len(now) >= count else None
 
-        return wait_until(grown, timeout=30, what=f"{count} new in {path}")[:count]
+        return wait_until(grown, timeout=60, what=f"{count} new in {path}")[:count]
 
     def pending(self, count: int, base: str = "", **extra: Any) -> list[Params]:
         return [{"id": i} for i in self._job(base or f"/sms/{self.service}", count, pending=True, **extra)]
@@ -156,11 +156,11 @@ class Objects:
                          **extra)["id"] for _ in range(count)]
         if not extra:
             wait_until(lambda: all(self.api("GET", f"/sms/{self.service}/batches/{b}")["status"] == "COMPLETED" for b in made),
-                       timeout=30, what="batches completed")
+                       timeout=60, what="batches completed")
         return [{"id": b} for b in made]
 
     def callbacks(self, count: int) -> list[Params]:
-        ids = wait_until(lambda: self.api("GET", f"/sms/{self.service}/callbacks") or None, timeout=30, what="callback events")
+        ids = wait_until(lambda: self.api("GET", f"/sms/{self.service}/callbacks") or None, timeout=60, what="callback events")
         return [{"id": ids[i % len(ids)]} for i in range(count)]
 
     def users(self, count: int) -> list[Params]:

@@ -32,6 +32,12 @@ BAD = [
     ("GET", "/me/order/99999999999999999999", None, 400),
     ("POST", "/sms/{s}/receivers", {"slotId": 99999999999999999999, "csvUrl": "http://127.0.0.1/x.csv"}, 400),
     ("POST", "/sms/{s}/senders", {"sender": "\x00abc"}, 400),
+    # lone surrogates (a JSON "\ud800" escape without its pair) in unbounded strings went on to the
+    # database or into the refusal's text, neither of which UTF-8 can encode: a 500
+    ("POST", "/sms/{s}/jobs", {"message": "hi", "receivers": ["+3361234\udc005678"]}, 400),
+    ("POST", "/sms/{s}/senders", {"sender": "ab\ud800c"}, 400),
+    ("PUT", "/sms/{s}", {"smsResponse": {"text": "\udfffx"}}, 400),
+    ("PUT", "/sms/{s}", {"smsResponse": {"trackingOptions": [{"media": "sms", "sender": "\ud800", "target": "t"}]}}, 400),
     ("PUT", "/sms/{s}", {"description": "x" * 5000}, 400),
     ("PUT", "/sms/{s}", {"callBack": "javascript:alert(1)"}, 400),
 ]
@@ -98,3 +104,10 @@ def test_a_batch_deferred_beyond_a_year_or_the_calendar_is_refused_naming_the_fi
                            deferred=deferred, noStop=True)
     assert tenant.client.get(f"/sms/{tenant.service}/batches") == []
 
+
+
+@pytest.mark.parametrize("password", ["abcd123\x00", "abcd123\ud800"])
+def test_a_refused_password_is_named_never_shown(tenant, password):
+    answer = tenant.client.raw_call("POST", f"/sms/{tenant.service}/users", {"login": "shown", "password": password})
+    assert answer.status_code == 400 and "password" in answer.json()["message"], answer.text
+    assert "abcd123" not in answer.text

@@ -65,8 +65,12 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+SECRET_FIELDS = frozenset({"password"})
+"""Fields whose value a refusal never shows (it would land in the client's logs)."""
+
+
 def describe_validation(errors: list[dict[str, Any]]) -> str:
-    """One sentence per invalid field, each naming it."""
+    """One sentence per invalid field, each naming it (a secret's value is never shown)."""
     messages = []
     for err in errors[:5]:
         field = _field_name(tuple(err.get("loc", ())))
@@ -80,6 +84,8 @@ def describe_validation(errors: list[dict[str, Any]]) -> str:
         else:
             got = err.get("input")
             shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+            if field.rsplit(".", 1)[-1] in SECRET_FIELDS:
+                shown = "(not shown)"
             messages.append(f"Invalid value for {field}: {shown} ({err.get('msg', 'invalid')})")
     return "; ".join(messages) or "Invalid request"
 

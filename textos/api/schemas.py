@@ -12,6 +12,7 @@ a field the route returns and the model does not declare is an error, never sile
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -29,6 +30,8 @@ RecreditAmount = Literal[100, 200, 250, 500, 1000, 5000, 10000]
 CredentialStatus = Literal["expired", "pendingValidation", "refused", "validated"]
 """``auth.CredentialStateEnum``."""
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 MAX_DEFERRAL_MINUTES = 525_600
 """How far ahead a job (``differedPeriod``) or a batch (``deferred``) may be sent: one year."""
 
@@ -38,11 +41,17 @@ class Body(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, value: object) -> object:
-        """NUL characters reach no handset and no database: refuse them with the field's name."""
-        items = value if isinstance(value, list) else [value]
-        if any(isinstance(v, str) and "\x00" in v for v in items):
-            raise ValueError("must not contain NUL characters")
+    def _storable(cls, value: object) -> object:
+        """NUL characters and lone surrogates (a JSON ``\\ud800`` escape without its pair: no
+        character at all, which UTF-8 cannot encode) reach no handset and no database: refuse them
+        with the field's name."""
+        for v in value if isinstance(value, list) else [value]:
+            if not isinstance(v, str):
+                continue
+            if "\x00" in v:
+                raise ValueError("must not contain NUL characters")
+            if not v.isascii() and _SURROGATE.search(v):
+                raise ValueError("must not contain lone surrogates (a \\ud800-\\udfff escape without its pair)")
         return value
 
 
