@@ -33,7 +33,8 @@ class TextosAPI(FastAPI):
     """FastAPI behind a front: every request first passes the query id and timing
     (``observability.RequestMiddleware``) and the body limit, then the two requests clients make
     most (a job with listed receivers, ``api.onthefly``; ``GET /auth/time``) are answered there,
-    before FastAPI's own middleware stack (error handling, telemetry: about a tenth of their time);
+    before FastAPI's own middleware stack (error handling, telemetry, routing: most of ``GET /auth/time``'s
+    CPU, a tenth of the POST's);
     every other request goes on to FastAPI unchanged."""
 
     front: ASGIApp

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from textos.api.auth import Caller, application_only, authenticate
+from textos.api.auth import API_PREFIX, Caller, application_only, authenticate
 from textos.api.deps import public_base
 from textos.api.schemas import VOID, AccessRuleOut, ApiCredentialOut, CredentialRequest, CredentialStatus, Out
 from textos.api.state import state_of
@@ -41,7 +41,7 @@ class Details(Out):
     user: str | None
 
 
-TIME_PATH = "/1.0/auth/time"
+TIME_PATH = f"{API_PREFIX}/auth/time"
 
 
 def server_time() -> bytes:
