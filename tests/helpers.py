@@ -172,8 +172,8 @@ class Tenant:
 
 LISTENING = "Uvicorn running on"
 """What uvicorn logs once it has bound its port."""
-PORT_TAKEN = "error while attempting to bind"
-"""What uvicorn logs when another process took the port first."""
+PORT_TAKEN = ("error while attempting to bind", "[Errno 98]")
+"""What uvicorn logs when another process took the port first (one process; ``--workers``)."""
 
 
 def start_server(database_url: str, tmp: Path, backend: str, extra_env: dict[str, str] | None = None, args: list[str] | None = None,
@@ -226,8 +226,8 @@ def _launch(database_url: str, tmp: Path, backend: str, env: dict[str, str], arg
 
     def up() -> str | None:
         written = server.log()
-        if PORT_TAKEN in written:
-            return PORT_TAKEN
+        if any(sign in written for sign in PORT_TAKEN):
+            return "taken"
         if process.poll() is not None:
             raise AssertionError(f"server exited early:\n{written}")
         if LISTENING not in written:
@@ -243,7 +243,7 @@ def _launch(database_url: str, tmp: Path, backend: str, env: dict[str, str], arg
     except BaseException:
         stop_process(process)  # a server that did not start in time is not left running
         raise
-    if started == PORT_TAKEN:
+    if started == "taken":
         stop_process(process)
         return None
     return server
