@@ -153,6 +153,7 @@ def build_party(server: Server, documents: CallbackSink, *, full: bool = True) -
         "/sms/virtualNumbers/{number}": number,
         "/sms/{serviceName}/receivers/{slotId}": 1,
         "/sms/{serviceName}/users/{login}/receivers/{slotId}": 1,
+        "/sms/{serviceName}/reports/tags/{tag}": "authz",  # a name, not an object: anyone may use it
     }
     party = Party(tenant, key, base, {"csv_url": documents.url("/list.csv"), "alice_password": alice_password})
     if full:
@@ -171,7 +172,8 @@ def _fill(party: Party, server: Server, documents: CallbackSink) -> None:
     pending = {"differedPeriod": 600, "message": "later"}
 
     job = key.ok("POST", f"/sms/{s}/jobs", {**pending, "noStopClause": True, "receivers": [handset()]})["ids"][0]
-    sent = key.ok("POST", f"/sms/{s}/jobs", {"message": "now", "noStopClause": True, "receivers": [handset(), handset()]})["ids"]
+    sent = key.ok("POST", f"/sms/{s}/jobs", {"message": "now", "noStopClause": True, "receivers": [handset(), handset()],
+                                           "tag": "authz"})["ids"]
     stop = f"+336993{secrets.randbelow(10**5):05d}"
     key.ok("POST", f"/sms/{s}/jobs", {"message": "offer", "receivers": [stop]})
     vn = f"/sms/{s}/virtualNumbers/{number}"
@@ -207,6 +209,7 @@ def _fill(party: Party, server: Server, documents: CallbackSink) -> None:
         "/sms/{serviceName}/senders/{sender}": "AuthzCo",
         "/sms/{serviceName}/task/{taskId}": task,
         "/sms/{serviceName}/batches/{id}": batch,
+        "/sms/{serviceName}/reports/batches/{id}": batch,
         "/sms/{serviceName}/callbacks/{id}": callback,
         "/sms/{serviceName}/virtualNumbers/{number}/jobs/{id}": vn_job,
         "/sms/{serviceName}/virtualNumbers/{number}/outgoing/{id}": vn_sent,

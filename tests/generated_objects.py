@@ -269,6 +269,7 @@ ROUTES: list[tuple[str, str]] = [
     (re.escape(ACCOUNT) + r"/task/\{taskId\}", "task"),
     (re.escape(ACCOUNT) + r"/batches/\{id\}/cancel", "deferred_batch"),
     (re.escape(ACCOUNT) + r"/batches/\{id\}(/.*)?", "batch"),
+    (re.escape(ACCOUNT) + r"/reports/batches/\{id\}", "batch"),
     (re.escape(ACCOUNT) + r"/callbacks/\{id\}(/.*)?", "callback"),
     (r"/me/order/\{orderId\}(/.*)?", "order"),
     (r"/me/document/\{id\}", "document"),
