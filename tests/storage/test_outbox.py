@@ -95,6 +95,27 @@ def test_only_accounts_with_a_callback_get_events(db, account):
     assert [(e.params["id"], e.host) for e in events(db)] == [(str(m), "2001:db8::1") for m in mine]
 
 
+def test_outbox_filled_fires_after_commits_that_add_events_and_only_those(db, account):
+    fired = []
+    db.outbox_filled.subscribe(lambda: fired.append(len(events(db))))
+    [mid] = send(db, account, ["+33612345678"])
+    sent_then(db, [mid])  # changes without a callBack: no event, the worker sleeps on
+    assert fired == []
+    set_callback(db, account, HOOK)
+    with pytest.raises(RuntimeError), db.session() as s:
+        apply_receipts(s, [Receipt(f"c{mid}", DeliveryState.DELIVERED)])
+        raise RuntimeError("rolled back")
+    assert fired == []
+    with db.session() as s:
+        apply_receipts(s, [Receipt(f"c{mid}", DeliveryState.DELIVERED)])
+    assert fired == [1]  # told once, after the commit: the event is there to claim
+    enqueue(db, account, "http://a.example/x", "k")
+    assert fired == [1, 2]
+    with db.session() as s:
+        outbox.replay(s, s.get_one(CallbackEvent, events(db)[0].id))
+    assert fired == [1, 2, 2]
+
+
 def claim(db, capacity=None, default=8, lease=30.0, max_age=3600.0) -> list[outbox.Claimed]:
     with db.session() as s:
         return outbox.claim(s, capacity=capacity or {}, default_capacity=default, limit=100, lease=lease, max_age=max_age)

@@ -57,7 +57,7 @@ LEASE = TOTAL_TIMEOUT + 15.0
 POLL = 0.5
 """Seconds between two looks at the outbox when nothing wakes the worker."""
 ROUND_MIN = 0.05
-"""Seconds a round lasts at least: message state changes and answers wake the worker, at most 20 times a second."""
+"""Seconds a round lasts at least: commits that add events (``Database.outbox_filled``) and answers wake the worker, at most 20 times a second."""
 CLAIM_BATCH = 200
 SWEEP = 2.0
 """PostgreSQL: seconds between two looks for leases of workers that are gone."""
@@ -116,7 +116,7 @@ class CallbackWorker:
             self.instance = await asyncio.to_thread(Instance, self.db, CALLBACKS_LOCK_SPACE)
             self.number = self.instance.number
             await asyncio.to_thread(self._sweep)
-        self._unsubscribe = self.db.changes.subscribe(lambda _ids: self._wake.set(), loop=loop)
+        self._unsubscribe = self.db.outbox_filled.subscribe(self._wake.set, loop=loop)
         self._task = asyncio.create_task(self._run(), name="textos-callbacks")
 
     async def stop(self) -> None:

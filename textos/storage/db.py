@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from textos.config import Settings
 from textos.storage import at_rest, models_billing, models_bulk, models_reports, outbox  # noqa: F401  (register their tables)
-from textos.storage.events import Changes
+from textos.storage.events import Changes, Signal
 from textos.storage.wakeups import announce
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -110,6 +110,9 @@ class Database:
         meet at the file's lock."""
         self.changes = Changes()
         """Listeners to message state changes, told after each commit (``storage.events``)."""
+        self.outbox_filled = Signal()
+        """Fired after each commit that added due callback events (``storage.outbox.take_filled``):
+        the callbacks worker of this process wakes on it (other processes' find them by polling)."""
 
     @classmethod
     def of(cls, settings: Settings) -> "Database":
@@ -128,6 +131,8 @@ class Database:
                 outbox.note_deliveries(session)
                 announce(session)
             self.changes.publish_committed(session)
+            if outbox.take_filled(session):
+                self.outbox_filled.fire()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:

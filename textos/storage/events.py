@@ -90,3 +90,29 @@ def _call(listener: Listener, ids: list[int]) -> None:
         listener(ids)
     except Exception:  # a listener must never break delivery
         log.exception("message state listener failed")
+
+
+class Signal:
+    """Listeners told that something happened, with nothing attached (``Database.outbox_filled``)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None], *, loop: asyncio.AbstractEventLoop | None = None) -> Callable[[], None]:
+        """Call ``listener`` at each ``fire`` (in ``loop`` if given); returns a function that unsubscribes it."""
+        if loop is not None:
+            target = listener
+
+            def listener() -> None:
+                loop.call_soon_threadsafe(target)
+
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def fire(self) -> None:
+        """Tell every listener (what they raise is logged, never raised)."""
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # a listener must never break what committed
+                log.exception("listener failed")

@@ -62,6 +62,19 @@ def url_host(url: str) -> str:
         return ""
 
 
+_FILLED = "textos.outbox_filled"
+
+
+def _filled(session: Session) -> None:
+    """Note that the transaction adds due events (``take_filled``: the worker is woken after its commit)."""
+    session.info[_FILLED] = True
+
+
+def take_filled(session: Session) -> bool:
+    """Whether ``session``'s transaction added due events (``enqueue``, ``replay``, ``note_deliveries``); forgotten."""
+    return bool(session.info.pop(_FILLED, False))
+
+
 def enqueue(
     session: Session, *, account_id: int, kind: str, url: str, params: Mapping[str, object], order_key: str,
     user_login: str | None = None,
@@ -81,6 +94,7 @@ def enqueue(
             status="pending", attempts=0, next_attempt_at=now, created_at=now,
         )
     )
+    _filled(session)
 
 
 # Delivery events: one INSERT … SELECT per commit
@@ -148,6 +162,8 @@ def note_deliveries(session: Session) -> int:
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
         written += run(session, _INSERTS[sqlite].replace("{ids}", marks(len(chunk))), (now, now, *chunk)).rowcount or 0
+    if written:
+        _filled(session)
     return written
 
 
@@ -318,6 +334,7 @@ def replay(session: Session, event: CallbackEvent) -> None:
     event.replayed_at = now
     event.delivered_at = None
     event.claimed_by = None
+    _filled(session)
 
 
 def _as_datetime(value: Any) -> dt.datetime:
