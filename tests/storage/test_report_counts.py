@@ -143,6 +143,22 @@ def test_folding_twice_at_once_counts_each_delta_once(db):
     assert_counts_agree(db, traffic)
 
 
+def test_a_fold_adds_up_in_the_database_and_drops_deltas_of_no_job_with_an_error(db, caplog):
+    traffic = Traffic(db, new_account(db), random.Random(5))
+    for tag in TAGS:
+        traffic.send(tag, 2)
+    with db.session() as s:
+        waiting = run(s, "SELECT COUNT(*) FROM report_deltas").fetchone()[0]
+        run(s, "INSERT INTO report_deltas (job_id, metric, n) VALUES (?, ?, ?)", (10**9, "accepted", 5)).close()
+    with db.session() as s:
+        assert report_counts.fold(s) == waiting + 1  # the orphan is taken too, never folded again
+    with db.session() as s:
+        assert run(s, "SELECT COUNT(*) FROM report_deltas").fetchone()[0] == 0
+        assert report_counts.fold(s) == 0
+    assert "1 report deltas dropped: their jobs do not exist" in caplog.text
+    assert_counts_agree(db, traffic)
+
+
 def test_a_receipt_racing_the_receipt_deadline_counts_the_message_once(db):
     """PostgreSQL: the sweep settles a message *no_receipt* while a receipt's transaction is about
     to settle it too. The receipt waits for the sweep's lock, then settles it from *no_receipt*

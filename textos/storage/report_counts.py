@@ -31,16 +31,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from textos.domain import delivery_time
 from textos.domain.lifecycle import ERROR_STATES, FINAL, MessageStatus
-from textos.storage.fastsql import db_time, is_sqlite, literal, marks, read_time, run, run_many
+from textos.storage.fastsql import db_time, is_sqlite, literal, read_time, run, run_many
 
 __all__ = ["Counts", "Tally", "counting", "final_by_account", "fold", "read", "replied", "whole_hours"]
 
@@ -145,64 +145,69 @@ def replied(session: Session, message_id: int) -> None:
 
 # --------------------------------------------------------------------------- folding
 
-_TAKE = {
-    sqlite: "DELETE FROM report_deltas WHERE id IN (SELECT id FROM report_deltas ORDER BY id LIMIT ?"
-    f"{'' if sqlite else ' FOR UPDATE SKIP LOCKED'}) RETURNING job_id, metric, n"
-    for sqlite in (True, False)
-}
-"""The oldest deltas, taken once: another folder (a second dispatcher) skips those being taken."""
+_KEY = "account_id, tag, batch_id, hour, metric"
+_TOTAL_METRICS = ", ".join(literal(m) for m in sorted(_TOTALS))
+_HOUR = {True: "substr(j.created_at, 1, 13) || ':00:00.000000'", False: "date_trunc('hour', j.created_at)"}
+"""A job's ``created_at`` floored to its hour, as ``db_time`` stores it (``_SQLITE_FORMAT`` on SQLite)."""
+
+
+def _grouped(taken: str, sqlite: bool) -> str:
+    """The deltas of ``taken`` (a table or CTE with ``job_id, metric, n``, and ``WHERE``) added up per report key."""
+    return (
+        f"SELECT j.account_id, COALESCE(j.tag, ''), COALESCE(j.batch_id, ''), {_HOUR[sqlite]}, d.metric, SUM(d.n) "
+        f"FROM {taken} GROUP BY j.account_id, COALESCE(j.tag, ''), COALESCE(j.batch_id, ''), {_HOUR[sqlite]}, d.metric "
+        "HAVING SUM(d.n) <> 0"
+    )
+
+
+_COUNTS_UPSERT = "ON CONFLICT (account_id, tag, batch_id, hour, metric) DO UPDATE SET n = report_counts.n + excluded.n"
+_TOTALS_UPSERT = "ON CONFLICT (account_id, metric) DO UPDATE SET n = report_totals.n + excluded.n"
+
+_SQLITE_LAST = "SELECT MAX(id) FROM (SELECT id FROM report_deltas ORDER BY id LIMIT ?)"
+_SQLITE_COUNTS = (
+    f"INSERT INTO report_counts ({_KEY}, n) SELECT * FROM ("
+    + _grouped("report_deltas d JOIN jobs j ON j.id = d.job_id WHERE d.id <= ?", True)
+    + f") WHERE true {_COUNTS_UPSERT}"
+)
+_SQLITE_TOTALS = (
+    f"INSERT INTO report_totals (account_id, metric, n) SELECT j.account_id, d.metric, SUM(d.n) FROM report_deltas d "
+    f"JOIN jobs j ON j.id = d.job_id WHERE d.id <= ? AND d.metric IN ({_TOTAL_METRICS}) GROUP BY j.account_id, d.metric "
+    f"HAVING SUM(d.n) <> 0 {_TOTALS_UPSERT}"
+)
+_PG_FOLD = (
+    "WITH taken AS (DELETE FROM report_deltas WHERE id IN "
+    "(SELECT id FROM report_deltas ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING job_id, metric, n), "
+    f"per (account_id, tag, batch_id, hour, metric, n) AS ({_grouped('taken d JOIN jobs j ON j.id = d.job_id', False)}), "
+    f"counts AS (INSERT INTO report_counts ({_KEY}, n) SELECT * FROM per ORDER BY {_KEY} {_COUNTS_UPSERT}), "
+    f"totals AS (INSERT INTO report_totals (account_id, metric, n) SELECT account_id, metric, SUM(n) FROM per "
+    f"WHERE metric IN ({_TOTAL_METRICS}) GROUP BY account_id, metric HAVING SUM(n) <> 0 ORDER BY account_id, metric {_TOTALS_UPSERT}) "
+    "SELECT COUNT(*), COUNT(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = taken.job_id)) FROM taken"
+)
+"""The oldest deltas taken once (another folder, a second dispatcher, skips those being taken) and added
+up in one statement; keys are upserted in sorted order (two folders never deadlock)."""
 
 
 def fold(session: Session, limit: int = 50_000) -> int:
-    """Move up to ``limit`` of the oldest deltas into ``report_counts`` and ``report_totals``;
-    returns how many were taken. Keys are upserted in sorted order (two folders never deadlock)."""
-    rows = run(session, _TAKE[is_sqlite(session)], (limit,)).fetchall()
-    if not rows:
-        return 0
-    per_job: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for job_id, metric, n in rows:
-        per_job[job_id][metric] += n
-    keys = _keys_of(session, sorted(per_job))
-    counts: dict[tuple[Any, ...], int] = defaultdict(int)
-    totals: dict[tuple[Any, ...], int] = defaultdict(int)
-    for job_id, metrics in per_job.items():
-        key = keys.get(job_id)
-        if key is None:
-            log.error("report deltas of job %d dropped: no such job", job_id)
-            continue
-        for metric, n in metrics.items():
-            counts[(*key, metric)] += n
-            if metric in _TOTALS:
-                totals[(key[0], metric)] += n
-    _upsert(session, "report_counts", ("account_id", "tag", "batch_id", "hour", "metric"), counts)
-    _upsert(session, "report_totals", ("account_id", "metric"), totals)
-    return len(rows)
+    """Move up to ``limit`` of the oldest deltas into ``report_counts`` and ``report_totals``, added up
+    by the database (a few statements, whatever the number of deltas); returns how many were taken."""
+    if is_sqlite(session):  # one writer: the deltas up to the last id taken stay as they are meanwhile
+        last = run(session, _SQLITE_LAST, (limit,)).fetchone()[0]
+        if last is None:
+            return 0
+        orphans = run(session, "SELECT COUNT(*) FROM report_deltas d WHERE d.id <= ? AND NOT EXISTS "
+                               "(SELECT 1 FROM jobs j WHERE j.id = d.job_id)", (last,)).fetchone()[0]
+        run(session, _SQLITE_COUNTS, (last,)).close()
+        run(session, _SQLITE_TOTALS, (last,)).close()
+        taken = run(session, "DELETE FROM report_deltas WHERE id <= ?", (last,)).rowcount
+    else:
+        taken, orphans = run(session, _PG_FOLD, (limit,)).fetchone()
+    if orphans:
+        log.error("%d report deltas dropped: their jobs do not exist", orphans)
+    return int(taken or 0)
 
 
-def _keys_of(session: Session, job_ids: list[int]) -> dict[int, tuple[int, str, str, Any]]:
-    """Each job's ``(account_id, tag, batch_id or "", hour accepted as stored)``."""
-    keys: dict[int, tuple[int, str, str, Any]] = {}
-    for start in range(0, len(job_ids), _CHUNK * 5):
-        chunk = job_ids[start : start + _CHUNK * 5]
-        for job_id, account_id, tag, batch_id, created_at in run(
-            session, f"SELECT id, account_id, tag, batch_id, created_at FROM jobs WHERE id IN ({marks(len(chunk))})", chunk
-        ).fetchall():
-            hour = _floor(read_time(created_at))  # type: ignore[arg-type]
-            keys[job_id] = (account_id, tag or "", batch_id or "", db_time(session, hour))
-    return keys
-
-
-def _upsert(session: Session, table: str, key: tuple[str, ...], values: dict[tuple[Any, ...], int]) -> None:
-    items = sorted((k, n) for k, n in values.items() if n)
-    width = len(key) + 1
-    for start in range(0, len(items), _CHUNK):
-        chunk = items[start : start + _CHUNK]
-        run(
-            session,
-            f"INSERT INTO {table} ({', '.join(key)}, n) VALUES {', '.join([f'({marks(width)})'] * len(chunk))} "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET n = {table}.n + excluded.n",
-            [v for k, n in chunk for v in (*k, n)],
-        ).close()
+def _floor(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 # --------------------------------------------------------------------------- reading
@@ -220,10 +225,6 @@ class Counts:
     """Delivered messages per ``domain.delivery_time`` bucket."""
     credits_milli: int
     replies: int
-
-
-def _floor(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def whole_hours(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
