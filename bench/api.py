@@ -26,21 +26,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import cpu_seconds, drop_db, free_port, machine_line, make_db, make_tenant, message_counts, start_serve, stop_all  # noqa: E402
+from common import (  # noqa: E402
+    cpu_seconds, drop_db, free_port, machine_line, make_db, make_tenant, message_counts, server_env, spawn, start_serve, stop_all,
+)
 from presign import job_requests, receivers, server_time, time_request  # noqa: E402
 from wrkrun import require_wrk, run_wrk, summary, write_requests  # noqa: E402
 
 
-def run(backend: str, connections: int, duration: float, threads: int, timeout: float, presigned: int, workers: int = 1) -> dict:
+def run(backend: str, connections: int, duration: float, threads: int, timeout: float, presigned: int, workers: int = 1,
+        dispatch_process: bool = False) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="textos-bench-api-"))
     db, pg_name = make_db(backend, tmp)
     procs = []
     try:
         tenant = make_tenant(db, credits=10_000_000)
         port = free_port()
-        procs.append(start_serve(db, tmp, port, *(["--workers", str(workers)] if workers > 1 else [])))
+        serve_args = ["--workers", str(workers)] if workers > 1 else []
+        if dispatch_process:  # delivery (and the embedded simulator) in a `textos dispatch` of its own
+            procs.append(spawn(["dispatch"], tmp / "dispatch.log", server_env(db, tmp)))
+            serve_args.append("--no-dispatch")
+        procs.append(start_serve(db, tmp, port, *serve_args))
         endpoint = f"http://127.0.0.1:{port}/1.0"
-        server = procs[0].pid
+        server = procs[-1].pid
 
         write_requests([time_request(endpoint)], tmp / "time.req")
         cpu = cpu_seconds(server)
@@ -59,6 +66,7 @@ def run(backend: str, connections: int, duration: float, threads: int, timeout: 
         return {
             "backend": backend,
             "workers": workers,
+            "dispatch_process": dispatch_process,
             "connections": connections,
             "duration_s": duration,
             "wrk_threads": threads,
@@ -90,13 +98,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=2, help="wrk's time-out per request, seconds")
     parser.add_argument("--presigned", type=int, default=0, help="requests signed ahead (default: 6,000 per second of --duration)")
     parser.add_argument("--workers", type=int, default=1, help="API processes of textos serve (PostgreSQL only)")
+    parser.add_argument("--dispatch-process", action="store_true",
+                        help="delivery in a separate `textos dispatch` (textos serve --no-dispatch)")
     parser.add_argument("--json", action="store_true", help="one JSON object per backend")
     args = parser.parse_args()
     require_wrk()
     presigned = args.presigned or int(6000 * args.duration)
     print(machine_line(), file=sys.stderr if args.json else sys.stdout)
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
-        result = run(backend, args.connections, args.duration, args.threads, args.timeout, presigned, args.workers)
+        result = run(backend, args.connections, args.duration, args.threads, args.timeout, presigned, args.workers, args.dispatch_process)
         if args.json:
             print(json.dumps(result), flush=True)
         else:
