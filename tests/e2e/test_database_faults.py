@@ -246,7 +246,7 @@ def test_postgresql_restarted_mid_campaign_answers_503_meanwhile_and_loses_nothi
             assert outage_lines <= MAX_OUTAGE_LOG_LINES, f"{outage_lines} log lines in {started - stopped:.1f} s of outage"
             print(f"\nPostgreSQL restart: {len(answers)} calls, {len(accepted)} jobs accepted ({len(ids)} messages), "
                   f"{sum(a.status == 503 for a in answers)} answered 503 in {started - stopped:.1f} s down, first 200 {recovered_after:.2f} s "
-                  f"after the start, {outage_lines} log lines meanwhile")
+                  f"after the start, {outage_lines} log lines meanwhile, slowest 503 {max(a.took for a in answers if a.status == 503):.3f} s")
         finally:
             stop_server(server)
 
