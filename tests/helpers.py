@@ -110,13 +110,15 @@ class Server:
         assert result.exit_code != 0, f"textos {' '.join(args)} should have failed: {result.output}"
         return result.output
 
-    def client(self, app_key: str, app_secret: str, consumer_key: str | None) -> ovh.Client:
+    def client(self, app_key: str, app_secret: str, consumer_key: str | None, timeout: float = 180) -> ovh.Client:
+        """An ``ovh`` client of this server; ``timeout``: seconds each request may take (the client's 180 by default)."""
         ovh.client.ENDPOINTS[f"textos-{self.port}"] = self.endpoint
         client = ovh.Client(
             endpoint=f"textos-{self.port}",
             application_key=app_key,
             application_secret=app_secret,
             consumer_key=consumer_key,
+            timeout=timeout,
         )
         if self.ca:  # requests would take REQUESTS_CA_BUNDLE from the environment over the session's CA
             client._session.verify, client._session.trust_env = str(self.ca), False

@@ -46,6 +46,7 @@ from textos.services.prices import PriceBook
 from textos.simulator.http import hook_router
 from textos.storage.db import Database, normalize_url
 from textos.storage.models import Customer
+from textos.storage.outages import Outage
 from textos.observability import logs
 from textos.tls import check_pair
 
@@ -149,11 +150,14 @@ async def _every_second(db: Database, chore: Callable[[Database], object], what:
     """A chore of the process that runs delivery, at start then every second, never on a read:
     batches move on (``services.batches.complete_finished``), report counts are folded
     (``services.reports.fold_counts``)."""
+    outage = Outage(log, what)
     while True:
         try:
             await asyncio.to_thread(chore, db)
-        except Exception:  # noqa: BLE001 - the next round tries again
-            log.exception("%s failed", what)
+            outage.succeeded()
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            if not outage.failed(exc):
+                log.exception("%s failed", what)
         await asyncio.sleep(1.0)
 
 

@@ -1,4 +1,9 @@
-"""Errors in OVH's shape: ``{"class": "Client::BadRequest", "message": "..."}``, never a stack trace."""
+"""Errors in OVH's shape: ``{"class": "Client::BadRequest", "message": "..."}``, never a stack trace.
+
+A database that cannot serve for now (``storage.outages.unavailable``: PostgreSQL away or restarting,
+a SQLite disk full) is a 503 ``Server::ServiceUnavailable`` with ``Retry-After``, not a 500: the call
+may simply be made again, since what it would have written did not commit (unless the connection
+was lost during the commit itself, which no client of any database can tell)."""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from textos.domain.errors import TextosError
+from textos.storage.outages import Outage, unavailable
 
 log = logging.getLogger("textos.api")
 
@@ -47,6 +53,8 @@ class ErrorOut(BaseModel):
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ErrorOut, "description": "Refused, in OVH's shape (`class`, `message`)"},
+    "503": {"model": ErrorOut, "description": "The database cannot serve now (away, restarting, its disk full): "
+                                              "`Server::ServiceUnavailable`, try again after `Retry-After` seconds"},
 }
 """The answers every operation may give besides its own (``create_app`` declares them app-wide; FastAPI's
 ``422`` is never given: a validation error is a 400 here)."""
@@ -100,8 +108,20 @@ def response_for(exc: Exception) -> JSONResponse:
         return error_response(400, "Client::BadRequest", "Invalid value: a number is out of range")
     if isinstance(exc, DataError):
         return error_response(400, "Client::BadRequest", "Invalid value: the database refused it (out of range or malformed)")
+    if unavailable(exc):
+        _outage.failed(exc)
+        response = error_response(503, "Server::ServiceUnavailable", UNAVAILABLE_MESSAGE)
+        response.headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+        return response
     log.exception("unexpected error", exc_info=exc)
     return error_response(500, "Server::InternalServerError::Unexpected", "Internal server error")
+
+
+UNAVAILABLE_MESSAGE = "Service temporarily unavailable: the database cannot serve this request now; try again shortly"
+UNAVAILABLE_RETRY_AFTER = 1
+"""Seconds a client is told to wait (``Retry-After``) when the database is away: it comes back by itself."""
+_outage = Outage(log, "API (calls answered 503)")
+"""The process's API says an outage in a line every few seconds, not one per call answered 503."""
 
 
 def install(app: FastAPI) -> None:
@@ -122,5 +142,8 @@ def install(app: FastAPI) -> None:
     async def _raised(_: Request, exc: Exception) -> JSONResponse:
         return response_for(exc)
 
-    for kind in (TextosError, OverflowError, DataError, Exception):  # Exception: the 500 of ServerErrorMiddleware
+    # SQLAlchemyError: a database error is answered here, not by ServerErrorMiddleware, which would raise it
+    # again to uvicorn (an "Exception in ASGI application" traceback, and the client's connection closed);
+    # Exception: the 500 of ServerErrorMiddleware
+    for kind in (TextosError, OverflowError, DataError, SQLAlchemyError, Exception):
         app.add_exception_handler(kind, _raised)

@@ -46,6 +46,7 @@ from textos.delivery.ownership import CALLBACKS_LOCK_SPACE, Instance
 from textos.domain.public_urls import UrlRefused, parse_url, send_pinned, vetted_addresses
 from textos.storage import outbox
 from textos.storage.db import Database
+from textos.storage.outages import Outage
 from textos.storage.models import utcnow
 
 log = logging.getLogger("textos.callbacks")
@@ -102,6 +103,7 @@ class CallbackWorker:
         """PostgreSQL: this worker's number, held by an advisory lock (``delivery.ownership``)."""
         self.number = 1
         self._next_long_claim = 0.0
+        self._outage = Outage(log, "callbacks worker")
         """When a claim may next read past the due events of hosts at their bound (``outbox.claim``)."""
 
     def wake(self) -> None:
@@ -170,8 +172,10 @@ class CallbackWorker:
                 await asyncio.to_thread(self._store, self._take_outcomes())
                 for event in await asyncio.to_thread(self._claim):
                     self._launch(event)
-            except Exception:  # noqa: BLE001 - the next round tries again
-                log.exception("callbacks: a round failed")
+                self._outage.succeeded()
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                if not self._outage.failed(exc):
+                    log.exception("callbacks: a round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL)
             rest = ROUND_MIN - (loop.time() - started)

@@ -38,6 +38,7 @@ from textos.delivery.writer import Writer
 from textos.observability import instruments
 from textos.storage import messages
 from textos.storage.db import Database
+from textos.storage.outages import Outage
 from textos.storage.receipts import replay_pending
 from textos.storage.wakeups import Listener
 
@@ -53,6 +54,10 @@ done in the transaction that stores it: called with that session and the message
 
 RECEIPT_CHUNKS = 10
 """Transactions of ``storage.messages.CHUNK`` overdue messages settled as *no_receipt* per sweep (at most)."""
+
+OUTAGE_PAUSE = 1.0
+"""Seconds between two ticks while the database is unavailable (``storage.outages``), unless woken
+sooner: by a new job, or on PostgreSQL by the listener connecting again (``storage.wakeups``)."""
 
 
 class Dispatcher:
@@ -99,6 +104,7 @@ class Dispatcher:
         self.orphan_sweep = ORPHAN_SWEEP
         self._throttled_seen: dict[str, int] = {}
         """Each connector's throttling count at the last ``sample_carriers``."""
+        self._outage = Outage(log, "dispatcher")
         self._listener: Listener | None = None
         """PostgreSQL: woken by the ``NOTIFY`` of transactions that write new messages, in any
         process (``storage.wakeups``); in the API's own process ``wake()`` is also called."""
@@ -119,7 +125,12 @@ class Dispatcher:
                     self.on_incoming_stored(s, incoming_id)
                 return incoming_id
 
-        await self._receipter.call(work)
+        try:
+            await self._receipter.call(work)
+        except Exception as exc:
+            if not self._outage.failed(exc):
+                log.exception("could not store an incoming message")
+            raise
 
     # Lifecycle
     async def start(self) -> None:
@@ -172,14 +183,17 @@ class Dispatcher:
             self._wake.clear()  # before the claim: a wake-up arriving during it is not lost
             try:
                 claimed = await self.tick()
-            except Exception:
-                log.exception("dispatcher tick failed")
+                self._outage.succeeded()
+            except Exception as exc:
+                if not self._outage.failed(exc):
+                    log.exception("dispatcher tick failed")
                 claimed = False
             if claimed:
                 continue
+            pause = OUTAGE_PAUSE if self._outage.down else self.interval
             waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.wait(waiters + list(self._inflight), return_when=asyncio.FIRST_COMPLETED), self.interval)
+                await asyncio.wait_for(asyncio.wait(waiters + list(self._inflight), return_when=asyncio.FIRST_COMPLETED), pause)
             for w in waiters:
                 w.cancel()
 

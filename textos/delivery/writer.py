@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from textos.delivery.connector import Receipt, SubmitOutcome, SubmitResult
 from textos.storage import messages
 from textos.storage.db import Database
+from textos.storage.outages import Outage
 from textos.storage.receipts import apply_receipts, replay_pending
 
 log = logging.getLogger("textos.dispatcher")
@@ -56,6 +57,7 @@ class Writer:
         self._results: list[tuple[Sequence[SubmitResult], Mapping[int, str], Mapping[int, int], asyncio.Future[None]]] = []
         self._receipts: list[tuple[Sequence[Receipt], asyncio.Future[None]]] = []
         self._busy = False
+        self._outage = Outage(log, name)
 
     async def call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` in the writer's thread."""
@@ -102,8 +104,10 @@ class Writer:
                 futures = [item[-1] for item in results] + [item[-1] for item in receipts]
                 try:
                     await self.call(work)
+                    self._outage.succeeded()
                 except Exception as exc:
-                    log.exception("could not store %d results / %d receipt batches", len(results), len(receipts))
+                    if not self._outage.failed(exc):
+                        log.exception("could not store %d results / %d receipt batches", len(results), len(receipts))
                     for fut in futures:
                         if not fut.done():
                             fut.set_exception(exc)

@@ -35,6 +35,7 @@ from textos.services.jobs import Listed, SendingReport, SendRequest, accept_job,
 from textos.services.recipients import ConcatFor
 from textos.storage.db import Database
 from textos.storage.models import Account
+from textos.storage.outages import Outage, unavailable
 
 __all__ = ["AcceptWriter", "GROUP_JOBS", "GROUP_RECEIVERS"]
 
@@ -81,6 +82,7 @@ class AcceptWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="textos-accept")
         self._waiting: list[_Job] = []
         self._busy = False
+        self._outage = Outage(log, "accepting jobs (answered 503)")
 
     async def accept(self, customer_id: int, service_name: str, req: SendRequest, *, actor: str) -> SendingReport:
         """Accept ``req`` (its ``receivers`` list) for the customer's account ``service_name``;
@@ -101,7 +103,8 @@ class AcceptWriter:
                 try:
                     outcomes = await loop.run_in_executor(self._executor, self._write, group)
                 except Exception as exc:  # the transaction failed: no job of the group is accepted
-                    log.exception("could not accept a group of %d jobs", len(group))
+                    if not self._outage.failed(exc):
+                        log.exception("could not accept a group of %d jobs", len(group))
                     for job in group:
                         if not job.future.done():
                             job.future.set_exception(exc)
@@ -115,6 +118,7 @@ class AcceptWriter:
                         job.future.set_result(outcome)
                 if any(not isinstance(outcome, BaseException) for outcome in outcomes):
                     self.on_accepted()
+                self._outage.succeeded()
         finally:
             self._busy = False
 
@@ -141,7 +145,9 @@ class AcceptWriter:
                 listed = [Listed(a, job.req, job.actor) for a, job in zip(accounts, group) if isinstance(a, Account)]
                 accepted = iter(accept_listed(session, listed, self.settings, concat_for=self.concat_for))
                 return [a if isinstance(a, Exception) else next(accepted) for a in accounts]
-        except DBAPIError:
+        except DBAPIError as exc:
+            if unavailable(exc):  # the database is away: one by one would fail the same way
+                raise
             log.warning("a group of %d jobs was refused by the database; writing them one by one", len(group), exc_info=True)
         with self.db.session() as session:
             accounts = self._accounts(session, group)

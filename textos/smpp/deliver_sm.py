@@ -131,7 +131,9 @@ class Deliveries(Generic[R]):
 
     ``on_request`` is the sessions' request callback. ``make_receipt`` builds the owner's
     receipt objects, ``on_receipts`` stores a batch of them, ``on_incoming`` one incoming
-    message; both may raise to have the SMSC send again later."""
+    message; both may raise to have the SMSC send again later, and log why themselves (the
+    dispatcher's writers say a database outage in a line every few seconds, not one per
+    delivery the SMSC sends again): here it is only a debug line."""
 
     def __init__(
         self,
@@ -180,7 +182,7 @@ class Deliveries(Generic[R]):
                 try:
                     await self.on_receipts([r for r, *_ in batch])
                 except Exception:
-                    log.exception("%s: receipts not stored; the SMSC will send them again", self.name)
+                    log.debug("%s: receipts not stored; the SMSC will send them again", self.name, exc_info=True)
                     status = P.Status.ESME_RX_T_APPN
                 for _, session, seq, resp in batch:
                     if session.is_open:
@@ -193,7 +195,7 @@ class Deliveries(Generic[R]):
         try:
             await self.on_incoming(message)
         except Exception:
-            log.exception("%s: incoming message not stored; the SMSC will send it again", self.name)
+            log.debug("%s: incoming message not stored; the SMSC will send it again", self.name, exc_info=True)
             status = P.Status.ESME_RX_T_APPN
         if session.is_open:
             session.respond(resp, seq, status, b"\0")

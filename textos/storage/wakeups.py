@@ -19,6 +19,8 @@ import psycopg
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from textos.storage.outages import Outage
+
 __all__ = ["CHANNEL", "Listener", "announce", "note_new_messages"]
 
 log = logging.getLogger("textos.wakeups")
@@ -53,6 +55,7 @@ class Listener:
         self._conninfo = _conninfo(url)
         self._wake = wake
         self._closed = threading.Event()
+        self._outage = Outage(log, "listening for new messages")
         self.listening = threading.Event()
         """Set once the ``LISTEN`` is in place (tests wait for it)."""
         self._thread = threading.Thread(target=self._run, name="textos-listener", daemon=True)
@@ -64,6 +67,7 @@ class Listener:
                 with psycopg.connect(self._conninfo, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
+                    self._outage.succeeded()
                     self._wake()
                     while not self._closed.is_set():
                         for _ in conn.notifies(timeout=0.5):
@@ -71,7 +75,8 @@ class Listener:
             except psycopg.Error as exc:
                 self.listening.clear()
                 if not self._closed.is_set():
-                    log.warning("listening for new messages failed (%s); again in %.0f s", exc, self.RECONNECT)
+                    if not self._outage.failed(exc):
+                        log.warning("listening for new messages failed (%s); again in %.0f s", exc, self.RECONNECT)
                     self._closed.wait(self.RECONNECT)
 
     def close(self) -> None:
