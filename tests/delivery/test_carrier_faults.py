@@ -228,7 +228,7 @@ def make_db(databases):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("backend, fault", CASES)
-def test_every_accepted_message_ends_final_through_a_carrier_fault(make_db, backend: str, fault: Fault) -> None:
+def test_every_accepted_message_ends_final_through_a_carrier_fault(make_db, record_property, backend: str, fault: Fault) -> None:
     db = make_db(backend)
     account = new_account(db)
     ids = send(db, account, SHORT) + send(db, account, [LONG_TO], message=LONG)
@@ -268,6 +268,8 @@ def test_every_accepted_message_ends_final_through_a_carrier_fault(make_db, back
     assert credits(db, account) == 100 - charged
     taken = Counter(r.destination_addr for r in smsc.records)
     duplicates = sum(max(0, n - (3 if to == LONG_TO[1:] else 1)) for to, n in taken.items())
+    for name, value in (("duplicates", duplicates), ("binds", smsc.binds), ("kept", len(kept_receipts(db)))):
+        record_property(name, value)  # the figures of docs/RELIABILITY.md (pytest --junitxml)
     assert duplicates <= fault.duplicates, f"{duplicates} parts taken twice: over the bound"
     issued = {canonical_carrier_id(r.message_id) for r in smsc.records}
     stored = stored_carrier_ids(db)
