@@ -77,6 +77,18 @@ def test_a_wrong_password_is_refused_and_counted(client, people, db):
     assert "textos_session" not in client.cookies
 
 
+@pytest.mark.parametrize("kind, name, right", [("customer", "alice-1", "secret-password"), ("operator", "root-op", "operator-password")])
+def test_guessing_a_login_meets_429_and_then_so_does_the_right_password(client, people, app, kind, name, right):
+    """The login goes through the password guard (``services.password_guard``): after
+    ``password_max_failures`` wrong passwords the name is locked out, the right password too."""
+    allowed = app.state.textos.settings.password_max_failures
+    answers = [log_in(client, name, f"guess-{i}", kind=kind).status_code for i in range(allowed + 3)]
+    assert answers == [401] * allowed + [429] * 3
+    locked = log_in(client, name, right, kind=kind)
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0 and "try again later" in locked.text
+    assert "textos_session" not in client.cookies
+
+
 def test_a_customer_sees_their_own_accounts_only(client, people):
     done = log_in(client, "alice-1", "secret-password")
     assert done.status_code == 303 and "HttpOnly" in done.headers["set-cookie"] and "SameSite=lax" in done.headers["set-cookie"]

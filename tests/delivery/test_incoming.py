@@ -38,6 +38,15 @@ def test_a_single_message_is_stored_at_once(db):
     assert messages(db) == [("+33612345678", "36111", "STOP")]
 
 
+def test_a_nul_a_handset_sent_is_kept_as_a_replacement_character(db):
+    """U+0000 in a UCS-2 text: PostgreSQL text holds no NUL, and refusing the message would have the
+    SMSC send it again for ever. Stored the same on both backends, whole or in parts."""
+    assert store(db, IncomingMessage("+33612345678", "36111", "a\0b", connector="sim")) is not None
+    assert store(db, part("c\0", 1, total=2)) is None
+    assert store(db, part("d", 2, total=2)) is not None
+    assert [text for *_, text in messages(db)] == ["a\ufffdb", "c\ufffdd"]
+
+
 def test_parts_in_any_order_and_re_sent_make_one_message(db):
     assert store(db, part("three", 3)) is None
     assert store(db, part("one ", 1)) is None

@@ -3,10 +3,12 @@ database by every process, and as slow for a name that does not exist as for one
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime as dt
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +167,59 @@ def test_a_wrong_password_takes_as_long_for_an_unknown_name(db, clock):
             assert guard.check(f"name-{n}-{stored is None}", "192.0.2.1", "wrong", stored) is False
             times.append(time.perf_counter() - start)
     assert 0.5 < min(unknown) / min(known) < 2, f"fastest: known {min(known):.4f}s, unknown {min(unknown):.4f}s"
+
+
+# Every password check goes through the guard
+
+SOURCES = Path(password_guard.__file__).resolve().parent.parent
+VERIFIERS = {"check_password"}
+"""The one function that tells whether a password matches a hash (``domain.passwords``)."""
+HASHING = {"argon2", "PasswordHasher", "pbkdf2_hmac"}
+"""What a module would need to check a password without that function."""
+ALLOWED = {
+    "domain/passwords.py": "defines it",
+    "services/admin.py": "re-exports it (imported, never called)",
+    "services/password_guard.py": "the guard: limits, lockouts, the dummy hash, then the check",
+}
+ENTRY_POINTS = {
+    "services/credentials.py": "the consumer-key validation page (POST /auth/…)",
+    "services/dashboard_sessions.py": "the dashboard login, customers and operators",
+    "services/http2sms.py": "http2sms, the login and password of an account's user",
+}
+
+
+def _names_used(tree: ast.Module) -> set[str]:
+    """Every name a module imports, reads, reaches as an attribute or spells as a whole string."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= {part for alias in node.names for part in alias.name.split(".")}
+            found |= set((node.module or "").split(".")) if isinstance(node, ast.ImportFrom) else set()
+        elif isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value)
+    return found
+
+
+def _calls_to(tree: ast.Module, name: str) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and (n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", None)) == name]
+
+
+def test_no_module_but_the_guard_checks_a_password_and_every_login_calls_the_guard():
+    """Issue #16 point 2, made impossible to regress: a new login path (or an old one changed)
+    that checked a password itself would skip the limits, the lockouts and the dummy hash."""
+    sources = {p.relative_to(SOURCES).as_posix(): ast.parse(p.read_text()) for p in sorted(SOURCES.rglob("*.py"))}
+    for name, tree in sources.items():
+        used = _names_used(tree)
+        if name not in ALLOWED:
+            assert not used & VERIFIERS, f"textos/{name} checks a password itself: call PasswordGuard.check"
+        if name != "domain/passwords.py":
+            assert not used & HASHING, f"textos/{name} hashes passwords itself: domain.passwords is their one home"
+    assert _calls_to(sources["services/admin.py"], "check_password") == []
+    assert len(_calls_to(sources["services/password_guard.py"], "check_password")) >= 1
+    callers = {name for name, tree in sources.items() if "PasswordGuard" in _names_used(tree) and _calls_to(tree, "check")}
+    assert callers == set(ENTRY_POINTS), "a module calling PasswordGuard.check is missing from ENTRY_POINTS, or one stopped calling it"

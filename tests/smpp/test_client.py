@@ -8,10 +8,11 @@ import asyncio
 import pytest
 
 from carrier_doubles import Sink, client_of, sms, smsc_and_client, until
+from fault_smsc import FaultySmsc
 from textos.simulator.smsc import SmscSimulator
 from textos.smpp import pdu as P
 from textos.smpp.carrier_config import SmppCarrierConfig
-from textos.smpp.client import LINK_DOWN
+from textos.smpp.client import LINK_DOWN, TIMEOUT
 from textos.smpp.receipt_text import MessageState
 
 pytestmark = pytest.mark.timeout(30)
@@ -72,6 +73,30 @@ def test_dropped_connection_mid_window():
                 again = [s.message.id for s in done if s.status]
             assert accepted == set(msgs)
             assert 0 <= smsc.submits - len(msgs) <= window  # only parts in flight at the drop went twice
+
+    run(main())
+
+
+def test_a_submit_left_unanswered_drops_its_link_which_binds_again():
+    """An SMSC that takes submits and answers nothing (not even enquire_link): at the first
+    response timeout the link is dropped, not at the next enquire_link (30 s here), so nothing
+    more goes to it (what the dispatcher sends again waits for the new bind)."""
+
+    async def main():
+        smsc = FaultySmsc(port=0, accounts={"acme": "secret"}, receipt_delay=0.01)
+        smsc.mute_after = 1
+        await smsc.start()
+        config = SmppCarrierConfig(port=smsc.port, system_id="acme", password="secret", response_timeout=0.3,
+                                   enquire_link_interval=30, reconnect_backoff=(0.05, 0.1))
+        client = client_of(config, Sink())
+        client.start()
+        await client.wait_up()
+        done = await client.submit([sms(i, f"m{i}", f"+336{i:08d}") for i in range(4)])
+        assert [s.status for s in done].count(0) == 1 and {s.status for s in done if s.status} <= {TIMEOUT, LINK_DOWN}
+        await until(lambda: smsc.binds == 2 and client.is_up, timeout=3)
+        assert smsc.submits == 4
+        await client.close()
+        await smsc.stop()
 
     run(main())
 

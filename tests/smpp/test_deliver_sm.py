@@ -4,6 +4,8 @@ with the full one) and incoming messages."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from carrier_doubles import Sink, SmppReceipt
 from textos.smpp import pdu as P
@@ -58,3 +60,17 @@ def test_an_incoming_message_and_its_sender():
                               short_message=bytes((5, 0, 3, 9, 2, 2)) + b"fin")
     sms = read_incoming(national)
     assert (sms.sender, sms.text, sms.concat) == ("0612345678", "fin", Concat(9, 2, 2))
+
+
+udh_like = st.builds(lambda n, iei, length, rest: bytes((n, iei, length)) + rest,
+                     st.integers(0, 12), st.sampled_from([0x00, 0x08, 0x05]), st.integers(0, 6), st.binary(max_size=12))
+
+
+@given(st.one_of(udh_like, st.binary(max_size=40)), st.integers(0, 255), st.sampled_from([0x00, 0x40]))
+@example(bytes((5, 0, 3, 9)), 0, 0x40)  # a UDH cut short: it stopped the connection
+def test_any_incoming_short_message_reads_as_a_text(data, data_coding, esm_class):
+    """Whatever an SMSC puts in a deliver_sm (a UDH cut short, odd UCS-2, bytes above 0x7F in
+    GSM 7-bit), it reads as some text: nothing a handset sends can stop the connection."""
+    sms = read_incoming(P.ShortMessage(P.CommandId.DELIVER_SM, source_addr="33612345678", esm_class=esm_class,
+                                       data_coding=data_coding, short_message=data))
+    assert isinstance(sms.text, str)

@@ -25,3 +25,13 @@ def test_other_information_elements_are_skipped():
     assert udh.parse_udh(header) == udh.Concat(0x2A, 2, 1)
     assert udh.parse_udh(bytes((len(ports),)) + ports) is None
     assert udh.parse_sar({}) is None
+
+
+def test_an_element_cut_short_is_no_place():
+    assert udh.parse_udh(bytes((5, 0, 3, 9))) is None  # says 3 octets of concatenation, holds 1
+    assert udh.parse_udh(bytes((6, 8, 4, 1, 2))) is None
+
+
+@given(st.binary(max_size=12))
+def test_any_header_reads_as_a_place_or_none(header):
+    assert udh.parse_udh(header) is None or isinstance(udh.parse_udh(header), udh.Concat)

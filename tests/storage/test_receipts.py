@@ -33,6 +33,16 @@ def store_sent(session, mid: int, *part_ids: str) -> None:
     messages.store_sent(session, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids)], {mid: "sim"}, {mid: len(part_ids)})
 
 
+def sent_as(db, account, *carrier_ids: str) -> list[int]:
+    """One-part messages, claimed and stored as sent under these carrier ids (in this order)."""
+    ids = send(db, account, [f"+336123456{i:02d}" for i in range(1, len(carrier_ids) + 1)])
+    claim(db)
+    with db.session() as s:
+        for mid, carrier_id in zip(ids, carrier_ids):
+            store_sent(s, mid, carrier_id)
+    return ids
+
+
 def kept(db) -> int:
     with db.read() as s:
         return s.execute(select(func.count()).select_from(PendingReceipt)).scalar_one()
@@ -71,12 +81,7 @@ def test_a_carrier_id_may_come_back_in_its_other_base(given, forms):
 
 
 def test_a_receipt_finds_its_message_whatever_form_each_side_used(db, account):
-    hex_id, dec_id, padded = send(db, account, ["+33612345601", "+33612345602", "+33612345603"])
-    claim(db)
-    with db.session() as s:
-        store_sent(s, hex_id, "0001A2B")
-        store_sent(s, dec_id, "6700")
-        store_sent(s, padded, "00ABC")
+    hex_id, dec_id, padded = sent_as(db, account, "0001A2B", "6700", "00ABC")
     with db.session() as s:
         changed, pending = apply_receipts(
             s, [Receipt("6699", DeliveryState.DELIVERED), Receipt("1A2C", DeliveryState.DELIVERED), Receipt("abc", DeliveryState.EXPIRED)]
@@ -279,3 +284,48 @@ def _someone_waits_for_a_lock(db) -> bool:
         return bool(s.execute(text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )).scalar())
+
+
+# What a faulty carrier sends (``tests/delivery/test_carrier_faults.py`` runs them end to end)
+
+
+def test_in_one_batch_a_final_report_is_not_undone_by_a_later_one(db, account):
+    """Two reports of one part in one batch count as if each came alone: a later intermediate one
+    (enroute) or another final one does not replace the first final one."""
+    enroute_after, failed_after, enroute_first = sent_as(db, account, "e1", "f1", "g1")
+    report(db, Receipt("e1", DeliveryState.DELIVERED), Receipt("e1", DeliveryState.ENROUTE),
+           Receipt("f1", DeliveryState.DELIVERED), Receipt("F1", DeliveryState.UNDELIVERABLE, "001"),
+           Receipt("g1", DeliveryState.ENROUTE), Receipt("g1", DeliveryState.DELIVERED))
+    assert statuses(db, [enroute_after, failed_after, enroute_first]) == ["delivered"] * 3
+
+
+def test_a_part_reported_final_stays_so_when_a_late_report_comes(db, account):
+    mid = long_message_sent(db, account, "p1", "p2", "p3")
+    report(db, Receipt("p1", DeliveryState.DELIVERED))
+    report(db, Receipt("p1", DeliveryState.ENROUTE))  # a late notification, or the SMSC's own resend
+    report(db, Receipt("p2", DeliveryState.DELIVERED), Receipt("p3", DeliveryState.DELIVERED))
+    assert statuses(db, [mid]) == ["delivered"]
+
+
+def test_a_repeated_receipt_changes_nothing_and_tells_nobody(db, account):
+    [mid] = sent_as(db, account, "r1")
+    with db.session() as s:
+        assert apply_receipts(s, [Receipt("r1", DeliveryState.DELIVERED)]) == ([mid], 0)
+    with db.session() as s:
+        assert apply_receipts(s, [Receipt("r1", DeliveryState.DELIVERED)]) == ([], 0)  # no second change event
+        assert apply_receipts(s, [Receipt("R1", DeliveryState.UNDELIVERABLE)]) == ([], 0)
+    assert statuses(db, [mid]) == ["delivered"]
+
+
+def test_ids_and_error_codes_longer_than_their_columns_or_holding_nul_are_stored_and_matched(db, account):
+    """An SMSC's message_id of 100 characters, one with a NUL, and an ``err:`` of 40 characters: on
+    PostgreSQL each failed the whole transaction (and every receipt and result written with it)."""
+    long_id, nul_id = "7" * 100, "ab\0cd"
+    mid, other = sent_as(db, account, long_id, nul_id)
+    assert len(canonical_carrier_id(long_id)) == 64 and canonical_carrier_id(long_id) != canonical_carrier_id("7" * 99 + "8")
+    report(db, Receipt(long_id, DeliveryState.UNDELIVERABLE, "E" * 40), Receipt("abcd", DeliveryState.DELIVERED),
+           Receipt("\0" + "9" * 80, DeliveryState.DELIVERED, "x\0y"))
+    with db.read() as s:
+        assert (s.get_one(Message, mid).status, s.get_one(Message, mid).error) == ("failed", "E" * 16)
+        assert s.get_one(Message, other).status == "delivered"
+        assert s.scalars(select(PendingReceipt.error_code)).all() == ["xy"]

@@ -13,6 +13,7 @@ marked as incomplete in the log, rather than being dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
@@ -30,8 +31,12 @@ PART_TTL = 1800.0
 
 
 def store_incoming(session: Session, message: IncomingMessage) -> int | None:
-    """Store one incoming message or part; returns the id of the message once it is whole."""
+    """Store one incoming message or part; returns the id of the message once it is whole.
+    A NUL in its text (a handset's UCS-2 U+0000, which PostgreSQL text cannot hold) is stored
+    as U+FFFD, on either backend: the message is kept, and the change shows."""
     received = naive_utc(message.received_at)
+    if "\0" in message.text:
+        message = dataclasses.replace(message, text=message.text.replace("\0", "\ufffd"))
     if message.part is None or message.part.total <= 1:
         return _store_whole(session, message.sender, message.receiver, message.text, message.connector, received)
     part = message.part

@@ -1,7 +1,10 @@
 """Every password check: limited per name and per client address, and as slow for a name that does not exist.
 
-``PasswordGuard.check`` is the one entry (the validation page of consumer keys today; the
-dashboard login, users and http2sms later). Before the password is even hashed, the check
+``PasswordGuard.check`` is the one entry: the validation page of consumer keys
+(``services.credentials``), the dashboard login of customers and operators
+(``services.dashboard_sessions``) and the logins of users on http2sms (``services.http2sms``);
+no other module may verify a password (``tests/services/test_password_guard.py`` reads the
+sources to hold it). Before the password is even hashed, the check
 takes one slot from the name's and from the address's budget, in one short transaction
 whose row locks make concurrent checks (in any process) count one after the other:
 
@@ -14,7 +17,7 @@ whose row locks make concurrent checks (in any process) count one after the othe
 
 A name with no stored hash is checked against a dummy hash of the same cost, so a wrong
 password takes the same time whether the name exists or not; the hash comparison is
-``hmac.compare_digest`` (``services.admin.check_password``).
+constant-time (``domain.passwords.check_password``).
 """
 
 from __future__ import annotations

@@ -19,11 +19,13 @@ What becomes of a message (``Submission.status``; never a part the SMSC accepted
     * a part whose fate is unknown (``TIMEOUT``, ``LINK_DOWN``): if no part of the message
       was accepted, the message ends with that status (sending it all again is safe);
       otherwise only the missing parts are queued again (waiting for a reconnect) until
-      ``submit_deadline``;
+      ``submit_deadline``. A part left unanswered past ``response_timeout`` drops its bind
+      (as Kannel does by default): the rest of its window is as uncertain, and nothing more
+      goes to an SMSC that stopped answering; the bind connects again with backoff;
     * no bind up (or closing) and nothing of the message accepted → ``LINK_DOWN``.
     ``accepted`` counts the parts taken: a message that ends with some of them is partial.
-    A part is sent twice only if it was in flight when its response timed out or its
-    connection dropped: at most ``window × binds`` parts per such incident.
+    A part is sent twice only if it was in flight when its connection dropped (or its
+    response timed out, which drops it): at most ``window`` parts per bind that drops.
 
 Deliveries
     Receipts and incoming messages are read and answered by ``deliver_sm.Deliveries``.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from collections import deque
 from typing import Awaitable, Callable, Generic, Mapping, Sequence, TypeVar
@@ -47,6 +50,8 @@ from textos.smpp.submit_sm import OutgoingSms, SubmitSmBuilder
 __all__ = ["LINK_DOWN", "TIMEOUT", "UNENCODABLE", "SmppClient", "Submission"]
 
 R = TypeVar("R")
+
+log = logging.getLogger("textos.smpp")
 
 UNENCODABLE = -3
 """Pseudo command_status of a message that could not be made into submit_sm (never sent)."""
@@ -260,6 +265,10 @@ class SmppClient(Generic[R]):
         elif status in (TIMEOUT, LINK_DOWN):
             s.status, s.error = status, "timeout" if status == TIMEOUT else "link down"
             s.failed.append(part)
+            session = link.session
+            if status == TIMEOUT and session is not None and session.is_open:
+                log.warning("%s: submit_sm unanswered after %g s, dropping the link", link.name, self.config.response_timeout)
+                session.abort()
         else:
             self._end(s, status, P.status_name(status))
         if not s.done and s.inflight == 0:

@@ -5,6 +5,11 @@ per-PDU response timeout, enquire_link keep-alive, and the automatic answers eve
 peer owes (enquire_link_resp, unbind_resp, generic_nack).  What to do with
 submit_sm / deliver_sm / bind is the owner's ``on_request`` callback.
 
+A faulty peer costs no more than it must: a response of another command than its request's
+(an enquire_link_resp to a submit_sm) is no answer, and the request times out as if none
+came; a request whose handler raises is answered ESME_RSYSERR (the peer may send it again)
+and the connection stays up; a PDU that does not decode is answered generic_nack.
+
 Speed matters here (tens of thousands of PDUs per second in one process): writes
 are coalesced into one ``transport.write`` per loop iteration, responses resolve
 plain callbacks (no task or future per PDU), and timeouts are found by one periodic
@@ -71,7 +76,8 @@ class Session(asyncio.Protocol):
         self._out: list[bytes] = []
         self._flush_pending = False
         self._seq = 0
-        self._pending: dict[int, tuple[ResponseCallback, float]] = {}
+        self._pending: dict[int, tuple[ResponseCallback, float, int]] = {}
+        """sequence → (callback, deadline, the response command expected)."""
         self._sweeper: asyncio.TimerHandle | None = None
         self._keepalive: asyncio.TimerHandle | None = None
 
@@ -111,7 +117,7 @@ class Session(asyncio.Protocol):
             if handle:
                 handle.cancel()
         pending, self._pending = self._pending, {}
-        for callback, _ in pending.values():
+        for callback, _, _ in pending.values():
             try:
                 callback(LINK_DOWN, None)
             except Exception:  # pragma: no cover - a callback bug must not stop the others
@@ -139,7 +145,7 @@ class Session(asyncio.Protocol):
     def request_body(self, command_id: int, body: bytes, callback: ResponseCallback) -> int:
         """Send a request whose body is already encoded; ``callback`` gets the response."""
         seq = self.next_sequence()
-        self._pending[seq] = (callback, time.monotonic() + self.response_timeout)
+        self._pending[seq] = (callback, time.monotonic() + self.response_timeout, command_id | _RESPONSE_BIT)
         self._send(_HEADER.pack(16 + len(body), command_id, 0, seq) + body)
         return seq
 
@@ -158,7 +164,7 @@ class Session(asyncio.Protocol):
                 fut.set_exception(SessionClosed("connection lost"))
 
         pdu.sequence = self.next_sequence()
-        self._pending[pdu.sequence] = (done, time.monotonic() + self.response_timeout)
+        self._pending[pdu.sequence] = (done, time.monotonic() + self.response_timeout, pdu.command_id | _RESPONSE_BIT)
         self._send(P.encode(pdu))
         return fut
 
@@ -185,7 +191,7 @@ class Session(asyncio.Protocol):
             self.transport.close()
 
     def abort(self) -> None:
-        """Drop the connection at once (tests: a carrier cutting the line)."""
+        """Drop the connection at once (a peer that stopped answering; tests: a carrier cutting the line)."""
         if self.transport is not None:
             self._out.clear()
             self.transport.abort()
@@ -204,16 +210,23 @@ class Session(asyncio.Protocol):
 
     def _dispatch(self, command_id: int, status: int, seq: int, body: bytes) -> None:
         if command_id & _RESPONSE_BIT:
-            entry = self._pending.pop(seq, None)
+            entry = self._pending.get(seq)
             if entry is None:
                 if command_id != _GENERIC_NACK:
                     log.debug("%s: unexpected response 0x%08x seq %d", self.name, command_id, seq)
                 return
+            if command_id != entry[2] and command_id != _GENERIC_NACK:
+                log.warning("%s: 0x%08x is no answer to request %d (0x%08x expected): ignored", self.name, command_id, seq, entry[2])
+                return
+            del self._pending[seq]
             try:
                 resp = P.decode_body(command_id, status, seq, body)
             except P.PduError:
                 resp = P.Empty(command_id, status or P.Status.ESME_RSYSERR, seq)
-            entry[0](status if status or command_id != _GENERIC_NACK else P.Status.ESME_RSYSERR, resp)
+            try:
+                entry[0](status if status or command_id != _GENERIC_NACK else P.Status.ESME_RSYSERR, resp)
+            except Exception:  # a callback bug must not stop the connection
+                log.exception("%s: response callback failed", self.name)
             return
         if command_id == _ENQUIRE_LINK:
             self.enquire_links_received += 1
@@ -232,7 +245,11 @@ class Session(asyncio.Protocol):
         if isinstance(pdu, P.Raw):
             self.respond(_GENERIC_NACK, seq, P.Status.ESME_RINVCMDID)
             return
-        self.on_request(self, pdu)
+        try:
+            self.on_request(self, pdu)
+        except Exception:
+            log.exception("%s: request 0x%08x seq %d could not be handled; answered ESME_RSYSERR", self.name, command_id, seq)
+            self.respond(command_id | _RESPONSE_BIT, seq, P.Status.ESME_RSYSERR)
 
     # ── timers ──────────────────────────────────────────────────────────────
 
@@ -243,12 +260,12 @@ class Session(asyncio.Protocol):
     def _sweep(self) -> None:
         now = time.monotonic()
         expired = []
-        for seq, (_, deadline) in self._pending.items():
+        for seq, (_, deadline, _) in self._pending.items():
             if deadline > now:
                 break
             expired.append(seq)
         for seq in expired:
-            callback, _ = self._pending.pop(seq)
+            callback = self._pending.pop(seq)[0]
             callback(TIMEOUT, None)
         if not self.closed.done():
             self._sweeper = self._loop.call_later(self._sweep_every, self._sweep)

@@ -42,11 +42,14 @@ def split_udh(short_message: bytes) -> tuple[bytes, bytes]:
 
 
 def parse_udh(udh: bytes) -> Concat | None:
-    """The concatenation element of a UDH (length octet included), if any."""
+    """The concatenation element of a UDH (length octet included), if any; an element cut
+    short (the UDH says more octets than it holds) is none."""
     pos, end = 1, min(len(udh), udh[0] + 1) if udh else 0
     while pos + 2 <= end:
         iei, length = udh[pos], udh[pos + 1]
         data = udh[pos + 2 : pos + 2 + length]
+        if len(data) < length:
+            return None
         if iei == IEI_CONCAT_8 and length == 3:
             return Concat(data[0], data[1], data[2])
         if iei == IEI_CONCAT_16 and length == 4:

@@ -25,6 +25,7 @@ The messages a receipt settles are noted for ``Database.changes`` (``storage.eve
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import Counter, defaultdict
 from typing import Iterable, NamedTuple, Protocol, Sequence
 
@@ -34,13 +35,16 @@ from textos.domain.clock import naive_utc, utcnow
 from textos.domain.lifecycle import AWAITING_RECEIPT, FINAL, IN_FLIGHT, DeliveryState, MessageStatus, codes_of, outcome_of
 from textos.storage import events
 from textos.storage.fastsql import db_time, literal, marks, read_time, run, run_many, time_formatter, update_returning
+from textos.storage.models import PendingReceipt
 from textos.storage.report_counts import Tally
 
 _HEX = set("0123456789abcdef")
 CHUNK = 5000
+_ID_LENGTH: int = PendingReceipt.__table__.c.carrier_id.type.length  # type: ignore[attr-defined]
+_ERROR_LENGTH: int = PendingReceipt.__table__.c.error_code.type.length  # type: ignore[attr-defined]
 
 
-def _statuses(statuses: Iterable[MessageStatus]) -> str:
+def _statuses(statuses: Iterable[MessageStatus | DeliveryState]) -> str:
     return "(" + ", ".join(sorted(literal(s.value) for s in statuses)) + ")"
 
 
@@ -54,6 +58,11 @@ _SETTLE_INTERMEDIATE = f"{_SET} WHERE id = ? AND status IN {_statuses(IN_FLIGHT)
 _GIVEN_UP = (MessageStatus.NO_RECEIPT.value, int(codes_of(MessageStatus.NO_RECEIPT)[0]))
 """What a late receipt's message was before (``storage.report_counts``)."""
 _FINAL = frozenset(s.value for s in FINAL)
+_SET_PART = (
+    "UPDATE message_parts SET state = ?, error_code = ?, done_at = ? WHERE id = ? AND (state IS NULL OR state IN "
+    + _statuses(s for s in DeliveryState if not s.is_final) + ")"
+)
+"""A part's report, unless a final one came first: a late or repeated receipt does not undo it."""
 _DELIVERED = MessageStatus.DELIVERED.value
 _FAILED = MessageStatus.FAILED.value
 
@@ -84,9 +93,23 @@ class KeptReceipt(NamedTuple):
 
 
 def canonical_carrier_id(carrier_id: str) -> str:
-    """Lower case, trimmed, without leading zeros (``"00001A2B"`` → ``"1a2b"``)."""
+    """Lower case, trimmed, without leading zeros (``"00001A2B"`` → ``"1a2b"``) nor NULs. An id
+    longer than the columns hold (64 characters, as SMPP's message_id) becomes its first 47, ``~``
+    and 16 hex digits of its SHA-256: the same id always gives the same key, and fits."""
     text = carrier_id.strip().lower()
-    return text.lstrip("0") or "0"
+    if "\0" in text:
+        text = text.replace("\0", "").strip()
+    text = text.lstrip("0") or "0"
+    if len(text) > _ID_LENGTH:
+        text = text[:47] + "~" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return text
+
+
+def _error_code(code: str | None) -> str | None:
+    """A carrier's error code as stored: without NULs, at most as long as the column (16)."""
+    if code is None or (len(code) <= _ERROR_LENGTH and "\0" not in code):
+        return code
+    return code.replace("\0", "")[:_ERROR_LENGTH]
 
 
 def carrier_id_variants(carrier_id: str) -> set[str]:
@@ -140,6 +163,8 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[
     if not receipts:
         return [], 0
     by_id: dict[str, Receipt] = {canonical_carrier_id(r.carrier_id): r for r in receipts}
+    if len(by_id) < len(receipts):  # one part reported more than once in this batch
+        by_id = _first_final(receipts)
     changed: list[int] = []
     times = _Times(session)
     unmatched = _match(session, by_id, changed, times)
@@ -157,10 +182,23 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[
         run_many(
             session,
             "INSERT INTO pending_receipts (carrier_id, state, error_code, done_at, received_at) VALUES (?, ?, ?, ?, ?)",
-            [(cid, r.state.value, r.error_code, times.done(r.done_at), now) for cid, r in unmatched.items()],
+            [(cid, r.state.value, _error_code(r.error_code), times.done(r.done_at), now) for cid, r in unmatched.items()],
         )
     events.changed(session, changed)
     return changed, len(unmatched)
+
+
+def _first_final(receipts: Sequence[Receipt]) -> dict[str, Receipt]:
+    """One receipt per part, as if each had come alone: a later intermediate report
+    (enroute, accepted) replaces an earlier one, and nothing replaces a final one — the
+    same rule the guarded updates apply between batches."""
+    by_id: dict[str, Receipt] = {}
+    for r in receipts:
+        cid = canonical_carrier_id(r.carrier_id)
+        kept = by_id.get(cid)
+        if kept is None or not kept.state.is_final:
+            by_id[cid] = r
+    return by_id
 
 
 def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], times: _Times) -> dict[str, Receipt]:
@@ -190,9 +228,8 @@ def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], time
         for mid, r in singles:
             status, ptt, dlr = _outcome(r.state.value)
             delivered = done(r.done_at) if status == _DELIVERED else None
-            updates.append((status, ptt, dlr, delivered, r.error_code if status == _FAILED else None, mid))
-        _settle(session, updates)
-        changed.extend(mid for mid, _ in singles)
+            updates.append((status, ptt, dlr, delivered, _error_code(r.error_code) if status == _FAILED else None, mid))
+        changed.extend(_settle(session, updates))
     if not left:
         return left
     touched: set[int] = set()
@@ -202,10 +239,10 @@ def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], time
         rows = run(session, f"SELECT id, message_id, carrier_id FROM message_parts WHERE carrier_id IN ({marks(len(chunk))})", chunk).fetchall()
         for pid, mid, cid in rows:
             r = left[cid]
-            part_updates.append((r.state.value, r.error_code, times.done(r.done_at), pid))
+            part_updates.append((r.state.value, _error_code(r.error_code), times.done(r.done_at), pid))
             touched.add(mid)
             found.add(cid)
-    run_many(session, "UPDATE message_parts SET state = ?, error_code = ?, done_at = ? WHERE id = ?", part_updates)
+    run_many(session, _SET_PART, part_updates)
     for cid in found:
         del left[cid]
     changed.extend(settle_messages(session, touched))
@@ -236,14 +273,15 @@ def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list
         elif any(s in (DeliveryState.ENROUTE.value, DeliveryState.ACCEPTED.value) for s in states):
             status, ptt, dlr = _outcome(DeliveryState.ENROUTE.value)
             updates.append((status, ptt, dlr, None, None, mid))
-    _settle(session, updates)
-    return [u[-1] for u in updates]
+    return _settle(session, updates)
 
 
-def _settle(session: Session, updates: Sequence[tuple[object, ...]]) -> None:
+def _settle(session: Session, updates: Sequence[tuple[object, ...]]) -> list[int]:
     """Write ``(status, ptt, dlr, delivered_at, error, id)`` outcomes, each guarded by the status it
-    may settle; the messages a final one settled count in their campaign's report."""
+    may settle; the messages a final one settled count in their campaign's report. Returns the ids
+    of the messages it changed (a repeated receipt, or one for a message already settled, changes none)."""
     now = db_time(session, utcnow())
+    changed: list[int] = []
     final: dict[object, tuple[object, ...]] = {}
     for u in updates:
         if u[0] in _FINAL:
@@ -253,15 +291,20 @@ def _settle(session: Session, updates: Sequence[tuple[object, ...]]) -> None:
         for mid, job_id, sent_at in update_returning(session, _SETTLE_FINAL, list(final.values()), _RETURNING):
             status, ptt, _, delivered_at, *_ = final.pop(mid)
             moved[(job_id, status, ptt, sent_at, delivered_at, None)] += 1
+            changed.append(mid)
         if final:
             for mid, job_id, sent_at in update_returning(session, _SETTLE_LATE, list(final.values()), _RETURNING):
                 status, ptt, _, delivered_at, *_ = final[mid]
                 moved[(job_id, status, ptt, sent_at, delivered_at, _GIVEN_UP)] += 1
+                changed.append(mid)
         tally = Tally()
         for (job_id, status, ptt, sent_at, delivered_at, was), n in moved.items():
             tally.moved(job_id, status, ptt, was=was, sent_at=sent_at, delivered_at=delivered_at, n=n)  # type: ignore[arg-type]
         tally.write(session)
-    run_many(session, _SETTLE_INTERMEDIATE, [u for u in updates if u[0] not in _FINAL])
+    intermediate = [u for u in updates if u[0] not in _FINAL]
+    if intermediate:
+        changed += [row[0] for row in update_returning(session, _SETTLE_INTERMEDIATE, intermediate, ("id",))]
+    return changed
 
 
 _RETURNING = ("id", "job_id", "sent_at")
