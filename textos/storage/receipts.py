@@ -191,8 +191,7 @@ def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], time
             status, ptt, dlr = _outcome(r.state.value)
             delivered = done(r.done_at) if status == _DELIVERED else None
             updates.append((status, ptt, dlr, delivered, r.error_code if status == _FAILED else None, mid))
-        _settle(session, updates)
-        changed.extend(mid for mid, _ in singles)
+        changed.extend(_settle(session, updates))
     if not left:
         return left
     touched: set[int] = set()
@@ -213,7 +212,8 @@ def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], time
 
 
 def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list[int]:
-    """Derive each long message's status from its parts: delivered when all are, failed when one fails."""
+    """Derive each long message's status from its parts: delivered when all are, failed when one fails.
+    Returns the ids of the messages whose state this changed."""
     ids = list(message_ids)
     if not ids:
         return []
@@ -236,14 +236,16 @@ def settle_messages(session: Session, message_ids: set[int] | list[int]) -> list
         elif any(s in (DeliveryState.ENROUTE.value, DeliveryState.ACCEPTED.value) for s in states):
             status, ptt, dlr = _outcome(DeliveryState.ENROUTE.value)
             updates.append((status, ptt, dlr, None, None, mid))
-    _settle(session, updates)
-    return [u[-1] for u in updates]
+    return _settle(session, updates)
 
 
-def _settle(session: Session, updates: Sequence[tuple[object, ...]]) -> None:
+def _settle(session: Session, updates: Sequence[tuple[object, ...]]) -> list[int]:
     """Write ``(status, ptt, dlr, delivered_at, error, id)`` outcomes, each guarded by the status it
-    may settle; the messages a final one settled count in their campaign's report."""
+    may settle; the messages a final one settled count in their campaign's report. Returns the ids
+    of the messages whose guard held: a receipt that comes again (an SMSC resends what was not
+    answered) finds its message settled already, changes nothing and is not noted again."""
     now = db_time(session, utcnow())
+    changed: list[int] = []
     final: dict[object, tuple[object, ...]] = {}
     for u in updates:
         if u[0] in _FINAL:
@@ -253,15 +255,20 @@ def _settle(session: Session, updates: Sequence[tuple[object, ...]]) -> None:
         for mid, job_id, sent_at in update_returning(session, _SETTLE_FINAL, list(final.values()), _RETURNING):
             status, ptt, _, delivered_at, *_ = final.pop(mid)
             moved[(job_id, status, ptt, sent_at, delivered_at, None)] += 1
+            changed.append(mid)
         if final:
             for mid, job_id, sent_at in update_returning(session, _SETTLE_LATE, list(final.values()), _RETURNING):
                 status, ptt, _, delivered_at, *_ = final[mid]
                 moved[(job_id, status, ptt, sent_at, delivered_at, _GIVEN_UP)] += 1
+                changed.append(mid)
         tally = Tally()
         for (job_id, status, ptt, sent_at, delivered_at, was), n in moved.items():
             tally.moved(job_id, status, ptt, was=was, sent_at=sent_at, delivered_at=delivered_at, n=n)  # type: ignore[arg-type]
         tally.write(session)
-    run_many(session, _SETTLE_INTERMEDIATE, [u for u in updates if u[0] not in _FINAL])
+    intermediate = [u for u in updates if u[0] not in _FINAL]
+    if intermediate:
+        changed.extend(row[0] for row in update_returning(session, _SETTLE_INTERMEDIATE, intermediate, ("id",)))
+    return changed
 
 
 _RETURNING = ("id", "job_id", "sent_at")
