@@ -13,7 +13,6 @@ delivery does not run during the measurement.
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import os
 import platform
@@ -31,7 +30,7 @@ import httpx
 import ovh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_seconds  # noqa: E402
+from common import cpu_seconds, rss_mb, serve_dir  # noqa: E402
 
 
 def make_csv(path: Path, rows: int) -> None:
@@ -50,29 +49,10 @@ def make_csv(path: Path, rows: int) -> None:
             f.write(f"{number};{names[i % len(names)]};N{i}\n")
 
 
-class _Files(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def serve_dir(directory: Path) -> tuple[http.server.ThreadingHTTPServer, int]:
-    handler = lambda *a, **k: _Files(*a, directory=str(directory), **k)  # noqa: E731
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, srv.server_address[1]
-
-
 def cli(db_url: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, "-m", "textos.cli.main", *args, "--database-url", db_url, "--json"],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:
@@ -114,7 +94,7 @@ def main() -> None:
         probe = ovh.Client(endpoint="bench", application_key=app["applicationKey"],
                            application_secret=app["applicationSecret"], consumer_key=ck)
         probe.get(f"/sms/{service}")
-        rss_before = peak_rss_mb(server.pid)
+        rss_before = rss_mb(server.pid, "VmHWM")
 
         latencies: list[float] = []
         stop = threading.Event()
@@ -137,7 +117,7 @@ def main() -> None:
         cpu = cpu_seconds(server.pid) - cpu
         stop.set()
         poller.join()
-        rss = peak_rss_mb(server.pid)
+        rss = rss_mb(server.pid, "VmHWM")
         batches = client.get(f"/sms/{service}/batches")
         valid = probe.get(f"/sms/{service}")
         lat = sorted(latencies)

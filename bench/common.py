@@ -1,5 +1,6 @@
 """What the benchmarks share: databases, tenants made through the CLI, server and SMSC
-processes on loopback, CPU accounting and percentiles.
+processes on loopback, a file server for receiver documents, CPU and memory accounting and
+percentiles.
 
 Imported by the scripts of ``bench/`` as ``common`` (they put their own folder first on
 ``sys.path`` when run as ``python bench/NAME.py``).
@@ -7,6 +8,7 @@ Imported by the scripts of ``bench/`` as ``common`` (they put their own folder f
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import platform
@@ -15,12 +17,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+import ovh
 import psycopg
 from sqlalchemy import create_engine, text
 
@@ -38,9 +42,16 @@ def free_port() -> int:
 
 
 def cli(db: str, *args: str) -> dict:
-    """Run ``textos ARGS --database-url DB --json``; returns the JSON it printed last."""
-    out = subprocess.check_output([sys.executable, "-m", "textos.cli.main", *args, "--database-url", db, "--json"])
-    return json.loads(out.decode().strip().splitlines()[-1])
+    """Run ``textos ARGS --database-url DB --json`` in this process (a new process costs seconds of
+    imports); returns the JSON it printed last."""
+    from typer.testing import CliRunner
+
+    from textos.cli.main import app
+
+    result = CliRunner().invoke(app, [*args, "--database-url", db, "--json"], catch_exceptions=False)
+    if result.exit_code:
+        raise SystemExit(f"textos {' '.join(args)} failed ({result.exit_code}): {result.output}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def make_db(backend: str, tmp: Path) -> tuple[str, str | None]:
@@ -69,12 +80,20 @@ class BenchTenant:
     app_secret: str
     consumer_key: str
 
+    def client(self, endpoint: str, timeout: float = 600) -> ovh.Client:
+        """An ``ovh`` client signing as this tenant against ``endpoint`` (``http://127.0.0.1:PORT/1.0``)."""
+        ovh.client.ENDPOINTS[endpoint] = endpoint
+        return ovh.Client(endpoint=endpoint, application_key=self.app_key, application_secret=self.app_secret,
+                          consumer_key=self.consumer_key, timeout=timeout)
 
-def make_tenant(db: str, credits: int, nic: str = "bn00001-bench") -> BenchTenant:
+
+def make_tenant(db: str, credits: int, nic: str = "bn00001-bench", methods: tuple[str, ...] = ("GET", "POST")) -> BenchTenant:
+    """A customer ``nic``, an account with ``credits``, an application and a key allowed ``methods`` on every path."""
     cli(db, "customer", "create", "--nic", nic)
     service = cli(db, "account", "create", "--nic", nic, "--credits", str(credits))["serviceName"]
     app = cli(db, "app", "create", "--name", "bench")
-    ck = cli(db, "credential", "create", "--app", app["applicationKey"], "--nic", nic, "--rule", "GET /*", "--rule", "POST /*")["consumerKey"]
+    rules = [arg for method in methods for arg in ("--rule", f"{method} /*")]
+    ck = cli(db, "credential", "create", "--app", app["applicationKey"], "--nic", nic, *rules)["consumerKey"]
     return BenchTenant(nic, service, app["applicationKey"], app["applicationSecret"], ck)
 
 
@@ -105,13 +124,76 @@ def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subp
         return subprocess.Popen([sys.executable, "-m", "textos.cli.main", *args], stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
-def start_serve(db: str, tmp: Path, port: int, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``textos serve`` on 127.0.0.1:``port``, returned once ``/auth/time`` answers."""
-    proc = spawn(["serve", "--host", "127.0.0.1", "--port", str(port), *args], tmp / "serve.log", env or server_env(db, tmp))
+def start_serve(db: str, tmp: Path, port: int, *args: str, env: dict[str, str] | None = None,
+                log: str = "serve.log") -> subprocess.Popen[bytes]:
+    """``textos serve`` on 127.0.0.1:``port``, returned once ``/auth/time`` answers; its output in ``tmp / log``."""
+    proc = spawn(["serve", "--host", "127.0.0.1", "--port", str(port), *args], tmp / log, env or server_env(db, tmp))
     wait(lambda: proc.poll() is not None or api_up(f"http://127.0.0.1:{port}/1.0"), 60, "server", 0.05)
     if proc.poll() is not None:
-        raise SystemExit(f"textos serve exited:\n{(tmp / 'serve.log').read_text(errors='replace')[-3000:]}")
+        raise SystemExit(f"textos serve exited:\n{(tmp / log).read_text(errors='replace')[-3000:]}")
     return proc
+
+
+@dataclass
+class Smsc:
+    """``textos smsc`` as a separate process, with its HTTP hook (counters, the last submits)."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    hook: str
+    """``http://127.0.0.1:PORT/_simulator``."""
+    log: Path
+
+    def wait_up(self) -> None:
+        """Return once the HTTP hook answers (the SMPP port listens before it)."""
+
+        def answers() -> bool:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"textos smsc exited:\n{self.log.read_text(errors='replace')[-3000:]}")
+            try:
+                return httpx.get(f"{self.hook}/stats", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait(answers, 30, "the SMSC's HTTP hook", 0.05)
+
+    def url(self, window: int = 64) -> str:
+        """What ``textos serve --smsc`` is given to reach it."""
+        return f"smpp://bench:bench@127.0.0.1:{self.port}?window={window}"
+
+    def submits(self) -> int:
+        """submit_sm accepted so far."""
+        return int(httpx.get(f"{self.hook}/stats", timeout=10).json()["submits"])
+
+    def last_submits(self, limit: int) -> list[dict]:
+        """The last ``limit`` submits it kept (``--record-last``), oldest first: ``destination`` (no ``+``), ``receivedAt``."""
+        return httpx.get(f"{self.hook}/submits", params={"limit": limit}, timeout=120).json()["submits"]
+
+
+def start_smsc(tmp: Path, record_last: int, receipt_delay: float = 0.01, log: str = "smsc.log", wait_up: bool = True) -> Smsc:
+    """``textos smsc`` on loopback, returned once its HTTP hook answers (or at once, without
+    ``wait_up``: call ``Smsc.wait_up()`` before using it)."""
+    port, hook_port = free_port(), free_port()
+    proc = spawn(["smsc", "--port", str(port), "--http-port", str(hook_port), "--receipt-delay", str(receipt_delay),
+                  "--record-last", str(record_last)], tmp / log)
+    smsc = Smsc(proc, port, f"http://127.0.0.1:{hook_port}/_simulator", tmp / log)
+    if wait_up:
+        smsc.wait_up()
+    return smsc
+
+
+class _Files(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def serve_dir(directory: Path) -> tuple[http.server.ThreadingHTTPServer, int]:
+    """An HTTP server on loopback (a thread) serving the files of ``directory``: receiver documents.
+    Returns it (``shutdown()`` it) and its port."""
+    handler = lambda *a, **k: _Files(*a, directory=str(directory), **k)  # noqa: E731
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, srv.server_address[1]
 
 
 def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -156,6 +238,14 @@ def cpu_seconds(pid: int) -> float:
         tree |= more
         grew = bool(more)
     return sum(int(stats[p][11]) + int(stats[p][12]) for p in tree if p in stats) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory now (``VmRSS``) or at its peak (``VmHWM``), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

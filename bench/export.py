@@ -27,16 +27,9 @@ import httpx  # noqa: E402
 import ovh  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
-from common import drop_db, free_port, machine_line, make_db, make_tenant, server_env, start_serve, stop_all, wait  # noqa: E402
+from common import drop_db, free_port, machine_line, make_db, make_tenant, rss_mb, server_env, start_serve, stop_all, wait  # noqa: E402
 from textos.storage.db import Database  # noqa: E402
 from textos.storage.models import Account, Job, Message  # noqa: E402
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def fill(db_url: str, service: str, rows: int, batch: int = 20_000) -> None:
@@ -89,14 +82,14 @@ def main() -> None:
         client = ovh.Client(endpoint="bench-export", application_key=tenant.app_key, application_secret=tenant.app_secret,
                             consumer_key=tenant.consumer_key)
         client.get(f"/sms/{tenant.service}")
-        rss_before = peak_rss_mb(server.pid)
+        rss_before = rss_mb(server.pid, "VmHWM")
 
         t = time.perf_counter()
         document_id = client.get(f"/sms/{tenant.service}/document", wayType="outgoing")
         answered = time.perf_counter() - t
         document = wait(lambda: (d := client.get(f"/me/document/{document_id}"))["size"] > 0 and d, 3600, "the export", 0.2)
         written = time.perf_counter() - t
-        rss_written = peak_rss_mb(server.pid)
+        rss_written = rss_mb(server.pid, "VmHWM")
 
         t = time.perf_counter()
         size, lines = 0, 0
@@ -112,7 +105,7 @@ def main() -> None:
             "id_answered_seconds": round(answered, 3), "export_written_seconds": round(written, 1),
             "rows_per_second": round(args.rows / written), "download_seconds": round(downloaded, 1),
             "server_peak_rss_mb": {"before": round(rss_before, 1), "after_export": round(rss_written, 1),
-                                   "after_download": round(peak_rss_mb(server.pid), 1)},
+                                   "after_download": round(rss_mb(server.pid, "VmHWM"), 1)},
         }
         print(machine_line())
         print(json.dumps(result))

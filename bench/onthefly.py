@@ -38,12 +38,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    cpu_seconds, drop_db, free_port, machine_line, make_db, make_tenant, message_counts, percentile, spawn, start_serve, stop_all, wait,
+    BenchTenant, Smsc, cpu_seconds, drop_db, free_port, machine_line, make_db, make_tenant, message_counts, percentile, server_env, start_serve,
+    start_smsc, stop_all, wait,
 )
 from openloop import offer  # noqa: E402
 from presign import job_requests, receivers, server_time  # noqa: E402
@@ -59,50 +58,42 @@ class Setup:
     db: str
     endpoint: str
     port: int
-    hook: str
-    tenant: object
+    smsc: Smsc
+    tenant: BenchTenant
     procs: list
     pg_name: str | None
+    tmp: Path
     next_receiver: int = 0
 
-    def sign(self, count: int) -> list:
-        t = self.tenant
+    def sign(self, count: int, tenant: BenchTenant | None = None) -> list:
+        t = tenant or self.tenant
         first, self.next_receiver = self.next_receiver, self.next_receiver + count
-        return job_requests(self.endpoint, t.service, t.app_key, t.app_secret, t.consumer_key, receivers(first, count), server_time(self.endpoint))  # type: ignore[attr-defined]
+        return job_requests(self.endpoint, t.service, t.app_key, t.app_secret, t.consumer_key, receivers(first, count), server_time(self.endpoint))
 
     def smsc_submits(self) -> int:
-        return int(httpx.get(f"{self.hook}/stats", timeout=10).json()["submits"])
+        return self.smsc.submits()
 
     def close(self) -> None:
         stop_all(self.procs)
         drop_db(self.pg_name)
 
 
-def setup(backend: str, record_last: int, window: int) -> Setup:
+def setup(backend: str, record_last: int, window: int, **env: str) -> Setup:
+    """A fresh database, ``textos smsc`` and ``textos serve --smsc`` (``env``: more settings), a tenant."""
     tmp = Path(tempfile.mkdtemp(prefix="textos-bench-otf-"))
     db, pg_name = make_db(backend, tmp)
     procs = []
     try:
-        smsc_port, hook_port, port = free_port(), free_port(), free_port()
-        procs.append(spawn(["smsc", "--port", str(smsc_port), "--http-port", str(hook_port), "--receipt-delay", "0.01",
-                            "--record-last", str(record_last)], tmp / "smsc.log"))
+        smsc = start_smsc(tmp, record_last)
+        procs.append(smsc.proc)
         tenant = make_tenant(db, credits=10_000_000)
-        procs.append(start_serve(db, tmp, port, "--smsc", f"smpp://bench:bench@127.0.0.1:{smsc_port}?window={window}"))
-        hook = f"http://127.0.0.1:{hook_port}/_simulator"
-        s = Setup(db, f"http://127.0.0.1:{port}/1.0", port, hook, tenant, procs, pg_name)
-        wait(lambda: _answers(hook), 30, "the SMSC's HTTP hook", 0.05)
-        return s
+        port = free_port()
+        procs.append(start_serve(db, tmp, port, "--smsc", smsc.url(window), env=server_env(db, tmp, **env)))
+        return Setup(db, f"http://127.0.0.1:{port}/1.0", port, smsc, tenant, procs, pg_name, tmp)
     except BaseException:
         stop_all(procs)
         drop_db(pg_name)
         raise
-
-
-def _answers(hook: str) -> bool:
-    try:
-        return httpx.get(f"{hook}/stats", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 # ── (a) end to end ───────────────────────────────────────────────────────────
@@ -148,14 +139,16 @@ def end_to_end(backend: str, connections: int, duration: int, threads: int) -> d
 # ── (b) latency at a steady offered load ─────────────────────────────────────
 
 
-def latency_step(s: Setup, rate: int, duration: float) -> dict:
+def latency_step(s: Setup, rate: int, duration: float, extra_submits: int = 0) -> dict:
+    """One run of ``rate`` jobs a second for ``duration`` s; ``extra_submits``: how many submits of
+    other traffic (other tenants) the SMSC may have received meanwhile, to look past."""
     count = max(1, int(rate * duration))
     signed = s.sign(count)
     before = s.smsc_submits()
     run = offer("127.0.0.1", s.port, [r.raw() for r in signed], rate)
     ok = run.ok
     wait(lambda: s.smsc_submits() - before >= ok, 120, "the accepted jobs at the SMSC", 0.1)
-    arrivals = httpx.get(f"{s.hook}/submits", params={"limit": count}, timeout=30).json()["submits"]
+    arrivals = s.smsc.last_submits(count + extra_submits)
     arrived = {}
     for a in arrivals:
         arrived.setdefault(a["destination"], a["receivedAt"])

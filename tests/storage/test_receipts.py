@@ -4,6 +4,7 @@ long messages, and receipts racing ahead of their submit results (kept, then app
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +16,7 @@ from textos.delivery.connector import Receipt, SubmitOutcome, SubmitResult
 from textos.domain.lifecycle import DeliveryState, MessageStatus, outcome_of
 from textos.storage import messages
 from textos.storage.fastsql import run
-from textos.storage.models import Message, MessagePart, PendingReceipt, utcnow
+from textos.storage.models import Account, Message, MessagePart, PendingReceipt, utcnow
 from textos.storage.receipts import apply_receipts, canonical_carrier_id, carrier_id_variants, replay_pending
 
 
@@ -138,6 +139,33 @@ def test_a_long_message_fails_when_one_part_fails(db, account):
     with db.read() as s:
         m = s.get_one(Message, mid)
         assert (m.status, m.ptt, m.dlr, m.error) == ("failed", *outcome_of(DeliveryState.UNDELIVERABLE)[1:], "001")
+
+
+def test_a_receipt_that_comes_again_changes_nothing_and_is_not_told_again(db, account):
+    """An SMSC resends a receipt we did not answer (the link dropped, the process was killed after
+    the commit): the message stays as it is, nothing is noted, no second callback event is written."""
+    single = send(db, account, ["+33612345601"])[0]
+    claim(db)
+    with db.session() as s:
+        store_sent(s, single, "again1")
+        s.execute(update(Account).where(Account.id == account.id).values(callback="https://crm.example.com/dlr"))
+    long = long_message_sent(db, account, "r1", "r2", "r3")
+    receipts = [Receipt("again1", DeliveryState.DELIVERED), *(Receipt(f"r{i}", DeliveryState.DELIVERED) for i in (1, 2, 3))]
+    with db.session() as s:
+        assert sorted(apply_receipts(s, receipts)[0]) == sorted([single, long])
+
+    def told() -> list[tuple[str, str]]:
+        with db.read() as s:
+            return sorted((key, params if isinstance(params, str) else json.dumps(params, sort_keys=True))
+                          for key, params in s.execute(text("SELECT order_key, params FROM callback_events")).all())
+
+    before = told()
+    assert len(before) == 4  # sent and delivered, of each message
+    for again in (receipts, [Receipt("again1", DeliveryState.ENROUTE), Receipt("r2", DeliveryState.ACCEPTED)]):
+        with db.session() as s:
+            assert apply_receipts(s, again) == ([], 0)
+        assert told() == before
+        assert statuses(db, [single, long]) == ["delivered", "delivered"]
 
 
 # Receipts after the receipt deadline (the real outcome wins over "no receipt")
