@@ -4,7 +4,8 @@ ids), against a real ``textos serve`` on a database of its own; every answer che
 document. Prints, per operation, the cases, their answers (2xx, 4xx), server errors and schema
 violations, then every finding.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/fuzz_api.py --cases 50000 [--backend sqlite|postgresql] [--seed 1]
+    PYTHONPATH=$PWD .venv/bin/python bench/fuzz_api.py --cases 50000 [--backend sqlite|postgresql] [--seed 1] [--json run.json]
+    PYTHONPATH=$PWD .venv/bin/python bench/fuzz_api.py --sum run1.json run2.json …   # runs in chunks, added up
 
 ``--cases`` is spread evenly over operations and generation modes; an operation with little to
 vary (no parameters, no body) runs out of distinct cases sooner, so passes follow one another,
@@ -23,6 +24,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -44,7 +46,11 @@ def main() -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--seed", type=int, default=1, help="the same seed gives the same cases")
     parser.add_argument("--json", type=Path, help="also write the figures and the per-operation counts there")
+    parser.add_argument("--sum", type=Path, nargs="+", metavar="JSON", help="only add up the figures of runs written by --json")
     args = parser.parse_args()
+    if args.sum:
+        print(json.dumps(added_up([json.loads(path.read_text()) for path in args.sum])))
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="textos-fuzz-"))
     db, pg_name = make_db(args.backend, tmp)
     server = start_server(db, tmp, args.backend)
@@ -78,6 +84,29 @@ def main() -> int:
                          for name, t in found.operations.items()}
         args.json.write_text(json.dumps({**figures, "operations_table": per_operation, "findings": [str(f) for f in found.findings]}, indent=1))
     return 1 if found.findings or errors else 0
+
+
+def added_up(runs: list[dict]) -> dict:
+    """The figures of several runs (chunks with other seeds, other backends) as one."""
+    per_operation: dict[str, int] = {}
+    statuses: Counter[str] = Counter()
+    for run in runs:
+        statuses.update(run["statuses"])
+        for name, t in run["operations_table"].items():
+            per_operation[name] = per_operation.get(name, 0) + t["cases"]
+    by_class = Counter()
+    for status, n in statuses.items():
+        by_class[f"{status[0]}xx"] += n
+    return {
+        "runs": [{k: run[k] for k in ("backend", "seed", "cases", "seconds", "date")} for run in runs],
+        "cases": sum(run["cases"] for run in runs), "seconds": sum(run["seconds"] for run in runs),
+        "operations": len(per_operation), "fewest_cases_per_operation": min(per_operation.values()),
+        "reached": len({name for run in runs for name, t in run["operations_table"].items()
+                        if any(200 <= int(st) < 300 for st in t["statuses"])}),
+        "answers": dict(sorted(by_class.items())), "statuses": dict(sorted(statuses.items())),
+        "server_errors": sum(run["server_errors"] for run in runs), "violations": sum(run["violations"] for run in runs),
+        "findings": sum(len(run["findings"]) for run in runs),
+    }
 
 
 if __name__ == "__main__":
