@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -76,6 +77,7 @@ class Setup:
     def close(self) -> None:
         stop_all(self.procs)
         drop_db(self.pg_name)
+        shutil.rmtree(self.tmp, ignore_errors=True)  # the database file, logs (a long run's SQLite file: hundreds of MB)
 
 
 def setup(backend: str, record_last: int, window: int, **env: str) -> Setup:
