@@ -108,6 +108,37 @@ def test_the_embedded_simulator_gives_up_on_receipts_sooner_than_a_carrier(setti
     db.dispose()
 
 
+def test_the_process_running_delivery_vacuums_postgresql_when_told(databases):
+    """``vacuum``: the runtime's chore (``storage.vacuum``) runs at start, then every ``VACUUM_PERIOD``."""
+    db = Database(databases.migrated("postgresql"))
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE churned AS SELECT generate_series(1, 5000) AS id")
+        conn.exec_driver_sql("DELETE FROM churned")
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+        conn.commit()
+    stats = "SELECT n_dead_tup, vacuum_count FROM pg_stat_user_tables WHERE relname = 'churned'"
+    wait_until(lambda: _row(db, stats)[0] >= 5000, timeout=10)
+    settings = Settings(database_url=db.url, simulator="inprocess", dispatcher_interval=30, vacuum="always")
+
+    async def run() -> None:
+        runtime = Runtime(settings, db)
+        await runtime.start()
+        try:
+            await asyncio.to_thread(wait_until, lambda: _row(db, stats)[1] >= 1, 15)
+        finally:
+            await runtime.stop()
+
+    asyncio.run(run())  # it returned: the table was vacuumed while the runtime ran
+    db.dispose()
+    databases.discard(db.url)
+
+
+def _row(db: Database, sql: str) -> tuple:
+    with db.engine.connect() as conn:
+        return tuple(conn.exec_driver_sql(sql).one())
+
+
 @pytest.mark.parametrize("cert, key", [("cert.pem", None), (None, "key.pem")])
 def test_a_tls_certificate_without_its_key_stops_serve_in_one_line(tmp_path, cert, key):
     from textos.server import serve

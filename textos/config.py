@@ -157,8 +157,14 @@ class Settings:
     metrics_port: int = 0
     """``textos dispatch`` (no API of its own): serve its instruments (carriers) at ``http://host:port/metrics``;
     0: not served. ``textos dispatch --metrics-port``."""
+    vacuum: str = "auto"
+    """PostgreSQL: ``auto``, the process running delivery vacuums and analyses Textos' tables by
+    autovacuum's rule while the server's ``autovacuum`` is off (``storage.vacuum``); ``always``;
+    ``off``, never. ``TEXTOS_VACUUM``."""
 
     def __post_init__(self) -> None:
+        if self.vacuum not in ("auto", "always", "off"):
+            raise ValueError(f"vacuum: one of auto, always, off (not {self.vacuum!r})")
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
         """The one credit-rate rule (``domain.pricing``): keys of any case, as in textos.toml."""
         self.credit_rates = dict(self.rates.by_country)
@@ -241,6 +247,7 @@ _ENV_KEYS: dict[str, str] = {
     "TEXTOS_LOG_FORMAT": "log_format",
     "TEXTOS_METRICS_MAX_LABELS": "metrics_max_labels",
     "TEXTOS_METRICS_PORT": "metrics_port",
+    "TEXTOS_VACUUM": "vacuum",
 }
 
 

@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import gc
 import importlib.util
 import ipaddress
@@ -46,6 +47,7 @@ from textos.services.prices import PriceBook
 from textos.simulator.http import hook_router
 from textos.storage.db import Database, normalize_url
 from textos.storage.models import Customer
+from textos.storage import vacuum
 from textos.storage.outages import Outage
 from textos.observability import logs
 from textos.tls import check_pair
@@ -53,6 +55,8 @@ from textos.tls import check_pair
 log = logging.getLogger("textos")
 
 EMBEDDED_SYSTEM_ID = "textos"
+VACUUM_PERIOD = 10.0
+"""Seconds between two looks at PostgreSQL's dead rows (``storage.vacuum``)."""
 
 
 def carrier_connectors(settings: Settings) -> dict[str, Connector]:
@@ -102,6 +106,10 @@ class Runtime:
             asyncio.create_task(_every_second(self.db, batches.complete_finished, "completing batches"), name="textos-batches"),
             asyncio.create_task(_every_second(self.db, reports.fold_counts, "folding report counts"), name="textos-reports"),
         ]
+        if not self.db.is_sqlite and settings.vacuum != "off":
+            vacuum_due = functools.partial(vacuum.vacuum_due, mode=settings.vacuum)
+            self._chores.append(asyncio.create_task(
+                _every_second(self.db, vacuum_due, "vacuuming", period=VACUUM_PERIOD), name="textos-vacuum"))
 
     async def _embedded_simulator(self) -> Connector:
         settings = self.settings
@@ -146,10 +154,11 @@ class Runtime:
             await self.stop()
 
 
-async def _every_second(db: Database, chore: Callable[[Database], object], what: str) -> None:
-    """A chore of the process that runs delivery, at start then every second, never on a read:
+async def _every_second(db: Database, chore: Callable[[Database], object], what: str, *, period: float = 1.0) -> None:
+    """A chore of the process that runs delivery, at start then every second (``period``), never on a read:
     batches move on (``services.batches.complete_finished``), report counts are folded
-    (``services.reports.fold_counts``)."""
+    (``services.reports.fold_counts``), PostgreSQL's tables vacuumed when its autovacuum is off
+    (``storage.vacuum``, every ``VACUUM_PERIOD``)."""
     outage = Outage(log, what)
     while True:
         try:
@@ -158,7 +167,7 @@ async def _every_second(db: Database, chore: Callable[[Database], object], what:
         except Exception as exc:  # noqa: BLE001 - the next round tries again
             if not outage.failed(exc):
                 log.exception("%s failed", what)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(period)
 
 
 def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True) -> FastAPI:
