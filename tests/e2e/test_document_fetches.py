@@ -124,7 +124,8 @@ def test_sixty_stalled_downloads_leave_the_api_fast_and_each_account_is_limited(
                 assert time.monotonic() - started < FETCH_TIMEOUT - 1.5, f"only {len(stalled.accepted)} downloads started"
                 await asyncio.sleep(0.02)
 
-            # The API answers every account at once meanwhile (the median is measured first, warm).
+            # The API answers every account at once meanwhile. A download holding the event loop or the
+            # account's requests would show as seconds (FETCH_TIMEOUT); a loaded CI machine as tens of ms.
             latencies = []
             for n in range(100):
                 keys = (first, quiet)[n % 2]
@@ -133,7 +134,7 @@ def test_sixty_stalled_downloads_leave_the_api_fast_and_each_account_is_limited(
                 latencies.append(time.perf_counter() - at)
                 assert answer.status_code == 200, answer.text
             p99 = statistics.quantiles(latencies, n=100)[98]
-            assert p99 < 0.1, f"p99 of GET /sms/{{s}} was {p99 * 1000:.0f} ms with 60 stalled downloads"
+            assert p99 < FETCH_TIMEOUT / 10, f"p99 of GET /sms/{{s}} was {p99 * 1000:.0f} ms with 60 stalled downloads"
 
             # One account over its limit is refused at once; another account sends, from a list or a document.
             at = time.monotonic()
