@@ -229,6 +229,34 @@ def test_receipt_before_submit_result_is_kept_and_applied(db, account):
     assert kept(db) == 0
 
 
+def test_a_receipt_ahead_of_its_result_is_kept_though_its_id_read_in_the_other_base_is_a_settled_message(db, account):
+    """Carrier ids in hex made of digits only read as decimal name another message:
+    ``10036`` (hex) is 65590, so a receipt for ``65590`` that overtakes its submit result
+    must not be spent on the message stored as ``10036``, long settled, but kept."""
+    old, new = send(db, account, ["+33612345601", "+33612345602"])
+    claim(db)
+    with db.session() as s:
+        store_sent(s, old, "10036")
+    report(db, Receipt("10036", DeliveryState.DELIVERED))
+    with db.session() as s:  # the receipt of the message not stored yet
+        assert apply_receipts(s, [Receipt("65590", DeliveryState.DELIVERED)]) == ([], 1)
+    assert kept(db) == 1
+    with db.session() as s:  # a replay meanwhile leaves it kept
+        assert replay_pending(s, ["65590"]) == 0
+    assert kept(db) == 1
+    with db.session() as s:
+        store_sent(s, new, "65590")
+    assert statuses(db, [old, new]) == ["delivered", "delivered"]
+    assert kept(db) == 0
+
+
+def test_a_receipt_in_the_other_base_for_a_message_in_flight_still_settles_it(db, account):
+    (mid,) = sent_as(db, account, "10036")
+    report(db, Receipt("65590", DeliveryState.DELIVERED))
+    assert statuses(db, [mid]) == ["delivered"]
+    assert kept(db) == 0
+
+
 def claimed_with_two_writers(db, account) -> int:
     """A message claimed, on a backend where receipts and results are written at once (PostgreSQL)."""
     if db.is_sqlite:

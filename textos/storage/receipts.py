@@ -9,7 +9,11 @@ one (enroute, accepted) leaves it as it is.
 Carriers answer ``submit_sm`` with an id in one form and sometimes report it in
 receipts in another (hex ``1a2b`` in the response, decimal ``6699`` in the receipt).
 Ids are stored canonically (``canonical_carrier_id``); a receipt is looked up by its
-canonical form first, then by its other forms (``carrier_id_variants``).
+canonical form first, then by its other forms (``carrier_id_variants``). The forms are
+ambiguous: a hex id of digits only read as decimal is another id (``10036`` is 65590, whose
+hex is ``65590``), often a message settled long ago. So a receipt matched only by another
+form counts as matched when it settles something; otherwise it is kept, for the message
+its own form will name once its submit result is stored (it may have overtaken it).
 
 Single-part messages (the vast majority) are settled straight from
 ``messages.carrier_id``; long messages through ``message_parts``: delivered when
@@ -63,6 +67,10 @@ _SET_PART = (
     + _statuses(s for s in DeliveryState if not s.is_final) + ")"
 )
 """A part's report, unless a final one came first: a late or repeated receipt does not undo it."""
+_PART_OPEN = " AND (state IS NULL OR state IN " + _statuses(s for s in DeliveryState if not s.is_final) + ")"
+"""Parts ``_SET_PART`` may still change."""
+_MESSAGE_OPEN = f" AND status IN {_statuses(AWAITING_RECEIPT)}"
+"""Messages a final receipt may still settle."""
 _DELIVERED = MessageStatus.DELIVERED.value
 _FAILED = MessageStatus.FAILED.value
 
@@ -174,7 +182,7 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[
             for form in carrier_id_variants(cid) - {cid}:
                 alias[form] = cid
         if alias:
-            still = _match(session, {form: unmatched[cid] for form, cid in alias.items()}, changed, times)
+            still = _match(session, {form: unmatched[cid] for form, cid in alias.items()}, changed, times, alias=True)
             for form in set(alias) - set(still):
                 unmatched.pop(alias[form], None)
     if unmatched:
@@ -201,10 +209,13 @@ def _first_final(receipts: Sequence[Receipt]) -> dict[str, Receipt]:
     return by_id
 
 
-def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], times: _Times) -> dict[str, Receipt]:
-    """Apply receipts whose id is stored; returns those that matched nothing."""
+def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], times: _Times, *, alias: bool = False) -> dict[str, Receipt]:
+    """Apply receipts whose id is stored; returns those that matched nothing. With ``alias``
+    (ids in another form than the receipt's own), a receipt matches only what it changes: a
+    message it settles, a part not reported final yet; the others are returned unmatched."""
     left = dict(by_id)
     singles: list[tuple[int, Receipt]] = []
+    form_of: dict[int, str] = {}  # message id → the id form that matched it
     for chunk in _chunks(list(by_id)):
         rows = run(
             session, f"SELECT id, carrier_id, parts, connector FROM messages WHERE carrier_id IN ({marks(len(chunk))})", chunk
@@ -218,10 +229,13 @@ def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], time
                 if r.connector is not None and connector != r.connector:
                     taken[cid] = len(singles)
                 singles.append((mid, r))
+                form_of[mid] = cid
             elif cid in taken and connector == singles[taken[cid]][1].connector:
                 # two carriers gave the same id: the receipt goes to the message its carrier sent
                 i = taken.pop(cid)
+                form_of.pop(singles[i][0], None)
                 singles[i] = (mid, singles[i][1])
+                form_of[mid] = cid
     if singles:
         updates = []
         done = times.done
@@ -229,14 +243,20 @@ def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], time
             status, ptt, dlr = _outcome(r.state.value)
             delivered = done(r.done_at) if status == _DELIVERED else None
             updates.append((status, ptt, dlr, delivered, _error_code(r.error_code) if status == _FAILED else None, mid))
-        changed.extend(_settle(session, updates))
+        settled = _settle(session, updates)
+        changed.extend(settled)
+        if alias:  # matched only by another form and changed nothing: not its message
+            for mid in set(form_of) - set(settled):
+                left[form_of[mid]] = by_id[form_of[mid]]
     if not left:
         return left
     touched: set[int] = set()
     part_updates = []
     found: set[str] = set()
     for chunk in _chunks(list(left)):
-        rows = run(session, f"SELECT id, message_id, carrier_id FROM message_parts WHERE carrier_id IN ({marks(len(chunk))})", chunk).fetchall()
+        rows = run(
+            session, f"SELECT id, message_id, carrier_id FROM message_parts WHERE carrier_id IN ({marks(len(chunk))}){_PART_OPEN if alias else ''}", chunk
+        ).fetchall()
         for pid, mid, cid in rows:
             r = left[cid]
             part_updates.append((r.state.value, _error_code(r.error_code), times.done(r.done_at), pid))
@@ -314,8 +334,10 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
     """Apply kept receipts whose message or part is now stored (those of ``carrier_ids``,
     in any form, or the oldest ones); returns how many were applied.
 
-    Only kept receipts that match something are taken (deleted, then applied); the
-    others stay as they are. Taking is by ``DELETE … RETURNING``: of two transactions
+    Only kept receipts that match something are taken (deleted, then applied): by their
+    own form, or by another form a message or part still awaiting a receipt is stored
+    under (``_match``'s rule); the others stay as they are, and one taken that does not
+    apply after all is kept again. Taking is by ``DELETE … RETURNING``: of two transactions
     replaying the same receipt at once, only the one whose delete removed it applies it.
     """
     if run(session, "SELECT 1 FROM pending_receipts LIMIT 1").fetchone() is None:
@@ -335,9 +357,11 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
             ).fetchall()
     if not rows:
         return 0
-    forms = {row[0]: carrier_id_variants(row[1]) for row in rows}
-    known = _stored_ids(session, sorted(set().union(*forms.values())))
-    ids = [row[0] for row in rows if forms[row[0]] & known]
+    own = {row[0]: canonical_carrier_id(row[1]) for row in rows}
+    others = {row[0]: carrier_id_variants(row[1]) - {own[row[0]]} for row in rows}
+    known = _stored_ids(session, sorted(set(own.values())))
+    open_ = _stored_ids(session, sorted(set().union(*others.values())), open_only=True)
+    ids = [row[0] for row in rows if own[row[0]] in known or others[row[0]] & open_]
     taken: set[int] = set()
     for i in range(0, len(ids), CHUNK):
         chunk_ids = ids[i : i + CHUNK]
@@ -350,10 +374,14 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
     return len(receipts) - still
 
 
-def _stored_ids(session: Session, forms: list[str]) -> set[str]:
-    """Which of these carrier ids a message or a part is stored under."""
+def _stored_ids(session: Session, forms: list[str], *, open_only: bool = False) -> set[str]:
+    """Which of these carrier ids a message or a part is stored under (with ``open_only``,
+    one still awaiting a receipt)."""
     found: set[str] = set()
+    guards = {"messages": _MESSAGE_OPEN, "message_parts": _PART_OPEN} if open_only else {"messages": "", "message_parts": ""}
     for chunk in _chunks(forms):
-        for table in ("messages", "message_parts"):
-            found.update(r[0] for r in run(session, f"SELECT carrier_id FROM {table} WHERE carrier_id IN ({marks(len(chunk))})", chunk).fetchall())
+        for table, guard in guards.items():
+            found.update(
+                r[0] for r in run(session, f"SELECT carrier_id FROM {table} WHERE carrier_id IN ({marks(len(chunk))}){guard}", chunk).fetchall()
+            )
     return found
