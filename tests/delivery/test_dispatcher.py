@@ -9,7 +9,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from lifecycle_helpers import credits, new_account, send, statuses, until_status
 from textos.delivery.connector import OutboundMessage, Receipt, SubmitOutcome, SubmitResult
@@ -20,7 +20,8 @@ from textos.delivery.routing import Router
 from textos.domain.lifecycle import DeliveryState
 from textos.storage import fastsql
 from textos.storage.messages import claim_due
-from textos.storage.models import Message, utcnow
+from textos.storage.models import Message, PendingReceipt, utcnow
+from textos.storage.receipts import apply_receipts
 
 
 @pytest.fixture
@@ -256,3 +257,15 @@ def test_a_message_whose_receipt_never_comes_settles_as_no_receipt_after_receipt
     assert heard.count(lost) == 2 and heard.count(late) == 3  # sent, no_receipt (, delivered): each published
     assert credits(db, account) == 98  # both were sent: charged
 
+
+
+def test_the_sweep_forgets_receipts_kept_longer_than_the_receipt_deadline(db):
+    """Every 30 s the sweep replays the kept receipts, then forgets those kept past ``receipt_timeout``."""
+    with db.session() as s:
+        apply_receipts(s, [Receipt("never-stored", DeliveryState.DELIVERED)])
+        s.execute(update(PendingReceipt).values(received_at=utcnow() - dt.timedelta(seconds=120)))
+        apply_receipts(s, [Receipt("just-now", DeliveryState.DELIVERED)])
+    dispatcher = Dispatcher(db, Router.single(SimulatorConnector()), receipt_timeout=60.0)
+    dispatcher._sweep(frozenset())
+    with db.read() as s:
+        assert s.execute(select(PendingReceipt.carrier_id)).scalars().all() == ["just-now"]

@@ -17,7 +17,7 @@ from textos.domain.lifecycle import DeliveryState, MessageStatus, outcome_of
 from textos.storage import messages
 from textos.storage.fastsql import run
 from textos.storage.models import Account, Message, MessagePart, PendingReceipt, utcnow
-from textos.storage.receipts import apply_receipts, canonical_carrier_id, carrier_id_variants, replay_pending
+from textos.storage.receipts import apply_receipts, canonical_carrier_id, carrier_id_variants, forget_kept, replay_pending
 
 
 @pytest.fixture
@@ -385,3 +385,15 @@ def test_ids_and_error_codes_longer_than_their_columns_or_holding_nul_are_stored
         assert (s.get_one(Message, mid).status, s.get_one(Message, mid).error) == ("failed", "E" * 16)
         assert s.get_one(Message, other).status == "delivered"
         assert s.scalars(select(PendingReceipt.error_code)).all() == ["xy"]
+
+
+def test_receipts_kept_past_the_deadline_are_forgotten_the_newer_stay(db):
+    """A receipt kept for an id never stored waits at most a receipt deadline (``forget_kept``)."""
+    with db.session() as s:
+        apply_receipts(s, [Receipt("dead1", DeliveryState.DELIVERED), Receipt("dead2", DeliveryState.UNDELIVERABLE)])
+        s.execute(update(PendingReceipt).values(received_at=utcnow() - dt.timedelta(hours=73)))
+        apply_receipts(s, [Receipt("fresh", DeliveryState.DELIVERED)])
+    with db.session() as s:
+        assert forget_kept(s, 72 * 3600) == 2
+    with db.read() as s:
+        assert s.execute(select(PendingReceipt.carrier_id)).scalars().all() == ["fresh"]

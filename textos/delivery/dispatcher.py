@@ -39,7 +39,7 @@ from textos.observability import instruments
 from textos.storage import messages
 from textos.storage.db import Database
 from textos.storage.outages import Outage
-from textos.storage.receipts import replay_pending
+from textos.storage.receipts import forget_kept, replay_pending
 from textos.storage.wakeups import Listener
 
 log = logging.getLogger("textos.dispatcher")
@@ -54,6 +54,10 @@ done in the transaction that stores it: called with that session and the message
 
 RECEIPT_CHUNKS = 10
 """Transactions of ``storage.messages.CHUNK`` overdue messages settled as *no_receipt* per sweep (at most)."""
+
+KEPT_RECEIPT_TTL = 259_200.0
+"""Seconds a receipt kept for an id not stored yet is kept (``storage.receipts.forget_kept``) when the
+dispatcher has no ``receipt_timeout``; with one, that."""
 
 OUTAGE_PAUSE = 1.0
 """Seconds between two ticks while the database is unavailable (``storage.outages``), unless woken
@@ -335,6 +339,10 @@ class Dispatcher:
             self._last_replay = now
             with self.db.session() as s:
                 replay_pending(s)
+            with self.db.session() as s:
+                forgotten = forget_kept(s, self.receipt_timeout or KEPT_RECEIPT_TTL)
+            if forgotten:
+                log.warning("%d receipts kept for ids never stored were forgotten", forgotten)
             with self.db.session() as s:
                 for incoming_id in sweep_parts(s, self.part_ttl):
                     if self.on_incoming_stored is not None:

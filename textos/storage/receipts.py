@@ -374,6 +374,18 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
     return len(receipts) - still
 
 
+def forget_kept(session: Session, older_than: float) -> int:
+    """Delete the kept receipts received more than ``older_than`` seconds ago; returns how many.
+
+    A kept receipt waits for its message's submit result, which comes within seconds; one
+    still kept after a receipt deadline names nothing this Textos stored (an id it never
+    gave, a repeat in another base of a receipt already applied) and never will. Without
+    this the table only grew, and the dispatcher's sweep (``replay_pending`` of the oldest)
+    would end up reading only those."""
+    cutoff = db_time(session, utcnow() - dt.timedelta(seconds=older_than))
+    return run(session, "DELETE FROM pending_receipts WHERE received_at < ?", (cutoff,)).rowcount or 0
+
+
 def _stored_ids(session: Session, forms: list[str], *, open_only: bool = False) -> set[str]:
     """Which of these carrier ids a message or a part is stored under (with ``open_only``,
     one still awaiting a receipt)."""
