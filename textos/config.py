@@ -17,6 +17,9 @@ from typing import Any
 from textos.domain.pricing import CreditRates
 from textos.domain.stop_words import DEFAULT_STOP_WORDS
 
+VACUUM_MODES = ("auto", "always", "off")
+"""The values of ``Settings.vacuum`` (``storage.vacuum``)."""
+
 DEFAULT_DATABASE_URL = "sqlite:///textos.db"
 DEFAULT_COUNTRIES = ("FR", "GB", "IE", "ES", "IT", "PL")
 
@@ -163,8 +166,8 @@ class Settings:
     ``off``, never. ``TEXTOS_VACUUM``."""
 
     def __post_init__(self) -> None:
-        if self.vacuum not in ("auto", "always", "off"):
-            raise ValueError(f"vacuum: one of auto, always, off (not {self.vacuum!r})")
+        if self.vacuum not in VACUUM_MODES:
+            raise ValueError(f"vacuum: one of {', '.join(VACUUM_MODES)} (not {self.vacuum!r})")
         self.rates = CreditRates.of(self.credit_rates, self.default_credit_rate)
         """The one credit-rate rule (``domain.pricing``): keys of any case, as in textos.toml."""
         self.credit_rates = dict(self.rates.by_country)

@@ -103,13 +103,13 @@ class Runtime:
         self.callbacks = CallbackWorker(self.db, settings)
         await self.callbacks.start()
         self._chores = [
-            asyncio.create_task(_every_second(self.db, batches.complete_finished, "completing batches"), name="textos-batches"),
-            asyncio.create_task(_every_second(self.db, reports.fold_counts, "folding report counts"), name="textos-reports"),
+            asyncio.create_task(_chore(self.db, batches.complete_finished, "completing batches"), name="textos-batches"),
+            asyncio.create_task(_chore(self.db, reports.fold_counts, "folding report counts"), name="textos-reports"),
         ]
         if not self.db.is_sqlite and settings.vacuum != "off":
             vacuum_due = functools.partial(vacuum.vacuum_due, mode=settings.vacuum)
             self._chores.append(asyncio.create_task(
-                _every_second(self.db, vacuum_due, "vacuuming", period=VACUUM_PERIOD), name="textos-vacuum"))
+                _chore(self.db, vacuum_due, "vacuuming", period=VACUUM_PERIOD), name="textos-vacuum"))
 
     async def _embedded_simulator(self) -> Connector:
         settings = self.settings
@@ -154,8 +154,8 @@ class Runtime:
             await self.stop()
 
 
-async def _every_second(db: Database, chore: Callable[[Database], object], what: str, *, period: float = 1.0) -> None:
-    """A chore of the process that runs delivery, at start then every second (``period``), never on a read:
+async def _chore(db: Database, chore: Callable[[Database], object], what: str, *, period: float = 1.0) -> None:
+    """A chore of the process that runs delivery, at start then every ``period`` seconds, never on a read:
     batches move on (``services.batches.complete_finished``), report counts are folded
     (``services.reports.fold_counts``), PostgreSQL's tables vacuumed when its autovacuum is off
     (``storage.vacuum``, every ``VACUUM_PERIOD``)."""

@@ -28,12 +28,9 @@ from sqlalchemy.engine import Connection
 
 from textos.storage.db import Database
 
-__all__ = ["MODES", "TableStats", "due", "vacuum_due"]
+__all__ = ["TableStats", "due", "vacuum_due"]
 
 log = logging.getLogger("textos.vacuum")
-
-MODES = ("auto", "always", "off")
-"""``auto``: only while the server's ``autovacuum`` is off; ``always``; ``off``: never."""
 
 VACUUM_THRESHOLD = 1_000
 VACUUM_SCALE = 0.2
@@ -88,7 +85,8 @@ def _say_once(mode: str) -> None:
 
 
 def vacuum_due(db: Database, mode: str = "auto") -> list[str]:
-    """Vacuum or analyse the tables that are due (``due``), unless ``mode`` says not to or
+    """Vacuum or analyse the tables that are due (``due``), unless ``mode`` (``config.VACUUM_MODES``:
+    ``auto``, only while the server's autovacuum is off; ``always``; ``off``) says not to or
     another process is at it; returns the statements run (``"VACUUM (ANALYZE) messages"``)."""
     if db.is_sqlite or mode == "off":
         return []
