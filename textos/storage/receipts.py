@@ -358,9 +358,10 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
     if not rows:
         return 0
     own = {row[0]: canonical_carrier_id(row[1]) for row in rows}
-    others = {row[0]: carrier_id_variants(row[1]) - {own[row[0]]} for row in rows}
     known = _stored_ids(session, sorted(set(own.values())))
-    open_ = _stored_ids(session, sorted(set().union(*others.values())), open_only=True)
+    # Other forms are looked up only for the receipts whose own form is not stored (most are).
+    others = {row[0]: carrier_id_variants(row[1]) - {own[row[0]]} for row in rows if own[row[0]] not in known}
+    open_ = _stored_ids(session, sorted(set().union(*others.values())), open_only=True) if others else set()
     ids = [row[0] for row in rows if own[row[0]] in known or others[row[0]] & open_]
     taken: set[int] = set()
     for i in range(0, len(ids), CHUNK):
