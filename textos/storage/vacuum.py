@@ -106,5 +106,5 @@ def vacuum_due(db: Database, mode: str = "auto") -> list[str]:
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
     if done:
-        log.debug("autovacuum is off: %s", "; ".join(done))
+        log.debug("vacuumed (vacuum = %s): %s", mode, "; ".join(done))
     return done
