@@ -1,18 +1,23 @@
 """Group commit: jobs arriving together are accepted in one transaction, each in its own
-savepoint, on SQLite and PostgreSQL; credits stay exact and a refusal touches nobody else."""
+savepoint, on SQLite and PostgreSQL; credits stay exact and a refusal touches nobody else.
+On SQLite a group is written in the event loop when the write lock is free, else in the writer's thread."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
+from helpers import BACKENDS
 from signed_calls import new_keys
 from textos.config import Settings
 from textos.domain.errors import BadRequest, NotEnoughCredits, NotFound
 from textos.services.accept_writer import AcceptWriter
-from textos.services.jobs import SendingReport, SendRequest
+from textos.services.jobs import SendingReport, SendRequest, accept_listed
 from textos.storage import ledger
 from textos.storage.db import Database
 from textos.storage.models import Account, Job, LedgerEntry, Message
@@ -105,4 +110,59 @@ def test_groups_are_bounded_and_every_job_is_answered(db: Database, size: int, m
     outcomes = _accept_together(writer, customer, service, [_one(f"+3361230{i:04d}") for i in range(size)])
     assert all(isinstance(o, SendingReport) for o in outcomes)
     assert len(commits) == -(-size // 50), "groups of at most GROUP_JOBS jobs, one wake-up each"
+    writer.close()
+
+
+on_sqlite = pytest.mark.parametrize(
+    "db", [pytest.param("sqlite", marks=pytest.mark.skipif("sqlite" not in BACKENDS, reason="SQLite's write lock"))], indirect=True)
+
+
+def _threads_writing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads ``accept_listed`` runs in, in order."""
+    names: list[str] = []
+    real = accept_listed
+
+    def recorded(*args: object, **kwargs: object) -> object:
+        names.append(threading.current_thread().name)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("textos.services.accept_writer.accept_listed", recorded)
+    return names
+
+
+@on_sqlite
+def test_on_sqlite_a_group_is_written_in_the_event_loop_when_the_write_lock_is_free(db: Database, monkeypatch: pytest.MonkeyPatch):
+    customer, service = _account(db, credits=10)
+    threads = _threads_writing(monkeypatch)
+    writer = AcceptWriter(db, Settings())
+    outcomes = _accept_together(writer, customer, service, [_one("+33612340001"), _one("+33612340002")])
+    assert all(isinstance(o, SendingReport) for o in outcomes)
+    assert threads == [threading.main_thread().name], "one group, written by the loop's own thread"
+    writer.close()
+
+
+@on_sqlite
+def test_on_sqlite_a_group_waits_in_the_writers_thread_while_another_process_writes(db: Database, monkeypatch: pytest.MonkeyPatch):
+    customer, service = _account(db, credits=10)
+    threads = _threads_writing(monkeypatch)
+    writer = AcceptWriter(db, Settings())
+    other = sqlite3.connect(make_url(db.url).database or "", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+    released = threading.Event()
+
+    async def run() -> tuple[object, bool]:
+        pending = asyncio.ensure_future(writer.accept(customer, service, _one("+33612340001"), actor="test"))
+        await asyncio.sleep(0.2)
+        answered_early = pending.done()
+        other.rollback()
+        released.set()
+        return await asyncio.wait_for(pending, 10), answered_early
+
+    outcome, answered_early = asyncio.run(run())
+    assert not answered_early, "nothing is answered before it is committed"
+    assert isinstance(outcome, SendingReport) and released.is_set()
+    assert len(threads) == 1 and threads[0].startswith("textos-accept"), "the loop never waited on the lock"
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Job)) == 1
+    other.close()
     writer.close()

@@ -1,14 +1,21 @@
-"""SQLite write transactions of one process take turns on a lock, and a waiting writer starts the moment the previous one ends."""
+"""SQLite write transactions of one process take turns on a lock, and a waiting writer starts the moment the previous one ends;
+a writer that must not wait (``session(wait=False)``) is refused at once while any writer holds the lock."""
 
 from __future__ import annotations
 
+from typing import Iterator
+
+import sqlite3
 import threading
 import time
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from helpers import BACKENDS
-from textos.storage.db import Database
+from textos.storage.db import Database, WriterBusy
+from textos.storage.models import Account
 
 
 @pytest.mark.skipif("sqlite" not in BACKENDS, reason="SQLite's writers")
@@ -34,4 +41,72 @@ def test_a_waiting_writer_starts_as_soon_as_the_previous_one_commits(make_databa
     with db.session():
         with db.session():  # same thread: the lock is re-entrant (SQLite itself still has one writer)
             pass
+    db.dispose()
+
+
+@pytest.fixture
+def sqlite_db(make_database) -> Iterator[Database]:
+    db = Database(make_database("sqlite"))
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+def _credits(db: Database) -> list[int]:
+    with db.read() as s:
+        return list(s.scalars(select(Account.credits_milli)))
+
+
+@pytest.mark.skipif("sqlite" not in BACKENDS, reason="SQLite's writers")
+def test_a_writer_that_must_not_wait_is_refused_while_another_thread_writes(sqlite_db: Database):
+    db = sqlite_db
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.session() as s:
+            s.connection().exec_driver_sql("SELECT 1")
+            inside.set()
+            leave.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(10)
+    started = time.monotonic()
+    with pytest.raises(WriterBusy), db.session(wait=False):
+        raise AssertionError("the body must not run")
+    assert time.monotonic() - started < 0.5, "refused at once, not after waiting"
+    leave.set()
+    holder.join(10)
+    with db.session(wait=False) as s:  # the lock is free again
+        s.connection().exec_driver_sql("SELECT 1")
+
+
+@pytest.mark.skipif("sqlite" not in BACKENDS, reason="SQLite's writers")
+def test_a_writer_that_must_not_wait_is_refused_while_another_process_writes(sqlite_db: Database):
+    db = sqlite_db
+    other = sqlite3.connect(make_url(db.url).database or "", isolation_level=None, check_same_thread=False)  # another process's connection
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE accounts SET credits_milli = credits_milli")
+    started = time.monotonic()
+    with pytest.raises(WriterBusy), db.session(wait=False) as s:
+        s.connection().exec_driver_sql("UPDATE accounts SET credits_milli = 1")
+    assert time.monotonic() - started < 0.5, "refused at once, not after SQLite's busy timeout"
+    other.rollback()
+
+    # the same pooled connection waits again for other processes when told to wait
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.3, other.rollback).start()
+    started = time.monotonic()
+    with db.session() as s:
+        s.connection().exec_driver_sql("UPDATE accounts SET credits_milli = 7")
+    assert time.monotonic() - started >= 0.25, "waited for the other process's transaction"
+    assert set(_credits(db)) <= {7}
+    other.close()
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL")
+def test_postgresql_has_no_writer_that_must_not_wait(make_database):
+    db = Database(make_database("postgresql"))
+    with pytest.raises(ValueError, match="SQLite"), db.session(wait=False):
+        pass
     db.dispose()

@@ -16,7 +16,9 @@ sealed with (``storage.at_rest``), found in its sessions' ``info``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -33,6 +35,17 @@ from textos.storage.events import Changes, Signal
 from textos.storage.wakeups import announce
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+BUSY_TIMEOUT_MS = 60_000
+"""How long a SQLite writer waits for another process's write transaction to end."""
+
+
+class WriterBusy(Exception):
+    """``Database.session(wait=False)``: another writer holds SQLite's write lock now (nothing was written)."""
+
+
+_no_wait: contextvars.ContextVar[bool] = contextvars.ContextVar("textos_sqlite_no_wait", default=False)
+"""Set while ``session(wait=False)`` begins: its ``BEGIN IMMEDIATE`` fails at once instead of waiting."""
 
 
 def normalize_url(url: str) -> str:
@@ -70,13 +83,25 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.close()
         dbapi_conn.create_function("textos_url_host", 1, outbox.url_host, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not (immediate and _no_wait.get()):
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            return
+        driver = conn.connection.driver_connection
+        driver.execute("PRAGMA busy_timeout=0")
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise WriterBusy("another process is writing") from exc
+            raise
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     return engine
 
@@ -120,19 +145,49 @@ class Database:
         return cls(settings.database_url, secret_key=settings.secret_key, secret_key_file=settings.secret_key_file)
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, wait: bool = True) -> Iterator[Session]:
         """A write transaction, committed on success, rolled back on error; the message
         state changes it noted become delivery callbacks in it (``storage.outbox``) and are
         published once it has committed, and new messages it
-        wrote are announced to the dispatchers of every process (``storage.wakeups``)."""
-        with self._one_writer, self._writer() as session:
+        wrote are announced to the dispatchers of every process (``storage.wakeups``).
+
+        ``wait=False`` (SQLite): raise :class:`WriterBusy` at once, before anything is
+        written, if another writer of this process or of another holds the write lock,
+        instead of waiting for it; an event loop may then write without ever blocking on a lock."""
+        with self._writer_lock(wait), self._writer() as session:
             with session.begin():
+                if not wait:
+                    self._begin_now(session)
                 yield session
                 outbox.note_deliveries(session)
                 announce(session)
             self.changes.publish_committed(session)
             if outbox.take_filled(session):
                 self.outbox_filled.fire()
+
+    @contextlib.contextmanager
+    def _writer_lock(self, wait: bool) -> Iterator[None]:
+        if wait:
+            with self._one_writer:
+                yield
+            return
+        if not self.is_sqlite:
+            raise ValueError("session(wait=False) is for SQLite: PostgreSQL has row locks, not one write lock")
+        if not self._one_writer.acquire(blocking=False):  # type: ignore[attr-defined]
+            raise WriterBusy("another writer of this process is writing")
+        try:
+            yield
+        finally:
+            self._one_writer.release()  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _begin_now(session: Session) -> None:
+        """``BEGIN IMMEDIATE`` now, failing at once if another process holds SQLite's write lock."""
+        token = _no_wait.set(True)
+        try:
+            session.connection()
+        finally:
+            _no_wait.reset(token)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
