@@ -142,6 +142,21 @@ def test_on_sqlite_a_group_is_written_in_the_event_loop_when_the_write_lock_is_f
 
 
 @on_sqlite
+def test_on_sqlite_a_big_group_is_written_in_the_writers_thread(db: Database, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("textos.services.accept_writer.INLINE_RECEIVERS", 3)
+    customer, service = _account(db, credits=10)
+    threads = _threads_writing(monkeypatch)
+    writer = AcceptWriter(db, Settings())
+    small = SendRequest(message="code 1234", receivers=["+33612340001", "+33612340002", "+33612340003"], no_stop_clause=True)
+    big = SendRequest(message="code 1234", receivers=["+33612340004", "+33612340005", "+33612340006", "+33612340007"], no_stop_clause=True)
+    assert all(isinstance(o, SendingReport) for o in _accept_together(writer, customer, service, [small]))
+    assert all(isinstance(o, SendingReport) for o in _accept_together(writer, customer, service, [big]))
+    assert threads[0] == threading.main_thread().name, "3 receivers: in the loop"
+    assert threads[1].startswith("textos-accept"), "4 receivers: the loop would stall while it is written"
+    writer.close()
+
+
+@on_sqlite
 def test_on_sqlite_a_group_waits_in_the_writers_thread_while_another_process_writes(db: Database, monkeypatch: pytest.MonkeyPatch):
     customer, service = _account(db, credits=10)
     threads = _threads_writing(monkeypatch)

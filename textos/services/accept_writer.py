@@ -12,11 +12,12 @@ a job answered 200 is committed (a crash right after loses nothing). Credits sta
 each job is debited by the ledger's conditional update in turn, inside one transaction.
 
 On SQLite this replaces one ``BEGIN IMMEDIATE`` per request (a convoy on the write lock)
-by one per group; on PostgreSQL one commit per request by one per group. On SQLite a group
-is written in the event loop itself when no other writer holds the write lock at that moment
-(``Database.session(wait=False)``): a statement there is a call into the library, not a round
-trip, and the two thread hand-offs cost a fifth of the request's CPU; when the lock is
-held, the group waits for it in the writer's thread as on PostgreSQL. After each
+by one per group; on PostgreSQL one commit per request by one per group. On SQLite a small
+group (``INLINE_RECEIVERS``) is written in the event loop itself when no other writer holds the
+write lock at that moment (``Database.session(wait=False)``): a statement there is a call into
+the library, not a round trip, and the two thread hand-offs cost a fifth of a one-receiver
+POST's CPU; when the lock is held, or the group is big (the loop would stall every other
+request while it is written), it is written in the writer's thread as on PostgreSQL. After each
 commit that accepted a job the dispatcher is told once (``on_accepted``; other processes
 hear the transaction's ``NOTIFY``, see ``storage.wakeups``).
 """
@@ -41,7 +42,7 @@ from textos.storage.db import Database, WriterBusy
 from textos.storage.models import Account
 from textos.storage.outages import Outage, unavailable
 
-__all__ = ["AcceptWriter", "GROUP_JOBS", "GROUP_RECEIVERS"]
+__all__ = ["AcceptWriter", "GROUP_JOBS", "GROUP_RECEIVERS", "INLINE_RECEIVERS"]
 
 log = logging.getLogger("textos.accept")
 
@@ -49,6 +50,9 @@ GROUP_JOBS = 512
 """At most this many jobs in one transaction (the others wait for the next)."""
 GROUP_RECEIVERS = 20_000
 """A group stops taking jobs once it holds this many receivers (its transaction stays short)."""
+INLINE_RECEIVERS = 64
+"""SQLite: a group of at most this many receivers may be written in the event loop (a few
+milliseconds); a bigger one is always written in the writer's thread."""
 
 
 _RETRYABLE = ("40P01", "40001")
@@ -140,8 +144,8 @@ class AcceptWriter:
         return group
 
     def _write_now(self, group: list[_Job]) -> list[SendingReport | Exception] | None:
-        """SQLite: the group written here and now if no writer holds the write lock; else ``None``."""
-        if not self.db.is_sqlite:
+        """SQLite: a small group written here and now if no writer holds the write lock; else ``None``."""
+        if not self.db.is_sqlite or sum(len(job.req.receivers) for job in group) > INLINE_RECEIVERS:
             return None
         try:
             return self._write(group, wait=False)
