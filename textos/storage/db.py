@@ -89,10 +89,10 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        driver = conn.connection.driver_connection  # straight to sqlite3: exec_driver_sql cost half the frame of a transaction
         if not (immediate and _no_wait.get()):
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            driver.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             return
-        driver = conn.connection.driver_connection
         driver.execute("PRAGMA busy_timeout=0")
         try:
             driver.execute("BEGIN IMMEDIATE")
