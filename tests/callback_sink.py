@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Callable, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 
@@ -107,3 +109,20 @@ class CallbackSink:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+@contextlib.contextmanager
+def sinks_on_one_port(*hosts: str, attempts: int = 50) -> Iterator[tuple[CallbackSink, ...]]:
+    """Sinks on each of ``hosts``, all on one port: the first host's free port, tried again on
+    another when a later host already has that port taken (by another test process, say)."""
+    for attempt in range(attempts):
+        with contextlib.ExitStack() as stack:
+            try:
+                first = stack.enter_context(CallbackSink(hosts[0]))
+                sinks = (first, *(stack.enter_context(CallbackSink(host, first.port)) for host in hosts[1:]))
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE or attempt == attempts - 1:
+                    raise
+                continue
+            yield sinks
+            return

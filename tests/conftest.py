@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
-from callback_sink import CallbackSink
+from callback_sink import CallbackSink, sinks_on_one_port
 from helpers import BACKENDS, PG_ADMIN_URL, Server, Tenant, start_server, stop_server
 from textos.config import Settings
 from textos.server import build_app
@@ -174,5 +174,5 @@ def app(request: pytest.FixtureRequest, databases) -> Iterator[FastAPI]:  # type
 def loopback() -> Iterator[tuple[CallbackSink, CallbackSink]]:
     """Listeners on 127.0.0.1 and ::1, on one port: what a URL written to reach the server's own
     machine would reach (``tests/outbound_attacks.py``). Tests assert they heard nothing."""
-    with CallbackSink() as v4, CallbackSink("::1", v4.port) as v6:
+    with sinks_on_one_port("127.0.0.1", "::1") as (v4, v6):
         yield v4, v6

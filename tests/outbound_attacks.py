@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import pytest
-from callback_sink import CallbackSink
+from callback_sink import CallbackSink, sinks_on_one_port
 
 from textos.domain import public_urls
 
@@ -123,5 +123,5 @@ def rebinding(monkeypatch: pytest.MonkeyPatch) -> Iterator[Rebinding]:
     trust_only(monkeypatch, "127.0.0.2")
     dns = FakeDns(monkeypatch)
     dns.answer("localhost", ["127.0.0.2"], ["127.0.0.1"])
-    with CallbackSink("127.0.0.2") as checked, CallbackSink("127.0.0.1", checked.port) as loopback:
+    with sinks_on_one_port("127.0.0.2", "127.0.0.1") as (checked, loopback):
         yield Rebinding(dns, checked, loopback)
