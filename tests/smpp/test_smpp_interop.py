@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 import smpp34
@@ -11,6 +10,7 @@ import smpplib.client
 import smpplib.consts
 
 from carrier_doubles import Sink, sms, until
+from helpers import free_port
 from textos.delivery.connector import SubmitOutcome
 from textos.delivery.connectors.smpp import SmppConnector
 from textos.domain import encoding as enc
@@ -20,12 +20,6 @@ from textos.smpp import udh
 from textos.smpp.carrier_config import SmppCarrierConfig
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_connector_against_smpp34_server():
