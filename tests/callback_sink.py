@@ -15,9 +15,9 @@ import errno
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 
@@ -102,7 +102,7 @@ class CallbackSink:
                 raise AssertionError(f"callback sink: {len(got)} of {count} requests to {path or 'any path'} within {timeout} s: {got}")
             time.sleep(0.02)
 
-    def __enter__(self) -> "CallbackSink":
+    def __enter__(self) -> CallbackSink:
         self._thread.start()
         return self
 

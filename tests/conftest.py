@@ -12,19 +12,20 @@ import queue
 import secrets
 import shutil
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
+from callback_sink import CallbackSink, sinks_on_one_port
 from fastapi import FastAPI
+from helpers import BACKENDS, PG_ADMIN_URL, Server, Tenant, start_server, stop_server
 from sqlalchemy.engine import make_url
 
-from callback_sink import CallbackSink, sinks_on_one_port
-from helpers import BACKENDS, PG_ADMIN_URL, Server, Tenant, start_server, stop_server
 from textos.config import Settings
 from textos.server import build_app
 from textos.storage import at_rest
 from textos.storage.db import Database
+
 
 @pytest.fixture(scope="session", autouse=True)
 def key_files_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pytest
 from callback_sink import CallbackSink, sinks_on_one_port

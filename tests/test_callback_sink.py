@@ -3,9 +3,8 @@
 import errno
 import urllib.request
 
-import pytest
-
 import callback_sink
+import pytest
 from callback_sink import CallbackSink, sinks_on_one_port
 
 

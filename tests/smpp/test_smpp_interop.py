@@ -8,9 +8,9 @@ import pytest
 import smpp34
 import smpplib.client
 import smpplib.consts
-
 from carrier_doubles import Sink, sms, until
 from helpers import free_port
+
 from textos.delivery.connector import SubmitOutcome
 from textos.delivery.connectors.smpp import SmppConnector
 from textos.domain import encoding as enc
@@ -67,7 +67,7 @@ def test_connector_against_smpp34_server():
 
             gsm_parts = [s for s in submits if s.data_coding == 0 and s.esm_class & 0x40]
             assert len(gsm_parts) == 3
-            seq = lambda s: udh.parse_udh(udh.split_udh(s.short_message)[0]).seq  # noqa: E731
+            seq = lambda s: udh.parse_udh(udh.split_udh(s.short_message)[0]).seq
             assert sorted(seq(s) for s in gsm_parts) == [1, 2, 3]  # retried parts may come later
             ucs2 = sorted((s for s in submits if s.data_coding == 0x08), key=seq)
             text = "".join(enc.decode_ucs2(udh.split_udh(s.short_message)[1]) for s in ucs2)
