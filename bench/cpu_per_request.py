@@ -12,7 +12,11 @@ machine; the CPU a piece of code spends per request swings far less. This measur
   ``--group`` one-receiver jobs, on a fresh database (SQLite file, or a new PostgreSQL
   database that is dropped after).
 
-    PYTHONPATH=$PWD .venv/bin/python bench/cpu_per_request.py [--backend sqlite|postgresql] [--group 8 --group 32]
+* with ``--pause MS``: the same groups written ``MS`` ms apart, as lone requests arrive. On a
+  VM the same code costs more CPU after idling (its caches went cold meanwhile): the figure
+  that sets a lone request's latency.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/cpu_per_request.py [--backend sqlite|postgresql] [--group 8 --group 32] [--pause 5]
 """
 
 from __future__ import annotations
@@ -116,7 +120,7 @@ def front(db: Database, settings: Settings, keys: Tenant, requests: int = 2000) 
     return asyncio.run(run())
 
 
-def accept(db: Database, settings: Settings, keys: Tenant, group: int, jobs: int = 800) -> float:
+def accept(db: Database, settings: Settings, keys: Tenant, group: int, jobs: int = 800, pause: float = 0.0) -> float:
     customer_id, service, *_ = keys
     writer = AcceptWriter(db, settings)
     numbers = itertools.count()
@@ -130,8 +134,10 @@ def accept(db: Database, settings: Settings, keys: Tenant, group: int, jobs: int
 
     def block() -> float:
         rounds = max(1, jobs // group)
-        started = time.thread_time()
+        started = time.thread_time()  # this thread's CPU: the pauses' sleep is not counted
         for _ in range(rounds):
+            if pause:
+                time.sleep(pause)
             one_group()
         return (time.thread_time() - started) / (rounds * group) * 1e6
 
@@ -147,6 +153,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--group", type=int, action="append", help="jobs per accept group (repeatable; default 8 and 32)")
+    parser.add_argument("--pause", type=float, action="append", default=[],
+                        help="also measure groups written this many ms apart, as lone requests arrive (repeatable; e.g. 5)")
     args = parser.parse_args()
     print(machine_line())
     tmp = Path(tempfile.mkdtemp(prefix="textos-bench-cpu-"))
@@ -162,6 +170,9 @@ def main() -> None:
             print(f"front, GET /auth/time: {figures['auth_time_us']:.1f} us CPU per request")
         for group in args.group or [8, 32]:
             print(f"accept writer, {args.backend}, groups of {group} one-receiver jobs: {accept(db, settings, keys, group):.0f} us CPU per job")
+            for pause in args.pause:
+                figure = accept(db, settings, keys, group, jobs=200, pause=pause / 1000)
+                print(f"accept writer, {args.backend}, groups of {group} one-receiver jobs {pause:g} ms apart: {figure:.0f} us CPU per job")
         db.dispose()
     finally:
         drop_db(pg_name)

@@ -24,6 +24,7 @@ its schedule, and ``limit: "generator"`` when it, not the server, fell behind.
 
     PYTHONPATH=$PWD .venv/bin/python bench/onthefly.py [--backend sqlite|postgresql|both] [--connections 50] [--duration 10]
     PYTHONPATH=$PWD .venv/bin/python bench/onthefly.py --latency [--rate 200] [--duration 10]
+    (either, with --dispatch-process: delivery in a ``textos dispatch`` of its own)
     PYTHONPATH=$PWD .venv/bin/python bench/onthefly.py --sweep [--duration 5] [--plot docs/onthefly-latency.png] > sweep.json
     PYTHONPATH=$PWD .venv/bin/python bench/onthefly.py --replot sweep.json   # the plot again, from saved numbers
 """
@@ -42,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    BenchTenant, Smsc, cpu_seconds, drop_db, free_port, machine_line, make_db, make_tenant, message_counts, percentile, server_env, start_serve,
+    BenchTenant, Smsc, cpu_seconds, drop_db, free_port, machine_line, make_db, make_tenant, message_counts, percentile, server_env, spawn, start_serve,
     start_smsc, stop_all, wait,
 )
 from openloop import offer  # noqa: E402
@@ -80,8 +81,14 @@ class Setup:
         shutil.rmtree(self.tmp, ignore_errors=True)  # the database file, logs (a long run's SQLite file: hundreds of MB)
 
 
+DISPATCH_PROCESS = False
+"""``--dispatch-process``: delivery in a ``textos dispatch --smsc`` of its own, ``serve --no-dispatch``."""
+
+
 def setup(backend: str, record_last: int, window: int, **env: str) -> Setup:
-    """A fresh database, ``textos smsc`` and ``textos serve --smsc`` (``env``: more settings), a tenant."""
+    """A fresh database, ``textos smsc`` and ``textos serve --smsc`` (``env``: more settings), a tenant;
+    with ``DISPATCH_PROCESS``, ``textos dispatch --smsc`` beside ``textos serve --no-dispatch``.
+    The API server is the last of ``procs``."""
     tmp = Path(tempfile.mkdtemp(prefix="textos-bench-otf-"))
     db, pg_name = make_db(backend, tmp)
     procs = []
@@ -90,7 +97,11 @@ def setup(backend: str, record_last: int, window: int, **env: str) -> Setup:
         procs.append(smsc.proc)
         tenant = make_tenant(db, credits=10_000_000)
         port = free_port()
-        procs.append(start_serve(db, tmp, port, "--smsc", smsc.url(window), env=server_env(db, tmp, **env)))
+        if DISPATCH_PROCESS:
+            procs.append(spawn(["dispatch", "--smsc", smsc.url(window)], tmp / "dispatch.log", server_env(db, tmp, **env)))
+            procs.append(start_serve(db, tmp, port, "--no-dispatch", env=server_env(db, tmp, **env)))
+        else:
+            procs.append(start_serve(db, tmp, port, "--smsc", smsc.url(window), env=server_env(db, tmp, **env)))
         return Setup(db, f"http://127.0.0.1:{port}/1.0", port, smsc, tenant, procs, pg_name, tmp)
     except BaseException:
         stop_all(procs)
@@ -107,7 +118,7 @@ def end_to_end(backend: str, connections: int, duration: int, threads: int) -> d
         tmp = Path(tempfile.mkdtemp(prefix="textos-bench-otf-req-"))
         write_requests(s.sign(6000 * duration), tmp / "jobs.req")
         counts = message_counts(s.db)
-        server = s.procs[1].pid
+        server = s.procs[-1].pid
         cpu = cpu_seconds(server)
         t0 = time.perf_counter()
         post = run_wrk(f"{s.endpoint}/sms/{s.tenant.service}/jobs", tmp / "jobs.req", connections=connections, duration=duration, threads=threads)
@@ -259,7 +270,11 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "onthefly-latency.png")
     parser.add_argument("--replot", type=Path, help="only draw --plot again from the JSON a --sweep printed")
     parser.add_argument("--json", action="store_true", help="end to end and --latency: one JSON object per backend (--sweep always prints JSON)")
+    parser.add_argument("--dispatch-process", action="store_true",
+                        help="delivery in a `textos dispatch` of its own beside `textos serve --no-dispatch` (server CPU: the API's only)")
     args = parser.parse_args()
+    global DISPATCH_PROCESS
+    DISPATCH_PROCESS = args.dispatch_process
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     if args.replot:
         plot(json.loads(args.replot.read_text())["results"], args.plot)
