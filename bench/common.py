@@ -27,6 +27,7 @@ import httpx
 import ovh
 import psycopg
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from textos.storage.db import normalize_url
 
@@ -61,7 +62,7 @@ def make_db(backend: str, tmp: Path) -> tuple[str, str | None]:
     name = f"textos_bench_{secrets.token_hex(3)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", name
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False), name
 
 
 def drop_db(pg_name: str | None) -> None:
