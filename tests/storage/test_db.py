@@ -9,11 +9,13 @@ import sqlite3
 import threading
 import time
 
+import psycopg
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from helpers import BACKENDS
+from textos.storage import db as db_module
 from textos.storage.db import Database, WriterBusy
 from textos.storage.models import Account
 
@@ -110,3 +112,60 @@ def test_postgresql_has_no_writer_that_must_not_wait(make_database):
     with pytest.raises(ValueError, match="SQLite"), db.session(wait=False):
         pass
     db.dispose()
+
+
+def _backend_pid(db: Database) -> int:
+    with db.session() as s:
+        return int(s.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+@pytest.fixture
+def pg_db(make_database) -> Iterator[Database]:
+    if "postgresql" not in BACKENDS:
+        pytest.skip("PostgreSQL")
+    db = Database(make_database("postgresql"))
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def pings(pg_db: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each ping the pool sends before handing a connection out (its count)."""
+    sent: list[int] = []
+    ping = pg_db.engine.dialect.do_ping
+
+    def counted(dbapi_conn):  # type: ignore[no-untyped-def]
+        sent.append(1)
+        return ping(dbapi_conn)
+
+    monkeypatch.setattr(pg_db.engine.dialect, "do_ping", counted)
+    return sent
+
+
+def test_a_pooled_postgresql_connection_used_a_moment_ago_is_handed_out_without_a_ping(pg_db: Database, pings: list[int]):
+    first = _backend_pid(pg_db)
+    for _ in range(3):
+        assert _backend_pid(pg_db) == first, "the same pooled connection"
+    assert pings == []
+
+
+def test_a_pooled_postgresql_connection_idle_too_long_is_pinged_first(pg_db: Database, pings: list[int], monkeypatch: pytest.MonkeyPatch):
+    first = _backend_pid(pg_db)
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE", 0.0)
+    time.sleep(0.01)
+    assert _backend_pid(pg_db) == first
+    assert pings == [1]
+
+
+def test_a_pooled_postgresql_connection_the_server_ended_is_replaced_without_an_error(pg_db: Database, pings: list[int]):
+    """A server restarting, or ending idle sessions, closes them: the next transaction gets a new connection."""
+    first = _backend_pid(pg_db)
+    with psycopg.connect(make_url(pg_db.url).set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (first,)).fetchone()[0] is True
+        deadline = time.monotonic() + 10
+        while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (first,)).fetchone()[0]:
+            assert time.monotonic() < deadline, "the backend did not end"
+            time.sleep(0.01)
+    again = _backend_pid(pg_db)
+    assert again != first
+    assert pings == [1], "the ended connection's socket had its goodbye to read: pinged, failed, replaced"

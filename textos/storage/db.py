@@ -18,14 +18,17 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import select
 import sqlite3
 import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,6 +41,10 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 BUSY_TIMEOUT_MS = 60_000
 """How long a SQLite writer waits for another process's write transaction to end."""
+
+PING_AFTER_IDLE = 10.0
+"""PostgreSQL: a pooled connection that has waited in the pool longer than this (seconds) is
+pinged before it is handed out (``_postgresql_engine``)."""
 
 
 class WriterBusy(Exception):
@@ -106,6 +113,42 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
+def _postgresql_engine(url: str) -> Engine:
+    """PostgreSQL's engine. A pooled connection is checked before it is handed out, as
+    ``pool_pre_ping`` would, but without that round trip on every transaction (a tenth of a
+    one-receiver job's, ``docs/BENCHMARKS.md``): it is pinged only when its socket has
+    something to read (a server that closed it, restarting or ending idle sessions, has sent
+    its goodbye there), or when it waited in the pool longer than ``PING_AFTER_IDLE``. A failed
+    ping replaces it with a fresh connection (SQLAlchemy's ``DisconnectionError``)."""
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None:  # just connected
+            return
+        if time.monotonic() - since <= PING_AFTER_IDLE and not _readable(dbapi_conn):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # any failure: this connection is not to be used again
+            raise DisconnectionError("the pooled connection did not answer a ping") from exc
+
+    return engine
+
+
+def _readable(dbapi_conn: Any) -> bool:
+    """Whether an idle connection's socket has something to read (or is closed): nothing should."""
+    try:
+        return bool(select.select([dbapi_conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
 class Database:
     """The project's database: one writer engine, one reader engine (same on PostgreSQL)."""
 
@@ -120,7 +163,7 @@ class Database:
             self.engine = _sqlite_engine(self.url, immediate=True)
             self.read_engine = _sqlite_engine(self.url, immediate=False)
         else:
-            self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine = _postgresql_engine(self.url)
             self.read_engine = self.engine
         info = {at_rest.SESSION_KEY: self.secrets}
         self._writer = sessionmaker(self.engine, expire_on_commit=False, info=info)
