@@ -168,6 +168,38 @@ def test_a_receipt_that_comes_again_changes_nothing_and_is_not_told_again(db, ac
         assert statuses(db, [single, long]) == ["delivered", "delivered"]
 
 
+# Carriers number their ids each on their own: one id may name a message of each
+
+
+def sent_via(db, account, *sent: tuple[str, str]) -> list[int]:
+    """One-part messages, claimed and stored as sent under these (carrier id, connector) pairs."""
+    ids = send(db, account, [f"+336123456{i:02d}" for i in range(1, len(sent) + 1)])
+    claim(db)
+    with db.session() as s:
+        for mid, (carrier_id, connector) in zip(ids, sent):
+            messages.store_sent(s, [SubmitResult(mid, SubmitOutcome.ACCEPTED, [carrier_id])], {mid: connector}, {mid: 1})
+    return ids
+
+
+@pytest.mark.parametrize("batches", ["one batch", "primary first", "uk first"])
+def test_one_id_from_two_carriers_settles_each_carriers_own_message(db, account, batches):
+    """Two SMSCs both answered ``10001``: each receipt settles the message its own carrier sent, whether
+    the two receipts come in one batch (they were once folded into one, the other lost) or one after the other."""
+    primary, uk = sent_via(db, account, ("10001", "primary"), ("10001", "uk"))
+    delivered = Receipt("10001", DeliveryState.DELIVERED, connector="primary")
+    undeliverable = Receipt("10001", DeliveryState.UNDELIVERABLE, "001", connector="uk")
+    rounds = {"one batch": [[delivered, undeliverable]], "primary first": [[delivered], [undeliverable]],
+              "uk first": [[undeliverable], [delivered]]}[batches]
+    changed: list[int] = []
+    for receipts in rounds:
+        with db.session() as s:
+            settled, pending = apply_receipts(s, receipts)
+        changed += settled
+        assert pending == 0
+    assert sorted(changed) == sorted([primary, uk])
+    assert statuses(db, [primary, uk]) == ["delivered", "failed"]
+
+
 # Receipts after the receipt deadline (the real outcome wins over "no receipt")
 
 

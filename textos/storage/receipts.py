@@ -19,6 +19,10 @@ Single-part messages (the vast majority) are settled straight from
 ``messages.carrier_id``; long messages through ``message_parts``: delivered when
 every part is, failed as soon as one part fails.
 
+Carriers number their ids each on their own, so one id may name a message sent through each
+of two carriers: a batch is applied connector by connector (``Receipt.connector``), and a
+single-part message sent through the receipt's own carrier is preferred to another's.
+
 A receipt that matches nothing yet (it raced ahead of the submit result being
 stored) is kept in ``pending_receipts`` and applied when the id appears: a receipt is
 never dropped.
@@ -170,10 +174,21 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[
     """
     if not receipts:
         return [], 0
+    by_connector: dict[str | None, list[Receipt]] = {}
+    for r in receipts:
+        by_connector.setdefault(r.connector, []).append(r)
+    if len(by_connector) > 1:  # carriers number their ids each on their own: one id may name a message of each
+        changed: list[int] = []
+        kept = 0
+        for own in by_connector.values():
+            settled, pending = apply_receipts(session, own)
+            changed += settled
+            kept += pending
+        return changed, kept
     by_id: dict[str, Receipt] = {canonical_carrier_id(r.carrier_id): r for r in receipts}
     if len(by_id) < len(receipts):  # one part reported more than once in this batch
         by_id = _first_final(receipts)
-    changed: list[int] = []
+    changed = []
     times = _Times(session)
     unmatched = _match(session, by_id, changed, times)
     if unmatched:  # the carrier may report ids in another base
