@@ -200,6 +200,29 @@ def test_one_id_from_two_carriers_settles_each_carriers_own_message(db, account,
     assert statuses(db, [primary, uk]) == ["delivered", "failed"]
 
 
+def test_a_receipt_ahead_of_its_result_never_settles_another_carriers_message_under_its_id(db, account):
+    """``10001`` of the uk carrier comes before its submit result is stored, while primary's ``10001``
+    is in flight: it is kept (with its connector), primary's message stays as it is, and storing the
+    uk message's result applies the kept receipt to that one (``messages.store_sent`` replays)."""
+    primary, uk = send(db, account, ["+33612345601", "+447400123456"])
+    claim(db)
+
+    def stored(mid: int, connector: str) -> None:
+        with db.session() as s:
+            messages.store_sent(s, [SubmitResult(mid, SubmitOutcome.ACCEPTED, ["10001"])], {mid: connector}, {mid: 1})
+
+    stored(primary, "primary")
+    with db.session() as s:
+        assert apply_receipts(s, [Receipt("10001", DeliveryState.UNDELIVERABLE, "001", connector="uk")]) == ([], 1)
+    assert statuses(db, [primary]) == ["sent"]
+    stored(uk, "uk")
+    assert statuses(db, [primary, uk]) == ["sent", "failed"]
+    assert kept(db) == 0
+    report(db, Receipt("10001", DeliveryState.DELIVERED, connector="primary"))
+    assert statuses(db, [primary, uk]) == ["delivered", "failed"]
+    assert kept(db) == 0
+
+
 # Receipts after the receipt deadline (the real outcome wins over "no receipt")
 
 

@@ -290,6 +290,8 @@ class PendingReceipt(Base):
     error_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    connector: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The connector it came through: it settles a message sent through that carrier only (none: any)."""
 
 
 class IncomingPart(Base):

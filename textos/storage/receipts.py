@@ -21,7 +21,8 @@ every part is, failed as soon as one part fails.
 
 Carriers number their ids each on their own, so one id may name a message sent through each
 of two carriers: a batch is applied connector by connector (``Receipt.connector``), and a
-single-part message sent through the receipt's own carrier is preferred to another's.
+receipt settles only a single-part message sent through its own carrier (a receipt or a
+message without a connector matches any); kept, it keeps its connector.
 
 A receipt that matches nothing yet (it raced ahead of the submit result being
 stored) is kept in ``pending_receipts`` and applied when the id appears: a receipt is
@@ -204,8 +205,8 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[
         now = times.fmt(times.now)
         run_many(
             session,
-            "INSERT INTO pending_receipts (carrier_id, state, error_code, done_at, received_at) VALUES (?, ?, ?, ?, ?)",
-            [(cid, r.state.value, _error_code(r.error_code), times.done(r.done_at), now) for cid, r in unmatched.items()],
+            "INSERT INTO pending_receipts (carrier_id, state, error_code, done_at, received_at, connector) VALUES (?, ?, ?, ?, ?, ?)",
+            [(cid, r.state.value, _error_code(r.error_code), times.done(r.done_at), now, r.connector) for cid, r in unmatched.items()],
         )
     events.changed(session, changed)
     return changed, len(unmatched)
@@ -235,22 +236,15 @@ def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], time
         rows = run(
             session, f"SELECT id, carrier_id, parts, connector FROM messages WHERE carrier_id IN ({marks(len(chunk))})", chunk
         ).fetchall()
-        taken: dict[str, int] = {}  # carrier id → index in singles, while its connector may not be the receipt's
         for mid, cid, parts, connector in rows:
             if parts != 1:
                 continue
-            r = left.pop(cid, None)
-            if r is not None:
-                if r.connector is not None and connector != r.connector:
-                    taken[cid] = len(singles)
-                singles.append((mid, r))
-                form_of[mid] = cid
-            elif cid in taken and connector == singles[taken[cid]][1].connector:
-                # two carriers gave the same id: the receipt goes to the message its carrier sent
-                i = taken.pop(cid)
-                form_of.pop(singles[i][0], None)
-                singles[i] = (mid, singles[i][1])
-                form_of[mid] = cid
+            r = left.get(cid)
+            if r is None or (r.connector is not None and connector is not None and connector != r.connector):
+                continue  # another carrier's message under the same id: not this receipt's
+            del left[cid]
+            singles.append((mid, r))
+            form_of[mid] = cid
     if singles:
         updates = []
         done = times.done
@@ -358,7 +352,7 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
     if run(session, "SELECT 1 FROM pending_receipts LIMIT 1").fetchone() is None:
         return 0
     if carrier_ids is None:
-        rows = run(session, "SELECT id, carrier_id, state, error_code, done_at FROM pending_receipts ORDER BY id LIMIT 10000").fetchall()
+        rows = run(session, "SELECT id, carrier_id, state, error_code, done_at, connector FROM pending_receipts ORDER BY id LIMIT 10000").fetchall()
     else:
         wanted: set[str] = set()
         for cid in carrier_ids:
@@ -367,7 +361,7 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
         for chunk in _chunks(sorted(wanted)):
             rows += run(
                 session,
-                f"SELECT id, carrier_id, state, error_code, done_at FROM pending_receipts WHERE carrier_id IN ({marks(len(chunk))})",
+                f"SELECT id, carrier_id, state, error_code, done_at, connector FROM pending_receipts WHERE carrier_id IN ({marks(len(chunk))})",
                 chunk,
             ).fetchall()
     if not rows:
@@ -385,7 +379,7 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
     rows = [row for row in rows if row[0] in taken]
     if not rows:
         return 0
-    receipts = [KeptReceipt(cid, DeliveryState(state), error, read_time(done)) for _, cid, state, error, done in rows]
+    receipts = [KeptReceipt(cid, DeliveryState(state), error, read_time(done), connector) for _, cid, state, error, done, connector in rows]
     _, still = apply_receipts(session, receipts)
     return len(receipts) - still
 
