@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from callback_sink import CallbackSink
+from helpers import wait_until
 from outbound_attacks import ATTACKS, Attack, rebinding, trust_only
 from textos.config import Settings
 from textos.delivery.callbacks import CallbackWorker, backoff, next_try
@@ -130,10 +131,15 @@ def test_postgresql_a_gone_workers_leases_are_due_again_at_the_next_sweep(db):
         survivor._sweep()  # its owner still runs: the lease stands
         with db.read() as s:
             assert not outbox.due_exists(s)
-        gone.close()  # killed: its lock is free
-        survivor._sweep()
+        gone.close()  # killed: its lock is free once the server has seen its connection go (not at once)
+
+        def swept_due() -> bool:
+            survivor._sweep()
+            with db.read() as s:
+                return outbox.due_exists(s)
+
+        wait_until(swept_due, timeout=10, what="the gone worker's lease due again at a sweep")
         with db.read() as s:
-            assert outbox.due_exists(s)
             assert s.get_one(outbox.CallbackEvent, leased.id).claimed_by is None
     finally:
         survivor.instance.close()
