@@ -173,23 +173,23 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[
     Returns the ids of messages whose state changed (also noted for ``Database.changes``)
     and the number of receipts that matched nothing yet (kept as pending).
     """
-    if not receipts:
-        return [], 0
     by_connector: dict[str | None, list[Receipt]] = {}
-    for r in receipts:
+    for r in receipts:  # carriers number their ids each on their own: one id may name a message of each
         by_connector.setdefault(r.connector, []).append(r)
-    if len(by_connector) > 1:  # carriers number their ids each on their own: one id may name a message of each
-        changed: list[int] = []
-        kept = 0
-        for own in by_connector.values():
-            settled, pending = apply_receipts(session, own)
-            changed += settled
-            kept += pending
-        return changed, kept
+    changed: list[int] = []
+    kept = 0
+    for own in by_connector.values():
+        kept += _apply_one_carrier(session, own, changed)
+    events.changed(session, changed)
+    return changed, kept
+
+
+def _apply_one_carrier(session: Session, receipts: Sequence[Receipt], changed: list[int]) -> int:
+    """``apply_receipts`` for the receipts of one connector; the ids it changed go to ``changed``;
+    returns how many were kept."""
     by_id: dict[str, Receipt] = {canonical_carrier_id(r.carrier_id): r for r in receipts}
     if len(by_id) < len(receipts):  # one part reported more than once in this batch
         by_id = _first_final(receipts)
-    changed = []
     times = _Times(session)
     unmatched = _match(session, by_id, changed, times)
     if unmatched:  # the carrier may report ids in another base
@@ -208,8 +208,7 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> tuple[list[
             "INSERT INTO pending_receipts (carrier_id, state, error_code, done_at, received_at, connector) VALUES (?, ?, ?, ?, ?, ?)",
             [(cid, r.state.value, _error_code(r.error_code), times.done(r.done_at), now, r.connector) for cid, r in unmatched.items()],
         )
-    events.changed(session, changed)
-    return changed, len(unmatched)
+    return len(unmatched)
 
 
 def _first_final(receipts: Sequence[Receipt]) -> dict[str, Receipt]:
