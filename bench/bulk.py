@@ -30,7 +30,7 @@ import httpx
 import ovh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_seconds, rss_mb, serve_dir  # noqa: E402
+from common import cpu_seconds, rss_mb, same_textos, serve_dir  # noqa: E402
 
 
 def make_csv(path: Path, rows: int) -> None:
@@ -51,7 +51,7 @@ def make_csv(path: Path, rows: int) -> None:
 
 def cli(db_url: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, "-m", "textos.cli.main", *args, "--database-url", db_url, "--json"],
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, capture_output=True, text=True, env=same_textos()).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -70,8 +70,8 @@ def main() -> None:
     files, files_port = serve_dir(work)
 
     port = 18000 + secrets.randbelow(1000)
-    env = {**os.environ, "TEXTOS_DATABASE_URL": db_url, "TEXTOS_FETCH_ALLOW_PRIVATE": "1",
-           "TEXTOS_CONFIG": str(work / "absent.toml")}
+    env = same_textos({**os.environ, "TEXTOS_DATABASE_URL": db_url, "TEXTOS_FETCH_ALLOW_PRIVATE": "1",
+                       "TEXTOS_CONFIG": str(work / "absent.toml")})
     log = open(work / "server.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "textos.cli.main", "serve", "--port", str(port)],
                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)

@@ -29,7 +29,21 @@ import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+import textos
 from textos.storage.db import normalize_url
+
+TEXTOS_ROOT = str(Path(textos.__file__).resolve().parent.parent)
+"""The Textos this benchmark imported (``PYTHONPATH=<worktree>`` for an A/B): the processes it starts run that one."""
+
+
+def same_textos(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (by default this process's) made to import the Textos this benchmark did, whatever the
+    working directory: ``python -m`` puts the working directory first on the path (``PYTHONSAFEPATH``
+    stops that), so a server started from a checkout would otherwise run the checkout's code."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (TEXTOS_ROOT, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONSAFEPATH"] = "1"
+    return env
 
 PG_ADMIN = os.environ.get("TEXTOS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 """Where benchmark databases are made (each run its own, ``textos_bench_…``, dropped after): the server's
@@ -122,7 +136,7 @@ def server_env(db: str, tmp: Path, **extra: str) -> dict[str, str]:
 def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """``textos ARGS`` as a separate process, its output in ``log``."""
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "textos.cli.main", *args], stdout=out, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen([sys.executable, "-m", "textos.cli.main", *args], stdout=out, stderr=subprocess.STDOUT, env=same_textos(env))
 
 
 def start_serve(db: str, tmp: Path, port: int, *args: str, env: dict[str, str] | None = None,

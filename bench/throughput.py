@@ -24,7 +24,7 @@ import ovh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import api_up, cpu_seconds, drop_db, free_port, make_db, make_tenant, message_counts, stop_all, wait  # noqa: E402
+from common import api_up, cpu_seconds, drop_db, free_port, make_db, make_tenant, message_counts, same_textos, stop_all, wait  # noqa: E402
 
 
 def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_window: int = 512, dispatchers: int = 0) -> dict:
@@ -35,11 +35,11 @@ def run(backend: str, n: int, window: int, chunk: int, binds: int, deliver_windo
     try:
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "textos.cli.main", "smsc", "--port", str(smsc_port), "--receipt-delay", "0.01", "--deliver-window", str(deliver_window)],
-            stdout=open(tmp / "smsc.log", "wb"), stderr=subprocess.STDOUT,
+            stdout=open(tmp / "smsc.log", "wb"), stderr=subprocess.STDOUT, env=same_textos(),
         ))
         tenant = make_tenant(db, credits=n * 2)
         service = tenant.service
-        env = {**os.environ, "TEXTOS_DATABASE_URL": db, "TEXTOS_CONFIG": str(tmp / "none.toml")}
+        env = same_textos({**os.environ, "TEXTOS_DATABASE_URL": db, "TEXTOS_CONFIG": str(tmp / "none.toml")})
         smsc_url = f"smpp://bench:bench@127.0.0.1:{smsc_port}?window={window}&binds={binds}"
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "textos.cli.main", "serve", "--port", str(api_port), "--smsc", smsc_url,
