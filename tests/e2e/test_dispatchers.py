@@ -1,7 +1,8 @@
 """Several dispatcher processes on one PostgreSQL database (``textos dispatch`` beside
 ``textos serve --no-dispatch``): they share the queue without sending a message twice,
 and when one dies the others queue again what it had in flight. On SQLite a second
-dispatcher is refused."""
+dispatcher is refused, and the one dispatcher, in a process of its own, is woken by the API's
+commits (``storage.wakeups.Doorbell``), not by its poll."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from helpers import ThreadedSmsc
 from textos.storage.db import normalize_url
 
 
-def start_dispatcher(database_url: str, smsc_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TEXTOS_DATABASE_URL": database_url, "TEXTOS_CONFIG": str(log.parent / "absent.toml")}
+def start_dispatcher(database_url: str, smsc_url: str, log: Path, **settings: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TEXTOS_DATABASE_URL": database_url, "TEXTOS_CONFIG": str(log.parent / "absent.toml"), **settings}
     with open(log, "wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "textos.cli.main", "dispatch", "--smsc", smsc_url], stdout=out, stderr=subprocess.STDOUT, env=env,
@@ -103,3 +104,24 @@ def test_a_second_dispatcher_on_sqlite_is_refused(make_database, tmp_path):
         assert "another dispatcher already runs" in refused.stderr and "PostgreSQL" in refused.stderr
     finally:
         stop_server(server)
+
+
+def test_a_dispatcher_of_its_own_on_sqlite_is_woken_by_each_accepted_job(make_database, tmp_path):
+    """Its poll is every five minutes here: each job reaches the SMSC within seconds all the same."""
+    smsc = ThreadedSmsc(receipt_delay=0.02)
+    database_url = make_database("sqlite")
+    api = start_server(database_url, tmp_path, "sqlite", args=["--no-dispatch"])
+    dispatcher = start_dispatcher(database_url, f"smpp://textos:secret@127.0.0.1:{smsc.sim.port}", tmp_path / "dispatch.log",
+                                  TEXTOS_DISPATCHER_INTERVAL="300")
+    try:
+        wait_until(lambda: smsc.sim.binds >= 1, timeout=30, what="the dispatcher bound")
+        wait_until(lambda: "dispatcher is running" in (tmp_path / "dispatch.log").read_text(), timeout=30, what="the dispatcher idle")
+        tenant = api.tenant(credits=10)
+        for i in range(3):  # one at a time: each is woken for, none rides on another's tick
+            tenant.client.post(f"/sms/{tenant.service}/jobs", message=f"woken {i}", noStopClause=True, receivers=[f"+3361234567{i}"])
+            wait_until(lambda: len(smsc.sim.records) == i + 1, timeout=20, what=f"job {i} submitted")
+        assert ["+" + r.destination_addr for r in smsc.sim.records] == ["+33612345670", "+33612345671", "+33612345672"]
+    finally:
+        stop_process(dispatcher)
+        stop_server(api)
+        smsc.close()

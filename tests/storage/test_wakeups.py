@@ -1,9 +1,15 @@
-"""New messages announce themselves to listening dispatchers when (and only if) their transaction commits."""
+"""New messages announce themselves to listening dispatchers when (and only if) their transaction commits:
+on PostgreSQL by ``NOTIFY``, on SQLite by the database's doorbell, rung from another process."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -11,17 +17,29 @@ from helpers import BACKENDS, wait_until
 from textos.storage import message_rows
 from textos.storage.db import Database
 from textos.storage.message_rows import Shared
-from textos.storage.wakeups import Listener
+from textos.storage.wakeups import Doorbell, Listener
 
-pytestmark = pytest.mark.skipif("postgresql" not in BACKENDS, reason="LISTEN/NOTIFY is PostgreSQL's")
+needs_postgresql = pytest.mark.skipif("postgresql" not in BACKENDS, reason="LISTEN/NOTIFY is PostgreSQL's")
 
 
 @pytest.fixture
-def pg(make_database) -> Database:
-    database = Database(make_database("postgresql"))
-    database.migrate()
-    yield database
-    database.dispose()
+def fresh(make_database):
+    """``fresh(backend)``: a new database at the latest revision, disposed of after the test."""
+    made: list[Database] = []
+
+    def make(backend: str) -> Database:
+        made.append(Database(make_database(backend)))
+        made[-1].migrate()
+        return made[-1]
+
+    yield make
+    for database in made:
+        database.dispose()
+
+
+@pytest.fixture
+def pg(fresh) -> Database:
+    return fresh("postgresql")
 
 
 def _write_messages(db: Database, fail: bool = False) -> None:
@@ -34,6 +52,7 @@ def _write_messages(db: Database, fail: bool = False) -> None:
             raise RuntimeError("rolled back")
 
 
+@needs_postgresql
 def test_a_commit_with_new_messages_wakes_every_listener_once(pg: Database):
     woken = [threading.Event(), threading.Event()]
     counts = [0, 0]
@@ -60,3 +79,80 @@ def test_a_commit_with_new_messages_wakes_every_listener_once(pg: Database):
     finally:
         for listener in listeners:
             listener.close()
+
+
+# ── SQLite: the doorbell ─────────────────────────────────────────────────────
+
+
+@pytest.fixture
+def lite(fresh) -> Database:
+    return fresh("sqlite")
+
+
+def _write_in_another_process(url: str, fail: bool) -> None:
+    """``_write_messages`` run by a separate Python process (its own ``Database`` of the same file)."""
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = {sys.path!r}
+        from test_wakeups import _write_messages
+        from textos.storage.db import Database
+        db = Database({url!r})
+        try:
+            _write_messages(db, fail={fail!r})
+        except RuntimeError:
+            pass
+        db.dispose()
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=str(Path(__file__).parent))
+
+
+async def _rings(db: Database, action, settle: float = 0.0) -> int:
+    """How many times ``db``'s doorbell, answered here, wakes this loop while ``action`` runs (in a thread)."""
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+    count = 0
+
+    def wake() -> None:
+        nonlocal count
+        count += 1
+        woken.set()
+
+    assert db.doorbell is not None and db.doorbell.answer(loop, wake)
+    try:
+        await asyncio.to_thread(action)
+        if settle:
+            await asyncio.sleep(settle)
+        else:
+            await asyncio.wait_for(woken.wait(), 10)
+        return count
+    finally:
+        db.doorbell.stop_answering(loop)
+
+
+def test_a_commit_with_new_messages_in_another_process_rings_the_dispatchers_doorbell(lite: Database):
+    assert asyncio.run(_rings(lite, lambda: _write_in_another_process(lite.url, fail=False))) >= 1
+
+
+def test_a_rolled_back_transaction_rings_nothing(lite: Database):
+    assert asyncio.run(_rings(lite, lambda: _write_in_another_process(lite.url, fail=True), settle=0.3)) == 0
+
+
+def test_the_process_whose_dispatcher_answers_does_not_ring_itself(lite: Database):
+    """Its dispatcher is woken directly (``AppState.wake``): a datagram would be a second, useless wake-up."""
+    assert asyncio.run(_rings(lite, lambda: _write_messages(lite), settle=0.3)) == 0
+
+
+def test_one_answerer_per_database_and_a_ring_nobody_answers_is_dropped(lite: Database):
+    lonely = Doorbell(lite.url.removeprefix("sqlite:///"))
+    lonely.ring()  # no dispatcher: nothing happens, nothing fails
+    lonely.close()
+
+    async def twice() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        first = lite.doorbell.answer(loop, lambda: None)
+        second = Doorbell(lite.url.removeprefix("sqlite:///")).answer(loop, lambda: None)
+        lite.doorbell.stop_answering(loop)
+        return first, second
+
+    assert asyncio.run(twice()) == (True, False)
+

@@ -49,7 +49,7 @@ def serve(
     smsc: list[str] = SmscOption,
     config: Optional[str] = typer.Option(None, "--config", help="TOML settings file (default ./textos.toml)."),
     no_dispatch: bool = typer.Option(
-        False, "--no-dispatch", help="Serve the API only; textos dispatch processes deliver (PostgreSQL)."
+        False, "--no-dispatch", help="Serve the API only; textos dispatch delivers (one on SQLite, any number on PostgreSQL)."
     ),
     workers: int = typer.Option(None, "--workers", min=1, help="API processes (default 1); more than one needs PostgreSQL."),
     tls_cert: Optional[str] = typer.Option(None, "--tls-cert", help="Serve HTTPS with this PEM certificate (textos tls selfsigned makes one)."),

@@ -111,7 +111,8 @@ class Dispatcher:
         self._outage = Outage(log, "dispatcher")
         self._listener: Listener | None = None
         """PostgreSQL: woken by the ``NOTIFY`` of transactions that write new messages, in any
-        process (``storage.wakeups``); in the API's own process ``wake()`` is also called."""
+        process (``storage.wakeups``); SQLite: by the database's ``Doorbell``, rung by other
+        processes; in the API's own process ``wake()`` is also called."""
 
     # Events (called by connectors)
     async def on_receipts(self, receipts: Sequence[Receipt]) -> None:
@@ -155,7 +156,9 @@ class Dispatcher:
         for connector in self.router.connectors:
             await connector.start(self)
         self._task = asyncio.create_task(self._run(), name="dispatcher")
-        if not self.db.is_sqlite:
+        if self.db.doorbell is not None:
+            self.db.doorbell.answer(self._loop, self.wake)
+        elif not self.db.is_sqlite:
             self._listener = Listener(self.db.url, self.wake)
 
     def wake(self) -> None:
@@ -167,6 +170,8 @@ class Dispatcher:
         self._stopping = True
         if self._listener is not None:
             await asyncio.to_thread(self._listener.close)
+        if self.db.doorbell is not None and self._loop is not None:
+            self.db.doorbell.stop_answering(self._loop)
         if self._wake is not None:
             self._wake.set()
         if self._task is not None:

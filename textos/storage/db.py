@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from textos.config import Settings
 from textos.storage import at_rest, models_billing, models_bulk, models_reports, outbox  # noqa: F401  (register their tables)
 from textos.storage.events import Changes, Signal
-from textos.storage.wakeups import announce
+from textos.storage.wakeups import Doorbell, announce
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -176,6 +176,10 @@ class Database:
         tries) however soon it is free; waiting here wakes the moment the previous writer ends
         (the dispatcher's claim right after a group of accepted jobs). Other processes still
         meet at the file's lock."""
+        database = make_url(self.url).database
+        self.doorbell = Doorbell(database) if self.is_sqlite and database else None
+        """SQLite: rung after each commit that wrote new messages; the database's dispatcher answers it
+        in whatever process it runs (``storage.wakeups``)."""
         self.changes = Changes()
         """Listeners to message state changes, told after each commit (``storage.events``)."""
         self.outbox_filled = Signal()
@@ -203,8 +207,10 @@ class Database:
                     self._begin_now(session)
                 yield session
                 outbox.note_deliveries(session)
-                announce(session)
+                new_messages = announce(session)
             self.changes.publish_committed(session)
+            if new_messages and self.doorbell is not None:
+                self.doorbell.ring()
             if outbox.take_filled(session):
                 self.outbox_filled.fire()
 
@@ -256,6 +262,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.doorbell is not None:
+            self.doorbell.close()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
 

@@ -5,13 +5,25 @@ A transaction that writes new messages (``storage.message_rows``) is noted with
 :data:`CHANNEL` in that transaction (:func:`announce`), so it is delivered only if and
 when the transaction commits, once whatever the number of jobs it accepted. Each
 dispatcher on PostgreSQL runs a :class:`Listener` on a connection of its own and is
-woken by it. On SQLite there is one dispatcher, in the API's process: it is woken
-directly (``AppState.wake``), nothing is sent.
+woken by it.
+
+On SQLite there is one dispatcher per database (``delivery.ownership``), in the API's
+process (woken directly, ``AppState.wake``) or in a ``textos dispatch`` of its own beside
+``textos serve --no-dispatch``. It answers a :class:`Doorbell`: a Unix datagram socket in
+Linux's abstract namespace, named after the database file. After a commit that wrote new
+messages, ``Database.session()`` rings it (:func:`announce` says whether to), one datagram
+sent without waiting; a process whose own dispatcher answers the bell does not ring (it
+was told directly). A ring that reaches no one (no dispatcher running, its buffer full) is
+dropped: the dispatcher's poll finds the messages anyway.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
+import os
+import socket
 import threading
 from typing import Callable
 
@@ -21,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from textos.storage.outages import Outage
 
-__all__ = ["CHANNEL", "Listener", "announce", "note_new_messages"]
+__all__ = ["CHANNEL", "Doorbell", "Listener", "announce", "note_new_messages"]
 
 log = logging.getLogger("textos.wakeups")
 
@@ -34,10 +46,75 @@ def note_new_messages(session: Session) -> None:
     session.info[_NOTED] = True
 
 
-def announce(session: Session) -> None:
-    """Just before commit: one ``NOTIFY`` if the transaction wrote new messages (PostgreSQL)."""
-    if session.info.pop(_NOTED, False) and session.get_bind().dialect.name == "postgresql":
+def announce(session: Session) -> bool:
+    """Just before commit: whether the transaction wrote new messages; on PostgreSQL, one
+    ``NOTIFY`` in it if so (SQLite's :class:`Doorbell` is rung after the commit)."""
+    if not session.info.pop(_NOTED, False):
+        return False
+    if session.get_bind().dialect.name == "postgresql":
         session.connection().exec_driver_sql(f"NOTIFY {CHANNEL}")
+    return True
+
+
+_answered_here: set[bytes] = set()
+"""The doorbells this process's dispatcher answers (its ``Database.session()`` need not ring them)."""
+
+
+class Doorbell:
+    """SQLite: one database's dispatcher, woken from any process by a datagram."""
+
+    def __init__(self, database: str) -> None:
+        digest = hashlib.sha256(os.path.realpath(database).encode()).hexdigest()[:32]
+        self.address = b"\0textos-new-messages-" + digest.encode()
+        """An abstract socket address: no file; it goes away with the process that bound it."""
+        self._sender: socket.socket | None = None
+        self._answering: socket.socket | None = None
+
+    def ring(self) -> None:
+        """Wake the dispatcher, if one answers in another process; never waits, never fails."""
+        if self.address in _answered_here:
+            return
+        try:
+            if self._sender is None:
+                self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+            self._sender.sendto(b"!", self.address)
+        except OSError:  # no dispatcher running, or its queue is full (it is awake then)
+            pass
+
+    def answer(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None]) -> bool:
+        """Call ``wake`` in ``loop`` whenever the bell rings; ``False`` if another answers it already."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        try:
+            sock.bind(self.address)
+        except OSError as exc:
+            sock.close()
+            log.warning("not woken across processes (%s): new messages are found by polling", exc)
+            return False
+        self._answering = sock
+        _answered_here.add(self.address)
+        loop.add_reader(sock.fileno(), self._heard, sock, wake)
+        return True
+
+    @staticmethod
+    def _heard(sock: socket.socket, wake: Callable[[], None]) -> None:
+        try:
+            while sock.recv(64):  # every ring waiting: one wake-up
+                pass
+        except BlockingIOError:
+            pass
+        wake()
+
+    def stop_answering(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._answering is not None:
+            loop.remove_reader(self._answering.fileno())
+            self._answering.close()
+            self._answering = None
+            _answered_here.discard(self.address)
+
+    def close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
 
 
 def _conninfo(url: str) -> str:
