@@ -20,7 +20,6 @@ import contextvars
 import os
 import select
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -36,6 +35,7 @@ from textos.config import Settings
 from textos.storage import at_rest, models_billing, models_bulk, models_reports, outbox  # noqa: F401  (register their tables)
 from textos.storage.events import Changes, Signal
 from textos.storage.wakeups import Doorbell, announce
+from textos.storage.writer_lock import WriterLock
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -168,15 +168,11 @@ class Database:
         info = {at_rest.SESSION_KEY: self.secrets}
         self._writer = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
-        self._one_writer: contextlib.AbstractContextManager[object] = (
-            threading.RLock() if self.is_sqlite else contextlib.nullcontext()
-        )
-        """SQLite: this process's write transactions take turns on a lock of its own. Waiting
-        for the file's lock means sleeping in SQLite's busy handler (1, 2, 5 … 100 ms between
-        tries) however soon it is free; waiting here wakes the moment the previous writer ends
-        (the dispatcher's claim right after a group of accepted jobs). Other processes still
-        meet at the file's lock."""
         database = make_url(self.url).database
+        self._one_writer = WriterLock(database + "-writer" if database else None) if self.is_sqlite else None
+        """SQLite: write transactions take turns on a lock of Textos's own (``storage.writer_lock``),
+        handed to the next writer, of this process or another, the moment the previous one ends,
+        instead of SQLite's busy handler sleeping 1, 2, 5 … 100 ms between tries."""
         self.doorbell = Doorbell(database) if self.is_sqlite and database else None
         """SQLite: rung after each commit that wrote new messages; the database's dispatcher answers it
         in whatever process it runs (``storage.wakeups``)."""
@@ -216,18 +212,17 @@ class Database:
 
     @contextlib.contextmanager
     def _writer_lock(self, wait: bool) -> Iterator[None]:
-        if wait:
-            with self._one_writer:
-                yield
+        if self._one_writer is None:
+            if not wait:
+                raise ValueError("session(wait=False) is for SQLite: PostgreSQL has row locks, not one write lock")
+            yield
             return
-        if not self.is_sqlite:
-            raise ValueError("session(wait=False) is for SQLite: PostgreSQL has row locks, not one write lock")
-        if not self._one_writer.acquire(blocking=False):  # type: ignore[attr-defined]
-            raise WriterBusy("another writer of this process is writing")
+        if not self._one_writer.acquire(blocking=wait):
+            raise WriterBusy("another writer is writing")
         try:
             yield
         finally:
-            self._one_writer.release()  # type: ignore[attr-defined]
+            self._one_writer.release()
 
     @staticmethod
     def _begin_now(session: Session) -> None:
@@ -264,6 +259,8 @@ class Database:
         self.engine.dispose()
         if self.doorbell is not None:
             self.doorbell.close()
+        if self._one_writer is not None:
+            self._one_writer.close()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
 
