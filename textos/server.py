@@ -208,7 +208,8 @@ def _preflight(settings: Settings, *, dispatch: bool) -> None:
             raise SystemExit(f"textos: {exc}") from None
 
 
-def _settle_gc() -> None:
+def settle_gc() -> None:
+    """Keep what start-up built out of the collector's way (``textos serve``, ``dispatch``, ``smsc``)."""
     # Everything built so far (modules, ORM mappers, routes, metadata) lives as long as the
     # process: keep it out of the collector's generations, and collect the young generation
     # less often (delivery allocates many short-lived objects; few of them form cycles).
@@ -374,7 +375,7 @@ def serve(settings: Settings, *, dispatch: bool = True) -> None:
             uvicorn.run("textos.server:worker_app", factory=True, workers=settings.workers, **options)
         return
     app = build_app(settings, dispatch=dispatch)
-    _settle_gc()
+    settle_gc()
     # API requests stay responsive while a campaign of a million rows is read in a worker
     # thread: the GIL changes hands every 0.5 ms instead of 5 (cuts GET tail latency, docs/BENCHMARKS.md).
     sys.setswitchinterval(0.0005)
@@ -400,7 +401,7 @@ def worker_app() -> FastAPI:
     app = build_app(settings, migrate=False, dispatch=runs_delivery)
     if runs_delivery:
         log.info("this worker (pid %d) runs delivery", os.getpid())
-    _settle_gc()
+    settle_gc()
     sys.setswitchinterval(0.0005)
     return app
 
@@ -446,7 +447,7 @@ def _run_until_stopped(db: Database, service: Runtime | CallbackWorker, what: st
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
         await service.start()
-        _settle_gc()
+        settle_gc()
         log.info("%s is running", what)
         await stopping.wait()
         log.info("stopping %s", what)

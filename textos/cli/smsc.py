@@ -50,7 +50,10 @@ def smsc(
     )
 
     async def serve() -> None:
+        from textos.server import settle_gc
+
         await simulator.start()
+        settle_gc()  # a full collection under load stalled its answers by ~0.1 s (docs/BENCHMARKS.md, session 11)
         typer.echo(f"SMSC simulator on {host}:{simulator.port} (Ctrl-C to stop)")
         hook = None
         if http_port is not None:
