@@ -78,7 +78,7 @@ def front(db: Database, settings: Settings, keys: Tenant, requests: int = 2000) 
     state = AppState(settings=settings, db=db, prices=PriceBook.from_settings(settings))
     app = create_app(state)
 
-    async def canned(customer_id: int, service_name: str, req: SendRequest, *, actor: str) -> SendingReport:
+    async def canned(customer_id: int, service_name: str, req: SendRequest, *, actor: str, **_: object) -> SendingReport:
         return SendingReport(ids=[1], valid_receivers=["+33612345678"], invalid_receivers=[], total_credits_removed=1.0, tag="")
 
     state.accept_writer.accept = canned  # type: ignore[method-assign]

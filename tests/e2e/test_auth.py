@@ -205,9 +205,10 @@ def test_behind_a_local_proxy_keeping_host_and_scheme_both_clients_signatures_ar
 class _Load:
     """Signed requests with one key from a few threads, each noting when it started and whether it was let in."""
 
-    def __init__(self, server, tenant, threads: int = 4) -> None:
+    def __init__(self, server, tenant, threads: int = 4, call=lambda client: client.get("/auth/currentCredential")) -> None:
         self.stop = threading.Event()
         self.results: list[tuple[float, bool]] = []
+        self.call = call
         self.threads = [threading.Thread(target=self._run, args=(server, tenant), daemon=True) for _ in range(threads)]
 
     def _run(self, server, tenant) -> None:
@@ -215,7 +216,7 @@ class _Load:
         while not self.stop.is_set():
             started = time.monotonic()
             try:
-                client.get("/auth/currentCredential")
+                self.call(client)
                 self.results.append((started, True))
             except ovh.exceptions.InvalidCredential:
                 self.results.append((started, False))
@@ -245,6 +246,23 @@ def test_a_key_revoked_by_the_cli_is_refused_at_once_under_load(server):
             tenant.client.get("/auth/currentCredential")
     assert load.let_in_after(revoked) == 0
     assert any(not ok for _, ok in load.results)
+
+
+def test_a_key_revoked_by_the_cli_sends_no_more_on_the_fly_jobs(server):
+    """One-receiver POSTs are authenticated from memory and the change checked where the job is
+    written (SQLite: once per group): none is accepted once the CLI has revoked the key."""
+    tenant = server.tenant(credits=100_000)
+
+    def send(client) -> None:
+        client.post(f"/sms/{tenant.service}/jobs", message="code 1234", noStopClause=True, receivers=["+33612345678"])
+
+    with _Load(server, tenant, call=send) as load:
+        server.cli("credential", "revoke", tenant.consumer_key)
+        revoked = time.monotonic()
+        with pytest.raises(ovh.exceptions.InvalidCredential):
+            send(tenant.client)
+    assert load.let_in_after(revoked) == 0
+    assert server.cli("ledger", "--service", tenant.service)["consistent"] is True
 
 
 def test_a_key_logged_out_through_the_api_is_refused_at_once_under_load(server):

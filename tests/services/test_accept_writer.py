@@ -181,3 +181,37 @@ def test_on_sqlite_a_group_waits_in_the_writers_thread_while_another_process_wri
         assert s.scalar(select(func.count()).select_from(Job)) == 1
     other.close()
     writer.close()
+
+
+def test_a_job_authenticated_under_an_auth_version_no_longer_current_is_refused_and_writes_nothing(make_database):
+    """SQLite's on-the-fly path authenticates from memory without asking whether a key changed; the
+    group's transaction asks once, and a job checked under an older version is handed back."""
+    from textos.services.accept_writer import StaleAuthentication
+    from textos.storage import auth_version
+
+    db = Database(make_database("sqlite"))
+    db.migrate()
+    customer, service = _account(db, credits=10)
+    writer = AcceptWriter(db, Settings())
+    with db.read() as s:
+        current = auth_version.sqlite_version_in(s)
+    with db.session() as s:  # a credential or an application changes (as the mapper events do)
+        auth_version.bump(s.connection())
+
+    async def run() -> list[object]:
+        return await asyncio.gather(
+            writer.accept(customer, service, _one("+33612340001"), actor="test", auth_version=current),
+            writer.accept(customer, service, _one("+33612340002"), actor="test"),  # checked against the database
+            return_exceptions=True,
+        )
+
+    stale, fresh = asyncio.run(run())
+    assert isinstance(stale, StaleAuthentication) and isinstance(fresh, SendingReport)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Job)) == 1
+        now = auth_version.sqlite_version_in(s)
+    assert now != current
+    again = asyncio.run(writer.accept(customer, service, _one("+33612340001"), actor="test", auth_version=now))
+    assert isinstance(again, SendingReport)
+    writer.close()
+    db.dispose()

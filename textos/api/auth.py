@@ -14,6 +14,7 @@ import asyncio
 import ipaddress
 import time
 from dataclasses import dataclass
+from typing import Hashable
 
 from fastapi import Request
 from sqlalchemy import select
@@ -43,6 +44,9 @@ class Caller:
     customer_id: int
     nic: str
     rules: tuple[dict[str, str], ...]
+    unchecked_version: Hashable | None = None
+    """``authenticated(..., recheck=False)``: the auth version this was checked under, not asked of
+    the database; a write made for this caller must first find it still current, else authenticate again."""
 
     @property
     def actor(self) -> str:
@@ -128,12 +132,17 @@ async def authenticate(request: Request) -> Caller:
     return await authenticated(request, await request.body())
 
 
-async def authenticated(request: Request, raw_body: bytes) -> Caller:
-    """The caller of ``request``, whose body (already read: ``api.onthefly``) is ``raw_body``."""
+async def authenticated(request: Request, raw_body: bytes, *, recheck: bool = True) -> Caller:
+    """The caller of ``request``, whose body (already read: ``api.onthefly``) is ``raw_body``.
+
+    ``recheck=False``: from memory as last known, without asking whether anything changed
+    (SQLite: that is a query); the caller's ``unchecked_version`` is then set, and whoever
+    acts for it checks that version where it writes (``services.accept_writer``)."""
     st = state_of(request)
     body = raw_body.decode("utf-8", errors="replace")
     cache = auth_cache_of(request)
-    version = cache.version()
+    unchecked = None if recheck else cache.unasked_version()
+    version = cache.version() if unchecked is None else unchecked
     headers = dict(reversed(request.scope["headers"]))  # read once; the first of a repeated name, as Request.headers reads it
     app_key, ck = _header(headers, b"x-ovh-application"), _header(headers, b"x-ovh-consumer")
     ck_hash = key_digest(ck) if ck else None  # the one digest of this request: keys are known by it
@@ -166,7 +175,7 @@ async def authenticated(request: Request, raw_body: bytes) -> Caller:
     uses: credentials.UseNotes = request.app.state.key_uses  # lastUse: at most one write a minute per key, off the request's path
     if uses.due(cred.id, time.monotonic()):
         asyncio.get_running_loop().run_in_executor(None, credentials.note_use, st.db, cred.id)
-    return Caller(app.id, app.app_key, cred.id, customer.id, customer.nic, cred.rules)
+    return Caller(app.id, app.app_key, cred.id, customer.id, customer.nic, cred.rules, unchecked)
 
 
 async def application_only(request: Request) -> Application:

@@ -86,6 +86,12 @@ class AuthCache:
             self._apps, self._keys, self._version = {}, {}, version
         return version
 
+    def unasked_version(self) -> Hashable | None:
+        """SQLite, where asking is a query: the version last seen, not asked again; whoever uses it
+        checks it inside its own write transaction (``storage.auth_version.sqlite_version_in``).
+        ``None``: ask (``version()``), as on PostgreSQL, where asking costs nothing."""
+        return self._version if self.versions.is_sqlite else None
+
     def get(self, app_key: str, consumer_key_hash: str) -> Found | None:
         """Both known under the current version (call ``version()`` first), else ``None``."""
         app = self._apps.get(app_key)

@@ -20,6 +20,12 @@ POST's CPU; when the lock is held, or the group is big (the loop would stall eve
 request while it is written), it is written in the writer's thread as on PostgreSQL. After each
 commit that accepted a job the dispatcher is told once (``on_accepted``; other processes
 hear the transaction's ``NOTIFY``, see ``storage.wakeups``).
+
+A job may come authenticated from memory without the database having been asked whether
+anything changed since (``auth_version``, SQLite: ``api.auth.authenticated(recheck=False)``);
+its group's transaction then reads the auth version once and refuses, with
+:class:`StaleAuthentication`, each such job authenticated under another: a key revoked before
+the group was written never gets a job written.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Hashable
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -38,11 +44,12 @@ from textos.domain.errors import TextosError
 from textos.services import accounts
 from textos.services.jobs import Listed, SendingReport, SendRequest, accept_job, accept_listed
 from textos.services.recipients import ConcatFor
+from textos.storage.auth_version import sqlite_version_in
 from textos.storage.db import Database, WriterBusy
 from textos.storage.models import Account
 from textos.storage.outages import Outage, unavailable
 
-__all__ = ["AcceptWriter", "GROUP_JOBS", "GROUP_RECEIVERS", "INLINE_RECEIVERS"]
+__all__ = ["AcceptWriter", "GROUP_JOBS", "GROUP_RECEIVERS", "INLINE_RECEIVERS", "StaleAuthentication"]
 
 log = logging.getLogger("textos.accept")
 
@@ -62,6 +69,11 @@ _RETRYABLE = ("40P01", "40001")
 _NOT_YET = RuntimeError("not written yet")
 
 
+class StaleAuthentication(Exception):
+    """The job was authenticated under an auth version that is no longer the database's: nothing
+    was written; authenticate again (asking the database) and hand it again."""
+
+
 def _account_id(account: Account | Exception) -> int:
     return account.id if isinstance(account, Account) else -1
 
@@ -73,6 +85,7 @@ class _Job:
     req: SendRequest
     actor: str
     future: asyncio.Future[SendingReport]
+    auth_version: Hashable | None = None
 
 
 class AcceptWriter:
@@ -92,11 +105,15 @@ class AcceptWriter:
         self._busy = False
         self._outage = Outage(log, "accepting jobs (answered 503)")
 
-    async def accept(self, customer_id: int, service_name: str, req: SendRequest, *, actor: str) -> SendingReport:
+    async def accept(
+        self, customer_id: int, service_name: str, req: SendRequest, *, actor: str, auth_version: Hashable | None = None,
+    ) -> SendingReport:
         """Accept ``req`` (its ``receivers`` list) for the customer's account ``service_name``;
-        returns once committed, or raises the job's own refusal."""
+        returns once committed, or raises the job's own refusal. ``auth_version``: the caller was
+        authenticated under it without asking the database (SQLite): :class:`StaleAuthentication`
+        if it is no longer current."""
         loop = asyncio.get_running_loop()
-        job = _Job(customer_id, service_name, req, actor, loop.create_future())
+        job = _Job(customer_id, service_name, req, actor, loop.create_future(), auth_version)
         self._waiting.append(job)
         if not self._busy:
             self._busy = True
@@ -193,9 +210,14 @@ class AcceptWriter:
 
     @classmethod
     def _accounts(cls, session: Session, group: list[_Job]) -> list[Account | Exception]:
-        """Each job's account, or why there is none; each account read once per group."""
+        """Each job's account, or why there is none (its authentication is stale); each account
+        read once per group, the auth version at most once."""
         found: dict[tuple[int, str], Account | Exception] = {}
-        return [cls._account(session, found, job) for job in group]
+        now = sqlite_version_in(session) if any(job.auth_version is not None for job in group) else None
+        return [
+            StaleAuthentication() if job.auth_version is not None and job.auth_version != now else cls._account(session, found, job)
+            for job in group
+        ]
 
     @staticmethod
     def _account(session: Session, found: dict[tuple[int, str], Account | Exception], job: _Job) -> Account | Exception:

@@ -16,6 +16,9 @@ another process), without a trigger:
   connection of its own (microseconds, never waiting for a writer in WAL mode); on PostgreSQL
   a counter bumped by a ``LISTEN`` thread, and ``None`` (use no cache) while that listener is
   not connected, since a notification could be missed.
+* On SQLite a writer may instead check, inside its own write transaction, that the version
+  it authenticated under is still the database's (``sqlite_version_in``): the on-the-fly
+  path does so for a whole group of jobs at once (``services.accept_writer``).
 
 Changes made with plain SQL must call ``bump`` themselves (they are not waited for).
 """
@@ -47,6 +50,7 @@ _BEHIND = text(
     "SELECT count(*) FROM auth_listeners l JOIN pg_stat_activity a ON a.pid = l.backend_pid WHERE l.seen < :version"
 )
 _SESSION_KEY = "textos.auth_version"
+_READ = "SELECT version FROM auth_version WHERE id = 1"
 
 _local = itertools.count(1)
 changes_here = 0
@@ -100,6 +104,12 @@ for _entity in (Application, Credential):
     event.listen(_entity, "after_delete", _changed)
 
 
+def sqlite_version_in(session: Session) -> Hashable:
+    """SQLite: what ``Versions.current()`` gives now, read inside ``session``'s transaction (in a
+    write transaction: exactly the version of the last committed change)."""
+    return (session.execute(text(_READ)).scalar() or 0, changes_here)
+
+
 class Versions:
     """``current()``: a value that changes whenever what authentication reads may have changed."""
 
@@ -129,7 +139,7 @@ class Versions:
             path = make_url(self.url).database or ""
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
             self._sqlite = conn
-        row = self._sqlite.execute("SELECT version FROM auth_version WHERE id = 1").fetchone()
+        row = self._sqlite.execute(_READ).fetchone()
         return row[0] if row else 0
 
     def close(self) -> None:
