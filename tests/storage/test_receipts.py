@@ -442,6 +442,23 @@ def test_ids_and_error_codes_longer_than_their_columns_or_holding_nul_are_stored
         assert s.scalars(select(PendingReceipt.error_code)).all() == ["xy"]
 
 
+def test_a_receipt_kept_again_by_a_replay_keeps_its_age_and_is_forgotten_past_the_deadline(db, account):
+    """A replay takes a kept receipt whose other form names a message still awaiting its receipt
+    (given up on); an intermediate report does not change it, so the receipt is kept again, as old
+    as it was: replays do not keep it young forever."""
+    given_up(db, *sent_as(db, account, "10036"))
+    report(db, Receipt("65590", DeliveryState.ENROUTE))  # 0x10036 read as decimal: kept
+    assert kept(db) == 1
+    with db.session() as s:
+        s.execute(update(PendingReceipt).values(received_at=utcnow() - dt.timedelta(hours=73)))
+    with db.session() as s:
+        assert replay_pending(s) == 0
+    assert kept(db) == 1
+    with db.session() as s:
+        assert forget_kept(s, 72 * 3600) == 1
+    assert kept(db) == 0
+
+
 def test_receipts_kept_past_the_deadline_are_forgotten_the_newer_stay(db):
     """A receipt kept for an id never stored waits at most a receipt deadline (``forget_kept``)."""
     with db.session() as s:

@@ -96,13 +96,15 @@ class Receipt(Protocol):
 
 
 class KeptReceipt(NamedTuple):
-    """A receipt read back from ``pending_receipts``."""
+    """A receipt read back from ``pending_receipts``; kept again, it keeps ``received_at`` (when
+    it first came), so ``forget_kept`` ages it however often replays take it."""
 
     carrier_id: str
     state: DeliveryState
     error_code: str | None
     done_at: dt.datetime | None
     connector: str | None = None
+    received_at: dt.datetime | None = None
 
 
 def canonical_carrier_id(carrier_id: str) -> str:
@@ -156,6 +158,11 @@ class _Times:
             value = self._done[moment] = self.fmt(_naive(moment, self.now))
             return value
 
+    def received(self, receipt: Receipt) -> object:
+        """When the receipt came: now, or, for one kept before (:class:`KeptReceipt`), when it was first kept."""
+        first = receipt.received_at if isinstance(receipt, KeptReceipt) else None
+        return self.done(first)
+
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:
     for i in range(0, len(items), CHUNK):
@@ -202,11 +209,13 @@ def _apply_one_carrier(session: Session, receipts: Sequence[Receipt], changed: l
             for form in set(alias) - set(still):
                 unmatched.pop(alias[form], None)
     if unmatched:
-        now = times.fmt(times.now)
         run_many(
             session,
             "INSERT INTO pending_receipts (carrier_id, state, error_code, done_at, received_at, connector) VALUES (?, ?, ?, ?, ?, ?)",
-            [(cid, r.state.value, _error_code(r.error_code), times.done(r.done_at), now, r.connector) for cid, r in unmatched.items()],
+            [
+                (cid, r.state.value, _error_code(r.error_code), times.done(r.done_at), times.received(r), r.connector)
+                for cid, r in unmatched.items()
+            ],
         )
     return len(unmatched)
 
@@ -336,6 +345,7 @@ def _settle(session: Session, updates: Sequence[tuple[object, ...]]) -> list[int
 
 
 _RETURNING = ("id", "job_id", "sent_at")
+_KEPT = "id, carrier_id, state, error_code, done_at, connector, received_at"
 
 
 def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -> int:
@@ -351,7 +361,7 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
     if run(session, "SELECT 1 FROM pending_receipts LIMIT 1").fetchone() is None:
         return 0
     if carrier_ids is None:
-        rows = run(session, "SELECT id, carrier_id, state, error_code, done_at, connector FROM pending_receipts ORDER BY id LIMIT 10000").fetchall()
+        rows = run(session, f"SELECT {_KEPT} FROM pending_receipts ORDER BY id LIMIT 10000").fetchall()
     else:
         wanted: set[str] = set()
         for cid in carrier_ids:
@@ -360,7 +370,7 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
         for chunk in _chunks(sorted(wanted)):
             rows += run(
                 session,
-                f"SELECT id, carrier_id, state, error_code, done_at, connector FROM pending_receipts WHERE carrier_id IN ({marks(len(chunk))})",
+                f"SELECT {_KEPT} FROM pending_receipts WHERE carrier_id IN ({marks(len(chunk))})",
                 chunk,
             ).fetchall()
     if not rows:
@@ -378,7 +388,10 @@ def replay_pending(session: Session, carrier_ids: Sequence[str] | None = None) -
     rows = [row for row in rows if row[0] in taken]
     if not rows:
         return 0
-    receipts = [KeptReceipt(cid, DeliveryState(state), error, read_time(done), connector) for _, cid, state, error, done, connector in rows]
+    receipts = [
+        KeptReceipt(cid, DeliveryState(state), error, read_time(done), connector, read_time(received))
+        for _, cid, state, error, done, connector, received in rows
+    ]
     _, still = apply_receipts(session, receipts)
     return len(receipts) - still
 
