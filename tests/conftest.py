@@ -144,13 +144,27 @@ def db(request: pytest.FixtureRequest, databases: Databases) -> Iterator[Databas
     databases.discard(database.url)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def server(request: pytest.FixtureRequest, make_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One running server per backend, shared by the end-to-end tests."""
+@pytest.fixture(scope="session")
+def shared_servers() -> Iterator[dict[str, Server]]:
+    """The servers ``server`` started, by backend; stopped when the session ends."""
+    started: dict[str, Server] = {}
+    yield started
+    for srv in started.values():
+        stop_server(srv)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, shared_servers: dict[str, Server], make_database: Callable[[str], str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Server:
+    """One running server per backend, shared by the end-to-end tests: started at its first use and
+    kept for the session (a session-scoped parametrized fixture was stopped and started again each
+    time the tests of a file went from one backend to the other)."""
     backend = request.param
-    srv = start_server(make_database(backend), tmp_path_factory.mktemp(f"srv-{backend}"), backend)
-    yield srv
-    stop_server(srv)
+    if backend not in shared_servers:
+        shared_servers[backend] = start_server(make_database(backend), tmp_path_factory.mktemp(f"srv-{backend}"), backend)
+    return shared_servers[backend]
 
 
 @pytest.fixture
