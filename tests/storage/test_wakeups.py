@@ -12,12 +12,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from psycopg import pq
 
 from helpers import BACKENDS, wait_until
+from sqlalchemy import func, select
+
 from textos.storage import message_rows
 from textos.storage.db import Database
 from textos.storage.message_rows import Shared
-from textos.storage.wakeups import Doorbell, Listener
+from textos.storage.models import Message, PendingReceipt
+from textos.storage.wakeups import CHANNEL, Doorbell, Listener
 
 needs_postgresql = pytest.mark.skipif("postgresql" not in BACKENDS, reason="LISTEN/NOTIFY is PostgreSQL's")
 
@@ -79,6 +83,42 @@ def test_a_commit_with_new_messages_wakes_every_listener_once(pg: Database):
     finally:
         for listener in listeners:
             listener.close()
+
+
+@needs_postgresql
+def test_the_notify_goes_with_the_commit_and_what_the_orm_still_held_is_written_before(pg: Database, tmp_path: Path):
+    """On PostgreSQL the announcement ends the transaction: the session's objects not yet flushed
+    are written, then ``NOTIFY`` and ``COMMIT`` go as one query (one round trip, not two); the
+    session's own commit sends nothing more. Read from libpq's trace of what the client sent."""
+    woken = threading.Event()
+    listener = Listener(pg.url, woken.set)
+    trace = tmp_path / "libpq.trace"
+    try:
+        assert listener.listening.wait(10)
+        assert woken.wait(5)  # the wake-up after connecting
+        woken.clear()
+        now = dt.datetime(2026, 1, 1)
+        shared = Shared(account_id=1, job_id=1, sender="T", tag="", priority=0, differed_period=0, send_at=now,
+                        expires_at=now, created_at=now)
+        with open(trace, "w") as out:
+            with pg.session() as s:
+                pgconn = s.connection().connection.driver_connection.pgconn
+                pgconn.trace(out.fileno())
+                pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+                message_rows.insert(s, shared, [("+33612345678", "FR", None, "7bit", 2, 1, 1000)])
+                s.add(PendingReceipt(carrier_id="held-by-the-orm", state="DELIVRD"))  # pending, not flushed
+            pgconn.untrace()
+        sent = [line for line in trace.read_text().splitlines() if line.startswith("F")]
+        commits = [line for line in sent if "COMMIT" in line]
+        assert len(commits) == 1 and f"NOTIFY {CHANNEL}; COMMIT" in commits[0], sent
+        receipt = next(i for i, line in enumerate(sent) if "INSERT INTO pending_receipts" in line)
+        assert receipt < sent.index(commits[0])
+        assert woken.wait(5)
+        with pg.read() as r:
+            assert r.scalar(select(func.count()).select_from(Message)) == 1
+            assert r.scalars(select(PendingReceipt.carrier_id)).all() == ["held-by-the-orm"]
+    finally:
+        listener.close()
 
 
 # ── SQLite: the doorbell ─────────────────────────────────────────────────────

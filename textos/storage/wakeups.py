@@ -2,8 +2,8 @@
 
 A transaction that writes new messages (``storage.message_rows``) is noted with
 :func:`note_new_messages`; ``Database.session()`` then sends one ``NOTIFY`` on
-:data:`CHANNEL` in that transaction (:func:`announce`), so it is delivered only if and
-when the transaction commits, once whatever the number of jobs it accepted. Each
+:data:`CHANNEL` with that transaction's ``COMMIT``, in one query (:func:`announce`), so it is
+delivered only if and when the transaction commits, once whatever the number of jobs it accepted. Each
 dispatcher on PostgreSQL runs a :class:`Listener` on a connection of its own and is
 woken by it.
 
@@ -47,12 +47,18 @@ def note_new_messages(session: Session) -> None:
 
 
 def announce(session: Session) -> bool:
-    """Just before commit: whether the transaction wrote new messages; on PostgreSQL, one
-    ``NOTIFY`` in it if so (SQLite's :class:`Doorbell` is rung after the commit)."""
+    """Last thing in a write transaction: whether it wrote new messages (SQLite's :class:`Doorbell`
+    is rung after the commit). On PostgreSQL, if so, it ends the transaction itself: what the ORM
+    still holds is flushed, then ``NOTIFY`` and ``COMMIT`` go as one simple query, one round trip
+    instead of two (the notification is delivered if and when it commits); the session's own
+    commit then finds the connection outside any transaction and sends nothing."""
     if not session.info.pop(_NOTED, False):
         return False
     if session.get_bind().dialect.name == "postgresql":
-        session.connection().exec_driver_sql(f"NOTIFY {CHANNEL}")
+        session.flush()
+        driver = session.connection().connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        driver.execute(f"NOTIFY {CHANNEL}; COMMIT")
     return True
 
 
