@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from psycopg import pq
-
-from helpers import BACKENDS, wait_until
 from sqlalchemy import func, select
 
+from helpers import BACKENDS, wait_until
 from textos.storage import message_rows
 from textos.storage.db import Database
 from textos.storage.message_rows import Shared
