@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 from psycopg import pq
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from helpers import BACKENDS, wait_until
 from textos.storage import message_rows
 from textos.storage.db import Database
 from textos.storage.message_rows import Shared
 from textos.storage.models import Message, PendingReceipt
-from textos.storage.wakeups import CHANNEL, Doorbell, Listener
+from textos.storage.wakeups import CHANNEL, Doorbell, Listener, note_new_messages
 
 needs_postgresql = pytest.mark.skipif("postgresql" not in BACKENDS, reason="LISTEN/NOTIFY is PostgreSQL's")
 
@@ -118,6 +119,18 @@ def test_the_notify_goes_with_the_commit_and_what_the_orm_still_held_is_written_
             assert r.scalars(select(PendingReceipt.carrier_id)).all() == ["held-by-the-orm"]
     finally:
         listener.close()
+
+
+@needs_postgresql
+def test_a_notify_and_commit_that_fails_reaches_the_caller_as_a_database_error(pg: Database):
+    """The transaction's end is a statement of the session's connection: its failure (here a deferred
+    constraint checked at the commit) reaches the caller as SQLAlchemy's ``DBAPIError``, which
+    ``storage.outages`` and the accept writer's fallback read, not as the driver's own exception."""
+    with pytest.raises(DBAPIError, match="unique"):
+        with pg.session() as s:
+            s.execute(text("CREATE TEMP TABLE twice (n int, UNIQUE (n) DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP"))
+            s.execute(text("INSERT INTO twice VALUES (1), (1)"))
+            note_new_messages(s)
 
 
 # ── SQLite: the doorbell ─────────────────────────────────────────────────────

@@ -56,9 +56,7 @@ def announce(session: Session) -> bool:
         return False
     if session.get_bind().dialect.name == "postgresql":
         session.flush()
-        driver = session.connection().connection.driver_connection
-        assert isinstance(driver, psycopg.Connection)
-        driver.execute(f"NOTIFY {CHANNEL}; COMMIT")
+        session.connection().exec_driver_sql(f"NOTIFY {CHANNEL}; COMMIT")  # SQLAlchemy's: its errors, its disconnect handling
     return True
 
 
