@@ -223,6 +223,25 @@ def test_a_receipt_ahead_of_its_result_never_settles_another_carriers_message_un
     assert kept(db) == 0
 
 
+def test_one_part_id_from_two_carriers_settles_each_carriers_own_long_message(db, account):
+    """Parts too: two SMSCs each numbered the parts of a long message ``20001``–``20003``. Primary's
+    receipts settle primary's message and leave the uk message's parts as they were; the uk's then
+    settle the uk's."""
+    primary, uk = send(db, account, ["+33612345601", "+447400123456"], message="y" * 400)  # 3 parts each
+    claim(db)
+    part_ids = ["20001", "20002", "20003"]
+    with db.session() as s:
+        for mid, connector in ((primary, "primary"), (uk, "uk")):
+            messages.store_sent(s, [SubmitResult(mid, SubmitOutcome.ACCEPTED, part_ids)], {mid: connector}, {mid: 3})
+    report(db, *(Receipt(cid, DeliveryState.DELIVERED, connector="primary") for cid in part_ids))
+    assert statuses(db, [primary, uk]) == ["delivered", "sent"]
+    with db.read() as r:
+        assert r.scalars(select(MessagePart.state).where(MessagePart.message_id == uk)).all() == [None, None, None]
+    report(db, Receipt("20002", DeliveryState.UNDELIVERABLE, "001", connector="uk"))
+    assert statuses(db, [primary, uk]) == ["delivered", "failed"]
+    assert kept(db) == 0
+
+
 # Receipts after the receipt deadline (the real outcome wins over "no receipt")
 
 

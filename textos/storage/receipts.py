@@ -233,6 +233,13 @@ def _first_final(receipts: Sequence[Receipt]) -> dict[str, Receipt]:
     return by_id
 
 
+def _same_carrier(receipt: Receipt, connector: str | None) -> bool:
+    """Whether a message (or a part of one) sent through ``connector`` may be the receipt's: carriers
+    number their ids each on their own, so an id names the message of the carrier the receipt came
+    through (either side unknown: any)."""
+    return receipt.connector is None or connector is None or connector == receipt.connector
+
+
 def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], times: _Times, *, alias: bool = False) -> dict[str, Receipt]:
     """Apply receipts whose id is stored; returns those that matched nothing. With ``alias``
     (ids in another form than the receipt's own), a receipt matches only what it changes: a
@@ -248,7 +255,7 @@ def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], time
             if parts != 1:
                 continue
             r = left.get(cid)
-            if r is None or (r.connector is not None and connector is not None and connector != r.connector):
+            if r is None or not _same_carrier(r, connector):
                 continue  # another carrier's message under the same id: not this receipt's
             del left[cid]
             singles.append((mid, r))
@@ -272,10 +279,15 @@ def _match(session: Session, by_id: dict[str, Receipt], changed: list[int], time
     found: set[str] = set()
     for chunk in _chunks(list(left)):
         rows = run(
-            session, f"SELECT id, message_id, carrier_id FROM message_parts WHERE carrier_id IN ({marks(len(chunk))}){_PART_OPEN if alias else ''}", chunk
+            session,
+            "SELECT p.id, p.message_id, p.carrier_id, m.connector FROM message_parts p JOIN messages m ON m.id = p.message_id"
+            f" WHERE p.carrier_id IN ({marks(len(chunk))}){_PART_OPEN if alias else ''}",
+            chunk,
         ).fetchall()
-        for pid, mid, cid in rows:
+        for pid, mid, cid, connector in rows:
             r = left[cid]
+            if not _same_carrier(r, connector):
+                continue  # a part of another carrier's message under the same id
             part_updates.append((r.state.value, _error_code(r.error_code), times.done(r.done_at), pid))
             touched.add(mid)
             found.add(cid)
