@@ -70,9 +70,7 @@ class WriterLock:
     def _forget_parents_file(self) -> None:
         """In a forked child: close the parent's open file (a lock on it lasts while any copy is
         open, the parent gone or not) and leave the parent's turn; the child opens its own."""
-        if self._fd is not None:
-            os.close(self._fd)
-        self._fd = None
+        self.close()
         self._depth = 0
         self._threads = threading.RLock()
 
