@@ -9,7 +9,7 @@ import sqlite3
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
 from helpers import BACKENDS
@@ -215,3 +215,35 @@ def test_a_job_authenticated_under_an_auth_version_no_longer_current_is_refused_
     assert isinstance(again, SendingReport)
     writer.close()
     db.dispose()
+
+
+on_postgresql = pytest.mark.parametrize(
+    "db", [pytest.param("postgresql", marks=pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL's round trips"))],
+    indirect=True)
+
+
+@on_postgresql
+def test_on_postgresql_a_group_of_jobs_takes_seven_round_trips(db: Database, tmp_path):
+    """BEGIN; the account; its row locked; the jobs; the debit with its ledger entries; the messages
+    with their report counts; NOTIFY with COMMIT. Each round trip is a wait while the account is
+    locked, and a wake-up of both processes when requests come one by one."""
+    from psycopg import pq
+
+    customer, service = _account(db, credits=10)
+    writer = AcceptWriter(db, Settings())
+    _accept_together(writer, customer, service, [_one("+33612340000")])  # the account read once, the pool warm
+    trace = tmp_path / "libpq.trace"
+    with open(trace, "w") as out:
+        def traced(dbapi_connection, _record, _proxy) -> None:
+            dbapi_connection.pgconn.trace(out.fileno())
+            dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+        event.listen(db.engine, "checkout", traced)
+        try:
+            outcomes = _accept_together(writer, customer, service, [_one("+33612340001"), _one("+33612340002")])
+        finally:
+            event.remove(db.engine, "checkout", traced)
+    writer.close()
+    assert all(isinstance(o, SendingReport) for o in outcomes)
+    sent = [line.split("\t")[2].split(" ")[0] for line in trace.read_text().splitlines() if line.startswith("F\t")]
+    assert sent.count("Sync") + sent.count("Query") == 7, sent

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from textos.domain.clock import utcnow
-from textos.storage.fastsql import _any_of, db_time, marks, run, run_many, update_returning
+from textos.storage.fastsql import _any_of, db_time, insert_returning, is_sqlite, marks, run, run_many, update_returning
 
 
 def test_a_long_in_list_becomes_one_array_beside_the_other_parameters():
@@ -54,3 +54,41 @@ def test_a_guarded_update_returns_the_rows_it_changed_and_applies_repeated_keys_
             "g1": "accepted", "g2": "expired", "g3": "delivered"}
         with pytest.raises(ValueError, match="set by the statement"):
             update_returning(s, sql, rows, ("id", "state"))
+
+
+def test_inserts_sent_along_another_are_written_with_it_in_one_round_trip_on_postgresql(db, tmp_path):
+    insert = "INSERT INTO pending_receipts (carrier_id, state, received_at) VALUES (?, ?, ?)"
+    with db.session() as s:
+        now = db_time(s, utcnow())
+        trace = _libpq_trace(s, tmp_path / "libpq.trace")
+        returned = insert_returning(s, insert, [("main-1", "delivered", now), ("main-2", "delivered", now)], "carrier_id",
+                                    along=[(insert, [("along-1", "expired", now)]), (insert, []), (insert, [("along-2", "expired", now)])])
+        if trace is not None:
+            trace.close()
+            sent = [line.split("\t")[2] for line in (tmp_path / "libpq.trace").read_text().splitlines() if line.startswith("F\t")]
+            assert sent.count("Sync") == 1, sent  # one statement, one round trip
+        assert sorted(r[0] for r in returned) == ["main-1", "main-2"]  # only the main insert's rows are returned
+        assert insert_returning(s, insert, [], "id", along=[(insert, [("along-3", "expired", now)])]) == []
+        assert dict(run(s, "SELECT carrier_id, state FROM pending_receipts WHERE carrier_id IN (?, ?, ?, ?, ?)",
+                        ("main-1", "main-2", "along-1", "along-2", "along-3")).fetchall()) == {
+            "main-1": "delivered", "main-2": "delivered", "along-1": "expired", "along-2": "expired", "along-3": "expired"}
+
+
+def _libpq_trace(session, path):
+    """PostgreSQL: libpq's trace of what this session's connection sends, into ``path`` (a file to
+    close when done); None on SQLite."""
+    if is_sqlite(session):
+        return None
+    from psycopg import pq
+
+    out = open(path, "w")
+    pgconn = session.connection().connection.driver_connection.pgconn
+    pgconn.trace(out.fileno())
+    pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+    class Trace:
+        def close(self) -> None:
+            pgconn.untrace()
+            out.close()
+
+    return Trace()

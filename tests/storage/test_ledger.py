@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import select
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from helpers import BACKENDS
@@ -16,7 +17,7 @@ from textos.domain.errors import BadRequest, NotEnoughCredits
 from textos.services import transfers
 from textos.storage import ledger
 from textos.storage.db import Database
-from textos.storage.models import Account
+from textos.storage.models import Account, LedgerEntry
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -169,3 +170,29 @@ def test_affordable_pays_debits_in_their_order_each_that_what_is_left_covers(db)
         "Not enough credits: 0.001 needed, creditsLeft is 0",
     ]
     assert balances(db, [account]) == [(5000, 0)]  # it decides; nothing is debited
+
+
+def test_several_movements_posted_together_each_record_the_balance_after_them(db):
+    (account,) = new_accounts(db, 10)
+    with db.session() as s:
+        ledger.post_many(s, account.id, [ledger.job_debit(job_id, milli, actor="t", messages=1)
+                                         for job_id, milli in ((1, 1000), (2, 2500), (3, 500))])
+    with db.read() as s:
+        after = s.execute(
+            select(LedgerEntry.job_id, LedgerEntry.amount_milli, LedgerEntry.balance_after_milli)
+            .where(LedgerEntry.account_id == account.id, LedgerEntry.kind == ledger.Kind.JOB_DEBIT).order_by(LedgerEntry.id)
+        ).all()
+    assert [tuple(r) for r in after] == [(1, -1000, 9000), (2, -2500, 6500), (3, -500, 6000)]
+    assert balances(db, [account]) == [(6000, 0)]
+
+
+def test_movements_the_balance_cannot_pay_write_no_entry_and_leave_the_transaction_usable(db):
+    (account,) = new_accounts(db, 2)
+    with db.session() as s:
+        with pytest.raises(NotEnoughCredits, match="3 needed, creditsLeft is 2"):
+            ledger.post_many(s, account.id, [ledger.job_debit(1, 1000, actor="t", messages=1), ledger.job_debit(2, 2000, actor="t", messages=2)])
+        ledger.post_many(s, account.id, [ledger.job_debit(3, 1500, actor="t", messages=1)])  # same transaction, still usable
+    with db.read() as s:
+        debits = s.scalars(select(LedgerEntry.job_id).where(LedgerEntry.account_id == account.id, LedgerEntry.kind == ledger.Kind.JOB_DEBIT)).all()
+    assert debits == [3]
+    assert balances(db, [account]) == [(500, 0)]

@@ -69,7 +69,7 @@ def _any_of(sql: str, params: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
     cast = "bigint[]" if kinds == {int} else "text[]" if kinds == {str} else None
     if cast is None:
         return sql, params
-    return sql[:start] + f"= ANY(?::{cast})" + sql[end + 1 :], (*params[:before], _pg_array(values), *params[before + n :])
+    return sql[:start] + f"= ANY(?::{cast})" + sql[end + 1 :], (*params[:before], pg_array(values), *params[before + n :])
 
 
 def run_many(session: Session, sql: str, rows: Iterable[Sequence[Any]]) -> None:
@@ -87,7 +87,7 @@ def run_many(session: Session, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         if not sqlite:
             plan = _pg_plan(sql)
             if plan is not None and plan.fits(rows):
-                cur.execute(plan.sql, [_pg_array(column) for column in zip(*rows)])
+                cur.execute(plan.sql, [pg_array(column) for column in zip(*rows)])
                 return
         cur.executemany(_adapt(sql, sqlite), rows)
     finally:
@@ -132,7 +132,7 @@ def update_returning(session: Session, sql: str, rows: Sequence[Sequence[Any]], 
             plan = _pg_plan(sql)
             columns = ", ".join(f"t.{c}" for c in returning)
             if plan is not None and plan.fits(list(batch)):
-                cur.execute(plan.sql + f" RETURNING {columns}", [_pg_array(column) for column in zip(*batch)])
+                cur.execute(plan.sql + f" RETURNING {columns}", [pg_array(column) for column in zip(*batch)])
                 out.extend(tuple(r) for r in cur.fetchall())
                 continue
             for row in batch:  # pragma: no cover - a statement the plan does not cover
@@ -159,20 +159,42 @@ def _distinct_key_rounds(rows: Sequence[Sequence[Any]], key: int) -> list[list[S
     return [r for r in rounds if r]
 
 
-def insert_returning(session: Session, sql: str, rows: Sequence[Sequence[Any]], returning: str) -> list[tuple[Any, ...]]:
+Along = Sequence[tuple[str, Sequence[Sequence[Any]]]]
+"""Statements for ``run_many`` (``INSERT INTO t (…) VALUES (?, …)`` and their rows) to send with another."""
+
+
+def insert_returning(
+    session: Session, sql: str, rows: Sequence[Sequence[Any]], returning: str, *, along: Along = (),
+) -> list[tuple[Any, ...]]:
     """Insert many rows with one statement per chunk (``INSERT INTO t (…) VALUES (?, …)``, as
     for ``run_many``) and return ``returning`` of every inserted row, in no promised order:
-    callers sort ids (given in insertion order) or match rows by a returned key."""
+    callers sort ids (given in insertion order) or match rows by a returned key.
+
+    ``along``: other inserts that return nothing and read nothing this one writes, made in the
+    same round trip: on PostgreSQL as data-modifying ``WITH`` queries of the same statement (one
+    round trip, not one per insert); on SQLite (no round trips) before it, by ``run_many``."""
+    others: list[tuple[str, list[Sequence[Any]]]] = [(s, list(r)) for s, r in along if r]
     if not rows:
+        for other, other_rows in others:
+            run_many(session, other, other_rows)
         return []
     cur, sqlite = _cursor(session)
     out: list[tuple[Any, ...]] = []
     try:
         if not sqlite:
             plan = _pg_plan(sql)
-            if plan is not None and plan.fits(list(rows)):
-                cur.execute(plan.sql + f" RETURNING {returning}", [_pg_array(column) for column in zip(*rows)])
+            plans = [(_pg_plan(other), other_rows) for other, other_rows in others]
+            if plan is not None and plan.fits(list(rows)) and all(p is not None and p.fits(r) for p, r in plans):
+                head = ", ".join(f"along{i} AS ({p.sql})" for i, (p, _) in enumerate(plans))  # type: ignore[union-attr]
+                params = [pg_array(column) for _, r in plans for column in zip(*r)]
+                cur.execute(
+                    (f"WITH {head} " if head else "") + plan.sql + f" RETURNING {returning}",
+                    params + [pg_array(column) for column in zip(*rows)],
+                )
                 return [tuple(r) for r in cur.fetchall()]
+        for other, other_rows in others:  # SQLite, or a statement no plan covers
+            run_many(session, other, other_rows)
+        if not sqlite:
             for row in rows:  # pragma: no cover - a statement the plan does not cover
                 cur.execute(_adapt(sql + f" RETURNING {returning}", False), row)
                 out.extend(tuple(r) for r in cur.fetchall())
@@ -203,7 +225,7 @@ def _pg_element(value: Any) -> str:
     return '"' + text + '"'
 
 
-def _pg_array(column: tuple[Any, ...]) -> str:
+def pg_array(column: Sequence[Any]) -> str:
     """A column of values as a PostgreSQL array literal (``{…}``), cast by the statement:
     formatting it here is several times cheaper than the driver's per-element dumping."""
     first = column[0]
@@ -252,7 +274,8 @@ def _pg_plan(sql: str) -> _PgPlan | None:
     return plan
 
 
-def _column_types(table: str) -> dict[str, str] | None:
+def column_types(table: str) -> dict[str, str] | None:
+    """PostgreSQL's name of the type of each column of ``table`` (for casts of arrays), or None."""
     from sqlalchemy.dialects import postgresql
 
     from textos.storage.models import Base
@@ -271,7 +294,7 @@ def _make_plan(sql: str) -> _PgPlan | None:
     m = _INSERT_RE.fullmatch(sql)
     if m is not None:
         table, columns, values = m.group(1), [c.strip() for c in m.group(2).split(",")], [v.strip() for v in m.group(3).split(",")]
-        types = _column_types(table)
+        types = column_types(table)
         if types is None or len(columns) != len(values) or any(c not in types for c in columns):
             return None
         arrays: list[str] = []
@@ -295,7 +318,7 @@ def _make_plan(sql: str) -> _PgPlan | None:
     if m is None:
         return None
     table, sets, key, extra = m.groups()
-    types = _column_types(table)
+    types = column_types(table)
     if types is None or key not in types:
         return None
     out: list[str] = []

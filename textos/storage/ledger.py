@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -38,7 +38,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from textos.domain.clock import utcnow
 from textos.domain.errors import BadRequest, NotEnoughCredits
 from textos.domain.pricing import MILLI, to_credits, to_milli  # noqa: F401  (ledger.to_milli: credit units)
-from textos.storage.fastsql import db_time, marks, run, run_many
+from textos.storage.fastsql import column_types, db_time, is_sqlite, marks, pg_array, run, run_many
 from textos.storage.models import Account, LedgerEntry
 
 
@@ -102,13 +102,8 @@ def _move_sql(debit: bool, held: bool, release: bool, rearm: bool) -> str:
     )
 
 
-def _move_balance(session: Session, account_id: int, amount_milli: int, *, held_delta: int = 0, rearm: bool = False) -> _Moved:
-    """Add ``amount_milli`` to the free credits and ``held_delta`` to the held ones, neither below zero.
-
-    ``rearm``: set the automatic top-up flag again if the new balance is at or above the threshold.
-    One plain UPDATE … RETURNING (``storage.fastsql``): the account loaded in the session, if any,
-    gets the new values.
-    """
+def _move_params(account_id: int, amount_milli: int, held_delta: int, rearm: bool) -> list[object]:
+    """The parameters of ``_move_sql`` for this move."""
     params: list[object] = [amount_milli]
     if held_delta:
         params.append(held_delta)
@@ -119,12 +114,29 @@ def _move_balance(session: Session, account_id: int, amount_milli: int, *, held_
         params.append(-amount_milli)
     if held_delta < 0:
         params.append(-held_delta)
+    return params
+
+
+def _move_balance(session: Session, account_id: int, amount_milli: int, *, held_delta: int = 0, rearm: bool = False) -> _Moved:
+    """Add ``amount_milli`` to the free credits and ``held_delta`` to the held ones, neither below zero.
+
+    ``rearm``: set the automatic top-up flag again if the new balance is at or above the threshold.
+    One plain UPDATE … RETURNING (``storage.fastsql``): the account loaded in the session, if any,
+    gets the new values.
+    """
     session.flush()  # the account's pending changes first, as an ORM statement would
-    cur = run(session, _move_sql(amount_milli < 0, bool(held_delta), held_delta < 0, rearm), params)
+    cur = run(session, _move_sql(amount_milli < 0, bool(held_delta), held_delta < 0, rearm), _move_params(account_id, amount_milli, held_delta, rearm))
     try:
         row = cur.fetchone()
     finally:
         cur.close()
+    return _moved(session, account_id, amount_milli, held_delta, row)
+
+
+def _moved(session: Session, account_id: int, amount_milli: int, held_delta: int, row: Sequence[Any] | None) -> _Moved:
+    """What ``_move_sql`` returned: the account's new balances (the account loaded in the session, if
+    any, gets them); no row: the move was refused (``NotEnoughCredits``, or ``BadRequest`` for a
+    release of more than is held)."""
     if row is None:
         current = session.execute(
             select(Account.credits_milli, Account.credits_held_milli).where(Account.id == account_id)
@@ -247,24 +259,59 @@ def _not_enough(needed_milli: int, left_milli: int) -> NotEnoughCredits:
 
 
 def post_many(session: Session, account_id: int, movements: list[Movement]) -> None:
-    """Post several movements of one account with a single balance update (refund sweeps)."""
+    """Post several movements of one account with a single balance update (a group of jobs,
+    refund sweeps). PostgreSQL: the update and the entries are one statement (``_post_sql``),
+    one round trip while the account's row is locked instead of two."""
     if not movements:
         return
     total = sum(m.amount_milli for m in movements)
-    moved = _move_balance(
-        session, account_id, total,
-        held_delta=sum(_held_delta(m) for m in movements),
-        rearm=any(m.amount_milli > 0 and m.kind in Kind.REARMING for m in movements),
-    )
-    running = moved.balance - total
+    held_delta = sum(_held_delta(m) for m in movements)
+    rearm = any(m.amount_milli > 0 and m.kind in Kind.REARMING for m in movements)
+    created = db_time(session, utcnow())
+    if is_sqlite(session):
+        moved = _move_balance(session, account_id, total, held_delta=held_delta, rearm=rearm)
+        run_many(session, _INSERT_ENTRY, [(*row, created) for row in _entry_rows(account_id, movements, moved.balance - total)])
+    else:
+        session.flush()  # the account's pending changes first, as an ORM statement would
+        entries = [(*row, created) for row in _entry_rows(account_id, movements, -total)]  # balances after: the new one + these
+        cur = run(session, _post_sql(total < 0, bool(held_delta), held_delta < 0, rearm),
+                  [*_move_params(account_id, total, held_delta, rearm), *(pg_array(column) for column in zip(*entries))])
+        try:
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        moved = _moved(session, account_id, total, held_delta, row)
+    _after_move(session, account_id, total, moved, movements[0].actor)
+
+
+def _entry_rows(account_id: int, movements: list[Movement], start: int) -> list[tuple[Any, ...]]:
+    """The movements' entries (``_ENTRY_COLUMNS``), each with the balance after it counted from ``start``."""
     rows = []
+    running = start
     for m in movements:
         running += m.amount_milli
-        entry = _entry(account_id, m, running)
-        rows.append(_ENTRY_VALUES(entry))
-    created = db_time(session, utcnow())
-    run_many(session, _INSERT_ENTRY, [(*row, created) for row in rows])
-    _after_move(session, account_id, total, moved, movements[0].actor)
+        rows.append(_ENTRY_VALUES(_entry(account_id, m, running)))
+    return rows
+
+
+@functools.cache
+def _post_sql(debit: bool, held: bool, release: bool, rearm: bool) -> str:
+    """PostgreSQL: ``_move_sql`` and the insert of its entries in one statement. The entries are
+    written only if the update took place (they are joined to its row); each one's balance after
+    is the new balance plus its bound value (what the movements after it will have added).
+    Parameters: ``_move_sql``'s, then one array per entry column (``_ENTRY_COLUMNS``, created_at)."""
+    columns = (*_ENTRY_COLUMNS, "created_at")
+    types = column_types("ledger_entries")
+    assert types is not None
+    arrays = ", ".join(f"?::{types[c]}[]" for c in columns)
+    names = ", ".join(f"c{i}" for i in range(len(columns)))
+    values = ", ".join(f"m.credits_milli + v.c{i}" if c == "balance_after_milli" else f"v.c{i}" for i, c in enumerate(columns))
+    moved, _, returning = _move_sql(debit, held, release, rearm).partition(" RETURNING ")
+    return (
+        f"WITH moved AS ({moved} RETURNING {returning}), entries AS ("
+        f"INSERT INTO ledger_entries ({', '.join(columns)}) SELECT {values}"
+        f" FROM moved m, unnest({arrays}) WITH ORDINALITY AS v({names}, n) ORDER BY v.n) SELECT {returning} FROM moved"
+    )
 
 
 def hold_for_quota(session: Session, account_id: int, milli: int, *, actor: str, reason: str = "quota") -> LedgerEntry:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from textos.domain.lifecycle import MessageStatus, codes_of
 from textos.storage import events
-from textos.storage.fastsql import db_time, insert_returning, is_sqlite, literal, marks, run, run_many, time_formatter
+from textos.storage.fastsql import Along, db_time, insert_returning, is_sqlite, literal, marks, run, run_many, time_formatter
 from textos.storage.report_counts import Tally, counting
 from textos.storage.wakeups import note_new_messages
 
@@ -105,22 +105,28 @@ _CREDITS = ROW_COLUMNS.index("credits_milli")  # 6: a Row's last item
 
 def _tally_accepted(session: Session, jobs: list[tuple[Shared, list[Row]]], status: MessageStatus = MessageStatus.QUEUED) -> None:
     """The jobs' new messages and their credits, for their campaign reports (one statement)."""
+    _accepted_tally(jobs, status).write(session)
+
+
+def _accepted_tally(jobs: list[tuple[Shared, list[Row]]], status: MessageStatus = MessageStatus.QUEUED) -> Tally:
     tally = Tally()
     ptt = int(codes_of(status)[0])
     for shared, rows in jobs:
         tally.accepted(shared.job_id, len(rows), sum([row[6] for row in rows]), status.value, ptt)
-    tally.write(session)
+    return tally
 
 
 def insert_jobs(session: Session, jobs: list[tuple[Shared, list[Row]]]) -> dict[int, list[int]]:
-    """Write the rows of several small jobs with one statement (per chunk); each job's message
-    ids, in the order of its rows (ids are handed out in the order rows are written)."""
+    """Write the rows of several small jobs with one statement (per chunk), their campaign
+    reports' counts with it (one round trip on PostgreSQL); each job's message ids, in the
+    order of its rows (ids are handed out in the order rows are written)."""
     note_new_messages(session)
-    _tally_accepted(session, jobs)
-    return _insert_jobs(session, _INSERT, jobs)
+    return _insert_jobs(session, _INSERT, jobs, along=[_accepted_tally(jobs).take()])
 
 
-def _insert_jobs(session: Session, sql: str, jobs: list[tuple[Shared, list[Row]]], *extra: Any) -> dict[int, list[int]]:
+def _insert_jobs(
+    session: Session, sql: str, jobs: list[tuple[Shared, list[Row]]], *extra: Any, along: Along = (),
+) -> dict[int, list[int]]:
     rows: list[tuple[Any, ...]] = []
     at = time_formatter(session)  # a group's jobs share their times: each formatted once
     for shared, job_rows in jobs:
@@ -131,7 +137,7 @@ def _insert_jobs(session: Session, sql: str, jobs: list[tuple[Shared, list[Row]]
         )  # fmt: skip
         rows.extend((*row, *common) for row in job_rows)
     ids: dict[int, list[int]] = {shared.job_id: [] for shared, _ in jobs}
-    for message_id, job_id in insert_returning(session, sql, rows, "id, job_id"):
+    for message_id, job_id in insert_returning(session, sql, rows, "id, job_id", along=along):
         ids[job_id].append(message_id)
     for found in ids.values():
         found.sort()
@@ -160,8 +166,7 @@ def insert_blacklisted(session: Session, jobs: list[tuple[Shared, list[Row]]], s
     is told; noted as changed (``storage.events``: a ``callBack`` hears of them, ptt 23). The rows'
     ``credits_milli`` are what they cost: 0. Each job's ids, as ``insert_jobs``."""
     jobs = [(shared, rows) for shared, rows in jobs if rows]
-    _tally_accepted(session, jobs, MessageStatus.BLACKLISTED)
-    ids = _insert_jobs(session, _INSERT_BLACKLISTED, jobs, settled_at)
+    ids = _insert_jobs(session, _INSERT_BLACKLISTED, jobs, settled_at, along=[_accepted_tally(jobs, MessageStatus.BLACKLISTED).take()])
     events.changed(session, [i for job_ids in ids.values() for i in job_ids])
     return ids
 

@@ -120,10 +120,16 @@ class Tally:
 
     def write(self, session: Session) -> None:
         """Append what was tallied (one statement) and start again."""
+        sql, rows = self.take()
+        if rows:
+            run_many(session, sql, rows)
+
+    def take(self) -> tuple[str, list[tuple[int, str, int]]]:
+        """What ``write`` would send (its statement and rows), to send with another statement
+        (``fastsql.insert_returning``'s ``along``); the tally starts again."""
         rows = [(job_id, metric, n) for (job_id, metric), n in self._n.items() if n]
         self._n.clear()
-        if rows:
-            run_many(session, _INSERT, rows)
+        return _INSERT, rows
 
 
 def counting(chunks: Iterable[list[Any]], job_id: int, tally: Tally, credits_at: int) -> Iterator[list[Any]]:
