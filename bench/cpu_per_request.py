@@ -129,7 +129,7 @@ def accept(db: Database, settings: Settings, keys: Tenant, group: int, jobs: int
         outcomes = writer._write([
             _Job(customer_id, service, SendRequest(message="Your code is 123456", receivers=[f"+3361{next(numbers):07d}"]), "bench", None)  # type: ignore[arg-type]
             for _ in range(group)
-        ])
+        ]).outcomes
         assert not any(isinstance(o, Exception) for o in outcomes), outcomes[:1]
 
     def block() -> float:

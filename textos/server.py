@@ -38,7 +38,7 @@ from textos.api.state import AppState
 from textos.config import DEFAULT_DATABASE_URL, Settings
 from textos.dashboard.app import mount as dashboard
 from textos.delivery.callbacks import CallbackWorker
-from textos.delivery.connector import Connector
+from textos.delivery.connector import Connector, OutboundMessage
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher
 from textos.delivery.routing import build_router, carrier_configs, concatenation_rule
@@ -46,6 +46,7 @@ from textos.services import batches, incoming, reports, topup
 from textos.services.prices import PriceBook
 from textos.simulator.http import hook_router
 from textos.storage.db import Database, normalize_url
+from textos.storage.messages import Room
 from textos.storage.models import Customer
 from textos.storage import vacuum
 from textos.storage.outages import Outage
@@ -81,6 +82,23 @@ class Runtime:
         """Tell the dispatcher (once started) that messages are waiting."""
         if self.dispatcher is not None:
             self.dispatcher.wake()
+
+    def room(self) -> Room | None:
+        """``services.accept_writer.Handoff``: what the dispatcher (once started) takes of messages as they are accepted."""
+        return self.dispatcher.room() if self.dispatcher is not None else None
+
+    def hold(self, claimed: list[OutboundMessage]) -> None:
+        """``services.accept_writer.Handoff``: messages being claimed for the dispatcher as they are accepted."""
+        assert self.dispatcher is not None, "room() said the dispatcher would take them"
+        self.dispatcher.hold(claimed)
+
+    def release(self, claimed: list[OutboundMessage]) -> None:
+        assert self.dispatcher is not None
+        self.dispatcher.release(claimed)
+
+    def take(self, claimed: list[OutboundMessage]) -> None:
+        assert self.dispatcher is not None
+        self.dispatcher.take(claimed)
 
     def carriers(self) -> dict[str, bool]:
         """Each carrier of the dispatcher and whether it is bound (none before it starts): ``/ready``."""
@@ -184,6 +202,7 @@ def build_app(settings: Settings, *, migrate: bool = True, dispatch: bool = True
     if runtime is not None:
         state.wake = runtime.wake
         state.carriers = runtime.carriers
+        state.accept_writer.handoff = runtime
     app = create_app(state, lifespan=None if runtime is None else runtime.lifespan)
     app.include_router(hook_router(lambda request: None if runtime is None else runtime.simulator))
     app.router.routes.append(dashboard(db, settings, state.password_guard))  # /dashboard: pages on the services, beside the API

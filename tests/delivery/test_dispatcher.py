@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from lifecycle_helpers import credits, new_account, send, statuses, until_status
+from lifecycle_helpers import SETTINGS, credits, new_account, send, statuses, until_status
 from textos.delivery.connector import OutboundMessage, Receipt, SubmitOutcome, SubmitResult
 from textos.delivery.connectors.simulator import SimulatorConnector
 from textos.delivery.dispatcher import Dispatcher
@@ -19,8 +19,9 @@ from textos.delivery.ownership import Instance
 from textos.delivery.routing import Router
 from textos.domain.lifecycle import DeliveryState
 from textos.storage import fastsql
-from textos.storage.messages import claim_due
-from textos.storage.models import Message, PendingReceipt, utcnow
+from textos.services.jobs import SendRequest, accept_job
+from textos.storage.messages import claim_due, claim_listed
+from textos.storage.models import Account, Message, PendingReceipt, utcnow
 from textos.storage.receipts import apply_receipts
 
 
@@ -121,7 +122,8 @@ def test_the_stranded_sweep_binds_the_instance_number_instead_of_writing_it_into
         seen: list[tuple[str, list[Any]]] = []
         real_cursor = fastsql._cursor
         monkeypatch.setattr(fastsql, "_cursor", lambda session: (SpyCursor(real_cursor(session)[0], seen), real_cursor(session)[1]))
-        dispatcher._requeue_stranded(holding=frozenset(ids[:1]))  # the first is still held by a batch of ours
+        dispatcher._holding = set(ids[:1])  # the first is still held by a batch of ours
+        dispatcher._requeue_stranded()
     finally:
         dispatcher.instance.close()
     assert statuses(db, ids) == ["submitting", "queued"]
@@ -266,6 +268,72 @@ def test_the_sweep_forgets_receipts_kept_longer_than_the_receipt_deadline(db):
         s.execute(update(PendingReceipt).values(received_at=utcnow() - dt.timedelta(seconds=120)))
         apply_receipts(s, [Receipt("just-now", DeliveryState.DELIVERED)])
     dispatcher = Dispatcher(db, Router.single(SimulatorConnector()), receipt_timeout=60.0)
-    dispatcher._sweep(frozenset())
+    dispatcher._sweep()
     with db.read() as s:
         assert s.execute(select(PendingReceipt.carrier_id)).scalars().all() == ["just-now"]
+
+
+def test_messages_claimed_as_they_are_accepted_are_delivered_without_a_claim_of_its_own(db, account):
+    """``room`` while the queue is drained; what is claimed under it (``claim_listed``, in the
+    accepting transaction, ``hold`` before its commit) and handed over with ``take`` reaches the
+    carrier with the dispatcher asleep (poll interval 5 s, never woken), and ends delivered and
+    charged as any other. A sweep between the commit and ``take`` leaves them alone."""
+    sim = SimulatorConnector(receipt_delay=0.01)
+
+    async def main() -> tuple[Any, Any, list[int]]:
+        dispatcher = Dispatcher(db, Router.single(sim), interval=5.0)
+        before = dispatcher.room()  # not started: no instance yet
+        await dispatcher.start()
+        try:
+            deadline = asyncio.get_running_loop().time() + 10
+            while (room := dispatcher.room()) is None and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.005)  # its first claim, empty, drains the queue
+            assert room is not None
+            with db.session() as s:
+                acc = s.get_one(Account, account.id)
+                ids = list(accept_job(s, acc, SendRequest(message="hi", receivers=["+33612345678", "+33612345679"], no_stop_clause=True),
+                                      SETTINGS, "test").ids)
+                claimed = claim_listed(s, ids, room.build, instance=room.instance)
+                dispatcher.hold(claimed)
+            dispatcher._requeue_stranded()  # a sweep between the commit and take
+            assert statuses(db, ids) == ["submitting", "submitting"], "held: not taken for stranded"
+            dispatcher.take(claimed)
+            await until_status(db, ids)
+            return before, room, ids
+        finally:
+            await dispatcher.stop()
+
+    before, room, ids = asyncio.run(main())
+    assert before is None and room.limit == 500 and room.build is OutboundMessage
+    assert sorted(m.id for m in sim.submitted) == sorted(ids)  # each once
+    assert statuses(db, ids) == ["delivered", "delivered"] and credits(db, account) == 98
+
+
+def test_no_room_while_older_messages_wait_or_every_batch_is_in_flight(db, account):
+    """Messages accepted then wait in the queue for a claim: nothing overtakes a backlog, and
+    no more than ``max_inflight`` batches are submitted at once."""
+    ids = send(db, account, [f"+336123456{i:02d}" for i in range(5)])
+    dispatcher = Dispatcher(db, Router.single(SimulatorConnector()), batch=2)
+    dispatcher.instance = Instance(db)
+    try:
+        dispatcher._drained = True
+        assert dispatcher.room() is not None
+
+        async def claim_once() -> bool:
+            dispatcher._loop = asyncio.get_running_loop()
+            claimed = await dispatcher.tick()
+            for task in list(dispatcher._inflight):
+                task.cancel()
+            return claimed
+
+        assert asyncio.run(claim_once()) and dispatcher.room() is None  # two of five claimed: a backlog
+        dispatcher._drained = True
+        dispatcher._inflight = {object() for _ in range(dispatcher.max_inflight - 1)}  # type: ignore[misc]
+        assert dispatcher.room() is not None
+        dispatcher._inflight.add(object())  # type: ignore[arg-type]
+        assert dispatcher.room() is None, "every batch in flight"
+    finally:
+        for writer in {dispatcher._writer, dispatcher._claimer, dispatcher._receipter}:
+            writer.close()
+        dispatcher.instance.close()
+    assert statuses(db, ids).count("submitting") == 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
@@ -20,6 +21,7 @@ from textos.services.accept_writer import AcceptWriter
 from textos.services.jobs import SendingReport, SendRequest, accept_listed
 from textos.storage import ledger
 from textos.storage.db import Database
+from textos.storage.messages import Room
 from textos.storage.models import Account, Job, LedgerEntry, Message
 
 
@@ -247,3 +249,99 @@ def test_on_postgresql_a_group_of_jobs_takes_seven_round_trips(db: Database, tmp
     assert all(isinstance(o, SendingReport) for o in outcomes)
     sent = [line.split("\t")[2].split(" ")[0] for line in trace.read_text().splitlines() if line.startswith("F\t")]
     assert sent.count("Sync") + sent.count("Query") == 7, sent
+
+
+class _Claimed:
+    def __init__(self, id: int, *_columns: object) -> None:
+        self.id = id
+
+
+class _Dispatcher:
+    """A dispatcher as the accept writer sees it (``Handoff``): its room, and what it was handed,
+    with the status each message had in the database when it was handed."""
+
+    def __init__(self, db: Database, room: Room | None) -> None:
+        self.db, self._room = db, room
+        self.taken: list[list[tuple[int, str]]] = []
+        self.held: set[int] = set()
+
+    def room(self) -> Room | None:
+        return self._room
+
+    def hold(self, claimed: list[Any]) -> None:
+        self.held.update(m.id for m in claimed)
+
+    def release(self, claimed: list[Any]) -> None:
+        self.held.difference_update(m.id for m in claimed)
+
+    def take(self, claimed: list[Any]) -> None:
+        assert {m.id for m in claimed} <= self.held, "held before it is taken"
+        with self.db.read() as s:  # read apart: only what was committed
+            self.taken.append([(m.id, s.get_one(Message, m.id).status) for m in claimed])
+
+
+def test_the_due_messages_of_a_group_are_claimed_for_this_processs_dispatcher_and_handed_once_committed(db: Database):
+    customer, service = _account(db, credits=10)
+    woken: list[bool] = []
+    writer = AcceptWriter(db, Settings(), on_accepted=lambda: woken.append(True))
+    writer.handoff = dispatcher = _Dispatcher(db, Room(10, 4242, _Claimed))
+    outcomes = _accept_together(writer, customer, service, [_one("+33612345001"), _one("+33612345002")])
+    writer.close()
+    ids = sorted(i for o in outcomes if isinstance(o, SendingReport) for i in o.ids)
+    assert len(ids) == 2
+    assert dispatcher.taken == [[(ids[0], "submitting"), (ids[1], "submitting")]]
+    assert woken == [], "everything was handed: the dispatcher need not look for more"
+    with db.read() as s:
+        rows = s.execute(select(Message.status, Message.claimed_by, Message.attempts).where(Message.id.in_(ids))).all()
+    assert [tuple(r) for r in rows] == [("submitting", 4242, 1)] * 2
+
+
+def test_deferred_messages_and_those_beyond_its_room_wait_in_the_queue_and_the_dispatcher_is_woken(db: Database):
+    customer, service = _account(db, credits=10)
+    woken: list[bool] = []
+    writer = AcceptWriter(db, Settings(), on_accepted=lambda: woken.append(True))
+    writer.handoff = dispatcher = _Dispatcher(db, Room(1, 4242, _Claimed))
+    now, later, beyond = _accept_together(writer, customer, service, [
+        _one("+33612345003"), _one("+33612345004", differed_period=60), _one("+33612345005")])
+    writer.handoff = nothing = _Dispatcher(db, None)  # no room: nothing claimed
+    (unhanded,) = _accept_together(writer, customer, service, [_one("+33612345006")])
+    writer.close()
+    assert all(isinstance(o, SendingReport) for o in (now, later, beyond, unhanded))
+    assert dispatcher.taken == [[(now.ids[0], "submitting")]] and nothing.taken == []  # type: ignore[union-attr]
+    assert woken == [True, True]
+    with db.read() as s:
+        assert [s.get_one(Message, o.ids[0]).status for o in (later, beyond, unhanded)] == ["queued"] * 3  # type: ignore[union-attr]
+
+
+def test_messages_held_for_the_dispatcher_are_released_when_their_transaction_does_not_commit(db: Database, monkeypatch: pytest.MonkeyPatch):
+    customer, service = _account(db, credits=10)
+    writer = AcceptWriter(db, Settings())
+    writer.handoff = dispatcher = _Dispatcher(db, Room(10, 4242, _Claimed))
+    held: list[set[int]] = []
+
+    def failing_commit(session: object) -> bool:
+        held.append(set(dispatcher.held))
+        raise RuntimeError("the commit failed")
+
+    monkeypatch.setattr("textos.storage.db.announce", failing_commit)
+    (outcome,) = _accept_together(writer, customer, service, [_one("+33612345007")])
+    writer.close()
+    assert isinstance(outcome, RuntimeError)
+    assert len(held) == 1 and len(held[0]) == 1, "held before the commit"
+    assert dispatcher.held == set() and dispatcher.taken == []
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Message).where(Message.receiver == "+33612345007")) == 0
+
+
+def test_nothing_is_handed_while_other_jobs_wait_for_the_writer(db: Database, monkeypatch: pytest.MonkeyPatch):
+    """Claiming makes a group's transaction longer: under load (jobs queued behind the writer) the
+    dispatcher claims them itself; the last group, with nobody behind it, is handed."""
+    monkeypatch.setattr("textos.services.accept_writer.GROUP_JOBS", 1)
+    customer, service = _account(db, credits=10)
+    writer = AcceptWriter(db, Settings())
+    writer.handoff = dispatcher = _Dispatcher(db, Room(10, 4242, _Claimed))
+    first, second = _accept_together(writer, customer, service, [_one("+33612345008"), _one("+33612345009")])
+    writer.close()
+    assert dispatcher.taken == [[(second.ids[0], "submitting")]]  # type: ignore[union-attr]
+    with db.read() as s:
+        assert s.get_one(Message, first.ids[0]).status == "queued"  # type: ignore[union-attr]

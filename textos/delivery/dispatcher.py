@@ -103,6 +103,9 @@ class Dispatcher:
         """This dispatcher's identity (``delivery.ownership``), from ``start()``."""
         self._holding: set[int] = set()
         """Ids this dispatcher has claimed and whose submit results are not stored yet."""
+        self._drained = False
+        """Its last claim took every due message (none older waits in the queue): ``room`` may let
+        new messages be handed to it as they are accepted."""
         self.store_retry_delays: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
         """Waits between attempts to store a batch's submit results before giving up."""
         self.orphan_sweep = ORPHAN_SWEEP
@@ -212,8 +215,7 @@ class Dispatcher:
         if now - self._last_sweep >= 1.0:
             self._last_sweep = now
             self.sample_carriers()
-            holding = frozenset(self._holding)  # claims come after the sweep: this stays true during it
-            await self._claimer.call(lambda: self._sweep(holding))
+            await self._claimer.call(self._sweep)
         if len(self._inflight) >= self.max_inflight:
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
 
@@ -222,13 +224,46 @@ class Dispatcher:
                 return messages.claim_due(s, self.batch, OutboundMessage, instance=self.instance.number if self.instance else None)
 
         batch = await self._claimer.call(claim)
+        self._drained = len(batch) < self.batch
         if not batch:
             return False
+        self._launch(batch)
+        return True
+
+    def _launch(self, batch: list[OutboundMessage]) -> None:
+        """Deliver a batch claimed for this dispatcher (in flight until its results are stored)."""
         self._holding.update(m.id for m in batch)
         task = asyncio.create_task(self._deliver(batch))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
-        return True
+
+    # Messages handed as they are accepted (``services.accept_writer.Handoff``)
+    def room(self) -> messages.Room | None:
+        """What it takes now of messages being accepted in this process: a batch, while the queue is
+        drained (nothing older or of higher priority waits: behind a backlog it claims full batches,
+        in order) and a batch may start; otherwise None, and they wait in the queue for a claim.
+        Each group it takes is one claim transaction fewer (a woken dispatcher claims about a
+        group at a time anyway). Read from the accept writer's thread."""
+        if (self._stopping or self.instance is None or not self._drained or self._outage.down
+                or len(self._inflight) >= self.max_inflight):
+            return None
+        return messages.Room(self.batch, self.instance.number, OutboundMessage)
+
+    def hold(self, claimed: list[OutboundMessage]) -> None:
+        """Messages being claimed for this dispatcher in the transaction accepting them (``room``),
+        before it commits: held from now on, so that no sweep takes them for stranded between that
+        commit and ``take``. From the accept writer's thread (a set update is atomic)."""
+        self._holding.update(m.id for m in claimed)
+
+    def release(self, claimed: list[OutboundMessage]) -> None:
+        """``hold`` undone: the transaction that was claiming them did not commit."""
+        self._holding.difference_update(m.id for m in claimed)
+
+    def take(self, claimed: list[OutboundMessage]) -> None:
+        """Messages held (``hold``) and now committed: delivered at once, as a batch of its own
+        claims. In the event loop."""
+        if claimed:
+            self._launch(claimed)
 
     async def _deliver(self, batch: list[OutboundMessage]) -> None:
         groups: dict[int, tuple[Connector, list[OutboundMessage]]] = {}
@@ -312,19 +347,26 @@ class Dispatcher:
         if closed:
             log.warning("%d sent messages got no receipt within %g s: settled as no_receipt", closed, timeout)
 
-    def _requeue_stranded(self, holding: frozenset[int]) -> None:
+    def _requeue_stranded(self) -> None:
         """Queue again our own *submitting* messages that no batch of ours holds any more:
         their submit results could not be stored (the database was away). Like a crash,
-        without the restart: they may be sent twice, as the module's guarantee says."""
+        without the restart: they may be sent twice, as the module's guarantee says.
+
+        What is held is read after what is in flight: a message claimed and committed by the
+        time of that read was held before (a claim of ours in the loop before this sweep, or one
+        in the accept writer's transaction, ``hold``, before it committed); one whose batch let it
+        go since has its results stored, and the guarded requeue leaves it as they are."""
         assert self.instance is not None
         number = self.instance.number
         with self.db.session() as s:
-            stranded = [mid for mid in messages.in_flight(s, number) if mid not in holding]
+            in_flight = messages.in_flight(s, number)
+            holding = frozenset(self._holding)
+            stranded = [mid for mid in in_flight if mid not in holding]
             requeued = messages.requeue(s, stranded, claimed_by=number) if stranded else 0
         if requeued:
             log.warning("requeued %d of our messages whose submit results could not be stored", requeued)
 
-    def _sweep(self, holding: frozenset[int]) -> None:
+    def _sweep(self) -> None:
         with self.db.session() as s:
             expired = messages.expire_overdue(s)
         if expired:
@@ -339,7 +381,7 @@ class Dispatcher:
                 requeued = requeue_orphans(self.db, self.instance)
                 if requeued:
                     log.warning("requeued %d messages left in flight by a stopped dispatcher", requeued)
-            self._requeue_stranded(holding)
+            self._requeue_stranded()
         if now - self._last_replay >= 30.0:
             self._last_replay = now
             with self.db.session() as s:

@@ -1,6 +1,6 @@
 """The message lifecycle: every statement that changes ``messages.status``.
 
-    queued ──claim_due──▶ submitting ──store_sent──▶ sent ──storage.receipts──▶ delivered | failed
+    queued ──claim_due, claim_listed──▶ submitting ──store_sent──▶ sent ──storage.receipts──▶ delivered | failed
        │                     │                          └──close_without_receipt──▶ no_receipt (charged)
        │                     │ └──requeue (retry, restart, orphans, stranded)──▶ queued
        │                     └──store_rejected──▶ rejected (refunded)
@@ -27,10 +27,11 @@ is bound. The delivery hot path (claims, submit results) is plain ``storage.fast
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import defaultdict
 from enum import Enum
-from typing import Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -40,7 +41,7 @@ from textos.domain.encoding import Encoding
 from textos.domain.lifecycle import MessageStatus, codes_of
 from textos.domain.priority import name_of as priority_name
 from textos.storage import events, ledger, quota_rows
-from textos.storage.fastsql import db_time, is_sqlite, literal, marks, read_time, run, run_many
+from textos.storage.fastsql import db_time, is_sqlite, literal, marks, pg_array, read_time, run, run_many
 from textos.storage.models import Message
 from textos.storage.receipts import canonical_carrier_id, replay_pending
 from textos.storage.report_counts import Tally
@@ -61,19 +62,30 @@ _OVERDUE_RECEIPTS = f"SELECT id FROM messages WHERE status = {_SENT} AND sent_at
 """Sent messages waiting for their receipt since before ``?``, the oldest first: a range of ``ix_messages_awaiting_receipt``."""
 
 _CLAIMED = "id, job_id, sender, receiver, text, encoding, parts, priority, expires_at"
-_CLAIM_UPDATE = (
-    f"UPDATE messages SET status = {_SUBMITTING}, attempts = attempts + 1, claimed_by = ? WHERE id IN ("
-    f" SELECT id FROM messages WHERE status = {_QUEUED} AND send_at <= ? ORDER BY priority, send_at, id LIMIT ?{{lock}})"
-    f" RETURNING {_CLAIMED}"
-)
-_CLAIM = {
-    True: _CLAIM_UPDATE.format(lock=""),
-    False: f"WITH c AS ({_CLAIM_UPDATE.format(lock=' FOR UPDATE SKIP LOCKED')})"
-    f" SELECT {', '.join('c.' + column for column in _CLAIMED.split(', '))}, j.text, j.sender_type, j.message_class"
-    " FROM c JOIN jobs j ON j.id = c.job_id",
+_CLAIM_SET = f"UPDATE messages SET status = {_SUBMITTING}, attempts = attempts + 1, claimed_by = ? WHERE "
+_DUE = f"SELECT id FROM messages WHERE status = {_QUEUED} AND send_at <= ? ORDER BY priority, send_at, id LIMIT ?"
+
+
+def _claim_sql(where: str, sqlite: bool) -> str:
+    """A claim of the messages ``where`` selects (``_CLAIM_SET``), returning ``_CLAIMED``: on
+    PostgreSQL with their jobs' columns, joined in the same statement (SQLite: read by a second
+    statement, no round trip there, ``_with_jobs``)."""
+    update = f"{_CLAIM_SET}{where} RETURNING {_CLAIMED}"
+    if sqlite:
+        return update
+    return (
+        f"WITH c AS ({update}) SELECT {', '.join('c.' + column for column in _CLAIMED.split(', '))},"
+        " j.text, j.sender_type, j.message_class FROM c JOIN jobs j ON j.id = c.job_id"
+    )
+
+
+_CLAIM = {sqlite: _claim_sql(f"id IN ({_DUE}{'' if sqlite else ' FOR UPDATE SKIP LOCKED'})", sqlite) for sqlite in (True, False)}
+"""By backend (SQLite or not): PostgreSQL's dispatchers skip each other's claims."""
+_CLAIM_LISTED = {
+    sqlite: _claim_sql(f"id IN (SELECT value FROM json_each(?)) AND status = {_QUEUED} AND send_at <= ?", True) if sqlite
+    else _claim_sql(f"id = ANY(?::bigint[]) AND status = {_QUEUED} AND send_at <= ?", False)
+    for sqlite in (True, False)
 }
-"""By backend (SQLite or not). PostgreSQL's dispatchers skip each other's claims, and read the
-claimed messages' job columns in the same statement (SQLite: a second one, no round trip)."""
 _STORE_SENT = (
     f"UPDATE messages SET status = {_SENT}, ptt = {_SENT_PTT}, dlr = {_SENT_DLR}, sent_at = ?, carrier_id = ?, connector = ? "
     f"WHERE id = ? AND status = {_SUBMITTING}"
@@ -91,6 +103,35 @@ def claim_due(session: Session, limit: int, build: Callable[..., T], *, instance
     dispatcher's ``OutboundMessage``), highest priority first."""
     sqlite = is_sqlite(session)
     rows = run(session, _CLAIM[sqlite], (instance, db_time(session, utcnow()), limit)).fetchall()
+    return _built(session, rows, build, sqlite)
+
+
+class Room(NamedTuple):
+    """What a dispatcher would take now of messages as they are accepted (``claim_listed``)."""
+
+    limit: int
+    """At most this many messages."""
+    instance: int | None
+    """Claimed under this dispatcher instance (``delivery.ownership``)."""
+    build: Callable[..., Any]
+    """Makes each claimed message (the dispatcher's ``OutboundMessage``)."""
+
+
+def claim_listed(session: Session, ids: Sequence[int], build: Callable[..., T], *, instance: int | None = None) -> list[T]:
+    """``claim_due`` of the messages ``ids`` (those still *queued* and due): messages just written
+    in this transaction, claimed in it for the dispatcher of the process that accepted them,
+    which is handed them once it has committed (``services.accept_writer``), with no claim of its
+    own and no wait for a wake-up. Same move, same ``build``, highest priority first."""
+    if not ids:
+        return []
+    sqlite = is_sqlite(session)
+    listed = json.dumps(list(ids)) if sqlite else pg_array(ids)
+    rows = run(session, _CLAIM_LISTED[sqlite], (instance, listed, db_time(session, utcnow()))).fetchall()
+    return _built(session, rows, build, sqlite)
+
+
+def _built(session: Session, rows: list[Any], build: Callable[..., T], sqlite: bool) -> list[T]:
+    """Claimed rows (``_CLAIMED``, with their jobs' columns on PostgreSQL) made into ``build``'s objects."""
     if not rows:
         return []
     if sqlite:  # their jobs' columns read after (PostgreSQL: joined in the same statement)
