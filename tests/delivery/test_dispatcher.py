@@ -310,30 +310,42 @@ def test_messages_claimed_as_they_are_accepted_are_delivered_without_a_claim_of_
 
 
 def test_no_room_while_older_messages_wait_or_every_batch_is_in_flight(db, account):
-    """Messages accepted then wait in the queue for a claim: nothing overtakes a backlog, and
-    no more than ``max_inflight`` batches are submitted at once."""
+    """Messages accepted then wait in the queue for a claim: nothing overtakes a backlog, and no
+    more than ``max_inflight`` batches, claimed or handed, are in flight at once (the bound on what
+    a crash may send twice): a room given takes a slot until ``take``'s batch is delivered or
+    ``release``."""
     ids = send(db, account, [f"+336123456{i:02d}" for i in range(5)])
-    dispatcher = Dispatcher(db, Router.single(SimulatorConnector()), batch=2)
+    dispatcher = Dispatcher(db, Router.single(SimulatorConnector()), batch=2, max_inflight=3)
     dispatcher.instance = Instance(db)
     try:
-        dispatcher._drained = True
-        assert dispatcher.room() is not None
-
         async def claim_once() -> bool:
             dispatcher._loop = asyncio.get_running_loop()
             claimed = await dispatcher.tick()
             for task in list(dispatcher._inflight):
                 task.cancel()
+            await asyncio.sleep(0)  # the cancelled batch ends: its slot is free
             return claimed
 
         assert asyncio.run(claim_once()) and dispatcher.room() is None  # two of five claimed: a backlog
         dispatcher._drained = True
-        dispatcher._inflight = {object() for _ in range(dispatcher.max_inflight - 1)}  # type: ignore[misc]
+        rooms = [dispatcher.room() for _ in range(4)]
+        assert [r is not None for r in rooms] == [True, True, True, False], "three slots"
+        dispatcher.release([])
+        assert dispatcher.room() is not None, "a room released is free again"
+        dispatcher.take([])  # nothing claimed under it: free again
         assert dispatcher.room() is not None
-        dispatcher._inflight.add(object())  # type: ignore[arg-type]
-        assert dispatcher.room() is None, "every batch in flight"
+
+        async def claim_with_every_slot_taken() -> bool:
+            dispatcher._loop = asyncio.get_running_loop()
+            tick = asyncio.ensure_future(dispatcher.tick())
+            await asyncio.sleep(0.05)
+            assert not tick.done(), "the claim waits for a slot"
+            dispatcher.release([])
+            return await asyncio.wait_for(tick, 10)
+
+        assert asyncio.run(claim_with_every_slot_taken())
     finally:
         for writer in {dispatcher._writer, dispatcher._claimer, dispatcher._receipter}:
             writer.close()
         dispatcher.instance.close()
-    assert statuses(db, ids).count("submitting") == 2
+    assert statuses(db, ids).count("submitting") == 4

@@ -264,8 +264,11 @@ class _Dispatcher:
         self.db, self._room = db, room
         self.taken: list[list[tuple[int, str]]] = []
         self.held: set[int] = set()
+        self.given = self.concluded = 0
+        """Rooms given; ``take`` or ``release`` calls: one for each."""
 
     def room(self) -> Room | None:
+        self.given += self._room is not None
         return self._room
 
     def hold(self, claimed: list[Any]) -> None:
@@ -273,9 +276,13 @@ class _Dispatcher:
 
     def release(self, claimed: list[Any]) -> None:
         self.held.difference_update(m.id for m in claimed)
+        self.concluded += 1
 
     def take(self, claimed: list[Any]) -> None:
         assert {m.id for m in claimed} <= self.held, "held before it is taken"
+        self.concluded += 1
+        if not claimed:
+            return
         with self.db.read() as s:  # read apart: only what was committed
             self.taken.append([(m.id, s.get_one(Message, m.id).status) for m in claimed])
 
@@ -290,6 +297,7 @@ def test_the_due_messages_of_a_group_are_claimed_for_this_processs_dispatcher_an
     ids = sorted(i for o in outcomes if isinstance(o, SendingReport) for i in o.ids)
     assert len(ids) == 2
     assert dispatcher.taken == [[(ids[0], "submitting"), (ids[1], "submitting")]]
+    assert dispatcher.given == dispatcher.concluded == 1
     assert woken == [], "everything was handed: the dispatcher need not look for more"
     with db.read() as s:
         rows = s.execute(select(Message.status, Message.claimed_by, Message.attempts).where(Message.id.in_(ids))).all()
@@ -308,6 +316,7 @@ def test_deferred_messages_and_those_beyond_its_room_wait_in_the_queue_and_the_d
     writer.close()
     assert all(isinstance(o, SendingReport) for o in (now, later, beyond, unhanded))
     assert dispatcher.taken == [[(now.ids[0], "submitting")]] and nothing.taken == []  # type: ignore[union-attr]
+    assert dispatcher.given == dispatcher.concluded == 1
     assert woken == [True, True]
     with db.read() as s:
         assert [s.get_one(Message, o.ids[0]).status for o in (later, beyond, unhanded)] == ["queued"] * 3  # type: ignore[union-attr]
@@ -329,6 +338,7 @@ def test_messages_held_for_the_dispatcher_are_released_when_their_transaction_do
     assert isinstance(outcome, RuntimeError)
     assert len(held) == 1 and len(held[0]) == 1, "held before the commit"
     assert dispatcher.held == set() and dispatcher.taken == []
+    assert dispatcher.given == dispatcher.concluded == 1, "the room given is released"
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Message).where(Message.receiver == "+33612345007")) == 0
 
@@ -343,5 +353,6 @@ def test_nothing_is_handed_while_other_jobs_wait_for_the_writer(db: Database, mo
     first, second = _accept_together(writer, customer, service, [_one("+33612345008"), _one("+33612345009")])
     writer.close()
     assert dispatcher.taken == [[(second.ids[0], "submitting")]]  # type: ignore[union-attr]
+    assert dispatcher.given == dispatcher.concluded == 1
     with db.read() as s:
         assert s.get_one(Message, first.ids[0]).status == "queued"  # type: ignore[union-attr]

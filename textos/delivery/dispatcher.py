@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from typing import Any, Callable, Sequence
 
@@ -95,6 +96,10 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._slots_taken = 0
+        """Batches in flight or about to be: its own claims, and groups handed to it (``room``),
+        at most ``max_inflight`` (the bound on what a crash may send twice)."""
+        self._slots_lock = threading.Lock()
         self._stopping = False
         self._last_sweep = 0.0
         self._last_replay = 0.0
@@ -216,26 +221,48 @@ class Dispatcher:
             self._last_sweep = now
             self.sample_carriers()
             await self._claimer.call(self._sweep)
-        if len(self._inflight) >= self.max_inflight:
-            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+        while not self._take_slot():
+            if self._inflight:
+                await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+            else:  # every slot taken by groups handed to it, their transactions committing
+                await asyncio.sleep(0.001)
 
         def claim() -> list[OutboundMessage]:
             with self.db.session() as s:
                 return messages.claim_due(s, self.batch, OutboundMessage, instance=self.instance.number if self.instance else None)
 
-        batch = await self._claimer.call(claim)
+        try:
+            batch = await self._claimer.call(claim)
+        except BaseException:
+            self._free_slot()
+            raise
         self._drained = len(batch) < self.batch
         if not batch:
+            self._free_slot()
             return False
         self._launch(batch)
         return True
 
+    def _take_slot(self) -> bool:
+        """One of the ``max_inflight`` slots for a batch, if one is free (any thread)."""
+        with self._slots_lock:
+            if self._slots_taken >= self.max_inflight:
+                return False
+            self._slots_taken += 1
+            return True
+
+    def _free_slot(self, *_: object) -> None:
+        with self._slots_lock:
+            self._slots_taken -= 1
+
     def _launch(self, batch: list[OutboundMessage]) -> None:
-        """Deliver a batch claimed for this dispatcher (in flight until its results are stored)."""
+        """Deliver a batch claimed for this dispatcher, on a slot taken for it (in flight, and the
+        slot taken, until its results are stored)."""
         self._holding.update(m.id for m in batch)
         task = asyncio.create_task(self._deliver(batch))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
+        task.add_done_callback(self._free_slot)
 
     # Messages handed as they are accepted (``services.accept_writer.Handoff``)
     def room(self) -> messages.Room | None:
@@ -243,9 +270,10 @@ class Dispatcher:
         drained (nothing older or of higher priority waits: behind a backlog it claims full batches,
         in order) and a batch may start; otherwise None, and they wait in the queue for a claim.
         Each group it takes is one claim transaction fewer (a woken dispatcher claims about a
-        group at a time anyway). Read from the accept writer's thread."""
-        if (self._stopping or self.instance is None or not self._drained or self._outage.down
-                or len(self._inflight) >= self.max_inflight):
+        group at a time anyway). From the accept writer's thread; a room given takes a batch slot,
+        given back by ``take`` (once that batch is delivered) or ``release``: exactly one of them
+        follows each room given."""
+        if self._stopping or self.instance is None or not self._drained or self._outage.down or not self._take_slot():
             return None
         return messages.Room(self.batch, self.instance.number, OutboundMessage)
 
@@ -256,14 +284,18 @@ class Dispatcher:
         self._holding.update(m.id for m in claimed)
 
     def release(self, claimed: list[OutboundMessage]) -> None:
-        """``hold`` undone: the transaction that was claiming them did not commit."""
+        """The room given is not used: the transaction that was claiming them (if any, held) did not
+        commit. Any thread."""
         self._holding.difference_update(m.id for m in claimed)
+        self._free_slot()
 
     def take(self, claimed: list[OutboundMessage]) -> None:
         """Messages held (``hold``) and now committed: delivered at once, as a batch of its own
-        claims. In the event loop."""
+        claims, on the slot its room took (none claimed: the slot is free again). In the event loop."""
         if claimed:
             self._launch(claimed)
+        else:
+            self._free_slot()
 
     async def _deliver(self, batch: list[OutboundMessage]) -> None:
         groups: dict[int, tuple[Connector, list[OutboundMessage]]] = {}

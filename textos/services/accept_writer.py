@@ -90,14 +90,16 @@ class Handoff(Protocol):
     """The dispatcher of this process, as the accept writer sees it (``delivery.dispatcher``)."""
 
     def room(self) -> Room | None:
-        """What it would take now; None: nothing (a backlog, its batches in flight, stopping…)."""
+        """What it would take now; None: nothing (a backlog, its batches in flight, stopping…).
+        A room given is always followed by exactly one ``take`` or ``release`` (empty if nothing was claimed)."""
 
     def hold(self, claimed: list[Any]) -> None:
         """Messages being claimed for it (``Room.build``'s objects), before the commit: from now on
         they are its own in flight (its sweep must not queue them again). Any thread."""
 
     def release(self, claimed: list[Any]) -> None:
-        """``hold`` undone: their transaction did not commit. Any thread."""
+        """The room given is not used (what was held, if anything, is not: its transaction did
+        not commit). Any thread."""
 
     def take(self, claimed: list[Any]) -> None:
         """Messages held and committed: deliver them. In the event loop."""
@@ -110,6 +112,8 @@ class _Written(NamedTuple):
     """Messages claimed for the ``handoff`` in the same transaction."""
     all_handed: bool = False
     """Every message accepted was handed: the dispatcher need not be woken."""
+    given: Handoff | None = None
+    """The handoff that gave room for this group: ``take`` is owed to it."""
 
 
 def _account_id(account: Account | Exception) -> int:
@@ -178,9 +182,9 @@ class AcceptWriter:
                             job.future.set_exception(exc)
                     continue
                 outcomes = written.outcomes
-                if written.handed and self.handoff is not None:
+                if written.given is not None:
                     try:
-                        self.handoff.take(written.handed)
+                        written.given.take(written.handed)
                     except Exception:  # they stay claimed by it: its sweep queues them again
                         log.exception("the dispatcher could not take %d messages", len(written.handed))
                 for job, outcome in zip(group, outcomes):
@@ -234,11 +238,11 @@ class AcceptWriter:
                 outcomes: list[SendingReport | Exception] = [a if isinstance(a, Exception) else next(accepted) for a in accounts]
                 written = _Written(outcomes, [])
                 if handoff is not None and room is not None:
-                    written = self._claim(session, group, outcomes, room)
+                    written = self._claim(session, group, outcomes, room)._replace(given=handoff)
                     handoff.hold(written.handed)
             return written
         except BaseException as exc:
-            if handoff is not None and written.handed:
+            if handoff is not None and room is not None:
                 handoff.release(written.handed)
             if not isinstance(exc, DBAPIError) or unavailable(exc):  # away: one by one would fail the same way
                 raise
