@@ -343,16 +343,16 @@ def test_messages_held_for_the_dispatcher_are_released_when_their_transaction_do
         assert s.scalar(select(func.count()).select_from(Message).where(Message.receiver == "+33612345007")) == 0
 
 
-def test_nothing_is_handed_while_other_jobs_wait_for_the_writer(db: Database, monkeypatch: pytest.MonkeyPatch):
+def test_groups_that_queued_behind_another_transaction_are_not_handed(db: Database, monkeypatch: pytest.MonkeyPatch):
     """Claiming makes a group's transaction longer: under load (jobs queued behind the writer) the
-    dispatcher claims them itself; the last group, with nobody behind it, is handed."""
+    dispatcher claims them itself; only the group that came to an idle writer is handed."""
     monkeypatch.setattr("textos.services.accept_writer.GROUP_JOBS", 1)
     customer, service = _account(db, credits=10)
     writer = AcceptWriter(db, Settings())
     writer.handoff = dispatcher = _Dispatcher(db, Room(10, 4242, _Claimed))
     first, second = _accept_together(writer, customer, service, [_one("+33612345008"), _one("+33612345009")])
     writer.close()
-    assert dispatcher.taken == [[(second.ids[0], "submitting")]]  # type: ignore[union-attr]
+    assert dispatcher.taken == [[(first.ids[0], "submitting")]]  # type: ignore[union-attr]
     assert dispatcher.given == dispatcher.concluded == 1
     with db.read() as s:
-        assert s.get_one(Message, first.ids[0]).status == "queued"  # type: ignore[union-attr]
+        assert s.get_one(Message, second.ids[0]).status == "queued"  # type: ignore[union-attr]

@@ -22,12 +22,14 @@ commit that accepted a job the dispatcher is told once (``on_accepted``; other p
 hear the transaction's ``NOTIFY``, see ``storage.wakeups``).
 
 When this process runs a dispatcher (``handoff``, wired by the composition root) with room and no
-backlog, and no other job waits for the writer, the group's due messages are claimed for it in the same transaction
+backlog, and the group came to an idle writer (the first of a drain: its jobs did not queue behind
+another transaction), the group's due messages are claimed for it in the same transaction
 (``storage.messages.claim_listed``) and handed to it after the commit: it submits them at once,
 with no claim transaction of its own and no wait for a wake-up. The claim makes the group's
 transaction longer (a statement; 7–17 % of its wall time) while it saves the dispatcher's
 (5–16 % of the CPU of accepting and claiming): worth it when requests come one by one, not when
-they queue behind the writer, whose transactions then set the rate. A crash between the commit and
+they queue behind the writer, whose transactions then set the rate (a closed loop of 32 connections
+keeps the writer busy: only the first group of that drain is handed). A crash between the commit and
 the submit leaves them *submitting* under that dispatcher, queued again as any claim it held
 (``delivery.ownership``).
 
@@ -41,6 +43,7 @@ the group was written never gets a job written.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -167,13 +170,15 @@ class AcceptWriter:
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
+        idle = True  # the first group of a drain came to an idle writer; the others queued behind a transaction
         try:
             while self._waiting:
                 group = self._take()
+                hand, idle = idle, False
                 try:
-                    written = self._write_now(group)
+                    written = self._write_now(group, hand)
                     if written is None:
-                        written = await loop.run_in_executor(self._executor, self._write, group)
+                        written = await loop.run_in_executor(self._executor, functools.partial(self._write, group, hand=hand))
                 except Exception as exc:  # the transaction failed: no job of the group is accepted
                     if not self._outage.failed(exc):
                         log.exception("could not accept a group of %d jobs", len(group))
@@ -211,24 +216,25 @@ class AcceptWriter:
         group, self._waiting = self._waiting[:count], self._waiting[count:]
         return group
 
-    def _write_now(self, group: list[_Job]) -> _Written | None:
+    def _write_now(self, group: list[_Job], hand: bool = False) -> _Written | None:
         """SQLite: a small group written here and now if no writer holds the write lock; else ``None``."""
         if not self.db.is_sqlite or sum(len(job.req.receivers) for job in group) > INLINE_RECEIVERS:
             return None
         try:
-            return self._write(group, wait=False)
+            return self._write(group, wait=False, hand=hand)
         except WriterBusy:
             return None
 
-    def _write(self, group: list[_Job], *, wait: bool = True) -> _Written:
+    def _write(self, group: list[_Job], *, wait: bool = True, hand: bool = False) -> _Written:
         """In the writer's thread (or the event loop, ``wait=False``): the group's jobs written together
-        (``jobs.accept_listed``), their due messages claimed for the ``handoff`` if it has room, one commit.
+        (``jobs.accept_listed``), one commit; with ``hand`` (the group came to an idle writer), their
+        due messages claimed for the ``handoff`` if it has room.
 
         Should the database refuse the group's statements (a value it cannot store, a lost
         deadlock), the group is written again job by job, each in its own savepoint, so
         only the job at fault is refused (and nothing is handed: the dispatcher claims them)."""
         handoff = self.handoff
-        room = handoff.room() if handoff is not None and not self._waiting else None  # claiming lengthens the group: not while others wait
+        room = handoff.room() if handoff is not None and hand else None
         written = _Written([], [])
         try:
             with self.db.session(wait=wait) as session:
