@@ -225,10 +225,11 @@ on_postgresql = pytest.mark.parametrize(
 
 
 @on_postgresql
-def test_on_postgresql_a_group_of_jobs_takes_seven_round_trips(db: Database, tmp_path):
-    """BEGIN; the account; its row locked; the jobs; the debit with its ledger entries; the messages
-    with their report counts; NOTIFY with COMMIT. Each round trip is a wait while the account is
-    locked, and a wake-up of both processes when requests come one by one."""
+def test_on_postgresql_a_group_of_jobs_takes_six_round_trips(db: Database, tmp_path):
+    """BEGIN; the account (its credits as read); the jobs; the messages with their report counts; the
+    debit with its ledger entries (the account's row locked from here); NOTIFY with COMMIT. Each
+    round trip is a wake-up of both processes when requests come one by one, and the account stays
+    locked for the last two only."""
     from psycopg import pq
 
     customer, service = _account(db, credits=10)
@@ -248,7 +249,41 @@ def test_on_postgresql_a_group_of_jobs_takes_seven_round_trips(db: Database, tmp
     writer.close()
     assert all(isinstance(o, SendingReport) for o in outcomes)
     sent = [line.split("\t")[2].split(" ")[0] for line in trace.read_text().splitlines() if line.startswith("F\t")]
-    assert sent.count("Sync") + sent.count("Query") == 7, sent
+    assert sent.count("Sync") + sent.count("Query") == 6, sent
+
+
+@on_postgresql
+def test_credits_spent_between_the_groups_read_and_its_debit_make_it_written_again_locking_first(
+    db: Database, monkeypatch: pytest.MonkeyPatch,
+):
+    """The group judged what the account could pay on its credits as read (10), unlocked; another
+    transaction spent 8.5 of them before the debit. The debit refuses, nothing of the first attempt
+    is committed, and the group written again under the lock pays exactly what is left."""
+    from textos.services import accounts
+
+    customer, service = _account(db, credits=10)
+    read = accounts.customer_account
+    spent: list[int] = []
+
+    def read_then_spent_elsewhere(session: Any, customer_id: int, service_name: str) -> Account:
+        account = read(session, customer_id, service_name)
+        if not spent:
+            with db.session() as other:
+                spent.append(ledger.post(other, account.id, ledger.Movement(ledger.Kind.ADJUSTMENT, -8500)).id)
+        return account
+
+    monkeypatch.setattr(accounts, "customer_account", read_then_spent_elsewhere)
+    writer = AcceptWriter(db, Settings())
+    outcomes = _accept_together(writer, customer, service, [_one(f"+3361234000{i}") for i in range(3)])
+    writer.close()
+    assert isinstance(outcomes[0], SendingReport)
+    assert all(isinstance(o, NotEnoughCredits) for o in outcomes[1:]), outcomes
+    with db.read() as s:
+        account = s.scalar(select(Account).where(Account.service_name == service))
+        assert account is not None and account.credits_milli == 500
+        assert ledger.verify(s, account.id)
+        assert s.scalar(select(func.count()).select_from(Job)) == 1
+        assert s.scalar(select(func.count()).select_from(Message)) == 1
 
 
 class _Claimed:

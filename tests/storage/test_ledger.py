@@ -172,6 +172,16 @@ def test_affordable_pays_debits_in_their_order_each_that_what_is_left_covers(db)
     assert balances(db, [account]) == [(5000, 0)]  # it decides; nothing is debited
 
 
+def test_affordable_on_credits_as_read_judges_them_without_reading_and_the_debit_stays_the_guard(db):
+    (account,) = new_accounts(db, 5)
+    with db.session() as s:
+        refusals = ledger.affordable(s, account.id, [2000, 4000], left=7000)  # as read earlier: 7, though 5 now
+        assert refusals == [None, None]
+        with pytest.raises(NotEnoughCredits):  # 6 of 5: the conditional update refuses
+            ledger.post_many(s, account.id, [ledger.job_debit(1, 2000, actor="t", messages=1), ledger.job_debit(2, 4000, actor="t", messages=1)])
+    assert balances(db, [account]) == [(5000, 0)]
+
+
 def test_several_movements_posted_together_each_record_the_balance_after_them(db):
     (account,) = new_accounts(db, 10)
     with db.session() as s:

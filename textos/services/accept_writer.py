@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 from textos.config import Settings
 from textos.domain.errors import TextosError
 from textos.services import accounts
-from textos.services.jobs import Listed, SendingReport, SendRequest, accept_job, accept_listed
+from textos.services.jobs import BalanceMoved, Listed, SendingReport, SendRequest, accept_job, accept_listed
 from textos.services.recipients import ConcatFor
 from textos.storage import messages
 from textos.storage.auth_version import sqlite_version_in
@@ -230,9 +230,33 @@ class AcceptWriter:
         (``jobs.accept_listed``), one commit; with ``hand`` (the group came to an idle writer), their
         due messages claimed for the ``handoff`` if it has room.
 
+        The accounts' credits are judged as read, their rows locked only by the debits
+        (``balance_as_read``); should another transaction have spent them in between
+        (:class:`~textos.services.jobs.BalanceMoved`), the group is written again, locking first.
         Should the database refuse the group's statements (a value it cannot store, a lost
         deadlock), the group is written again job by job, each in its own savepoint, so
         only the job at fault is refused (and nothing is handed: the dispatcher claims them)."""
+        try:
+            try:
+                return self._write_group(group, wait=wait, hand=hand, balance_as_read=True)
+            except BalanceMoved:
+                log.debug("a group of %d jobs met credits spent meanwhile; written again, locking first", len(group))
+                return self._write_group(group, wait=wait, hand=hand, balance_as_read=False)
+        except DBAPIError as exc:
+            if unavailable(exc):  # away: one by one would fail the same way
+                raise
+            log.warning("a group of %d jobs was refused by the database; writing them one by one", len(group), exc_info=True)
+        with self.db.session(wait=wait) as session:
+            accounts = self._accounts(session, group)
+            outcomes: list[SendingReport | Exception] = [a if isinstance(a, Exception) else _NOT_YET for a in accounts]
+            for i in sorted(range(len(group)), key=lambda i: _account_id(accounts[i])):
+                account = accounts[i]
+                if isinstance(account, Account):
+                    outcomes[i] = self._accept_one(session, account, group[i])
+        return _Written(outcomes, [])
+
+    def _write_group(self, group: list[_Job], *, wait: bool, hand: bool, balance_as_read: bool) -> _Written:
+        """One transaction for the whole group (``_write``)."""
         handoff = self.handoff
         room = handoff.room() if handoff is not None and hand else None
         written = _Written([], [])
@@ -240,27 +264,17 @@ class AcceptWriter:
             with self.db.session(wait=wait) as session:
                 accounts = self._accounts(session, group)
                 listed = [Listed(a, job.req, job.actor) for a, job in zip(accounts, group) if isinstance(a, Account)]
-                accepted = iter(accept_listed(session, listed, self.settings, concat_for=self.concat_for))
+                accepted = iter(accept_listed(session, listed, self.settings, concat_for=self.concat_for, balance_as_read=balance_as_read))
                 outcomes: list[SendingReport | Exception] = [a if isinstance(a, Exception) else next(accepted) for a in accounts]
                 written = _Written(outcomes, [])
                 if handoff is not None and room is not None:
                     written = self._claim(session, group, outcomes, room)._replace(given=handoff)
                     handoff.hold(written.handed)
             return written
-        except BaseException as exc:
+        except BaseException:
             if handoff is not None and room is not None:
                 handoff.release(written.handed)
-            if not isinstance(exc, DBAPIError) or unavailable(exc):  # away: one by one would fail the same way
-                raise
-            log.warning("a group of %d jobs was refused by the database; writing them one by one", len(group), exc_info=True)
-        with self.db.session(wait=wait) as session:
-            accounts = self._accounts(session, group)
-            outcomes = [a if isinstance(a, Exception) else _NOT_YET for a in accounts]
-            for i in sorted(range(len(group)), key=lambda i: _account_id(accounts[i])):
-                account = accounts[i]
-                if isinstance(account, Account):
-                    outcomes[i] = self._accept_one(session, account, group[i])
-        return _Written(outcomes, [])
+            raise
 
     @staticmethod
     def _claim(session: Session, group: list[_Job], outcomes: list[SendingReport | Exception], room: Room) -> _Written:

@@ -53,7 +53,7 @@ from textos.config import Settings
 from textos.domain import priority
 from textos.domain.clock import utcnow
 from textos.domain.encoding import check_characters
-from textos.domain.errors import BadRequest, Conflict, Forbidden, NotFound, TextosError
+from textos.domain.errors import BadRequest, Conflict, Forbidden, NotEnoughCredits, NotFound, TextosError
 from textos.domain.lifecycle import PENDING, MessageStatus
 from textos.domain.senders import sender_type
 from textos.services import blacklists, campaigns, conversations, quotas, senders, virtual_numbers
@@ -67,7 +67,7 @@ from textos.storage.messages import close_unsent
 from textos.storage.models import Account, Job, Message
 
 __all__ = [
-    "REPORT_LIMIT", "Follower", "Listed", "SendRequest", "Sendable", "SendingReport", "accept", "accept_job", "accept_listed",
+    "REPORT_LIMIT", "BalanceMoved", "Follower", "Listed", "SendRequest", "Sendable", "SendingReport", "accept", "accept_job", "accept_listed",
     "check_sendable", "new_job", "resolve_sender",
 ]  # fmt: skip
 
@@ -380,8 +380,14 @@ class _Priced:
     rows: list[Row]
 
 
+class BalanceMoved(Exception):
+    """``accept_listed(balance_as_read=True)``: an account's credits were spent by another transaction
+    between this one's read and its debit; nothing may be committed: write the jobs again (locking)."""
+
+
 def accept_listed(
     session: Session, jobs: list[Listed], settings: Settings, *, concat_for: ConcatFor | None = None,
+    balance_as_read: bool = False,
 ) -> list[SendingReport | TextosError]:
     """Accept several listed jobs in the caller's transaction, each as :func:`accept_job` would,
     written together: one statement for their job rows, one balance update and one statement of
@@ -390,7 +396,15 @@ def accept_listed(
     Each job is checked and priced on its own; a refused job (its :class:`TextosError` in its
     place) writes nothing. An account pays its jobs in their order, each that its credits still
     cover (``ledger.affordable``); accounts are charged in the order of their ids, the order in
-    which transfers lock them too, so a group never deadlocks with one."""
+    which transfers lock them too, so a group never deadlocks with one.
+
+    Each account's debit is the last write of its jobs (their rows and messages come first), so
+    that its row is locked as briefly as can be. ``balance_as_read``: what the accounts can pay is
+    judged on their credits as read in this transaction (``Listed.account``), without locking
+    their rows first (``ledger.affordable(left=…)``); should another transaction have spent them
+    since, the debit refuses and :class:`BalanceMoved` is raised (the caller rolls back and
+    writes them again without it). Two writers of one account then overlap all but the debit
+    and the commit."""
     outcomes: list[SendingReport | TextosError | None] = [None] * len(jobs)
     texts = Texts(concat_for)
     by_account: dict[int, list[_Priced]] = {}
@@ -411,10 +425,12 @@ def accept_listed(
     from_quota: dict[int, quota_rows.Consumed] = {}
     for account_id in sorted(by_account):
         waiting = by_account[account_id]
+        left = waiting[0].job.account.credits_milli if balance_as_read else None
         if any(w.job.req.user_id is not None for w in waiting):  # users' quotas: the account's row locked first
             quota_rows.lock_account(session, account_id)
             waiting = _pay_from_quotas(session, waiting, from_quota, outcomes, payable)
-        for item, refusal in zip(waiting, ledger.affordable(session, account_id, [w.priced.total_milli for w in waiting])):
+            left = None  # read again under the lock
+        for item, refusal in zip(waiting, ledger.affordable(session, account_id, [w.priced.total_milli for w in waiting], left=left)):
             if refusal is None:
                 payable.append(item)
             else:
@@ -428,16 +444,6 @@ def accept_listed(
             row.quota_paid = p.index in from_quota
             objects.append(row)
         written = job_rows.insert_many(session, objects)
-        for account_id in sorted(by_account):
-            debits: list[ledger.Movement] = []
-            for p, row in zip(payable, written):
-                if row.account_id != account_id:
-                    continue
-                if p.index in from_quota:
-                    debits.extend(quotas.quota_movements(row.id, p.priced.total_milli, actor=row.actor, messages=p.priced.count))
-                else:
-                    debits.append(ledger.job_debit(row.id, p.priced.total_milli, actor=row.actor, messages=p.priced.count))
-            ledger.post_many(session, account_id, debits)
         shared = [_shared(row, p.job.req, p.job.send_at) for p, row in zip(payable, written)]
         ids = message_rows.insert_jobs(session, [(sh, p.rows) for p, sh in zip(payable, shared)])
         if refused:
@@ -449,6 +455,21 @@ def accept_listed(
             limit = len(p.job.req.receivers)
             reported = _written(session, row, sh, p.priced, p.job.follower, limit, settings, ids[row.id])
             outcomes[p.index] = _report(p.priced, reported, p.job.req.tag, limit)
+        for account_id in sorted(by_account):
+            debits: list[ledger.Movement] = []
+            for p, row in zip(payable, written):
+                if row.account_id != account_id:
+                    continue
+                if p.index in from_quota:
+                    debits.extend(quotas.quota_movements(row.id, p.priced.total_milli, actor=row.actor, messages=p.priced.count))
+                else:
+                    debits.append(ledger.job_debit(row.id, p.priced.total_milli, actor=row.actor, messages=p.priced.count))
+            try:
+                ledger.post_many(session, account_id, debits)
+            except NotEnoughCredits as exc:
+                if not balance_as_read:
+                    raise
+                raise BalanceMoved(f"account {account_id}: its credits were spent by another transaction") from exc
         for account_id in sorted(by_account):
             crossed = [c for p in payable if (c := from_quota.get(p.index)) is not None and c.crossed and p.sendable.account_id == account_id]
             if crossed:

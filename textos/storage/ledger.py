@@ -232,18 +232,23 @@ def debit_job(session: Session, account_id: int, job_id: int, milli: int, *, act
     post_many(session, account_id, [job_debit(job_id, milli, actor=actor, messages=messages)])
 
 
-def affordable(session: Session, account_id: int, costs: list[int]) -> list[NotEnoughCredits | None]:
+def affordable(session: Session, account_id: int, costs: list[int], *, left: int | None = None) -> list[NotEnoughCredits | None]:
     """Which of several debits (milli-credits, in this order) the account's free credits pay:
     None for each that fits in what is left after those before it, ``NotEnoughCredits`` for
-    the others. The account's row stays locked until the transaction ends (SQLite: the
-    transaction holds the write lock), so ``post_many`` of the payable ones cannot fail."""
-    lock = "" if session.get_bind().dialect.name == "sqlite" else " FOR NO KEY UPDATE"
-    cur = run(session, f"SELECT credits_milli FROM accounts WHERE id = ?{lock}", (account_id,))
-    try:
-        row = cur.fetchone()
-    finally:
-        cur.close()
-    left = row[0] if row else 0
+    the others. The account's row is read and stays locked until the transaction ends (SQLite: the
+    transaction holds the write lock), so ``post_many`` of the payable ones cannot fail.
+
+    ``left``: the free credits as the caller read them in this transaction, without a lock: nothing
+    is read or locked, and ``post_many``'s conditional update stays the guard (it refuses, with
+    ``NotEnoughCredits``, if another transaction spent them since; on SQLite it cannot)."""
+    if left is None:
+        lock = "" if session.get_bind().dialect.name == "sqlite" else " FOR NO KEY UPDATE"
+        cur = run(session, f"SELECT credits_milli FROM accounts WHERE id = ?{lock}", (account_id,))
+        try:
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        left = row[0] if row else 0
     out: list[NotEnoughCredits | None] = []
     for cost in costs:
         if cost <= left:

@@ -3,7 +3,7 @@
 A quota is consumed by one ``UPDATE … WHERE quota_left_milli >= cost`` (never below zero, whatever
 runs at the same time: PostgreSQL re-checks the condition on the row it waited for, SQLite has one
 writer) and refilled by refunds only while it is active. Every caller locks the account's row
-first (``lock_account``; the accept path's ``ledger.affordable`` does too), then the user's: one
+first (``lock_account``; the accept path does so before paying from a quota), then the user's: one
 lock order, no deadlock between a send, a ``PUT`` of the quota and a refund.
 """
 
