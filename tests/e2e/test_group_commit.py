@@ -44,6 +44,37 @@ def test_concurrent_one_receiver_jobs_accept_exactly_what_the_credits_pay(server
     assert sum(1 for e in ledger["entries"] if e["kind"] == "job_debit") == 20
 
 
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="several API processes need PostgreSQL")
+def test_two_workers_writing_for_one_account_at_once_accept_exactly_what_the_credits_pay(make_database, tmp_path):
+    """Each worker's accept writer judges the credits as it read them and locks the account only from
+    its debit to its commit: a debit that finds them spent by the other worker meanwhile refuses, and
+    its group is written again, locking first."""
+    server = start_server(make_database("postgresql"), tmp_path, "postgresql", args=["--workers", "2"])
+    try:
+        wait_until(lambda: server.log().count("Started server process") == 2, what="two workers")
+        tenant = server.tenant(credits=30)
+
+        def send(i: int) -> str:
+            client = server.client(tenant.app_key, tenant.app_secret, tenant.consumer_key)  # a connection of its own: either worker
+            try:
+                client.post(f"/sms/{tenant.service}/jobs", message="code", receivers=[f"+3361112{i:04d}"], noStopClause=True)
+                return "ok"
+            except ovh.exceptions.APIError as exc:
+                assert exc.response.status_code == 403, exc
+                assert exc.response.json()["class"] == "Client::Forbidden::NotEnoughCredits", exc
+                return "refused"
+
+        with ThreadPoolExecutor(60) as pool:
+            outcomes = list(pool.map(send, range(60)))
+        assert outcomes.count("ok") == 30 and outcomes.count("refused") == 30
+        assert tenant.credits() == 0
+        ledger = server.cli("ledger", "--service", tenant.service)
+        assert ledger["consistent"] is True
+        assert sum(1 for e in ledger["entries"] if e["kind"] == "job_debit") == 30
+    finally:
+        stop_server(server)
+
+
 def _signed_post(tenant: Tenant, port: int, receiver: str) -> tuple[str, dict[str, str]]:
     path = f"/1.0/sms/{tenant.service}/jobs"
     body = json.dumps({"message": "kill test", "receivers": [receiver], "noStopClause": True})
