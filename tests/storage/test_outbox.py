@@ -207,3 +207,24 @@ def test_a_saturated_hosts_backlog_hides_other_hosts_only_until_the_claim_reads_
     with db.session() as s:
         [taken] = outbox.claim(s, capacity={"slow.example": 0}, default_capacity=8, limit=3, lease=30, max_age=60)
     assert taken.host == "fast.example"
+
+
+def test_with_no_callback_anywhere_the_changed_messages_are_not_even_joined(db, account):
+    """The delivery events' statement asks first whether any account or user has a ``callBack``
+    (through the partial indexes of migration 0030): when none has, its join is never executed."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's plan tells whether the join ran")
+    ids = send(db, account, ["+33612345678", "+33612345679"])
+    sent_then(db, ids)
+    sql = outbox._INSERTS[False].replace("{ids}", "%s, %s").replace("?", "%s")
+    with db.session() as s:
+        cur = s.connection().connection.driver_connection.cursor()
+        now = utcnow()
+        plan = [row[0] for row in cur.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, (now, now, *ids)).fetchall()]
+        s.rollback()
+    joined = [line for line in plan if "messages m" in line]
+    assert joined and all("never executed" in line for line in joined), plan
+    set_callback(db, account, HOOK)
+    with db.session() as s:
+        apply_receipts(s, [Receipt(f"c{mid}", DeliveryState.DELIVERED) for mid in ids])
+    assert [e.params["id"] for e in events(db)] == [str(mid) for mid in ids]  # one account with a callBack: written

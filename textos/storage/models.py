@@ -98,6 +98,10 @@ class Account(Base):
     """An SMS account (``serviceName``), holding credits."""
 
     __tablename__ = "accounts"
+    __table_args__ = (
+        # Delivery events are written only if some account or user has a callBack (``storage.outbox``): found at once (migration 0030).
+        Index("ix_accounts_callback", "id", sqlite_where=sql_text("callback <> ''"), postgresql_where=sql_text("callback <> ''")),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     service_name: Mapped[str] = mapped_column(String(64), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
@@ -448,6 +452,7 @@ class SmsUser(Base):
     __tablename__ = "sms_users"
     __table_args__ = (
         UniqueConstraint("account_id", "login", name="uq_sms_users_account_login"),
+        Index("ix_sms_users_callback", "id", sqlite_where=sql_text("callback <> ''"), postgresql_where=sql_text("callback <> ''")),
         {"sqlite_autoincrement": True},  # a deleted user's id is never given again (jobs.user_id points at it)
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)

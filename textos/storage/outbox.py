@@ -139,9 +139,15 @@ def _insert_deliveries(sqlite: bool) -> str:
         "INSERT INTO callback_events (account_id, user_login, kind, url, host, params, order_key, status, attempts, next_attempt_at, created_at) "
         f"SELECT m.account_id, CASE WHEN u.callback <> '' THEN u.login END, 'delivery', {_URL}, {host}, {built}, {key}, 'pending', 0, ?, ? "
         "FROM messages m JOIN accounts a ON a.id = m.account_id JOIN jobs j ON j.id = m.job_id LEFT JOIN sms_users u ON u.id = j.user_id "
-        f"WHERE {_URL} <> '' AND m.status NOT IN ({_NOT_YET_SENT}) AND m.id IN ({{ids}}) "
+        f"WHERE {_ANY_URL} AND {_URL} <> '' AND m.status NOT IN ({_NOT_YET_SENT}) AND m.id IN ({{ids}}) "
         "ORDER BY m.id"
     )
+
+
+_ANY_URL = "(EXISTS (SELECT 1 FROM accounts WHERE callback <> '') OR EXISTS (SELECT 1 FROM sms_users WHERE callback <> ''))"
+"""Implied by ``_URL <> ''``, asked first: evaluated once per statement (the partial indexes
+``ix_accounts_callback``, ``ix_sms_users_callback``), and when no account or user has a ``callBack``
+the messages are not even joined."""
 
 
 _INSERTS = {True: _insert_deliveries(True), False: _insert_deliveries(False)}
