@@ -355,12 +355,13 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
 
 
 def http_stack() -> dict[str, str]:
-    """uvicorn's fastest loop and HTTP parser (uvloop, httptools) when installed, else asyncio and h11."""
+    """uvicorn's fastest loop and HTTP parser (uvloop, httptools) when installed, else asyncio and h11;
+    with httptools, an answer's headers and body leave in one write (``textos.http_writes``)."""
     stack = {"loop": "asyncio", "http": "h11"}
     if importlib.util.find_spec("uvloop") is not None:
         stack["loop"] = "uvloop"
     if importlib.util.find_spec("httptools") is not None:
-        stack["http"] = "httptools"
+        stack["http"] = "textos.http_writes:GatheringHttpToolsProtocol"
     return stack
 
 
