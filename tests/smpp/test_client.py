@@ -4,6 +4,7 @@ reconnects, keep-alive, and receipts acknowledged only once handled."""
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -28,6 +29,28 @@ def test_every_part_accepted_gives_the_part_ids_in_order():
             [done] = await client.submit([sms(1, "x" * 400)])
             assert (done.status, done.accepted, done.error) == (0, 3, None)
             assert done.part_ids == [r.message_id for r in smsc.records]
+
+    run(main())
+
+
+def test_a_delivered_batch_leaves_no_reference_cycle_for_the_garbage_collector():
+    """Everything a submit built is freed by reference counting the moment it is dropped: nothing
+    waits for the collector, whose pauses would fall on every request of the process."""
+    async def main():
+        async with smsc_and_client() as (smsc, client, sink):
+            await client.submit([sms(0, "warm")])
+            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                done = await client.submit([sms(i, "x" * 200 if i % 2 else f"t{i}", f"+336{i:08d}") for i in range(1, 50)])
+                assert {s.status for s in done} == {0}
+                del done
+                gc.collect()
+                left = {type(o).__name__ for o in gc.garbage}
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+            assert not left & {"Submission", "_Batch", "_Part", "OutgoingSms"}, left
 
     run(main())
 

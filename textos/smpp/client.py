@@ -73,7 +73,9 @@ class Submission:
 
     def __init__(self, message: OutgoingSms, batch: _Batch, n: int, deadline: float) -> None:
         self.message = message
-        self.batch = batch
+        self.batch: _Batch | None = batch
+        """Until it ends (``_end``): the batch then lists it, and a link back would make each
+        submission a reference cycle, left for the garbage collector to find (its pauses)."""
         self.part_ids: list[str | None] = [None] * n
         """Carrier message id of each accepted part, in part order."""
         self.accepted = 0
@@ -299,7 +301,8 @@ class SmppClient(Generic[R]):
         s.done = True
         s.status, s.error = status, error
         self._partials.discard(s)
-        batch = s.batch
+        batch, s.batch = s.batch, None
+        assert batch is not None  # ended once (``done``)
         batch.done.append(s)
         batch.remaining -= 1
         if batch.remaining == 0 and not batch.future.done():
